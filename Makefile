@@ -9,7 +9,7 @@ NGINX    ?= /usr/sbin/nginx
 MODULE_SRCS := $(wildcard ngx_x402_module/*.c ngx_x402_module/*.h \
 	         lib/src/*.c lib/src/*.h lib/include/*.h)
 
-.PHONY: all module deps lib unit tools test run clean
+.PHONY: all module deps lib unit tools test run clean FORCE
 
 all: module
 
@@ -20,8 +20,15 @@ deps:
 
 module: $(MODULE)
 
-# configure reruns nginx's feature probes (about 12 s); only when config changes
-$(BUILD)/Makefile: config
+# configure reruns nginx's feature probes (about 12 s): only when `config`
+# or the list of source files changes
+SRC_LIST := $(sort $(wildcard ngx_x402_module/*.c lib/src/*.c))
+
+$(BUILD)/sources.txt: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SRC_LIST)' | cmp -s - $@ || echo '$(SRC_LIST)' > $@
+
+$(BUILD)/Makefile: config $(BUILD)/sources.txt
 	@mkdir -p $(BUILD)
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \

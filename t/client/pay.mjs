@@ -53,7 +53,7 @@ const recordingFetch = async (input, init) => {
   return res;
 };
 
-const out = { attempts, paymentRequired };
+const out = { attempts };
 try {
   const pay = wrapFetchWithPayment(recordingFetch, client);
   const init = { method: opt.method };
@@ -70,4 +70,5 @@ try {
 } catch (e) {
   out.error = String(e && e.message ? e.message : e);
 }
+out.paymentRequired = paymentRequired;
 console.log(JSON.stringify(out));

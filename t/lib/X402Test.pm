@@ -1,0 +1,353 @@
+package X402Test;
+
+# Data-driven harness for the module: each Test::Base block starts a real
+# nginx (Debian's /usr/sbin/nginx with the built module) on a free loopback
+# port, sends one request and checks the answer and the error log.
+#
+# Sections: main_config, http_config, config (inside the test server),
+# request ("METHOD /uri"), more_headers, request_body, error_code,
+# response_body, response_body_like, response_headers ("Name: value" or
+# "!Name"), payment_required / body_json ("dotted.path: value" checks on the
+# decoded PAYMENT-REQUIRED header / JSON body), error_log, no_error_log,
+# must_die (nginx -t must fail with this message), client ("URI args": the
+# official x402 client pays it) with client_json checks on its JSON output.
+#
+# In config texts: $PORT (test server), $BACKEND (a built-in backend that
+# echoes what it got).  In more_headers: {{pay ARGS}} expands to a freshly
+# signed PAYMENT-SIGNATURE built by build/tools/x402-pay ARGS, and
+# {{vector PATH}} to a string of t/fixtures/vectors.json.
+
+use strict;
+use warnings;
+
+use Test::More;
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use MIME::Base64 qw(decode_base64);
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use Exporter 'import';
+
+our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path);
+
+my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+my $BUILD  = $ENV{X402_BUILD} || 'build';
+my $MODULE = $ENV{TEST_X402_MODULE} || "$BUILD/ngx_http_x402_module.so";
+my $TOOL   = "$BUILD/tools/x402-pay";
+my $VECTORS;
+my %DEFAULTS;
+
+# Sections used by blocks that do not have their own (e.g. one config).
+sub set_defaults {
+    %DEFAULTS = @_;
+}
+
+sub section {
+    my ($block, $name) = @_;
+    my $v = $block->$name;
+    return defined $v ? $v : $DEFAULTS{$name};
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+        or die "cannot bind: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub pay {
+    my ($args) = @_;
+    my $out = `$TOOL $args`;
+    die "x402-pay $args failed (exit $?)" if $? != 0;
+    chomp $out;
+    return $out;
+}
+
+sub vector {
+    my ($path) = @_;
+    unless ($VECTORS) {
+        open my $fh, '<', 't/fixtures/vectors.json' or die "vectors: $!";
+        local $/;
+        $VECTORS = decode_json(<$fh>);
+    }
+    my $v = json_path($VECTORS, $path);
+    die "no vector $path" unless defined $v;
+    return $v;
+}
+
+# A header with one character of the url-safe alphabet ('-') in place of a
+# standard one, and with a space inside: neither may decode.
+sub urlsafe {
+    my ($b64) = @_;
+    substr($b64, 100, 1) = '-';
+    return $b64;
+}
+
+sub spaced {
+    my ($b64) = @_;
+    substr($b64, 100, 0) = ' ';
+    return $b64;
+}
+
+sub json_path {
+    my ($doc, $path) = @_;
+    my $v = $doc;
+    for my $k (split /\./, $path) {
+        return undef unless ref $v;
+        $v = ref $v eq 'ARRAY' ? $v->[$k] : $v->{$k};
+    }
+    return $v;
+}
+
+sub decode_json_b64 {
+    my ($b64) = @_;
+    return undef unless defined $b64;
+    return eval { decode_json(decode_base64($b64)) };
+}
+
+sub write_conf {
+    my ($dir, $block, $port, $backend) = @_;
+    my $expand = sub {
+        my $t = shift // '';
+        $t =~ s/\$PORT\b/$port/g;
+        $t =~ s/\$BACKEND\b/$backend/g;
+        return $t;
+    };
+    my $main = $expand->(section($block, 'main_config'));
+    my $http = $expand->(section($block, 'http_config'));
+    my $conf = $expand->(section($block, 'config'));
+
+    open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
+    print $fh <<"CONF";
+load_module $MODULE;
+daemon off;
+master_process on;
+worker_processes 1;
+error_log logs/error.log debug;
+pid logs/nginx.pid;
+$main
+events { worker_connections 128; }
+http {
+    access_log logs/access.log;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+$http
+    server {
+        listen 127.0.0.1:$backend;
+        location / {
+            default_type text/plain;
+            return 200 "backend \$request_method \$request_uri payer=\$http_x_payer amount=\$http_x_amount result=\$http_x_result\\n";
+        }
+    }
+    server {
+        listen 127.0.0.1:$port;
+        server_name localhost;
+$conf
+    }
+}
+CONF
+    close $fh;
+}
+
+sub read_file {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub start_nginx {
+    my ($dir, $port) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/logs/stdout.log";
+        open STDERR, '>', "$dir/logs/stderr.log";
+        exec $NGINX, '-p', "$dir/", '-c', 'conf/nginx.conf',
+             '-e', 'logs/error.log';
+        exit 127;
+    }
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            die "nginx exited at start-up:\n" . read_file("$dir/logs/stderr.log")
+                . read_file("$dir/logs/error.log");
+        }
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 1);
+        if ($s) { close $s; return $pid; }
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    die "nginx did not listen on $port";
+}
+
+sub stop_nginx {
+    my ($pid) = @_;
+    kill 'QUIT', $pid;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        return 1 if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return 0;
+}
+
+sub expand_headers {
+    my ($text) = @_;
+    my %h;
+    for my $line (split /\n/, $text // '') {
+        next unless $line =~ /\S/;
+        $line =~ s/\{\{pay ([^}]*)\}\}/pay($1)/ge;
+        $line =~ s/\{\{vector ([^}]*)\}\}/vector($1)/ge;
+        $line =~ s/\{\{urlsafe ([^}]*)\}\}/urlsafe(vector($1))/ge;
+        $line =~ s/\{\{spaced ([^}]*)\}\}/spaced(vector($1))/ge;
+        my ($k, $v) = $line =~ /^([^:]+):\s?(.*)$/ or die "bad header '$line'";
+        if (exists $h{$k}) {
+            $h{$k} = [ ref $h{$k} ? @{$h{$k}} : $h{$k}, $v ];
+        } else {
+            $h{$k} = $v;
+        }
+    }
+    return \%h;
+}
+
+sub check_json {
+    my ($name, $doc, $spec) = @_;
+    ok(defined $doc, "$name: decodes as JSON") or return;
+    for my $line (split /\n/, $spec) {
+        next unless $line =~ /\S/;
+        my ($path, $want) = $line =~ /^\s*(\S+):\s?(.*?)\s*$/
+            or die "bad json check '$line'";
+        my $got = json_path($doc, $path);
+        if ($want eq '(absent)') {
+            ok(!defined $got, "$name: $path absent");
+        } elsif ($want =~ m{^/(.*)/$}) {
+            like($got // '(undef)', qr/$1/, "$name: $path");
+        } else {
+            $got = '(undef)' unless defined $got;
+            $got = $got ? 'true' : 'false' if JSON::PP::is_bool($got);
+            is("$got", $want, "$name: $path");
+        }
+    }
+}
+
+sub lines {
+    my ($t) = @_;
+    return grep { /\S/ } map { s/^\s+|\s+$//gr } split /\n/, $t // '';
+}
+
+sub run_must_die {
+    my ($block, $dir) = @_;
+    my $out = `$NGINX -p $dir/ -c conf/nginx.conf -e logs/error.log -t 2>&1`;
+    isnt($? >> 8, 0, $block->name . ': nginx -t fails');
+    for my $want (lines($block->must_die)) {
+        like($out, qr/\Q$want\E/, $block->name . ": nginx -t says '$want'");
+    }
+}
+
+sub run_block {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $dir = tempdir('x402-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{TEST_LEAVE});
+    chmod 0755, $dir;
+    mkdir "$dir/$_" for qw(conf logs tmp html);
+    chmod 0755, "$dir/$_" for qw(conf logs tmp html);
+    my ($port, $backend) = (free_port(), free_port());
+    write_conf($dir, $block, $port, $backend);
+
+    if (defined $block->must_die) {
+        run_must_die($block, $dir);
+        return;
+    }
+
+    my $pid = start_nginx($dir, $port);
+    if (defined $block->client) {
+        run_client($block, $dir, $port, $pid);
+        return;
+    }
+    my ($method, $uri) = split ' ', ($block->request // 'GET /') =~ s/\s+$//r, 2;
+    my $headers = expand_headers($block->more_headers);
+    my $http = HTTP::Tiny->new(timeout => 10, max_redirect => 0);
+    my %opt = (headers => $headers);
+    $opt{content} = $block->request_body if defined $block->request_body;
+    my $res = $http->request($method, "http://127.0.0.1:$port$uri", \%opt);
+    stop_nginx($pid) or fail("$name: nginx stopped within 10 s");
+    my $log = read_file("$dir/logs/error.log");
+    my $x = sub { ($_[0] // '') =~ s/\$PORT\b/$port/gr };
+
+    if (defined $block->error_code) {
+        is($res->{status}, $block->error_code + 0, "$name: status")
+            or diag($res->{content});
+    }
+    if (defined $block->response_body) {
+        is($res->{content}, $block->response_body, "$name: body");
+    }
+    for my $re (lines($x->($block->response_body_like))) {
+        like($res->{content}, qr/$re/, "$name: body like $re");
+    }
+    for my $line (lines($block->response_headers)) {
+        if ($line =~ /^!\s*(\S+)/) {
+            ok(!defined $res->{headers}{lc $1}, "$name: no $1 header");
+            next;
+        }
+        my ($k, $v) = $line =~ /^([^:]+):\s*(.*)$/;
+        is($res->{headers}{lc $k}, $v, "$name: header $k");
+    }
+    if (defined $block->payment_required) {
+        check_json("$name: PAYMENT-REQUIRED",
+                   decode_json_b64($res->{headers}{'payment-required'}),
+                   $x->($block->payment_required));
+    }
+    if (defined $block->body_json) {
+        check_json("$name: body", eval { decode_json($res->{content}) },
+                   $x->($block->body_json));
+    }
+    for my $want (lines($block->error_log)) {
+        like($log, qr/\Q$want\E/, "$name: error log has '$want'");
+    }
+    for my $bad (lines($block->no_error_log)) {
+        unlike($log, qr/\Q$bad\E/, "$name: error log lacks '$bad'");
+    }
+    unlike($log, qr/\[(alert|crit|emerg)\]|Sanitizer/,
+           "$name: no alerts in error.log");
+}
+
+# The official x402 client (t/client/pay.mjs) pays the block's URL.
+sub run_client {
+    my ($block, $dir, $port, $pid) = @_;
+    my $name = $block->name;
+    my ($uri, @rest) = split ' ', $block->client =~ s/\s+$//r;
+    my @cmd = ('node', 't/client/pay.mjs', "http://127.0.0.1:$port$uri", @rest);
+    open my $fh, '-|', @cmd or die "node: $!";
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    stop_nginx($pid) or fail("$name: nginx stopped within 10 s");
+    my $log = read_file("$dir/logs/error.log");
+    my $doc = eval { decode_json($out) };
+    check_json("$name: client", $doc,
+               ($block->client_json // '') =~ s/\$PORT\b/$port/gr);
+    diag($out) if $ENV{TEST_VERBOSE};
+    for my $want (lines($block->error_log)) {
+        like($log, qr/\Q$want\E/, "$name: error log has '$want'");
+    }
+    unlike($log, qr/\[(alert|crit|emerg)\]|Sanitizer/,
+           "$name: no alerts in error.log");
+}
+
+sub run_blocks {
+    my @blocks = @_;
+    run_block($_) for @blocks;
+    done_testing();
+}
+
+1;
