@@ -1,0 +1,410 @@
+/*
+ * libx402: the pure-C99 core of ngx_x402.
+ *
+ * x402 v2 payments with Uniswap Permit2 (schemes "exact" and "upto"):
+ * codecs, the JSON wire objects, EIP-712 hashing, secp256k1 recovery and
+ * signing, and the local verification rules of the reference facilitator
+ * (@x402/evm 2.27), returning its reason strings.
+ *
+ * Rules that hold for every function below (as in libsecp256k1):
+ *  - Argument order: context first, then outputs, then in/out, then inputs.
+ *    A length follows its buffer.  Flags come last.
+ *  - Buffers are caller-owned.  Nothing here allocates memory that outlives
+ *    the call, except x402_context_create().  jansson objects never escape.
+ *  - No globals other than const tables; every function is reentrant.
+ *  - Byte strings are (const uint8_t *p, size_t len); text inputs are
+ *    (const char *s, size_t len) and need not be NUL-terminated.
+ *  - Functions returning x402_err return X402_OK (0) on success.  On error
+ *    the outputs are unspecified (but never read past their stated sizes).
+ *  - 256-bit integers and hashes are 32 big-endian bytes; addresses are the
+ *    20 raw bytes.  Addresses are always compared as bytes, never as text.
+ */
+
+#ifndef X402_H_INCLUDED
+#define X402_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * Codec and decoding errors.  x402_strerror() gives a short English text.
+ * Decoding a PaymentPayload reports the offending field separately (see
+ * x402_payment_decode()).
+ */
+typedef enum {
+    X402_OK = 0,
+    X402_ERR_ARG,           /* illegal argument (NULL, bad size) */
+    X402_ERR_BUFFER,        /* output buffer too small */
+    X402_ERR_NOMEM,         /* allocation failed (inside jansson) */
+    X402_ERR_HEX,           /* not hex, odd length, or missing 0x */
+    X402_ERR_BASE64,        /* not standard base64 (url-safe, space, ...) */
+    X402_ERR_NUMBER,        /* not a decimal or 0x-hex unsigned integer */
+    X402_ERR_OVERFLOW,      /* integer does not fit (>= 2^256, too long) */
+    X402_ERR_JSON,          /* not JSON, truncated, or not an object */
+    X402_ERR_MISSING,       /* a required field is absent */
+    X402_ERR_TYPE,          /* a field has the wrong JSON type */
+    X402_ERR_VALUE,         /* a field has a malformed value */
+    X402_ERR_SIZE,          /* a field or the whole input is too long */
+    X402_ERR_VERSION,       /* x402Version is not 2 */
+    X402_ERR_NETWORK,       /* network is not "eip155:<chain id>" */
+    X402_ERR_CRYPTO         /* secp256k1 rejected a key or signature */
+} x402_err;
+
+const char *x402_strerror(x402_err err);
+
+
+/*
+ * Verification outcomes.  Each maps 1:1 to the reason string of the
+ * reference facilitator (x402_reason_string()); X402_R_VALID has none.
+ */
+typedef enum {
+    X402_R_VALID = 0,
+    X402_R_PAYMENT_REQUIRED,            /* "Payment required" (undecodable) */
+    X402_R_NO_MATCH,                    /* "No matching payment requirements" */
+    X402_R_UNSUPPORTED_PAYLOAD_TYPE,    /* unsupported_payload_type */
+    X402_R_EXACT_NETWORK_MISMATCH,      /* invalid_exact_evm_network_mismatch */
+    X402_R_UPTO_SCHEME,                 /* invalid_upto_evm_scheme */
+    X402_R_UPTO_NETWORK_MISMATCH,       /* invalid_upto_evm_network_mismatch */
+    X402_R_SPENDER,                     /* invalid_permit2_spender */
+    X402_R_RECIPIENT_MISMATCH,          /* invalid_permit2_recipient_mismatch */
+    X402_R_UPTO_FACILITATOR_MISMATCH,   /* upto_facilitator_mismatch */
+    X402_R_DEADLINE_EXPIRED,            /* permit2_deadline_expired */
+    X402_R_NOT_YET_VALID,               /* permit2_not_yet_valid */
+    X402_R_AMOUNT_MISMATCH,             /* permit2_amount_mismatch */
+    X402_R_TOKEN_MISMATCH,              /* permit2_token_mismatch */
+    X402_R_INVALID_SIGNATURE,           /* invalid_permit2_signature */
+    /* on-chain outcomes (used by later stages) */
+    X402_R_ASSET_NOT_DEPLOYED,          /* asset_not_deployed_contract */
+    X402_R_PROXY_NOT_DEPLOYED,          /* permit2_proxy_not_deployed */
+    X402_R_INSUFFICIENT_BALANCE,        /* permit2_insufficient_balance */
+    X402_R_ALLOWANCE_REQUIRED,          /* permit2_allowance_required (412) */
+    X402_R_INVALID_NONCE,               /* permit2_invalid_nonce */
+    X402_R_SIMULATION_FAILED,           /* permit2_simulation_failed */
+    X402_R_MAX
+} x402_reason;
+
+/* Returns the wire string for r, or NULL for X402_R_VALID/out of range. */
+const char *x402_reason_string(x402_reason r);
+
+/* The HTTP status a gateway answers for a failed verification: 412 for
+ * X402_R_ALLOWANCE_REQUIRED, 402 otherwise. */
+int x402_reason_http_status(x402_reason r);
+
+
+/* ------------------------------------------------------------ constants */
+
+typedef struct { uint8_t b[20]; } x402_address;
+typedef struct { uint8_t b[32]; } x402_u256;    /* big-endian */
+
+typedef enum {
+    X402_SCHEME_UNKNOWN = 0,
+    X402_SCHEME_EXACT,
+    X402_SCHEME_UPTO
+} x402_scheme;
+
+/* Canonical addresses (raw bytes). */
+extern const x402_address x402_permit2_address;
+extern const x402_address x402_exact_proxy_address;
+extern const x402_address x402_upto_proxy_address;
+extern const x402_address x402_opg_base_address;
+
+/* "exact" / "upto" / NULL, and the reverse (X402_SCHEME_UNKNOWN if none). */
+const char *x402_scheme_name(x402_scheme s);
+x402_scheme x402_scheme_parse(const char *s, size_t len);
+
+/* The Permit2 spender (x402 proxy) each scheme requires. */
+const x402_address *x402_scheme_spender(x402_scheme s);
+
+
+/* ---------------------------------------------------------------- codecs */
+
+/* Keccak-256 (Ethereum's, padding 0x01; not SHA3-256). */
+void x402_keccak256(uint8_t out[32], const uint8_t *in, size_t len);
+
+/* Incremental Keccak-256 for multi-part preimages. */
+typedef struct {
+    uint64_t st[25];
+    size_t   pos;
+} x402_keccak_ctx;
+
+void x402_keccak_init(x402_keccak_ctx *k);
+void x402_keccak_update(x402_keccak_ctx *k, const uint8_t *in, size_t len);
+void x402_keccak_final(x402_keccak_ctx *k, uint8_t out[32]);
+
+/*
+ * Hex.  x402_hex_decode: input without "0x", even length, either case;
+ * *out_len (in: capacity, out: bytes written).  x402_hex_encode writes
+ * 2*len lowercase digits and a NUL (out needs 2*len+1 bytes), no prefix.
+ */
+x402_err x402_hex_decode(uint8_t *out, size_t *out_len,
+    const char *in, size_t in_len);
+void x402_hex_encode(char *out, const uint8_t *in, size_t len);
+
+/*
+ * Standard base64 (RFC 4648 §4).  Decoding accepts missing '=' padding and
+ * rejects the url-safe alphabet, whitespace, line breaks and bad padding.
+ * *out_len is capacity in, bytes written out.  Encoding always pads and
+ * NUL-terminates; out needs x402_base64_encoded_len(len) + 1 bytes.
+ */
+size_t x402_base64_encoded_len(size_t len);
+size_t x402_base64_decoded_max(size_t len);
+x402_err x402_base64_decode(uint8_t *out, size_t *out_len,
+    const char *in, size_t in_len);
+x402_err x402_base64_encode(char *out, size_t out_cap,
+    const uint8_t *in, size_t len);
+
+/*
+ * uint256.  x402_u256_parse accepts canonical decimal (leading zeros are
+ * allowed, as the reference compares numerically) or "0x"-prefixed hex; the
+ * empty string, signs, spaces and anything >= 2^256 are errors
+ * (X402_ERR_NUMBER / X402_ERR_OVERFLOW).  x402_u256_parse_dec accepts
+ * decimal only.  Formatting writes canonical decimal with a NUL; out needs
+ * X402_U256_DEC_MAX bytes.
+ */
+#define X402_U256_DEC_MAX 79
+x402_err x402_u256_parse(x402_u256 *out, const char *s, size_t len);
+x402_err x402_u256_parse_dec(x402_u256 *out, const char *s, size_t len);
+void x402_u256_format_dec(char out[X402_U256_DEC_MAX], const x402_u256 *v);
+void x402_u256_from_u64(x402_u256 *out, uint64_t v);
+/* -1, 0, 1 like memcmp. */
+int x402_u256_cmp(const x402_u256 *a, const x402_u256 *b);
+/* Returns 0 and sets *out if v fits in 64 bits, else X402_ERR_OVERFLOW. */
+x402_err x402_u256_to_u64(uint64_t *out, const x402_u256 *v);
+
+/*
+ * Decimal token amounts: "0.001" with `decimals` fractional digits scaled to
+ * atomic units.  More fractional digits than `decimals` is X402_ERR_VALUE;
+ * overflow is X402_ERR_OVERFLOW; decimals must be <= 77.
+ */
+x402_err x402_amount_parse(x402_u256 *out, const char *s, size_t len,
+    unsigned decimals);
+
+/*
+ * Addresses: "0x" + 40 hex digits, any case; the EIP-55 checksum is not
+ * enforced (as viem's getAddress).  Formatting writes the EIP-55 checksummed
+ * form with a NUL into 43 bytes.
+ */
+#define X402_ADDRESS_STR_LEN 43
+x402_err x402_address_parse(x402_address *out, const char *s, size_t len);
+void x402_address_format(char out[X402_ADDRESS_STR_LEN],
+    const x402_address *a);
+int x402_address_eq(const x402_address *a, const x402_address *b);
+int x402_address_is_zero(const x402_address *a);
+
+/* "eip155:<decimal chain id>" (no leading zeros, 1..2^53) -> chain id. */
+x402_err x402_network_parse(uint64_t *chain_id, const char *s, size_t len);
+
+
+/* ------------------------------------------------------- wire objects */
+
+/* One offer (a PaymentRequirements entry), as the server configures it. */
+typedef struct {
+    x402_scheme   scheme;
+    uint64_t      chain_id;            /* network = "eip155:<chain_id>" */
+    x402_u256     amount;              /* exact: the price; upto: the cap */
+    x402_address  asset;
+    x402_address  pay_to;
+    x402_address  facilitator;         /* upto: extra.facilitatorAddress */
+    uint32_t      max_timeout_seconds;
+    const char   *extra_name;          /* optional extra.name (or NULL) */
+    const char   *extra_version;       /* optional extra.version (or NULL) */
+} x402_offer;
+
+/* The resource an offer is for. */
+typedef struct {
+    const char   *url;                 /* required, non-empty */
+    const char   *description;         /* optional (NULL: omitted) */
+    const char   *mime_type;           /* optional (NULL: omitted) */
+} x402_resource;
+
+/*
+ * Encode a PaymentRequired object as compact JSON with the reference key
+ * order: {"x402Version":2,"error":…,"resource":{url,description,mimeType},
+ * "accepts":[{scheme,network,amount,asset,payTo,maxTimeoutSeconds,
+ * "extra":{"assetTransferMethod":"permit2",name?,version?,
+ * facilitatorAddress? (upto)}}]}.  `error` may be NULL (omitted).
+ * Addresses are written EIP-55 checksummed, amounts in decimal.
+ * Writes a NUL-terminated string; *out_len (in: capacity, out: length
+ * without the NUL).
+ */
+x402_err x402_payment_required_encode(char *out, size_t *out_len,
+    const char *error, const x402_resource *resource,
+    const x402_offer *accepts, size_t n_accepts);
+
+/* The same, then standard base64 (the PAYMENT-REQUIRED header value). */
+x402_err x402_payment_required_header(char *out, size_t *out_len,
+    const char *error, const x402_resource *resource,
+    const x402_offer *accepts, size_t n_accepts);
+
+#define X402_NETWORK_MAX      64      /* longest accepted "network" text */
+#define X402_SIGNATURE_MAX    65
+#define X402_PAYLOAD_JSON_MAX 16384   /* longest decoded PaymentPayload */
+
+/* A decoded PAYMENT-SIGNATURE (PaymentPayload v2, Permit2). */
+typedef struct {
+    /* "accepted": the client's copy of the offer (unsigned) */
+    struct {
+        x402_scheme   scheme;          /* X402_SCHEME_UNKNOWN: other text */
+        char          network[X402_NETWORK_MAX + 1];
+        int           has_chain_id;    /* network parsed as eip155:<n> */
+        uint64_t      chain_id;
+        x402_u256     amount;
+        x402_address  asset;
+        x402_address  pay_to;
+        uint32_t      max_timeout_seconds;
+        int           permit2;         /* extra.assetTransferMethod=="permit2" */
+        int           has_facilitator; /* extra.facilitatorAddress present */
+        x402_address  facilitator;
+    } accepted;
+
+    /* "payload.permit2Authorization": the signed fields */
+    x402_address  from;
+    x402_address  token;               /* permitted.token */
+    x402_u256     amount;              /* permitted.amount */
+    x402_address  spender;
+    x402_u256     nonce;
+    x402_u256     deadline;
+    x402_address  to;                  /* witness.to */
+    int           has_witness_facilitator;
+    x402_address  witness_facilitator; /* witness.facilitator (upto) */
+    x402_u256     valid_after;         /* witness.validAfter */
+
+    /*
+     * "payload.signature".  A well-typed string that is not "0x" + even hex
+     * of at most X402_SIGNATURE_MAX bytes is not a decode error: the
+     * reference reports it as invalid_permit2_signature, so signature_len is
+     * set to 0 and verification fails there.
+     */
+    uint8_t       signature[X402_SIGNATURE_MAX];
+    size_t        signature_len;
+} x402_payment;
+
+/*
+ * Decode the JSON text of a PaymentPayload.  Requires x402Version == 2,
+ * payload.permit2Authorization and every signed field; optional fields
+ * (extensions, resource, accepted.extra.*) may be absent or null.
+ * On error, *field (if non-NULL) points to a static dotted path of the
+ * offending field (e.g. "payload.permit2Authorization.nonce"), or "" for
+ * the document itself.  A required field that is null is X402_ERR_TYPE;
+ * duplicate object keys are X402_ERR_JSON (two parsers must not disagree).
+ */
+x402_err x402_payment_decode_json(x402_payment *out, const char **field,
+    const char *json, size_t len);
+
+/* Decode the PAYMENT-SIGNATURE header value: base64, then the JSON above. */
+x402_err x402_payment_decode_header(x402_payment *out, const char **field,
+    const char *header, size_t len);
+
+
+/* ------------------------------------------------------------ EIP-712 */
+
+/* keccak(abi.encode(DOMAIN_TYPEHASH, keccak("Permit2"), chainId, PERMIT2)) */
+void x402_permit2_domain_separator(uint8_t out[32], uint64_t chain_id);
+
+/* keccak(abi.encode(TOKEN_PERMISSIONS_TYPEHASH, token, amount)) */
+void x402_permit2_token_permissions_hash(uint8_t out[32],
+    const x402_address *token, const x402_u256 *amount);
+
+/*
+ * Witness hash: exact = keccak(abi.encode(W, to, validAfter));
+ * upto = keccak(abi.encode(W_UPTO, to, facilitator, validAfter)).
+ * `facilitator` is ignored for exact.  Returns X402_ERR_ARG for an unknown
+ * scheme.
+ */
+x402_err x402_permit2_witness_hash(uint8_t out[32], x402_scheme scheme,
+    const x402_address *to, const x402_address *facilitator,
+    const x402_u256 *valid_after);
+
+/* The PermitWitnessTransferFrom struct hash of a decoded payment. */
+x402_err x402_permit2_struct_hash(uint8_t out[32], x402_scheme scheme,
+    const x402_payment *p);
+
+/* keccak(0x1901 ‖ domainSeparator(chain_id) ‖ structHash). */
+x402_err x402_permit2_digest(uint8_t out[32], x402_scheme scheme,
+    uint64_t chain_id, const x402_payment *p);
+
+
+/* ---------------------------------------------------------- secp256k1 */
+
+typedef struct x402_context_s x402_context;
+
+/*
+ * A context holds a secp256k1 context for recovery and signing.  `seed32`
+ * (may be NULL) randomizes it against side channels.  Returns NULL on
+ * allocation or self-test failure.
+ */
+x402_context *x402_context_create(const uint8_t *seed32);
+void x402_context_destroy(x402_context *ctx);
+
+/*
+ * Recover the signer of a 32-byte digest from an Ethereum signature
+ * r‖s‖v: exactly 65 bytes, v in {27, 28}.  v in {0, 1}, 64-byte EIP-2098
+ * forms and invalid points are X402_ERR_CRYPTO.  High s is accepted, as
+ * Permit2 accepts it.
+ */
+x402_err x402_ecrecover(const x402_context *ctx, x402_address *signer,
+    const uint8_t digest[32], const uint8_t *sig, size_t sig_len);
+
+/* Address of a 32-byte private key; X402_ERR_CRYPTO if the key is bad. */
+x402_err x402_address_from_privkey(const x402_context *ctx,
+    x402_address *out, const uint8_t key[32]);
+
+/* Address of a 65-byte uncompressed public key 0x04‖X‖Y. */
+x402_err x402_address_from_pubkey(x402_address *out, const uint8_t *pub,
+    size_t len);
+
+/* Sign a digest (RFC 6979, low s) and write r‖s‖v with v in {27, 28}. */
+x402_err x402_sign_digest(const x402_context *ctx, uint8_t sig[65],
+    const uint8_t digest[32], const uint8_t key[32]);
+
+
+/* ------------------------------------------------------- verification */
+
+/*
+ * Does the client's `accepted` match this offer?  Compares scheme,
+ * network (as text "eip155:<chain_id>"), amount (numerically), asset and
+ * payTo (as bytes), maxTimeoutSeconds, extra.assetTransferMethod ==
+ * "permit2" and, for upto, extra.facilitatorAddress.  Returns X402_R_VALID
+ * or X402_R_NO_MATCH.
+ */
+x402_reason x402_offer_match(const x402_offer *offer, const x402_payment *p);
+
+/*
+ * The local verification of the reference facilitator, in its order,
+ * against the server's own offer (never against `accepted`):
+ * exact: scheme, network, spender, recipient, deadline >= now + 6,
+ * validAfter <= now, amount (numeric equality), token, signature;
+ * upto adds the facilitator check after the recipient, and compares the
+ * amount with the cap.  The signature must be 65 bytes with v in {27, 28}
+ * and recover to `from`.  Returns the first failing reason or
+ * X402_R_VALID.  Pure: `now` is the caller's clock in unix seconds.
+ */
+x402_reason x402_verify_local(const x402_context *ctx,
+    const x402_offer *offer, const x402_payment *p, uint64_t now);
+
+/* Deadline margin of the reference (block-time buffer), in seconds. */
+#define X402_DEADLINE_MARGIN 6
+
+/*
+ * The replay key of a payment: "x402:<chainId>:<token>:<from>:<nonce>"
+ * with lowercase hex addresses (no 0x) and the nonce as 64 hex digits, so
+ * every encoding of one authorization (high-s twins, case, hex nonces, key
+ * order) maps to one key.  out needs X402_REPLAY_KEY_MAX bytes.
+ */
+#define X402_REPLAY_KEY_MAX 180
+void x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
+    const x402_payment *p);
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* X402_H_INCLUDED */

@@ -1,0 +1,362 @@
+/*
+ * PaymentPayload v2 decoder (x402.md sections 2.3, 3.4 and 4): JSON text
+ * or base64 header to x402_payment.  Every failure names the dotted path
+ * of the offending field.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "x402.h"
+#include "x402_internal.h"
+
+
+#define X402_P2A  "payload.permit2Authorization"
+
+#define X402_TRY(expr, path)                                                 \
+    do {                                                                     \
+        rc = (expr);                                                         \
+        if (rc != X402_OK) {                                                 \
+            *field = (path);                                                 \
+            return rc;                                                       \
+        }                                                                    \
+    } while (0)
+
+
+/*
+ * Looks up key.  Absent or null: *val = NULL, which is fine for optional
+ * fields; for required ones absent is MISSING and null is TYPE.
+ */
+static x402_err
+x402_json_get(json_t **val, json_t *obj, const char *key, json_type type,
+    int required)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+    *val = NULL;
+
+    if (v == NULL || json_is_null(v)) {
+        if (!required) {
+            return X402_OK;
+        }
+        return v == NULL ? X402_ERR_MISSING : X402_ERR_TYPE;
+    }
+
+    if (json_typeof(v) != type) {
+        return X402_ERR_TYPE;
+    }
+
+    *val = v;
+
+    return X402_OK;
+}
+
+
+static x402_err
+x402_json_get_address(x402_address *out, json_t *obj, const char *key,
+    int required, int *present)
+{
+    json_t    *v;
+    x402_err   rc;
+
+    rc = x402_json_get(&v, obj, key, JSON_STRING, required);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    if (present != NULL) {
+        *present = (v != NULL);
+    }
+
+    if (v == NULL) {
+        return X402_OK;
+    }
+
+    return x402_address_parse(out, json_string_value(v),
+                              json_string_length(v));
+}
+
+
+/* uint256 fields are strings: decimal or 0x hex, as the TS reference. */
+static x402_err
+x402_json_get_u256(x402_u256 *out, json_t *obj, const char *key)
+{
+    json_t    *v;
+    x402_err   rc;
+
+    rc = x402_json_get(&v, obj, key, JSON_STRING, 1);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_u256_parse(out, json_string_value(v), json_string_length(v));
+
+    return rc == X402_ERR_NUMBER ? X402_ERR_VALUE : rc;
+}
+
+
+/* A malformed signature string is the verifier's business, not ours. */
+static void
+x402_signature_decode(x402_payment *out, const char *s, size_t len)
+{
+    size_t  n;
+
+    out->signature_len = 0;
+
+    if (len < 2 || s[0] != '0' || s[1] != 'x'
+        || len - 2 > 2 * X402_SIGNATURE_MAX)
+    {
+        return;
+    }
+
+    n = sizeof(out->signature);
+
+    if (x402_hex_decode(out->signature, &n, s + 2, len - 2) == X402_OK) {
+        out->signature_len = n;
+    }
+}
+
+
+static x402_err
+x402_decode_payload(x402_payment *out, const char **field, json_t *root)
+{
+    json_t    *payload, *auth, *permitted, *witness, *sig;
+    x402_err   rc;
+
+    X402_TRY(x402_json_get(&payload, root, "payload", JSON_OBJECT, 1),
+             "payload");
+
+    X402_TRY(x402_json_get(&auth, payload, "permit2Authorization",
+                           JSON_OBJECT, 1),
+             X402_P2A);
+
+    X402_TRY(x402_json_get_address(&out->from, auth, "from", 1, NULL),
+             X402_P2A ".from");
+
+    X402_TRY(x402_json_get(&permitted, auth, "permitted", JSON_OBJECT, 1),
+             X402_P2A ".permitted");
+    X402_TRY(x402_json_get_address(&out->token, permitted, "token", 1, NULL),
+             X402_P2A ".permitted.token");
+    X402_TRY(x402_json_get_u256(&out->amount, permitted, "amount"),
+             X402_P2A ".permitted.amount");
+
+    X402_TRY(x402_json_get_address(&out->spender, auth, "spender", 1, NULL),
+             X402_P2A ".spender");
+    X402_TRY(x402_json_get_u256(&out->nonce, auth, "nonce"),
+             X402_P2A ".nonce");
+    X402_TRY(x402_json_get_u256(&out->deadline, auth, "deadline"),
+             X402_P2A ".deadline");
+
+    X402_TRY(x402_json_get(&witness, auth, "witness", JSON_OBJECT, 1),
+             X402_P2A ".witness");
+    X402_TRY(x402_json_get_address(&out->to, witness, "to", 1, NULL),
+             X402_P2A ".witness.to");
+
+    /* the scheme is not known yet: upto's facilitator is optional here */
+    X402_TRY(x402_json_get_address(&out->witness_facilitator, witness,
+                                   "facilitator", 0,
+                                   &out->has_witness_facilitator),
+             X402_P2A ".witness.facilitator");
+    X402_TRY(x402_json_get_u256(&out->valid_after, witness, "validAfter"),
+             X402_P2A ".witness.validAfter");
+
+    X402_TRY(x402_json_get(&sig, payload, "signature", JSON_STRING, 1),
+             "payload.signature");
+    x402_signature_decode(out, json_string_value(sig),
+                          json_string_length(sig));
+
+    return X402_OK;
+}
+
+
+static x402_err
+x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
+{
+    json_t      *acc, *v, *extra;
+    size_t       len;
+    x402_err     rc;
+    json_int_t   t;
+
+    X402_TRY(x402_json_get(&acc, root, "accepted", JSON_OBJECT, 1),
+             "accepted");
+
+    X402_TRY(x402_json_get(&v, acc, "scheme", JSON_STRING, 1),
+             "accepted.scheme");
+    out->accepted.scheme = x402_scheme_parse(json_string_value(v),
+                                             json_string_length(v));
+
+    X402_TRY(x402_json_get(&v, acc, "network", JSON_STRING, 1),
+             "accepted.network");
+    len = json_string_length(v);
+    if (len > X402_NETWORK_MAX) {
+        *field = "accepted.network";
+        return X402_ERR_SIZE;
+    }
+    memcpy(out->accepted.network, json_string_value(v), len);
+    out->accepted.network[len] = '\0';
+    out->accepted.has_chain_id =
+        x402_network_parse(&out->accepted.chain_id, out->accepted.network,
+                           len) == X402_OK;
+
+    X402_TRY(x402_json_get_u256(&out->accepted.amount, acc, "amount"),
+             "accepted.amount");
+    X402_TRY(x402_json_get_address(&out->accepted.asset, acc, "asset", 1,
+                                   NULL),
+             "accepted.asset");
+    X402_TRY(x402_json_get_address(&out->accepted.pay_to, acc, "payTo", 1,
+                                   NULL),
+             "accepted.payTo");
+
+    X402_TRY(x402_json_get(&v, acc, "maxTimeoutSeconds", JSON_INTEGER, 1),
+             "accepted.maxTimeoutSeconds");
+    t = json_integer_value(v);
+    if (t <= 0 || t > (json_int_t) UINT32_MAX) {
+        *field = "accepted.maxTimeoutSeconds";
+        return X402_ERR_VALUE;
+    }
+    out->accepted.max_timeout_seconds = (uint32_t) t;
+
+    X402_TRY(x402_json_get(&extra, acc, "extra", JSON_OBJECT, 0),
+             "accepted.extra");
+    if (extra == NULL) {
+        return X402_OK;
+    }
+
+    X402_TRY(x402_json_get(&v, extra, "assetTransferMethod", JSON_STRING, 0),
+             "accepted.extra.assetTransferMethod");
+    out->accepted.permit2 = v != NULL
+        && x402_str_eq("permit2", json_string_value(v),
+                       json_string_length(v));
+
+    X402_TRY(x402_json_get_address(&out->accepted.facilitator, extra,
+                                   "facilitatorAddress", 0,
+                                   &out->accepted.has_facilitator),
+             "accepted.extra.facilitatorAddress");
+
+    return X402_OK;
+}
+
+
+x402_err
+x402_payment_decode_json(x402_payment *out, const char **field,
+    const char *json, size_t len)
+{
+    json_t       *root, *v;
+    const char   *dummy;
+    x402_err      rc;
+    json_error_t  jerr;
+
+    if (field == NULL) {
+        field = &dummy;
+    }
+
+    *field = "";
+
+    if (out == NULL || (json == NULL && len != 0)) {
+        return X402_ERR_ARG;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    if (len > X402_PAYLOAD_JSON_MAX) {
+        return X402_ERR_SIZE;
+    }
+
+    /* duplicate keys would let two parsers see two different payments */
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        return X402_ERR_JSON;
+    }
+
+    if (!json_is_object(root)) {
+        rc = X402_ERR_JSON;
+        goto done;
+    }
+
+    rc = x402_json_get(&v, root, "x402Version", JSON_INTEGER, 1);
+    if (rc != X402_OK) {
+        *field = "x402Version";
+        goto done;
+    }
+
+    if (json_integer_value(v) != 2) {
+        *field = "x402Version";
+        rc = X402_ERR_VERSION;
+        goto done;
+    }
+
+    rc = x402_decode_payload(out, field, root);
+    if (rc != X402_OK) {
+        goto done;
+    }
+
+    rc = x402_decode_accepted(out, field, root);
+    if (rc != X402_OK) {
+        goto done;
+    }
+
+    /* optional objects: absent or null, else an object */
+    rc = x402_json_get(&v, root, "resource", JSON_OBJECT, 0);
+    if (rc != X402_OK) {
+        *field = "resource";
+        goto done;
+    }
+
+    rc = x402_json_get(&v, root, "extensions", JSON_OBJECT, 0);
+    if (rc != X402_OK) {
+        *field = "extensions";
+        goto done;
+    }
+
+done:
+
+    json_decref(root);
+    return rc;
+}
+
+
+x402_err
+x402_payment_decode_header(x402_payment *out, const char **field,
+    const char *header, size_t len)
+{
+    uint8_t     *buf;
+    size_t       n;
+    const char  *dummy;
+    x402_err     rc;
+
+    if (field == NULL) {
+        field = &dummy;
+    }
+
+    *field = "";
+
+    if (out == NULL || (header == NULL && len != 0)) {
+        return X402_ERR_ARG;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    if (len > x402_base64_encoded_len(X402_PAYLOAD_JSON_MAX)) {
+        return X402_ERR_SIZE;
+    }
+
+    n = x402_base64_decoded_max(len);
+
+    buf = malloc(n + 1);
+    if (buf == NULL) {
+        return X402_ERR_NOMEM;
+    }
+
+    rc = x402_base64_decode(buf, &n, header, len);
+
+    if (rc == X402_OK) {
+        rc = x402_payment_decode_json(out, field, (const char *) buf, n);
+    }
+
+    free(buf);
+
+    return rc;
+}

@@ -1,0 +1,282 @@
+/*
+ * 256-bit unsigned integers as 32 big-endian bytes: parsing, decimal
+ * formatting, comparison, and decimal token amounts.
+ */
+
+#include <string.h>
+
+#include "x402.h"
+#include "x402_internal.h"
+
+
+#define X402_U256_DEC_DIGITS  78    /* 2^256 - 1 has 78 decimal digits */
+#define X402_U256_HEX_DIGITS  64
+
+
+/* v = v * mul + add; returns the carry out of the top byte (0: fits). */
+static unsigned
+x402_u256_mul_add(x402_u256 *v, unsigned mul, unsigned add)
+{
+    unsigned  acc;
+    int       i;
+
+    acc = add;
+
+    for (i = 31; i >= 0; i--) {
+        acc += (unsigned) v->b[i] * mul;
+        v->b[i] = (uint8_t) acc;
+        acc >>= 8;
+    }
+
+    return acc;
+}
+
+
+/* v = v / div; returns the remainder. */
+static unsigned
+x402_u256_div_small(x402_u256 *v, unsigned div)
+{
+    unsigned  rem;
+    int       i;
+
+    rem = 0;
+
+    for (i = 0; i < 32; i++) {
+        rem = (rem << 8) | v->b[i];
+        v->b[i] = (uint8_t) (rem / div);
+        rem %= div;
+    }
+
+    return rem;
+}
+
+
+static int
+x402_u256_is_zero(const x402_u256 *v)
+{
+    unsigned  acc;
+    int       i;
+
+    acc = 0;
+
+    for (i = 0; i < 32; i++) {
+        acc |= v->b[i];
+    }
+
+    return acc == 0;
+}
+
+
+x402_err
+x402_u256_parse_dec(x402_u256 *out, const char *s, size_t len)
+{
+    size_t  i;
+
+    if (out == NULL || (s == NULL && len != 0)) {
+        return X402_ERR_ARG;
+    }
+
+    if (len == 0) {
+        return X402_ERR_NUMBER;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return X402_ERR_NUMBER;
+        }
+    }
+
+    /* a length bound even with leading zeros, as x402.md section 3.4 asks */
+    if (len > X402_U256_DEC_DIGITS) {
+        return X402_ERR_OVERFLOW;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    for (i = 0; i < len; i++) {
+        if (x402_u256_mul_add(out, 10, (unsigned) (s[i] - '0')) != 0) {
+            return X402_ERR_OVERFLOW;
+        }
+    }
+
+    return X402_OK;
+}
+
+
+x402_err
+x402_u256_parse(x402_u256 *out, const char *s, size_t len)
+{
+    size_t  i, n;
+    int     d;
+
+    if (out == NULL || (s == NULL && len != 0)) {
+        return X402_ERR_ARG;
+    }
+
+    if (len < 2 || s[0] != '0' || s[1] != 'x') {
+        return x402_u256_parse_dec(out, s, len);
+    }
+
+    s += 2;
+    n = len - 2;
+
+    if (n == 0) {
+        return X402_ERR_NUMBER;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (x402_hex_digit(s[i]) < 0) {
+            return X402_ERR_NUMBER;
+        }
+    }
+
+    if (n > X402_U256_HEX_DIGITS) {
+        return X402_ERR_OVERFLOW;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    /* fill from the least significant nibble */
+    for (i = 0; i < n; i++) {
+        d = x402_hex_digit(s[n - 1 - i]);
+        out->b[31 - i / 2] |= (uint8_t) (i % 2 ? d << 4 : d);
+    }
+
+    return X402_OK;
+}
+
+
+void
+x402_u256_format_dec(char out[X402_U256_DEC_MAX], const x402_u256 *v)
+{
+    x402_u256  t;
+    char       tmp[X402_U256_DEC_MAX];
+    size_t     n, i;
+
+    t = *v;
+    n = 0;
+
+    do {
+        tmp[n++] = (char) ('0' + x402_u256_div_small(&t, 10));
+    } while (!x402_u256_is_zero(&t));
+
+    for (i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+
+    out[n] = '\0';
+}
+
+
+void
+x402_u256_from_u64(x402_u256 *out, uint64_t v)
+{
+    int  i;
+
+    memset(out, 0, sizeof(*out));
+
+    for (i = 31; i >= 24; i--) {
+        out->b[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+
+int
+x402_u256_cmp(const x402_u256 *a, const x402_u256 *b)
+{
+    int  r;
+
+    r = memcmp(a->b, b->b, 32);
+
+    return (r > 0) - (r < 0);
+}
+
+
+x402_err
+x402_u256_to_u64(uint64_t *out, const x402_u256 *v)
+{
+    uint64_t  r;
+    int       i;
+
+    for (i = 0; i < 24; i++) {
+        if (v->b[i] != 0) {
+            return X402_ERR_OVERFLOW;
+        }
+    }
+
+    r = 0;
+
+    for (i = 24; i < 32; i++) {
+        r = (r << 8) | v->b[i];
+    }
+
+    *out = r;
+
+    return X402_OK;
+}
+
+
+x402_err
+x402_amount_parse(x402_u256 *out, const char *s, size_t len,
+    unsigned decimals)
+{
+    size_t    i, int_len, frac_len;
+    unsigned  k;
+
+    if (out == NULL || (s == NULL && len != 0) || decimals > 77) {
+        return X402_ERR_ARG;
+    }
+
+    int_len = 0;
+    while (int_len < len && s[int_len] >= '0' && s[int_len] <= '9') {
+        int_len++;
+    }
+
+    if (int_len == 0) {
+        return X402_ERR_NUMBER;     /* "", ".5", "-1", "+1", " 1" */
+    }
+
+    frac_len = 0;
+
+    if (int_len < len) {
+        if (s[int_len] != '.') {
+            return X402_ERR_NUMBER; /* "1e5", "1 " */
+        }
+
+        for (i = int_len + 1; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                return X402_ERR_NUMBER;
+            }
+        }
+
+        frac_len = len - int_len - 1;
+
+        if (frac_len == 0) {
+            return X402_ERR_NUMBER; /* "1." */
+        }
+    }
+
+    if (frac_len > decimals) {
+        return X402_ERR_VALUE;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            continue;
+        }
+        if (x402_u256_mul_add(out, 10, (unsigned) (s[i] - '0')) != 0) {
+            return X402_ERR_OVERFLOW;
+        }
+    }
+
+    for (k = (unsigned) frac_len; k < decimals; k++) {
+        if (x402_u256_mul_add(out, 10, 0) != 0) {
+            return X402_ERR_OVERFLOW;
+        }
+    }
+
+    return X402_OK;
+}
