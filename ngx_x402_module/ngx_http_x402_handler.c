@@ -1,0 +1,338 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+
+
+static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer);
+static ngx_int_t ngx_http_x402_find_header(ngx_http_request_t *r,
+    ngx_str_t *value);
+static x402_reason ngx_http_x402_verify(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
+    ngx_str_t *header);
+static ngx_http_x402_ctx_t *ngx_http_x402_create_ctx(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_x402_offer_eq(x402_offer *a, x402_offer *b);
+static void ngx_http_x402_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_x402_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   header;
+    x402_offer                  offer;
+    x402_reason                 reason;
+    ngx_http_x402_ctx_t        *ctx;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (!xlcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    /* a CORS preflight is never gated */
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        return NGX_DECLINED;
+    }
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    if (xmcf->x402 == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "x402: no x402 context in this process");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_x402_build_offer(r, xlcf, &offer);
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx != NULL
+        && ctx->verdict
+        && ngx_http_x402_offer_eq(&ctx->offer, &offer))
+    {
+        /* ACCESS runs again (e.g. after an internal redirect) */
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "x402: reusing verdict %d", (int) ctx->reason);
+
+        if (ctx->reason == X402_R_VALID) {
+            return NGX_OK;
+        }
+
+        return ngx_http_x402_send_payment_required(r, xlcf, &offer,
+                                                   ctx->reason);
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_http_x402_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ctx->offer = offer;
+    ctx->verdict = 0;
+    ctx->paid = 0;
+
+    rc = ngx_http_x402_find_header(r, &header);
+
+    if (rc == NGX_DECLINED) {
+        reason = X402_R_PAYMENT_REQUIRED;
+
+    } else if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: undecodable PAYMENT-SIGNATURE: "
+                      "more than one PAYMENT-SIGNATURE header");
+        reason = X402_R_PAYMENT_REQUIRED;
+
+    } else {
+        reason = ngx_http_x402_verify(r, xmcf, ctx, &header);
+    }
+
+    ctx->reason = reason;
+    ctx->verdict = 1;
+
+    if (reason == X402_R_VALID) {
+        ctx->paid = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_x402_send_payment_required(r, xlcf, &offer, reason);
+}
+
+
+static ngx_int_t
+ngx_http_x402_build_offer(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer)
+{
+    u_char     *p, why[64];
+    x402_err    err;
+    ngx_str_t   price;
+
+    *offer = xlcf->offer;
+
+    if (xlcf->price->lengths == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, xlcf->price, &price) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    err = x402_amount_parse(&offer->amount, (const char *) price.data,
+                            price.len, (unsigned) xlcf->decimals);
+    if (err == X402_OK) {
+        return NGX_OK;
+    }
+
+    if (err == X402_ERR_VALUE) {
+        p = ngx_snprintf(why, sizeof(why) - 1,
+                         "more decimals than x402_asset_decimals %i",
+                         xlcf->decimals);
+
+    } else {
+        p = ngx_snprintf(why, sizeof(why) - 1, "%s", x402_strerror(err));
+    }
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "x402: x402_price \"%V\" evaluated to an invalid amount: %s",
+                  &price, why);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Finds the PAYMENT-SIGNATURE request header (case-insensitive).
+ * NGX_OK: exactly one, NGX_DECLINED: none, NGX_ERROR: more than one.
+ */
+
+static ngx_int_t
+ngx_http_x402_find_header(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("PAYMENT-SIGNATURE") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "PAYMENT-SIGNATURE",
+                               sizeof("PAYMENT-SIGNATURE") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        *value = h[i].value;
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    return (n == 1) ? NGX_OK : NGX_ERROR;
+}
+
+
+static x402_reason
+ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_ctx_t *ctx, ngx_str_t *header)
+{
+    x402_err       err;
+    const char    *field;
+    x402_reason    reason;
+    x402_payment   payment;
+
+    field = NULL;
+
+    err = x402_payment_decode_header(&payment, &field,
+                                     (const char *) header->data,
+                                     header->len);
+    if (err != X402_OK) {
+
+        if (field != NULL && field[0] != '\0') {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "x402: undecodable PAYMENT-SIGNATURE: %s: %s",
+                          field, x402_strerror(err));
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "x402: undecodable PAYMENT-SIGNATURE: %s",
+                          x402_strerror(err));
+        }
+
+        return X402_R_PAYMENT_REQUIRED;
+    }
+
+    x402_address_format((char *) ctx->payer, &payment.from);
+
+    reason = x402_offer_match(&ctx->offer, &payment);
+
+    if (reason == X402_R_VALID) {
+        reason = x402_verify_local(xmcf->x402, &ctx->offer, &payment,
+                                   (uint64_t) ngx_time());
+    }
+
+    if (reason != X402_R_VALID) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: payment rejected, payer %s: %s",
+                      ctx->payer, x402_reason_string(reason));
+        return reason;
+    }
+
+    x402_u256_format_dec((char *) ctx->amount, &payment.amount);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment verified locally, payer %s amount %s",
+                  ctx->payer, ctx->amount);
+
+    return X402_R_VALID;
+}
+
+
+/*
+ * The ctx survives internal redirects (which zero r->ctx) through a
+ * request pool cleanup, as ngx_http_realip_module does.
+ */
+
+ngx_http_x402_ctx_t *
+ngx_http_x402_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_x402_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_x402_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_x402_module);
+            break;
+        }
+    }
+
+    return ctx;
+}
+
+
+static ngx_http_x402_ctx_t *
+ngx_http_x402_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_x402_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_x402_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_x402_module);
+
+    return ctx;
+}
+
+
+static ngx_uint_t
+ngx_http_x402_offer_eq(x402_offer *a, x402_offer *b)
+{
+    return a->scheme == b->scheme
+           && a->chain_id == b->chain_id
+           && a->max_timeout_seconds == b->max_timeout_seconds
+           && x402_u256_cmp(&a->amount, &b->amount) == 0
+           && x402_address_eq(&a->asset, &b->asset)
+           && x402_address_eq(&a->pay_to, &b->pay_to)
+           && (a->scheme != X402_SCHEME_UPTO
+               || x402_address_eq(&a->facilitator, &b->facilitator));
+}
+
+
+static void
+ngx_http_x402_cleanup(void *data)
+{
+    /* nothing to release yet: the cleanup only marks the ctx */
+}

@@ -1,0 +1,692 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+
+
+#define NGX_HTTP_X402_DEFAULT_NETWORK   "eip155:8453"
+#define NGX_HTTP_X402_DEFAULT_ASSET                                          \
+    "0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB"
+#define NGX_HTTP_X402_DEFAULT_DECIMALS  18
+#define NGX_HTTP_X402_MAX_DECIMALS      77
+#define NGX_HTTP_X402_DEFAULT_TIMEOUT   300
+
+
+static ngx_int_t ngx_http_x402_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_x402_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_x402_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_x402_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_x402_merge_price(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf);
+static char *ngx_http_x402_check_offer(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf);
+
+static char *ngx_http_x402_set_network(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_decimals(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_scheme(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_max_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static ngx_int_t ngx_http_x402_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_x402_init_process(ngx_cycle_t *cycle);
+static void ngx_http_x402_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_x402_commands[] = {
+
+    { ngx_string("x402"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("x402_network"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_network,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, network),
+      NULL },
+
+    { ngx_string("x402_asset"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_address,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, asset),
+      NULL },
+
+    { ngx_string("x402_asset_decimals"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_decimals,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, decimals),
+      NULL },
+
+    { ngx_string("x402_pay_to"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_address,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, pay_to),
+      NULL },
+
+    { ngx_string("x402_price"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, price),
+      NULL },
+
+    { ngx_string("x402_scheme"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_scheme,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, scheme),
+      NULL },
+
+    { ngx_string("x402_max_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_max_timeout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, max_timeout),
+      NULL },
+
+    { ngx_string("x402_description"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, description),
+      NULL },
+
+    { ngx_string("x402_facilitator_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_address,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, facilitator),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_x402_module_ctx = {
+    ngx_http_x402_preconfiguration,        /* preconfiguration */
+    ngx_http_x402_postconfiguration,       /* postconfiguration */
+
+    ngx_http_x402_create_main_conf,        /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_x402_create_loc_conf,         /* create location configuration */
+    ngx_http_x402_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_x402_module = {
+    NGX_MODULE_V1,
+    &ngx_http_x402_module_ctx,             /* module context */
+    ngx_http_x402_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_x402_init_module,             /* init module */
+    ngx_http_x402_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_x402_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_x402_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_x402_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_x402_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_x402_access_handler;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_x402_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_x402_main_conf_t));
+    if (xmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     xmcf->x402 = NULL;
+     *     xmcf->enabled = 0;
+     */
+
+    return xmcf;
+}
+
+
+static void *
+ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_x402_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_x402_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->network = { 0, NULL };
+     *     conf->asset = { 0, NULL };
+     *     conf->pay_to = { 0, NULL };
+     *     conf->facilitator = { 0, NULL };
+     *     conf->description = { 0, NULL };
+     *     conf->offer = { 0 };
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->scheme = NGX_CONF_UNSET_UINT;
+    conf->decimals = NGX_CONF_UNSET;
+    conf->max_timeout = NGX_CONF_UNSET;
+    conf->price = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_x402_loc_conf_t *prev = parent;
+    ngx_http_x402_loc_conf_t *conf = child;
+
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->scheme, prev->scheme, X402_SCHEME_EXACT);
+    ngx_conf_merge_value(conf->decimals, prev->decimals,
+                         NGX_HTTP_X402_DEFAULT_DECIMALS);
+    ngx_conf_merge_sec_value(conf->max_timeout, prev->max_timeout,
+                             NGX_HTTP_X402_DEFAULT_TIMEOUT);
+
+    ngx_conf_merge_str_value(conf->network, prev->network,
+                             NGX_HTTP_X402_DEFAULT_NETWORK);
+    ngx_conf_merge_str_value(conf->asset, prev->asset,
+                             NGX_HTTP_X402_DEFAULT_ASSET);
+    ngx_conf_merge_str_value(conf->pay_to, prev->pay_to, "");
+    ngx_conf_merge_str_value(conf->facilitator, prev->facilitator, "");
+    ngx_conf_merge_str_value(conf->description, prev->description, "");
+
+    ngx_conf_merge_ptr_value(conf->price, prev->price, NULL);
+
+    /* the values were validated when parsed */
+
+    ngx_memzero(&conf->offer, sizeof(x402_offer));
+
+    conf->offer.scheme = (x402_scheme) conf->scheme;
+    conf->offer.max_timeout_seconds = (uint32_t) conf->max_timeout;
+
+    if (x402_network_parse(&conf->offer.chain_id,
+                           (const char *) conf->network.data,
+                           conf->network.len)
+        != X402_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_network \"%V\" is invalid "
+                           "(expected \"eip155:<chain id>\")",
+                           &conf->network);
+        return NGX_CONF_ERROR;
+    }
+
+    if (x402_address_parse(&conf->offer.asset,
+                           (const char *) conf->asset.data, conf->asset.len)
+        != X402_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_asset \"%V\" is not a valid address "
+                           "(expected 0x followed by 40 hex digits)",
+                           &conf->asset);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->pay_to.len
+        && x402_address_parse(&conf->offer.pay_to,
+                              (const char *) conf->pay_to.data,
+                              conf->pay_to.len)
+           != X402_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_pay_to \"%V\" is not a valid address "
+                           "(expected 0x followed by 40 hex digits)",
+                           &conf->pay_to);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->facilitator.len
+        && x402_address_parse(&conf->offer.facilitator,
+                              (const char *) conf->facilitator.data,
+                              conf->facilitator.len)
+           != X402_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_facilitator_address \"%V\" is not a valid "
+                           "address (expected 0x followed by 40 hex digits)",
+                           &conf->facilitator);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_x402_merge_price(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->pay_to.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_pay_to\" is required "
+                           "where \"x402 on\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->price == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_price\" is required "
+                           "where \"x402 on\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->scheme == X402_SCHEME_UPTO && conf->facilitator.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_facilitator_address\" is required "
+                           "where \"x402 on\" and \"x402_scheme upto\" "
+                           "are set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_x402_check_offer(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+    xmcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_x402_merge_price(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
+{
+    x402_err  err;
+
+    if (conf->price == NULL || conf->price->lengths != NULL) {
+        /* no price, or one evaluated per request */
+        return NGX_CONF_OK;
+    }
+
+    err = x402_amount_parse(&conf->offer.amount,
+                            (const char *) conf->price->value.data,
+                            conf->price->value.len,
+                            (unsigned) conf->decimals);
+
+    switch (err) {
+
+    case X402_OK:
+        return NGX_CONF_OK;
+
+    case X402_ERR_VALUE:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_price \"%V\" has more decimals than "
+                           "x402_asset_decimals %i",
+                           &conf->price->value, conf->decimals);
+        break;
+
+    case X402_ERR_OVERFLOW:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_price \"%V\" is too large "
+                           "(the amount must be below 2^256 atomic units)",
+                           &conf->price->value);
+        break;
+
+    default:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_price \"%V\" is not a valid amount "
+                           "(expected a decimal number such as 0.001)",
+                           &conf->price->value);
+        break;
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Encode the offer of an enabled location once at start-up, so that what
+ * the lib would refuse at request time (e.g. an x402_description that is
+ * not UTF-8) is reported by "nginx -t" instead.
+ */
+
+static char *
+ngx_http_x402_check_offer(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
+{
+    x402_err       err;
+    ngx_str_t      json, header;
+    x402_resource  resource;
+
+    resource.url = "http://localhost/";
+    resource.description = conf->description.len
+                           ? (const char *) conf->description.data : NULL;
+    resource.mime_type = NULL;
+
+    err = ngx_http_x402_encode_payment_required(cf->temp_pool, &json, &header,
+                                                "Payment required",
+                                                &resource, &conf->offer);
+    if (err == X402_OK) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->description.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_description \"%V\" cannot be sent "
+                           "in a payment offer (it must be UTF-8 text): %s",
+                           &conf->description, x402_strerror(err));
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402: the payment offer cannot be encoded: %s",
+                           x402_strerror(err));
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_x402_set_network(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    uint64_t    chain_id;
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (x402_network_parse(&chain_id, (const char *) value[1].data,
+                           value[1].len)
+        != X402_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is invalid "
+                           "(expected \"eip155:<chain id>\")",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t     *field, *value;
+    x402_address   addr;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (x402_address_parse(&addr, (const char *) value[1].data, value[1].len)
+        != X402_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is not a valid address "
+                           "(expected 0x followed by 40 hex digits)",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_x402_set_decimals(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t  *np;
+    ngx_str_t  *value;
+
+    np = (ngx_int_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    *np = ngx_atoi(value[1].data, value[1].len);
+
+    if (*np == NGX_ERROR || *np > NGX_HTTP_X402_MAX_DECIMALS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is invalid "
+                           "(expected an integer from 0 to %d)",
+                           &cmd->name, &value[1], NGX_HTTP_X402_MAX_DECIMALS);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_x402_set_scheme(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t    *value;
+    ngx_uint_t   *np;
+    x402_scheme   scheme;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    scheme = x402_scheme_parse((const char *) value[1].data, value[1].len);
+
+    if (scheme == X402_SCHEME_UNKNOWN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is invalid "
+                           "(expected \"exact\" or \"upto\")",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *np = scheme;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_x402_set_max_timeout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    time_t     *sp;
+    ngx_str_t  *value;
+
+    sp = (time_t *) (p + cmd->offset);
+
+    if (*sp != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    *sp = ngx_parse_time(&value[1], 1);
+
+    if (*sp == (time_t) NGX_ERROR || *sp <= 0
+        || (uint64_t) *sp > NGX_MAX_UINT32_VALUE)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is invalid (expected a time "
+                           "from 1s to 4294967295s, e.g. 300 or 5m)",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
+
+    if (xmcf == NULL || !xmcf->enabled) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                  "x402: payments are verified locally only (signature and "
+                  "fields); on-chain checks, replay protection and "
+                  "settlement are not enabled yet");
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_init_process(ngx_cycle_t *cycle)
+{
+    u_char                      seed[32];
+    ssize_t                     n;
+    ngx_fd_t                    fd;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
+
+    if (xmcf == NULL || !xmcf->enabled) {
+        return NGX_OK;
+    }
+
+    /* a blocking read is acceptable once, before any request */
+
+    fd = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "x402: " ngx_open_file_n " \"/dev/urandom\" failed");
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, seed, sizeof(seed));
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "x402: " ngx_close_file_n " \"/dev/urandom\" failed");
+    }
+
+    if (n != (ssize_t) sizeof(seed)) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "x402: " ngx_read_fd_n " \"/dev/urandom\" failed");
+        return NGX_ERROR;
+    }
+
+    xmcf->x402 = x402_context_create(seed);
+
+    ngx_explicit_memzero(seed, sizeof(seed));
+
+    if (xmcf->x402 == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "x402: x402_context_create() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_x402_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
+
+    if (xmcf == NULL || xmcf->x402 == NULL) {
+        return;
+    }
+
+    x402_context_destroy(xmcf->x402);
+    xmcf->x402 = NULL;
+}

@@ -1,0 +1,70 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#ifndef _NGX_HTTP_X402_MODULE_H_INCLUDED_
+#define _NGX_HTTP_X402_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <x402.h>
+
+
+typedef struct {
+    x402_context                *x402;      /* per worker process */
+    ngx_flag_t                   enabled;   /* "x402 on" somewhere */
+} ngx_http_x402_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   enable;
+    ngx_uint_t                   scheme;
+    ngx_int_t                    decimals;
+    time_t                       max_timeout;
+
+    ngx_str_t                    network;
+    ngx_str_t                    asset;
+    ngx_str_t                    pay_to;
+    ngx_str_t                    facilitator;
+    ngx_str_t                    description;
+
+    ngx_http_complex_value_t    *price;
+
+    /* the offer as configured; amount valid only for a static price */
+    x402_offer                   offer;
+} ngx_http_x402_loc_conf_t;
+
+
+typedef struct {
+    x402_offer                   offer;     /* what the verdict is for */
+    x402_reason                  reason;    /* the verdict */
+
+    unsigned                     verdict:1;
+    unsigned                     paid:1;
+
+    u_char                       payer[X402_ADDRESS_STR_LEN];
+    u_char                       amount[X402_U256_DEC_MAX];
+} ngx_http_x402_ctx_t;
+
+
+ngx_int_t ngx_http_x402_access_handler(ngx_http_request_t *r);
+ngx_http_x402_ctx_t *ngx_http_x402_get_ctx(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_x402_send_payment_required(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason);
+x402_err ngx_http_x402_encode_payment_required(ngx_pool_t *pool,
+    ngx_str_t *json, ngx_str_t *header, const char *error,
+    x402_resource *resource, x402_offer *offer);
+
+ngx_int_t ngx_http_x402_add_variables(ngx_conf_t *cf);
+
+
+extern ngx_module_t  ngx_http_x402_module;
+
+
+#endif /* _NGX_HTTP_X402_MODULE_H_INCLUDED_ */
