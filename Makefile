@@ -57,7 +57,7 @@ test: deps
 	TEST_X402_MODULE=$(MODULE) X402_BUILD=$(BUILD) prove -r t
 
 run: deps
-	$(MAKE) module tools
+	$(MAKE) module
 	scripts/run
 
 clean:
