@@ -403,6 +403,177 @@ void x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
     const x402_payment *p);
 
 
+/* ---------------------------------------------------------- ABI calls */
+
+/* Canonical selectors (first 4 bytes of keccak of the signature). */
+#define X402_SEL_BALANCE_OF        0x70a08231u  /* balanceOf(address) */
+#define X402_SEL_ALLOWANCE         0xdd62ed3eu  /* allowance(address,address) */
+#define X402_SEL_NONCE_BITMAP      0x4fe02b44u  /* nonceBitmap(address,uint256) */
+#define X402_SEL_IS_VALID_SIG      0x1626ba7eu  /* isValidSignature(bytes32,bytes) */
+#define X402_SEL_SETTLE_EXACT      0x13cd3b53u
+#define X402_SEL_SETTLE_UPTO       0xff11e7b4u
+
+#define X402_SETTLE_EXACT_LEN      388
+#define X402_SETTLE_UPTO_LEN       452
+
+/* balanceOf(owner): 36 bytes. */
+void x402_abi_balance_of(uint8_t out[36], const x402_address *owner);
+
+/* allowance(owner, spender): 68 bytes. */
+void x402_abi_allowance(uint8_t out[68], const x402_address *owner,
+    const x402_address *spender);
+
+/* nonceBitmap(owner, nonce >> 8): 68 bytes (Permit2). */
+void x402_abi_nonce_bitmap(uint8_t out[68], const x402_address *owner,
+    const x402_u256 *nonce);
+
+/* isValidSignature(digest, sig) (EIP-1271); *out_len in: capacity (at
+ * least 4 + 32*3 + sig_len rounded up to a multiple of 32: 196 bytes for a
+ * 65-byte signature), out: bytes written.  sig_len <= 65536. */
+x402_err x402_abi_is_valid_signature(uint8_t *out, size_t *out_len,
+    const uint8_t digest[32], const uint8_t *sig, size_t sig_len);
+
+/*
+ * The proxy's settle calldata for a decoded payment (65-byte signature):
+ * exact: settle(permit, owner, witness, signature), 388 bytes, as
+ * vectors.json chains.*.settleCalldata;  upto: settle(permit, amount, owner,
+ * witness(to, facilitator, validAfter), signature), 452 bytes, charging
+ * `amount` (<= the cap; not checked here).  *out_len in: capacity, out:
+ * length.  X402_ERR_ARG if the signature is not 65 bytes or the scheme is
+ * unknown.
+ */
+x402_err x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
+    const x402_payment *p, const x402_u256 *amount);
+
+
+/* ------------------------------------------------------- JSON-RPC checks */
+
+/*
+ * The on-chain checks of one payment, sent as ONE JSON-RPC 2.0 batch
+ * (ids first_id .. first_id + X402_RPC_CHECKS - 1, in this order):
+ *   0 eth_chainId
+ *   1 eth_getCode(asset, "latest")                 asset deployed?
+ *   2 eth_getCode(from, "latest")                  contract wallet?
+ *   3 eth_call asset.balanceOf(from)
+ *   4 eth_call asset.allowance(from, Permit2)
+ *   5 eth_call Permit2.nonceBitmap(from, nonce >> 8)
+ *   6 eth_call from.isValidSignature(digest, signature)  (EIP-1271; only
+ *     meaningful when `from` has code)
+ *   7 eth_call proxy.settle(...) from `sim_from` (the settlement simulation;
+ *     exact: the full amount; upto: amount = the cap, and sim_from must be
+ *     witness.facilitator to pass)
+ * `digest` is the payment's Permit2 digest for the offer's chain.
+ * The payment must have passed x402_verify_local() against the offer:
+ * an unknown scheme, a signature that is not 65 bytes, or a token other
+ * than the offer's asset is X402_ERR_ARG, and so is a first_id above
+ * X402_RPC_ID_MAX - (X402_RPC_CHECKS - 1) (ids stay exact JSON numbers).
+ * Addresses and data are lowercase 0x-hex; only call 7 has a "from".
+ * Writes compact JSON with a NUL; *out_len in: capacity
+ * (X402_RPC_CHECKS_REQUEST_MAX always suffices), out: length.
+ */
+#define X402_RPC_CHECKS 8
+#define X402_RPC_CHECKS_REQUEST_MAX 4096
+#define X402_RPC_ID_MAX             ((((uint64_t) 1) << 53) - 1)
+#define X402_RPC_REPLY_MAX          (1024 * 1024)
+x402_err x402_rpc_checks_request(char *out, size_t *out_len,
+    const x402_offer *offer, const x402_payment *p, const uint8_t digest[32],
+    const x402_address *sim_from, uint64_t first_id);
+
+/* What the node answered, parsed. */
+typedef struct {
+    uint64_t      chain_id;
+    int           asset_has_code;
+    int           from_has_code;
+    x402_u256     balance;
+    x402_u256     allowance;
+    x402_u256     nonce_word;          /* nonceBitmap(from, nonce >> 8) */
+    int           erc1271_ok;          /* returned the magic 0x1626ba7e */
+    int           sim_ok;              /* the settle simulation succeeded */
+    uint8_t       sim_revert[4];       /* selector of the revert data */
+    int           sim_has_revert;      /* sim_revert is set */
+} x402_onchain;
+
+/*
+ * Parse the batch reply (any order; ids as in the request).  Not JSON,
+ * not an array or an entry that is not an object is X402_ERR_JSON; a
+ * reply longer than X402_RPC_REPLY_MAX is X402_ERR_SIZE.  A missing,
+ * duplicate or foreign id, a malformed result, or a JSON-RPC error on any
+ * call other than the simulation (7) or the EIP-1271 call (6, which
+ * returns "0x" for EOAs and may revert for wallets without it) is
+ * X402_ERR_VALUE: the node is broken, not the payment.
+ * Results: eth_chainId a hex quantity; eth_getCode "0x" = no code;
+ * balanceOf, allowance and nonceBitmap exactly one 32-byte word (except
+ * "0x" from an asset without code, read as 0); isValidSignature is ok
+ * when it returns at least one word starting with the magic 0x1626ba7e
+ * and 28 zero bytes.
+ * A reverted call (error code 3, a message containing "revert", or hex
+ * revert data in error.data or error.data.data) on 6 or 7 is not an
+ * error: erc1271_ok = 0, or sim_ok = 0 with the revert selector kept when
+ * the data has one.  Other errors there (rate limits, internal errors)
+ * are X402_ERR_VALUE.
+ */
+x402_err x402_rpc_checks_parse(x402_onchain *out, const char *json,
+    size_t len, uint64_t first_id);
+
+/*
+ * The on-chain verdict, in this order: asset without code →
+ * X402_R_ASSET_NOT_DEPLOYED; the signature: a payer with code must pass
+ * EIP-1271, a payer without code must have passed local ecrecover
+ * (`local_sig_ok`) → X402_R_INVALID_SIGNATURE; nonce bit set →
+ * X402_R_INVALID_NONCE; allowance < amount → X402_R_ALLOWANCE_REQUIRED;
+ * balance < amount → X402_R_INSUFFICIENT_BALANCE; simulation reverted →
+ * the mapped revert (x402_revert_reason) or X402_R_SIMULATION_FAILED.
+ * `amount` is the signed permitted.amount (for upto the cap); the nonce
+ * bit is bit (nonce & 0xff) of nonce_word.  NULL arguments give
+ * X402_R_PAYMENT_REQUIRED, never X402_R_VALID.
+ * The caller compares chain_id with the offer's first (a node on another
+ * chain is a server fault).
+ */
+x402_reason x402_onchain_verdict(const x402_onchain *oc,
+    const x402_payment *p, int local_sig_ok);
+
+/*
+ * Revert selector → reason (spec/x402.md §6.2, selector form):
+ * InvalidNonce → X402_R_INVALID_NONCE; InvalidSignature, SignatureExpired,
+ * InvalidSignatureLength, InvalidSigner, InvalidContractSignature →
+ * X402_R_INVALID_SIGNATURE; others → X402_R_SIMULATION_FAILED.
+ */
+x402_reason x402_revert_reason(const uint8_t selector[4]);
+
+
+/* ------------------------------------------------------------ receipts */
+
+/*
+ * The record a gateway keeps per payment (under x402_replay_key()), from
+ * the reservation to the end of settlement.  Text fields may be NULL
+ * (omitted).  Encoded as compact JSON:
+ * {"status","network","scheme","payer","payTo","asset","amount","nonce",
+ *  "deadline","resource","created","updated","transaction"?,"error"?}
+ * with addresses EIP-55, amounts and nonce in decimal, times in unix
+ * seconds.
+ */
+typedef struct {
+    const char   *status;      /* "reserved", "settled", "failed", ... */
+    x402_scheme   scheme;
+    uint64_t      chain_id;
+    x402_address  payer;
+    x402_address  pay_to;
+    x402_address  asset;
+    x402_u256     amount;
+    x402_u256     nonce;
+    x402_u256     deadline;
+    const char   *resource;    /* the URL paid for */
+    uint64_t      created;
+    uint64_t      updated;
+    const char   *transaction; /* "0x…" */
+    const char   *error;       /* a reason string */
+} x402_receipt;
+
+/* Writes the JSON with a NUL; *out_len in: capacity, out: length. */
+x402_err x402_receipt_encode(char *out, size_t *out_len,
+    const x402_receipt *rc);
+
+
 #ifdef __cplusplus
 }
 #endif

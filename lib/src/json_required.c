@@ -12,36 +12,6 @@
 #include "x402_internal.h"
 
 
-#define X402_JSON_FLAGS  (JSON_COMPACT | JSON_PRESERVE_ORDER)
-
-
-/* Adds key: value and takes the reference; NULL values are failures. */
-static int
-x402_json_set(json_t *obj, const char *key, json_t *value)
-{
-    return value == NULL || json_object_set_new(obj, key, value) != 0;
-}
-
-
-/* json_string() also returns NULL for invalid UTF-8: the caller's text. */
-static int
-x402_json_set_str(json_t *obj, const char *key, const char *s)
-{
-    return x402_json_set(obj, key, json_string(s));
-}
-
-
-static int
-x402_json_set_address(json_t *obj, const char *key, const x402_address *a)
-{
-    char  buf[X402_ADDRESS_STR_LEN];
-
-    x402_address_format(buf, a);
-
-    return x402_json_set_str(obj, key, buf);
-}
-
-
 static json_t *
 x402_offer_json(const x402_offer *o)
 {
@@ -167,7 +137,6 @@ x402_payment_required_encode(char *out, size_t *out_len, const char *error,
     size_t n_accepts)
 {
     json_t    *root;
-    size_t     n;
     x402_err   rc;
 
     if (out == NULL || out_len == NULL || *out_len == 0) {
@@ -180,22 +149,7 @@ x402_payment_required_encode(char *out, size_t *out_len, const char *error,
         return rc;
     }
 
-    /* json_dumpb returns the full size even when it truncates */
-    n = json_dumpb(root, out, *out_len - 1, X402_JSON_FLAGS);
-    json_decref(root);
-
-    if (n == 0) {
-        return X402_ERR_NOMEM;
-    }
-
-    if (n >= *out_len) {
-        return X402_ERR_BUFFER;
-    }
-
-    out[n] = '\0';
-    *out_len = n;
-
-    return X402_OK;
+    return x402_json_dump(out, out_len, root);
 }
 
 

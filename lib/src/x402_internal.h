@@ -21,4 +21,21 @@ void x402_network_format(char *out, uint64_t chain_id);
 size_t x402_u64_format(char *out, uint64_t v);
 
 
+/* jansson helpers (json_util.c).  The setters take the reference of
+ * `value` and return non-zero on failure (a NULL value included). */
+#define X402_JSON_FLAGS  (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+struct json_t;
+int x402_json_set(struct json_t *obj, const char *key, struct json_t *value);
+int x402_json_set_str(struct json_t *obj, const char *key, const char *s);
+int x402_json_set_address(struct json_t *obj, const char *key,
+    const x402_address *a);
+int x402_json_set_u256(struct json_t *obj, const char *key,
+    const x402_u256 *v);
+
+/* Compact JSON of root into out (NUL-terminated), *out_len in: capacity,
+ * out: length; releases root in every case. */
+x402_err x402_json_dump(char *out, size_t *out_len, struct json_t *root);
+
+
 #endif /* X402_INTERNAL_H_INCLUDED */

@@ -1,0 +1,74 @@
+/*
+ * jansson helpers shared by the JSON encoders.
+ */
+
+#include <jansson.h>
+
+#include "x402.h"
+#include "x402_internal.h"
+
+
+int
+x402_json_set(json_t *obj, const char *key, json_t *value)
+{
+    return value == NULL || json_object_set_new(obj, key, value) != 0;
+}
+
+
+/* json_string() also returns NULL for invalid UTF-8: the caller's text. */
+int
+x402_json_set_str(json_t *obj, const char *key, const char *s)
+{
+    return x402_json_set(obj, key, json_string(s));
+}
+
+
+int
+x402_json_set_address(json_t *obj, const char *key, const x402_address *a)
+{
+    char  buf[X402_ADDRESS_STR_LEN];
+
+    x402_address_format(buf, a);
+
+    return x402_json_set_str(obj, key, buf);
+}
+
+
+int
+x402_json_set_u256(json_t *obj, const char *key, const x402_u256 *v)
+{
+    char  buf[X402_U256_DEC_MAX];
+
+    x402_u256_format_dec(buf, v);
+
+    return x402_json_set_str(obj, key, buf);
+}
+
+
+x402_err
+x402_json_dump(char *out, size_t *out_len, json_t *root)
+{
+    size_t  n;
+
+    if (out == NULL || out_len == NULL || *out_len == 0) {
+        json_decref(root);
+        return X402_ERR_ARG;
+    }
+
+    /* json_dumpb returns the full size even when it truncates */
+    n = json_dumpb(root, out, *out_len - 1, X402_JSON_FLAGS);
+    json_decref(root);
+
+    if (n == 0) {
+        return X402_ERR_NOMEM;
+    }
+
+    if (n >= *out_len) {
+        return X402_ERR_BUFFER;
+    }
+
+    out[n] = '\0';
+    *out_len = n;
+
+    return X402_OK;
+}
