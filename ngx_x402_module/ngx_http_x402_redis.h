@@ -1,0 +1,65 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#ifndef _NGX_HTTP_X402_REDIS_H_INCLUDED_
+#define _NGX_HTTP_X402_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <hiredis/hiredis.h>
+
+
+/*
+ * Redis over hiredis 0.14's async API on nginx events: one connection per
+ * worker, opened lazily by the first command, to a numeric address (no
+ * blocking name lookups), reconnected with backoff after a failure.
+ * hiredis 0.14 has no timeouts, so every command and the connect carry an
+ * nginx timer; a command that times out marks the connection unhealthy
+ * and it is dropped (its other commands fail at once) and reopened later.
+ */
+
+
+typedef struct {
+    ngx_addr_t                  *addr;      /* the server, numeric */
+    ngx_str_t                    name;      /* "127.0.0.1:6379" for logs */
+    ngx_msec_t                   timeout;   /* connect and per command */
+} ngx_http_x402_redis_conf_t;
+
+
+/*
+ * The completion of one command, called exactly once per successful
+ * ngx_http_x402_redis_command(), never from inside it.
+ *   reply: the reply (valid only during the call; REDIS_REPLY_ERROR
+ *          replies are passed through), or NULL on failure;
+ *   err:   for a NULL reply, why: "timed out", "connection refused",
+ *          "disconnected", ... (for logs).
+ */
+typedef void (*ngx_http_x402_redis_done_pt)(void *data, redisReply *reply,
+    const char *err);
+
+
+/*
+ * Sends one command given as argv (binary safe).  Returns NGX_OK (done will
+ * be called later) or NGX_ERROR (done will not be called; logged).  While
+ * the server is known to be down (within the reconnect backoff), commands
+ * complete with a NULL reply on the next event loop iteration rather than
+ * waiting for their timeout.
+ *   log:   used only during the call (later events log to the cycle log);
+ *   data:  must stay valid until done runs; done may issue new commands;
+ *   argv:  copied; pub/sub commands and MONITOR are refused (NGX_ERROR).
+ * A command that timed out may still have been executed by the server.
+ */
+ngx_int_t ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data,
+    int argc, const char **argv, const size_t *argvlen);
+
+/* exit_process: fail pending commands, free the connection. */
+void ngx_http_x402_redis_exit(ngx_cycle_t *cycle);
+
+
+#endif /* _NGX_HTTP_X402_REDIS_H_INCLUDED_ */
