@@ -62,20 +62,22 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
     ctx = ngx_http_x402_get_ctx(r);
 
     if (ctx != NULL
+        && (ctx->state == NGX_HTTP_X402_RPC
+            || ctx->state == NGX_HTTP_X402_REDIS))
+    {
+        return NGX_AGAIN;
+    }
+
+    if (ctx != NULL
         && ctx->verdict
         && ngx_http_x402_offer_eq(&ctx->offer, &offer))
     {
-        /* ACCESS runs again (e.g. after an internal redirect) */
+        /* resumed, or ACCESS runs again (e.g. after an internal redirect) */
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "x402: reusing verdict %d", (int) ctx->reason);
 
-        if (ctx->reason == X402_R_VALID) {
-            return NGX_OK;
-        }
-
-        return ngx_http_x402_send_payment_required(r, xlcf, &offer,
-                                                   ctx->reason);
+        return ngx_http_x402_answer(r, xlcf, ctx);
     }
 
     if (ctx == NULL) {
@@ -88,6 +90,10 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
     ctx->offer = offer;
     ctx->verdict = 0;
     ctx->paid = 0;
+    ctx->decoded = 0;
+    ctx->local_sig_ok = 0;
+    ctx->status = 0;
+    ctx->state = NGX_HTTP_X402_IDLE;
 
     rc = ngx_http_x402_find_header(r, &header);
 
@@ -104,15 +110,53 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
         reason = ngx_http_x402_verify(r, xmcf, ctx, &header);
     }
 
+    /*
+     * the on-chain half: a payer with code (EIP-1271) cannot pass ecrecover,
+     * so a failed signature alone goes on chain too
+     */
+
+    if (xmcf->rpc.len
+        && ctx->decoded
+        && ctx->payment.signature_len == X402_SIGNATURE_MAX
+        && (reason == X402_R_VALID || reason == X402_R_INVALID_SIGNATURE))
+    {
+        rc = ngx_http_x402_onchain_start(r, xmcf, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ctx->error = "payment verification unavailable";
+    }
+
     ctx->reason = reason;
     ctx->verdict = 1;
+    ctx->state = NGX_HTTP_X402_DONE;
+    ctx->paid = (reason == X402_R_VALID && ctx->status == 0);
 
-    if (reason == X402_R_VALID) {
-        ctx->paid = 1;
+    return ngx_http_x402_answer(r, xlcf, ctx);
+}
+
+
+/* Acts on a verdict: continue to the content handler, or answer. */
+
+ngx_int_t
+ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
+    ngx_http_x402_ctx_t *ctx)
+{
+    if (ctx->status) {
+        return ngx_http_x402_send_error(r, ctx->status, ctx->error);
+    }
+
+    if (ctx->paid) {
         return NGX_OK;
     }
 
-    return ngx_http_x402_send_payment_required(r, xlcf, &offer, reason);
+    return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
+                                               ctx->reason,
+                                               ctx->receipt.len
+                                               ? &ctx->receipt : NULL);
 }
 
 
@@ -211,14 +255,15 @@ static x402_reason
 ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
     ngx_http_x402_ctx_t *ctx, ngx_str_t *header)
 {
-    x402_err       err;
-    const char    *field;
-    x402_reason    reason;
-    x402_payment   payment;
+    x402_err        err;
+    const char     *field;
+    x402_reason     reason;
+    x402_payment   *payment;
 
     field = NULL;
+    payment = &ctx->payment;
 
-    err = x402_payment_decode_header(&payment, &field,
+    err = x402_payment_decode_header(payment, &field,
                                      (const char *) header->data,
                                      header->len);
     if (err != X402_OK) {
@@ -237,23 +282,34 @@ ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
         return X402_R_PAYMENT_REQUIRED;
     }
 
-    x402_address_format((char *) ctx->payer, &payment.from);
+    x402_address_format((char *) ctx->payer, &payment->from);
 
-    reason = x402_offer_match(&ctx->offer, &payment);
+    reason = x402_offer_match(&ctx->offer, payment);
 
     if (reason == X402_R_VALID) {
-        reason = x402_verify_local(xmcf->x402, &ctx->offer, &payment,
+        reason = x402_verify_local(xmcf->x402, &ctx->offer, payment,
                                    (uint64_t) ngx_time());
     }
 
+    ctx->decoded = (reason == X402_R_VALID
+                    || reason == X402_R_INVALID_SIGNATURE);
+    ctx->local_sig_ok = (reason == X402_R_VALID);
+
     if (reason != X402_R_VALID) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "x402: payment rejected, payer %s: %s",
-                      ctx->payer, x402_reason_string(reason));
+
+        if (reason != X402_R_INVALID_SIGNATURE
+            || payment->signature_len != X402_SIGNATURE_MAX
+            || xmcf->rpc.len == 0)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "x402: payment rejected, payer %s: %s",
+                          ctx->payer, x402_reason_string(reason));
+        }
+
         return reason;
     }
 
-    x402_u256_format_dec((char *) ctx->amount, &payment.amount);
+    x402_u256_format_dec((char *) ctx->amount, &payment->amount);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "x402: payment verified locally, payer %s amount %s",
@@ -334,5 +390,7 @@ ngx_http_x402_offer_eq(x402_offer *a, x402_offer *b)
 static void
 ngx_http_x402_cleanup(void *data)
 {
-    /* nothing to release yet: the cleanup only marks the ctx */
+    ngx_http_x402_ctx_t  *ctx = data;
+
+    ngx_http_x402_onchain_detach(ctx);
 }

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_x402_module.h"
+#include "ngx_http_x402_curl.h"
 
 
 #define NGX_HTTP_X402_DEFAULT_NETWORK   "eip155:8453"
@@ -22,6 +23,7 @@
 static ngx_int_t ngx_http_x402_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_x402_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_x402_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_x402_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -39,6 +41,10 @@ static char *ngx_http_x402_set_decimals(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_x402_set_scheme(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_max_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 static ngx_int_t ngx_http_x402_init_module(ngx_cycle_t *cycle);
@@ -118,6 +124,48 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, facilitator),
       NULL },
 
+    { ngx_string("x402_rpc"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_rpc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, rpc),
+      NULL },
+
+    { ngx_string("x402_rpc_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, rpc_timeout),
+      NULL },
+
+    { ngx_string("x402_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("x402_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, redis.timeout),
+      NULL },
+
+    { ngx_string("x402_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("x402_receipt_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, receipt_ttl),
+      NULL },
+
       ngx_null_command
 };
 
@@ -127,7 +175,7 @@ static ngx_http_module_t  ngx_http_x402_module_ctx = {
     ngx_http_x402_postconfiguration,       /* postconfiguration */
 
     ngx_http_x402_create_main_conf,        /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_x402_init_main_conf,          /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -194,9 +242,40 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
      *
      *     xmcf->x402 = NULL;
      *     xmcf->enabled = 0;
+     *     xmcf->rpc = { 0, NULL };
+     *     xmcf->redis.addr = NULL;
+     *     xmcf->redis.name = { 0, NULL };
      */
 
+    xmcf->rpc_timeout = NGX_CONF_UNSET_MSEC;
+    xmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
+    xmcf->timeout = NGX_CONF_UNSET_MSEC;
+    xmcf->receipt_ttl = NGX_CONF_UNSET;
+
     return xmcf;
+}
+
+
+static char *
+ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_x402_main_conf_t *xmcf = conf;
+
+    ngx_conf_init_msec_value(xmcf->rpc_timeout, 3000);
+    ngx_conf_init_msec_value(xmcf->redis.timeout, 1000);
+    ngx_conf_init_msec_value(xmcf->timeout, 5000);
+    ngx_conf_init_value(xmcf->receipt_ttl, 7 * 86400);
+
+    if (xmcf->timeout == 0 || xmcf->rpc_timeout == 0
+        || xmcf->redis.timeout == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_timeout, x402_rpc_timeout and "
+                           "x402_redis_timeout must be above zero");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -324,6 +403,17 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"x402_pay_to\" is required "
                            "where \"x402 on\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+
+    if (xmcf->rpc.len == 0 || xmcf->redis.addr == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_rpc\" and \"x402_redis\" are required "
+                           "in the http block where \"x402 on\" is set "
+                           "(payments are checked on chain and reserved in "
+                           "Redis)");
         return NGX_CONF_ERROR;
     }
 
@@ -612,9 +702,8 @@ ngx_http_x402_init_module(ngx_cycle_t *cycle)
     }
 
     ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                  "x402: payments are verified locally only (signature and "
-                  "fields); on-chain checks, replay protection and "
-                  "settlement are not enabled yet");
+                  "x402: payments are verified and reserved but not "
+                  "settled: settlement is not enabled yet");
 
     return NGX_OK;
 }
@@ -683,10 +772,86 @@ ngx_http_x402_exit_process(ngx_cycle_t *cycle)
 
     xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
 
+    ngx_http_x402_curl_exit(cycle);
+    ngx_http_x402_redis_exit(cycle);
+
     if (xmcf == NULL || xmcf->x402 == NULL) {
         return;
     }
 
     x402_context_destroy(xmcf->x402);
     xmcf->x402 = NULL;
+}
+
+
+static char *
+ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *rv;
+
+    ngx_str_t  *url;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    url = &((ngx_http_x402_main_conf_t *) conf)->rpc;
+
+    if ((url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                         == 0)
+        || (url->len > 8
+            && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0))
+    {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "x402_rpc \"%V\" is invalid (expected an http:// or "
+                       "https:// URL of a JSON-RPC node)", url);
+    return NGX_CONF_ERROR;
+}
+
+
+/* x402_redis IP[:PORT]: numeric only, as hiredis would resolve names
+ * with a blocking lookup */
+
+static char *
+ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_main_conf_t *xmcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_addr_t  *addr;
+
+    if (xmcf->redis.addr != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    addr = ngx_pcalloc(cf->pool, sizeof(ngx_addr_t));
+    if (addr == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc = ngx_parse_addr_port(cf->pool, addr, value[1].data, value[1].len);
+
+    if (rc != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_redis \"%V\" is invalid (expected a "
+                           "numeric address such as 127.0.0.1:6379)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_inet_get_port(addr->sockaddr) == 0) {
+        ngx_inet_set_port(addr->sockaddr, 6379);
+    }
+
+    xmcf->redis.addr = addr;
+    xmcf->redis.name = value[1];
+
+    return NGX_CONF_OK;
 }

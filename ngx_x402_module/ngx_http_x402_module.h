@@ -14,10 +14,18 @@
 
 #include <x402.h>
 
+#include "ngx_http_x402_redis.h"
+
 
 typedef struct {
     x402_context                *x402;      /* per worker process */
     ngx_flag_t                   enabled;   /* "x402 on" somewhere */
+
+    ngx_str_t                    rpc;       /* x402_rpc URL */
+    ngx_msec_t                   rpc_timeout;
+    ngx_http_x402_redis_conf_t   redis;     /* x402_redis */
+    ngx_msec_t                   timeout;   /* x402_timeout: a parked wait */
+    time_t                       receipt_ttl;
 } ngx_http_x402_main_conf_t;
 
 
@@ -40,12 +48,35 @@ typedef struct {
 } ngx_http_x402_loc_conf_t;
 
 
+/* an asynchronous step in flight; heap memory, it may outlive the request */
+typedef struct {
+    ngx_http_request_t          *request;   /* NULL once detached */
+    void                        *ctx;       /* valid while request is set */
+} ngx_http_x402_op_t;
+
+
+#define NGX_HTTP_X402_IDLE      0
+#define NGX_HTTP_X402_RPC       1           /* on-chain checks in flight */
+#define NGX_HTTP_X402_REDIS     2           /* reservation in flight */
+#define NGX_HTTP_X402_DONE      3
+
+
 typedef struct {
     x402_offer                   offer;     /* what the verdict is for */
     x402_reason                  reason;    /* the verdict */
+    ngx_uint_t                   status;    /* 503 etc. when not a reason */
+    ngx_uint_t                   state;
 
     unsigned                     verdict:1;
     unsigned                     paid:1;
+    unsigned                     decoded:1; /* payment holds the header */
+    unsigned                     local_sig_ok:1;
+
+    x402_payment                 payment;
+    ngx_http_x402_op_t          *op;
+    ngx_event_t                  deadline;
+    ngx_str_t                    receipt;   /* the stored one, on replay */
+    const char                  *error;     /* with status, for the client */
 
     u_char                       payer[X402_ADDRESS_STR_LEN];
     u_char                       amount[X402_U256_DEC_MAX];
@@ -53,10 +84,19 @@ typedef struct {
 
 
 ngx_int_t ngx_http_x402_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_x402_answer(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 ngx_http_x402_ctx_t *ngx_http_x402_get_ctx(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_x402_send_payment_required(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason);
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason,
+    ngx_str_t *receipt);
+ngx_int_t ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error);
+
+ngx_int_t ngx_http_x402_onchain_start(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx);
+void ngx_http_x402_onchain_detach(ngx_http_x402_ctx_t *ctx);
 x402_err ngx_http_x402_encode_payment_required(ngx_pool_t *pool,
     ngx_str_t *json, ngx_str_t *header, const char *error,
     x402_resource *resource, x402_offer *offer);

@@ -14,6 +14,8 @@
 #define NGX_HTTP_X402_JSON_SIZE  4096
 
 
+static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_resource_url(ngx_http_request_t *r,
     ngx_str_t *url);
 static u_char *ngx_http_x402_copy_escaped(u_char *dst, u_char *src,
@@ -29,26 +31,18 @@ static u_char *ngx_http_x402_copy_escaped(u_char *dst, u_char *src,
 
 ngx_int_t
 ngx_http_x402_send_payment_required(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason)
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason,
+    ngx_str_t *receipt)
 {
-    x402_err          err;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         url, json, header;
-    ngx_chain_t       out;
-    const char       *error;
-    x402_resource     resource;
-    ngx_table_elt_t  *h;
-
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
+    u_char         *p;
+    x402_err        err;
+    ngx_str_t       url, json, header, body;
+    const char     *error;
+    x402_resource   resource;
 
     if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
-        goto failed;
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
     }
 
     resource.url = (const char *) url.data;
@@ -64,28 +58,109 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: cannot encode the payment requirements "
                       "for \"%V\": %s", &url, x402_strerror(err));
-        goto failed;
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
     }
 
-    /* the body is the JSON and a newline */
+    if (receipt == NULL) {
+        /* the JSON has one spare byte for the newline */
+        json.data[json.len++] = LF;
+        body = json;
 
-    json.data[json.len++] = LF;
+    } else {
+        /* a replay: the body also carries the first payer's receipt */
 
-    r->headers_out.status = x402_reason_http_status(reason);
-    r->headers_out.content_length_n = json.len;
+        body.data = ngx_pnalloc(r->pool, json.len + receipt->len
+                                         + sizeof(",\"receipt\":}\n"));
+        if (body.data == NULL) {
+            return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NULL, NULL);
+        }
+
+        p = ngx_cpymem(body.data, json.data, json.len - 1);
+        p = ngx_cpymem(p, ",\"receipt\":", sizeof(",\"receipt\":") - 1);
+        p = ngx_cpymem(p, receipt->data, receipt->len);
+        *p++ = '}';
+        *p++ = LF;
+
+        body.len = p - body.data;
+    }
+
+    return ngx_http_x402_send_json(r, x402_reason_http_status(reason),
+                                   &header, &body);
+}
+
+
+/* A dependency failed (503): a JSON error, no payment terms. */
+
+ngx_int_t
+ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   body;
+
+    len = ngx_strlen(error);
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + len);
+    if (body.data == NULL) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    /* the texts are the module's own: nothing to escape */
+
+    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_cpymem(p, error, len);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    body.len = p - body.data;
+
+    return ngx_http_x402_send_json(r, status, NULL, &body);
+}
+
+
+/*
+ * Answers from the ACCESS phase with a JSON body (nginx.md section 5.3),
+ * with PAYMENT-REQUIRED when `header` is set, and finalizes the request;
+ * the caller returns what this returns (NGX_DONE) to the phase engine.
+ * Without a body, finalizes with the status (nginx's own error page).
+ */
+
+static ngx_int_t
+ngx_http_x402_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *header, ngx_str_t *body)
+{
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK || body == NULL) {
+        ngx_http_finalize_request(r, rc != NGX_OK ? rc : (ngx_int_t) status);
+        return NGX_DONE;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = sizeof("application/json") - 1;
     r->headers_out.content_type_lowcase = NULL;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        goto failed;
-    }
+    if (header != NULL) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            goto failed;
+        }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "PAYMENT-REQUIRED");
-    h->value = header;
+        h->hash = 1;
+        ngx_str_set(&h->key, "PAYMENT-REQUIRED");
+        h->value = *header;
+    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -109,8 +184,8 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    b->pos = json.data;
-    b->last = json.data + json.len;
+    b->pos = body->data;
+    b->last = body->data + body->len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

@@ -115,7 +115,7 @@ accepts.0.amount: 500000000000000000
 accepts.0.maxTimeoutSeconds: 120
 accepts.0.payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287C
 --- error_log
-verified locally only
+not settled
 
 === x402 off (the default) means no gate and no warning
 --- http_config
@@ -129,7 +129,7 @@ GET /free
 --- response_body_like
 ^backend GET /free
 --- no_error_log
-verified locally only
+not settled
 
 === x402 off in an inner location switches the gate off
 --- config
@@ -141,3 +141,38 @@ location /free/ { x402 off; proxy_pass http://127.0.0.1:$BACKEND; }
 --- request
 GET /free/x
 --- error_code: 200
+
+=== x402_rpc and x402_redis are required where x402 is on
+--- no_deps
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_rpc" and "x402_redis" are required
+
+=== x402_redis takes a numeric address only (no blocking name lookups)
+--- http_config
+x402_rpc http://127.0.0.1:8545;
+x402_redis localhost:6379;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_redis "localhost:6379" is invalid
+
+=== x402_rpc must be an http(s) URL
+--- http_config
+x402_rpc 127.0.0.1:8545;
+x402_redis 127.0.0.1:6379;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_rpc "127.0.0.1:8545" is invalid
+
+=== timeouts must be above zero
+--- http_config
+x402_rpc http://127.0.0.1:8545;
+x402_redis 127.0.0.1:6379;
+x402_timeout 0;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+must be above zero

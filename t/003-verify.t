@@ -6,6 +6,8 @@ use lib 't/lib';
 use Test::Base;
 use X402Test;
 
+start_services(redis => 1, devchain => 1);
+
 set_defaults(config => <<'CONF');
 location / {
     x402 on;

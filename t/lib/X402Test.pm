@@ -30,7 +30,10 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use Exporter 'import';
 
-our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path);
+our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
+                 start_services services redis_cli rpc_call chain_env
+                 redis_start redis_stop free_port
+                 server_start server_stop http_request read_file);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $BUILD  = $ENV{X402_BUILD} || 'build';
@@ -38,6 +41,106 @@ my $MODULE = $ENV{TEST_X402_MODULE} || "$BUILD/ngx_http_x402_module.so";
 my $TOOL   = "$BUILD/tools/x402-pay";
 my $VECTORS;
 my %DEFAULTS;
+
+# Services started for this test file (start_services), stopped at exit.
+# Without them x402_rpc and x402_redis point at a closed port: fine for
+# tests that never get past the local checks.
+my %SVC = (rpc => 'http://127.0.0.1:9', redis => '127.0.0.1:9');
+my %CHAIN;
+my @STOPS;
+
+END {
+    local $?;
+    $_->() for reverse @STOPS;
+    @STOPS = ();
+}
+
+sub services { return \%SVC }
+
+sub chain_env { return \%CHAIN }
+
+# start_services(redis => 1, devchain => 1)
+sub start_services {
+    my %want = @_;
+    my $dir = tempdir('x402-svc-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{TEST_LEAVE});
+    chmod 0755, $dir;
+    if ($want{redis}) {
+        $SVC{redis_port} = free_port();
+        $SVC{redis_dir} = $dir;
+        $SVC{redis} = "127.0.0.1:$SVC{redis_port}";
+        redis_start();
+        push @STOPS, sub { redis_stop() };
+    }
+    if ($want{devchain}) {
+        my $port = free_port();
+        local $ENV{DEVCHAIN_DIR} = "$dir/chain";
+        local $ENV{DEVCHAIN_PORT} = $port;
+        system('scripts/devchain', 'start') == 0 or die "devchain failed";
+        push @STOPS, sub {
+            local $ENV{DEVCHAIN_DIR} = "$dir/chain";
+            system('scripts/devchain', 'stop');
+        };
+        for (`DEVCHAIN_DIR=$dir/chain DEVCHAIN_PORT=$port scripts/devchain env`) {
+            $CHAIN{$1} = $2 if /^export (\w+)=['"]?([^'"\n]*)/;
+        }
+        $SVC{rpc} = "http://127.0.0.1:$port";
+    }
+}
+
+# Start (again) / stop the test Redis, on the same port (fault tests).
+sub redis_start {
+    my $dir = $SVC{redis_dir};
+    system('redis-server', '--port', $SVC{redis_port}, '--bind', '127.0.0.1',
+           '--save', '', '--appendonly', 'no', '--daemonize', 'yes',
+           '--pidfile', "$dir/redis.pid", '--logfile', "$dir/redis.log",
+           '--dir', $dir) == 0 or die "redis-server failed";
+    wait_port($SVC{redis_port})
+        or die "redis did not listen on $SVC{redis_port}";
+}
+
+sub redis_stop {
+    my $pidfile = "$SVC{redis_dir}/redis.pid";
+    open my $fh, '<', $pidfile or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    kill 'TERM', $pid;
+    for (1 .. 100) { last unless kill 0, $pid; sleep 0.05 }
+    unlink $pidfile;
+}
+
+sub redis_cli {
+    my @args = @_;
+    open my $fh, '-|', 'redis-cli', '-p', $SVC{redis_port}, '--raw', @args
+        or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    chomp $out;
+    return $out;
+}
+
+sub rpc_call {
+    my ($method, @params) = @_;
+    my $res = HTTP::Tiny->new(timeout => 10)->post($SVC{rpc}, {
+        headers => { 'Content-Type' => 'application/json' },
+        content => encode_json({ jsonrpc => '2.0', id => 1,
+                                 method => $method, params => \@params }),
+    });
+    my $doc = eval { decode_json($res->{content}) } or return undef;
+    return $doc->{result};
+}
+
+sub wait_port {
+    my ($port) = @_;
+    for (1 .. 200) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 1);
+        if ($s) { close $s; return 1 }
+        sleep 0.05;
+    }
+    return 0;
+}
 
 # Sections used by blocks that do not have their own (e.g. one config).
 sub set_defaults {
@@ -115,10 +218,16 @@ sub write_conf {
         my $t = shift // '';
         $t =~ s/\$PORT\b/$port/g;
         $t =~ s/\$BACKEND\b/$backend/g;
+        $t =~ s/\$RPC\b/$SVC{rpc}/g;
+        $t =~ s/\$REDIS\b/$SVC{redis}/g;
+        $t =~ s/\$(X402_\w+)/$CHAIN{$1} \/\/ die "no chain value $1"/ge;
         return $t;
     };
     my $main = $expand->(section($block, 'main_config'));
     my $http = $expand->(section($block, 'http_config'));
+    unless (defined $block->no_deps || $http =~ /x402_rpc|x402_redis/) {
+        $http = "    x402_rpc $SVC{rpc};\n    x402_redis $SVC{redis};\n$http";
+    }
     my $conf = $expand->(section($block, 'config'));
 
     open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
@@ -206,6 +315,7 @@ sub expand_headers {
     my %h;
     for my $line (split /\n/, $text // '') {
         next unless $line =~ /\S/;
+        $line =~ s/\$(X402_\w+)/$CHAIN{$1} \/\/ die "no chain value $1"/ge;
         $line =~ s/\{\{pay ([^}]*)\}\}/pay($1)/ge;
         $line =~ s/\{\{vector ([^}]*)\}\}/vector($1)/ge;
         $line =~ s/\{\{urlsafe ([^}]*)\}\}/urlsafe(vector($1))/ge;
@@ -342,6 +452,50 @@ sub run_client {
     }
     unlike($log, qr/\[(alert|crit|emerg)\]|Sanitizer/,
            "$name: no alerts in error.log");
+}
+
+# Scripted tests: server_start({config => ..., http_config => ...}) starts
+# nginx and returns a handle; http_request($srv, 'GET /x', {headers}) sends
+# one request; server_stop($srv) stops nginx, checks error.log for alerts
+# and returns the log.
+{
+    package X402Test::Spec;
+    sub new { my ($c, %h) = @_; bless {%h}, $c }
+    our $AUTOLOAD;
+    sub AUTOLOAD { my $k = $AUTOLOAD =~ s/.*:://r; $_[0]{$k} }
+    sub DESTROY {}
+}
+
+sub server_start {
+    my ($spec) = @_;
+    my $block = X402Test::Spec->new(%$spec);
+    my $dir = tempdir('x402-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{TEST_LEAVE});
+    chmod 0755, $dir;
+    mkdir "$dir/$_" for qw(conf logs tmp html);
+    chmod 0755, "$dir/$_" for qw(conf logs tmp html);
+    my ($port, $backend) = ($spec->{port} // free_port(), free_port());
+    write_conf($dir, $block, $port, $backend);
+    my $pid = start_nginx($dir, $port);
+    return { dir => $dir, port => $port, pid => $pid };
+}
+
+sub http_request {
+    my ($srv, $req, $headers, $body) = @_;
+    my ($method, $uri) = split ' ', $req, 2;
+    my %opt = (headers => $headers // {});
+    $opt{content} = $body if defined $body;
+    return HTTP::Tiny->new(timeout => 20, max_redirect => 0)
+        ->request($method, "http://127.0.0.1:$srv->{port}$uri", \%opt);
+}
+
+sub server_stop {
+    my ($srv, $name) = @_;
+    stop_nginx($srv->{pid}) or fail("$name: nginx stopped within 10 s");
+    my $log = read_file("$srv->{dir}/logs/error.log");
+    unlike($log, qr/\[(alert|crit|emerg)\]|Sanitizer/,
+           "$name: no alerts in error.log");
+    return $log;
 }
 
 sub run_blocks {

@@ -1,0 +1,475 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * The asynchronous half of verification: one JSON-RPC batch of on-chain
+ * checks, then the replay reservation in Redis, while the request is parked
+ * in the ACCESS phase.  The request owns a non-cancelable deadline; each
+ * step is a heap op that the request-pool cleanup detaches, so a reply that
+ * arrives after the client left (or after the deadline) only frees it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_curl.h"
+
+
+#define NGX_HTTP_X402_RPC_REQUEST_MAX  8192
+#define NGX_HTTP_X402_RPC_REPLY_MAX    (1024 * 1024)
+#define NGX_HTTP_X402_RECEIPT_MAX      2048
+/* a reservation outlives the permit's deadline; bound absurd deadlines */
+#define NGX_HTTP_X402_TTL_MAX          (10 * 365 * 86400)
+
+
+static void ngx_http_x402_rpc_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_reserve(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_deadline_handler(ngx_event_t *ev);
+static ngx_http_x402_op_t *ngx_http_x402_op_create(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static ngx_http_request_t *ngx_http_x402_op_finish(void *data,
+    ngx_http_x402_ctx_t **ctxp);
+static void ngx_http_x402_fail(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, const char *error);
+static void ngx_http_x402_finish(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, x402_reason reason);
+
+
+ngx_int_t
+ngx_http_x402_onchain_start(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx)
+{
+    size_t               len;
+    uint8_t              digest[32];
+    x402_err             err;
+    ngx_str_t            body;
+    x402_address        *sim_from;
+    ngx_http_x402_op_t  *op;
+
+    if (x402_permit2_digest(digest, ctx->offer.scheme, ctx->offer.chain_id,
+                            &ctx->payment)
+        != X402_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /*
+     * anyone may submit an exact settle; an upto settle only from the
+     * facilitator signed into the witness
+     */
+
+    sim_from = (ctx->offer.scheme == X402_SCHEME_UPTO)
+               ? &ctx->offer.facilitator : &ctx->offer.pay_to;
+
+    body.data = ngx_pnalloc(r->pool, NGX_HTTP_X402_RPC_REQUEST_MAX);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = NGX_HTTP_X402_RPC_REQUEST_MAX;
+
+    err = x402_rpc_checks_request((char *) body.data, &len, &ctx->offer,
+                                  &ctx->payment, digest, sim_from, 1);
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot build the on-chain checks: %s",
+                      x402_strerror(err));
+        return NGX_ERROR;
+    }
+
+    body.len = len;
+
+    op = ngx_http_x402_op_create(r, ctx);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_x402_curl_post(r->connection->log, &xmcf->rpc, &body,
+                                xmcf->rpc_timeout,
+                                NGX_HTTP_X402_RPC_REPLY_MAX,
+                                ngx_http_x402_rpc_done, op)
+        != NGX_OK)
+    {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    ctx->op = op;
+    ctx->state = NGX_HTTP_X402_RPC;
+
+    ctx->deadline.handler = ngx_http_x402_deadline_handler;
+    ctx->deadline.data = r;
+    ctx->deadline.log = r->connection->log;
+
+    /* non-cancelable (the default): a reload waits for this request */
+    ngx_add_timer(&ctx->deadline, xmcf->timeout);
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_AGAIN;
+}
+
+
+/* The request is going away: its ops must not touch it any more. */
+
+void
+ngx_http_x402_onchain_detach(ngx_http_x402_ctx_t *ctx)
+{
+    if (ctx->op) {
+        ctx->op->request = NULL;
+        ctx->op = NULL;
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+}
+
+
+static void
+ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    x402_err              xerr;
+    x402_reason           reason;
+    x402_onchain          oc;
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: RPC node failed: %s (HTTP status %ui)",
+                      err ? err : "no reply", status);
+        ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
+                                   "the chain node did not answer");
+        return;
+    }
+
+    xerr = x402_rpc_checks_parse(&oc, (const char *) body->data, body->len,
+                                 1);
+    if (xerr != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: RPC node sent a malformed reply: %s",
+                      x402_strerror(xerr));
+        ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
+                                   "the chain node's reply is malformed");
+        return;
+    }
+
+    if (oc.chain_id != ctx->offer.chain_id) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: RPC node is on chain %uL, the offer is for "
+                      "chain %uL", oc.chain_id, ctx->offer.chain_id);
+        ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
+                                   "the chain node is on another chain");
+        return;
+    }
+
+    reason = x402_onchain_verdict(&oc, &ctx->payment, ctx->local_sig_ok);
+
+    if (reason != X402_R_VALID) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: payment rejected on chain, payer %s: %s",
+                      ctx->payer, x402_reason_string(reason));
+        ngx_http_x402_finish(r, ctx, reason);
+        return;
+    }
+
+    ngx_http_x402_reserve(r, ctx);
+}
+
+
+/*
+ * SET <key> <receipt> NX GET PX <ttl>: one round trip that reserves the
+ * payment, or returns the receipt stored by whoever reserved it first
+ * (Redis >= 7.0).
+ */
+
+static void
+ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    char                        key[X402_REPLAY_KEY_MAX], ttl[NGX_INT64_LEN];
+    size_t                      len, argvlen[7];
+    u_char                     *json, *p;
+    uint64_t                    deadline;
+    x402_err                    err;
+    ngx_str_t                   url;
+    const char                 *argv[7];
+    x402_receipt                rc;
+    ngx_http_x402_op_t         *op;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    x402_replay_key(key, ctx->offer.chain_id, &ctx->payment);
+
+    if (x402_u256_to_u64(&deadline, &ctx->payment.deadline) != X402_OK
+        || deadline > (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX)
+    {
+        deadline = (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX;
+    }
+
+    p = ngx_sprintf((u_char *) ttl, "%uL",
+                    ((deadline - (uint64_t) ngx_time())
+                     + (uint64_t) xmcf->receipt_ttl) * 1000);
+    *p = '\0';
+
+    url = r->unparsed_uri;
+
+    p = ngx_pnalloc(r->pool, url.len + 1);
+    if (p == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    *ngx_cpymem(p, url.data, url.len) = '\0';
+
+    ngx_memzero(&rc, sizeof(x402_receipt));
+
+    rc.status = "reserved";
+    rc.scheme = ctx->offer.scheme;
+    rc.chain_id = ctx->offer.chain_id;
+    rc.payer = ctx->payment.from;
+    rc.pay_to = ctx->offer.pay_to;
+    rc.asset = ctx->offer.asset;
+    rc.amount = ctx->payment.amount;
+    rc.nonce = ctx->payment.nonce;
+    rc.deadline = ctx->payment.deadline;
+    rc.resource = (const char *) p;
+    rc.created = (uint64_t) ngx_time();
+    rc.updated = rc.created;
+
+    json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + url.len);
+    if (json == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    len = NGX_HTTP_X402_RECEIPT_MAX + url.len;
+
+    err = x402_receipt_encode((char *) json, &len, &rc);
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot encode the receipt: %s",
+                      x402_strerror(err));
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = (const char *) json;
+    argv[3] = "NX";
+    argv[4] = "GET";
+    argv[5] = "PX";
+    argv[6] = ttl;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+    argvlen[2] = len;
+    argvlen[3] = 2;
+    argvlen[4] = 3;
+    argvlen[5] = 2;
+    argvlen[6] = ngx_strlen(ttl);
+
+    op = ngx_http_x402_op_create(r, ctx);
+    if (op == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
+                                    ngx_http_x402_reserve_done, op,
+                                    7, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(op);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    ctx->op = op;
+    ctx->state = NGX_HTTP_X402_REDIS;
+}
+
+
+static void
+ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis reservation failed: %s",
+                      reply ? reply->str : err);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis answered the reservation with type %d",
+                      reply->type);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    /* someone reserved this payment first: answer with their receipt */
+
+    ctx->receipt.data = ngx_pnalloc(r->pool, reply->len);
+    if (ctx->receipt.data == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    ngx_memcpy(ctx->receipt.data, reply->str, reply->len);
+    ctx->receipt.len = reply->len;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment replayed, payer %s: already reserved",
+                  ctx->payer);
+
+    ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+}
+
+
+static void
+ngx_http_x402_deadline_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t         *r;
+    ngx_http_x402_ctx_t        *ctx;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    r = ev->data;
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "x402: payment %s timed out after %M ms (x402_timeout)",
+                  ctx->state == NGX_HTTP_X402_RPC
+                  ? "verification on chain" : "reservation in redis",
+                  xmcf->timeout);
+
+    ngx_http_x402_onchain_detach(ctx);
+
+    ngx_http_x402_fail(r, ctx, "payment verification timed out");
+}
+
+
+static ngx_http_x402_op_t *
+ngx_http_x402_op_create(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_http_x402_op_t  *op;
+
+    op = ngx_alloc(sizeof(ngx_http_x402_op_t), r->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->request = r;
+    op->ctx = ctx;
+
+    return op;
+}
+
+
+/* Frees a completed op; returns its request, or NULL if it was detached. */
+
+static ngx_http_request_t *
+ngx_http_x402_op_finish(void *data, ngx_http_x402_ctx_t **ctxp)
+{
+    ngx_http_x402_op_t   *op = data;
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = op->request;
+    ctx = op->ctx;
+
+    ngx_free(op);
+
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ctx->op = NULL;
+    *ctxp = ctx;
+
+    return r;
+}
+
+
+static void
+ngx_http_x402_fail(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    const char *error)
+{
+    ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    ctx->error = error;
+
+    ngx_http_x402_finish(r, ctx, X402_R_PAYMENT_REQUIRED);
+}
+
+
+/* Records the verdict and resumes the phase engine. */
+
+static void
+ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    x402_reason reason)
+{
+    ngx_connection_t  *c;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    ctx->reason = reason;
+    ctx->state = NGX_HTTP_X402_DONE;
+    ctx->verdict = 1;
+    ctx->paid = (reason == X402_R_VALID && ctx->status == 0);
+
+    if (ctx->paid) {
+        x402_u256_format_dec((char *) ctx->amount, &ctx->payment.amount);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: payment verified and reserved, payer %s "
+                      "amount %s", ctx->payer, ctx->amount);
+    }
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
