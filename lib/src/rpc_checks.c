@@ -19,74 +19,11 @@
 
 /* ------------------------------------------------------------ request */
 
-/* Bounded writer; `full` sticks once something did not fit. */
-typedef struct {
-    char    *p;
-    size_t   cap;
-    size_t   len;
-    int      full;
-} x402_buf;
-
-
-static void
-x402_put(x402_buf *b, const char *s, size_t n)
+/* The opening of batch entry id: "[" for the first, "," after. */
+static const char *
+x402_rpc_open(uint64_t id, uint64_t first_id)
 {
-    /* one byte stays free for the NUL */
-    if (b->full || b->cap - b->len <= n) {
-        b->full = 1;
-        return;
-    }
-
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-
-static void
-x402_puts(x402_buf *b, const char *s)
-{
-    x402_put(b, s, strlen(s));
-}
-
-
-/* "0x" and lowercase hex, no quotes. */
-static void
-x402_put_hex(x402_buf *b, const uint8_t *in, size_t len)
-{
-    if (b->full || b->cap - b->len <= 2 + 2 * len) {
-        b->full = 1;
-        return;
-    }
-
-    b->p[b->len] = '0';
-    b->p[b->len + 1] = 'x';
-    x402_hex_encode(b->p + b->len + 2, in, len);
-    b->len += 2 + 2 * len;
-}
-
-
-static void
-x402_put_u64(x402_buf *b, uint64_t v)
-{
-    char    num[21];
-    size_t  n;
-
-    n = x402_u64_format(num, v);
-    x402_put(b, num, n);
-}
-
-
-/* The start of one batch entry, up to and including "params":[ */
-static void
-x402_rpc_head(x402_buf *b, uint64_t id, uint64_t first_id,
-    const char *method)
-{
-    x402_puts(b, id == first_id ? "[{\"jsonrpc\":\"2.0\",\"id\":"
-                                : ",{\"jsonrpc\":\"2.0\",\"id\":");
-    x402_put_u64(b, id);
-    x402_puts(b, ",\"method\":\"");
-    x402_puts(b, method);
-    x402_puts(b, "\",\"params\":[");
+    return id == first_id ? "[" : ",";
 }
 
 
@@ -94,7 +31,7 @@ static void
 x402_rpc_get_code(x402_buf *b, uint64_t id, uint64_t first_id,
     const x402_address *a)
 {
-    x402_rpc_head(b, id, first_id, "eth_getCode");
+    x402_rpc_head(b, x402_rpc_open(id, first_id), id, "eth_getCode");
     x402_puts(b, "\"");
     x402_put_hex(b, a->b, sizeof(a->b));
     x402_puts(b, "\",\"latest\"]}");
@@ -107,7 +44,7 @@ x402_rpc_call(x402_buf *b, uint64_t id, uint64_t first_id,
     const x402_address *from, const x402_address *to, const uint8_t *data,
     size_t len)
 {
-    x402_rpc_head(b, id, first_id, "eth_call");
+    x402_rpc_head(b, x402_rpc_open(id, first_id), id, "eth_call");
     x402_puts(b, "{");
 
     if (from != NULL) {
@@ -168,12 +105,9 @@ x402_rpc_checks_request(char *out, size_t *out_len,
         return X402_ERR_BUFFER;
     }
 
-    b.p = out;
-    b.cap = *out_len;
-    b.len = 0;
-    b.full = 0;
+    x402_buf_init(&b, out, *out_len);
 
-    x402_rpc_head(&b, first_id, first_id, "eth_chainId");
+    x402_rpc_head(&b, "[", first_id, "eth_chainId");
     x402_puts(&b, "]}");
 
     x402_rpc_get_code(&b, first_id + 1, first_id, &offer->asset);
@@ -197,197 +131,11 @@ x402_rpc_checks_request(char *out, size_t *out_len,
 
     x402_puts(&b, "]");
 
-    if (b.full) {
-        return X402_ERR_BUFFER;
-    }
-
-    out[b.len] = '\0';
-    *out_len = b.len;
-
-    return X402_OK;
+    return x402_buf_finish(&b, out_len);
 }
 
 
 /* -------------------------------------------------------------- reply */
-
-/* Is s "0x" followed by an even number of hex digits?  *n = byte count. */
-static int
-x402_hex0x(const char *s, size_t len, size_t *n)
-{
-    size_t  i;
-
-    if (len < 2 || s[0] != '0' || s[1] != 'x' || len % 2 != 0) {
-        return 0;
-    }
-
-    for (i = 2; i < len; i++) {
-        if (x402_hex_digit(s[i]) < 0) {
-            return 0;
-        }
-    }
-
-    *n = (len - 2) / 2;
-
-    return 1;
-}
-
-
-/* The first `len` bytes of a string already checked by x402_hex0x. */
-static void
-x402_hex0x_prefix(uint8_t *out, const char *s, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        out[i] = (uint8_t) ((x402_hex_digit(s[2 + 2 * i]) << 4)
-                            | x402_hex_digit(s[2 + 2 * i + 1]));
-    }
-}
-
-
-/* Case-insensitive search of an ASCII lowercase needle. */
-static int
-x402_contains_ci(const char *s, size_t len, const char *needle)
-{
-    size_t  i, j, n;
-    char    c;
-
-    n = strlen(needle);
-
-    for (i = 0; i + n <= len; i++) {
-        for (j = 0; j < n; j++) {
-            c = s[i + j];
-            if (c >= 'A' && c <= 'Z') {
-                c = (char) (c - 'A' + 'a');
-            }
-            if (c != needle[j]) {
-                break;
-            }
-        }
-        if (j == n) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * One reply entry: either a string result (*res set) or an error object
- * (*err set).  Anything else is X402_ERR_VALUE.
- */
-static x402_err
-x402_rpc_entry(json_t **res, json_t **err, json_t *e)
-{
-    json_t  *r, *er;
-
-    r = json_object_get(e, "result");
-    er = json_object_get(e, "error");
-    *res = NULL;
-    *err = NULL;
-
-    if (er != NULL && !json_is_null(er)) {
-        if (!json_is_object(er) || (r != NULL && !json_is_null(r))) {
-            return X402_ERR_VALUE;
-        }
-        *err = er;
-        return X402_OK;
-    }
-
-    if (!json_is_string(r)) {
-        return X402_ERR_VALUE;
-    }
-
-    *res = r;
-
-    return X402_OK;
-}
-
-
-/* A string result of valid 0x-hex; *n = its byte count. */
-static x402_err
-x402_rpc_hex(const char **s, size_t *n, json_t *res)
-{
-    *s = json_string_value(res);
-
-    return x402_hex0x(*s, json_string_length(res), n) ? X402_OK
-                                                      : X402_ERR_VALUE;
-}
-
-
-/* Is this error a revert?  Keeps the revert selector when data has one. */
-static int
-x402_rpc_revert(uint8_t sel[4], int *has_sel, json_t *err)
-{
-    json_t  *code, *msg, *data;
-    size_t   n;
-    int      revert;
-
-    revert = 0;
-    *has_sel = 0;
-
-    code = json_object_get(err, "code");
-    if (json_is_integer(code) && json_integer_value(code) == 3) {
-        revert = 1;
-    }
-
-    msg = json_object_get(err, "message");
-    if (json_is_string(msg)
-        && x402_contains_ci(json_string_value(msg), json_string_length(msg),
-                            "revert"))
-    {
-        revert = 1;
-    }
-
-    /* anvil and geth: data is the hex string; some nodes nest it */
-    data = json_object_get(err, "data");
-    if (json_is_object(data)) {
-        data = json_object_get(data, "data");
-    }
-
-    if (json_is_string(data)
-        && x402_hex0x(json_string_value(data), json_string_length(data), &n))
-    {
-        revert = 1;
-        if (n >= 4) {
-            x402_hex0x_prefix(sel, json_string_value(data), 4);
-            *has_sel = 1;
-        }
-    }
-
-    return revert;
-}
-
-
-/* eth_chainId: "0x" and 1 to 16 hex digits. */
-static x402_err
-x402_rpc_chain_id(uint64_t *out, json_t *res)
-{
-    const char  *s;
-    size_t       len, i;
-    uint64_t     v;
-
-    s = json_string_value(res);
-    len = json_string_length(res);
-
-    if (len < 3 || len > 18 || s[0] != '0' || s[1] != 'x') {
-        return X402_ERR_VALUE;
-    }
-
-    v = 0;
-    for (i = 2; i < len; i++) {
-        if (x402_hex_digit(s[i]) < 0) {
-            return X402_ERR_VALUE;
-        }
-        v = (v << 4) | (uint64_t) x402_hex_digit(s[i]);
-    }
-
-    *out = v;
-
-    return X402_OK;
-}
-
 
 /* eth_getCode: any 0x-hex; "0x" means no code. */
 static x402_err
@@ -486,13 +234,18 @@ x402_rpc_interpret(x402_onchain *out, json_t *slot[X402_RPC_CHECKS])
             return rc;
         }
 
+        /* every result here is a string */
+        if (res[i] != NULL && !json_is_string(res[i])) {
+            return X402_ERR_VALUE;
+        }
+
         /* only the EIP-1271 call and the simulation may fail */
         if (err[i] != NULL && i != X402_RPC_ERC1271 && i != X402_RPC_SIM) {
             return X402_ERR_VALUE;
         }
     }
 
-    if (x402_rpc_chain_id(&out->chain_id, res[0]) != X402_OK
+    if (x402_rpc_quantity_u64(&out->chain_id, res[0]) != X402_OK
         || x402_rpc_code(&out->asset_has_code, res[1]) != X402_OK
         || x402_rpc_code(&out->from_has_code, res[2]) != X402_OK
         || x402_rpc_word(&out->balance, res[3], !out->asset_has_code)
@@ -539,11 +292,8 @@ x402_err
 x402_rpc_checks_parse(x402_onchain *out, const char *json, size_t len,
     uint64_t first_id)
 {
-    json_t        *root, *e, *id, *slot[X402_RPC_CHECKS];
-    json_int_t     v;
-    size_t         i, k;
-    json_error_t   jerr;
-    x402_err       rc;
+    json_t    *root, *slot[X402_RPC_CHECKS];
+    x402_err   rc;
 
     if (out == NULL || (json == NULL && len != 0)
         || first_id > X402_RPC_ID_MAX - (X402_RPC_CHECKS - 1))
@@ -553,70 +303,15 @@ x402_rpc_checks_parse(x402_onchain *out, const char *json, size_t len,
 
     memset(out, 0, sizeof(*out));
 
-    if (len > X402_RPC_REPLY_MAX) {
-        return X402_ERR_SIZE;
+    rc = x402_rpc_load(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
     }
 
-    if (len == 0) {
-        return X402_ERR_JSON;
+    rc = x402_rpc_batch(slot, X402_RPC_CHECKS, root, first_id);
+    if (rc == X402_OK) {
+        rc = x402_rpc_interpret(out, slot);
     }
-
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        return X402_ERR_JSON;
-    }
-
-    if (!json_is_array(root)) {
-        rc = X402_ERR_JSON;
-        goto done;
-    }
-
-    if (json_array_size(root) != X402_RPC_CHECKS) {
-        rc = X402_ERR_VALUE;
-        goto done;
-    }
-
-    memset(slot, 0, sizeof(slot));
-
-    json_array_foreach(root, i, e) {
-        if (!json_is_object(e)) {
-            rc = X402_ERR_JSON;
-            goto done;
-        }
-
-        id = json_object_get(e, "id");
-        if (!json_is_integer(id)) {
-            rc = X402_ERR_VALUE;
-            goto done;
-        }
-
-        v = json_integer_value(id);
-        if (v < 0 || (uint64_t) v < first_id
-            || (uint64_t) v - first_id >= X402_RPC_CHECKS)
-        {
-            rc = X402_ERR_VALUE;
-            goto done;
-        }
-
-        k = (size_t) ((uint64_t) v - first_id);
-        if (slot[k] != NULL) {
-            rc = X402_ERR_VALUE;
-            goto done;
-        }
-        slot[k] = e;
-    }
-
-    /* eight entries with distinct ids in range: every slot is set */
-    for (k = 0; k < X402_RPC_CHECKS; k++) {
-        if (slot[k] == NULL) {
-            rc = X402_ERR_VALUE;
-            goto done;
-        }
-    }
-
-    rc = x402_rpc_interpret(out, slot);
-
-done:
 
     json_decref(root);
 

@@ -10,6 +10,7 @@
 #include <secp256k1_recovery.h>
 
 #include "x402.h"
+#include "x402_internal.h"
 
 
 struct x402_context_s {
@@ -189,23 +190,44 @@ x402_address_from_pubkey(x402_address *out, const uint8_t *pub, size_t len)
 
 
 x402_err
-x402_sign_digest(const x402_context *ctx, uint8_t sig[65],
+x402_sign_recoverable(const x402_context *ctx, uint8_t rs[64], int *recid,
     const uint8_t digest[32], const uint8_t key[32])
 {
-    secp256k1_ecdsa_recoverable_signature  rs;
-    int                                    recid;
+    secp256k1_ecdsa_recoverable_signature  sig;
 
-    if (ctx == NULL || sig == NULL || digest == NULL || key == NULL) {
+    if (ctx == NULL || rs == NULL || recid == NULL || digest == NULL
+        || key == NULL)
+    {
         return X402_ERR_ARG;
     }
 
     /* NULL nonce function: RFC 6979; libsecp256k1 always emits low s */
-    if (!secp256k1_ecdsa_sign_recoverable(ctx->secp, &rs, digest, key,
+    if (!secp256k1_ecdsa_sign_recoverable(ctx->secp, &sig, digest, key,
                                           NULL, NULL)
         || !secp256k1_ecdsa_recoverable_signature_serialize_compact(
-               ctx->secp, sig, &recid, &rs))
+               ctx->secp, rs, recid, &sig))
     {
         return X402_ERR_CRYPTO;
+    }
+
+    return X402_OK;
+}
+
+
+x402_err
+x402_sign_digest(const x402_context *ctx, uint8_t sig[65],
+    const uint8_t digest[32], const uint8_t key[32])
+{
+    int       recid;
+    x402_err  rc;
+
+    if (sig == NULL) {
+        return X402_ERR_ARG;
+    }
+
+    rc = x402_sign_recoverable(ctx, sig, &recid, digest, key);
+    if (rc != X402_OK) {
+        return rc;
     }
 
     sig[64] = (uint8_t) (27 + recid);
