@@ -175,6 +175,10 @@ void x402_u256_format_dec(char out[X402_U256_DEC_MAX], const x402_u256 *v);
 void x402_u256_from_u64(x402_u256 *out, uint64_t v);
 /* -1, 0, 1 like memcmp. */
 int x402_u256_cmp(const x402_u256 *a, const x402_u256 *b);
+/* out = a + b (out may alias a or b); X402_ERR_OVERFLOW past 2^256 - 1
+ * (out is then unspecified). */
+x402_err x402_u256_add(x402_u256 *out, const x402_u256 *a,
+    const x402_u256 *b);
 /* Returns 0 and sets *out if v fits in 64 bits, else X402_ERR_OVERFLOW. */
 x402_err x402_u256_to_u64(uint64_t *out, const x402_u256 *v);
 
@@ -548,7 +552,8 @@ x402_reason x402_revert_reason(const uint8_t selector[4]);
  * the reservation to the end of settlement.  Text fields may be NULL
  * (omitted).  Encoded as compact JSON:
  * {"status","network","scheme","payer","payTo","asset","amount","nonce",
- *  "deadline","resource","created","updated","transaction"?,"error"?}
+ *  "deadline","resource","created","updated","transaction"?,"error"?,
+ *  "charged"?,"validAfter"?,"signature"?}
  * with addresses EIP-55, amounts and nonce in decimal, times in unix
  * seconds.
  */
@@ -567,11 +572,126 @@ typedef struct {
     uint64_t      updated;
     const char   *transaction; /* "0x…" */
     const char   *error;       /* a reason string */
+    x402_u256     charged;     /* upto: the settled charge */
+    int           has_charged;
+    /* what a reconciler needs to settle it again (optional) */
+    x402_u256     valid_after;
+    const uint8_t *signature;
+    size_t        signature_len;
 } x402_receipt;
 
 /* Writes the JSON with a NUL; *out_len in: capacity, out: length. */
 x402_err x402_receipt_encode(char *out, size_t *out_len,
     const x402_receipt *rc);
+
+
+/* ---------------------------------------------------------- settlement */
+
+/*
+ * An EIP-1559 (type 2) transaction, signed by the settler.
+ */
+typedef struct {
+    uint64_t      chain_id;
+    uint64_t      nonce;
+    x402_u256     max_priority_fee_per_gas;
+    x402_u256     max_fee_per_gas;
+    uint64_t      gas_limit;
+    x402_address  to;
+    x402_u256     value;
+    const uint8_t *data;
+    size_t        data_len;
+} x402_tx;
+
+/*
+ * RLP-encode and sign: out receives 0x02 ‖ rlp([chainId, nonce,
+ * maxPriorityFeePerGas, maxFeePerGas, gasLimit, to, value, data,
+ * accessList=[], yParity, r, s]) (the raw transaction for
+ * eth_sendRawTransaction), and hash32 its keccak (the transaction hash).
+ * *out_len in: capacity (data_len + X402_TX_OVERHEAD always suffices: 234
+ * bytes besides the data when every integer takes its full width), out:
+ * length.  tx->data may be NULL when data_len is 0.
+ */
+#define X402_TX_OVERHEAD 240
+x402_err x402_tx_sign(const x402_context *ctx, uint8_t *out, size_t *out_len,
+    uint8_t hash32[32], const x402_tx *tx, const uint8_t key[32]);
+
+/*
+ * JSON-RPC builders for settlement (compact JSON with a NUL; *out_len in:
+ * capacity, out: length; `id` is the JSON-RPC id):
+ *  - fees: a batch [eth_maxPriorityFeePerGas (id), eth_getBlockByNumber
+ *    ("latest", false) (id + 1), eth_estimateGas({from, to, data}) (id + 2),
+ *    eth_getTransactionCount(from, "pending") (id + 3)];
+ *  - send: eth_sendRawTransaction("0x…");
+ *  - receipt: eth_getTransactionReceipt("0x<hash>").
+ */
+x402_err x402_rpc_fees_request(char *out, size_t *out_len,
+    const x402_address *from, const x402_address *to, const uint8_t *data,
+    size_t data_len, uint64_t id);
+x402_err x402_rpc_send_request(char *out, size_t *out_len,
+    const uint8_t *raw, size_t raw_len, uint64_t id);
+x402_err x402_rpc_receipt_request(char *out, size_t *out_len,
+    const uint8_t hash32[32], uint64_t id);
+
+/* The fees batch, parsed (entries in any order, ids as in the request;
+ * errors as x402_rpc_checks_parse()).  Quantities are "0x" hex.  A
+ * reverted gas estimate (error code 3, a message containing "revert", or
+ * hex revert data) is not an error: estimate_ok = 0 and revert keeps its
+ * selector when the node sent data.  Any other JSON-RPC error, a null
+ * block or one without baseFeePerGas is X402_ERR_VALUE. */
+typedef struct {
+    x402_u256     priority_fee;
+    x402_u256     base_fee;            /* latest block's baseFeePerGas */
+    uint64_t      gas_estimate;
+    uint64_t      pending_nonce;
+    int           estimate_ok;
+    int           has_revert;
+    uint8_t       revert[4];
+} x402_fees;
+
+x402_err x402_rpc_fees_parse(x402_fees *out, const char *json, size_t len,
+    uint64_t id);
+
+/*
+ * eth_sendRawTransaction reply: X402_OK with *hash32 set (when non-NULL),
+ * or X402_ERR_VALUE with the node's error message copied (truncated,
+ * NUL-terminated) into msg, e.g. "nonce too low", "insufficient funds for
+ * gas * price + value".  A malformed reply (foreign id, no result, a
+ * result that is not a 32-byte 0x-hex hash, an all-zero hash) is also
+ * X402_ERR_VALUE, with msg "".  msg may be NULL when msg_cap is 0.
+ */
+x402_err x402_rpc_send_parse(uint8_t hash32[32], char *msg, size_t msg_cap,
+    const char *json, size_t len, uint64_t id);
+
+/*
+ * eth_getTransactionReceipt reply: *found = 0 while the transaction is not
+ * mined (result null); otherwise *status is 1 (success) or 0 (reverted) and
+ * *block the block number.  A JSON-RPC error, a receipt without a status
+ * of 0x0 / 0x1 (pre-Byzantium "root") or without a blockNumber is
+ * X402_ERR_VALUE.
+ */
+x402_err x402_rpc_receipt_parse(int *found, int *status, uint64_t *block,
+    const char *json, size_t len, uint64_t id);
+
+/*
+ * A SettleResponse (the PAYMENT-RESPONSE header value is its base64):
+ * {"success":…,"errorReason"?,"payer","transaction","network","amount"?}.
+ * `error_reason` and `amount` may be NULL (omitted); `transaction` "" when
+ * nothing was broadcast.  Writes compact JSON with a NUL.
+ */
+x402_err x402_settle_response_encode(char *out, size_t *out_len,
+    int success, const char *error_reason, const x402_address *payer,
+    const char *transaction, uint64_t chain_id, const x402_u256 *amount);
+
+/*
+ * Revert selector of a failed settlement → its errorReason string
+ * (spec/x402.md section 6.2, selector form): permit2_invalid_amount,
+ * permit2_invalid_destination, permit2_invalid_owner,
+ * permit2_payment_too_early, invalid_permit2_signature,
+ * permit2_invalid_nonce, upto_amount_exceeds_permitted,
+ * upto_unauthorized_facilitator, permit2_2612_amount_mismatch; anything
+ * else "invalid_exact_evm_transaction_failed".
+ */
+const char *x402_settle_error_reason(const uint8_t selector[4]);
 
 
 #ifdef __cplusplus

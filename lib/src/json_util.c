@@ -72,3 +72,21 @@ x402_json_dump(char *out, size_t *out_len, json_t *root)
 
     return X402_OK;
 }
+
+
+/* "0x" and lowercase hex; signatures are at most a few hundred bytes. */
+int
+x402_json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t len)
+{
+    char  buf[2 + 2 * 256 + 1];
+
+    if (len > 256) {
+        return 1;
+    }
+
+    buf[0] = '0';
+    buf[1] = 'x';
+    x402_hex_encode(buf + 2, p, len);
+
+    return x402_json_set_str(obj, key, buf);
+}

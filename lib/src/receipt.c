@@ -44,7 +44,13 @@ x402_receipt_encode(char *out, size_t *out_len, const x402_receipt *rc)
                          json_integer((json_int_t) rc->updated))
         || (rc->transaction != NULL
             && x402_json_set_str(root, "transaction", rc->transaction))
-        || (rc->error != NULL && x402_json_set_str(root, "error", rc->error)))
+        || (rc->error != NULL && x402_json_set_str(root, "error", rc->error))
+        || (rc->has_charged
+            && x402_json_set_u256(root, "charged", &rc->charged))
+        || (rc->signature_len
+            && (x402_json_set_u256(root, "validAfter", &rc->valid_after)
+                || x402_json_set_hex(root, "signature", rc->signature,
+                                     rc->signature_len))))
     {
         /* bad UTF-8 in the resource, or allocation failure */
         json_decref(root);

@@ -280,3 +280,21 @@ x402_amount_parse(x402_u256 *out, const char *s, size_t len,
 
     return X402_OK;
 }
+
+
+x402_err
+x402_u256_add(x402_u256 *out, const x402_u256 *a, const x402_u256 *b)
+{
+    int       i;
+    unsigned  sum, carry;
+
+    carry = 0;
+
+    for (i = 31; i >= 0; i--) {
+        sum = (unsigned) a->b[i] + b->b[i] + carry;
+        out->b[i] = (uint8_t) sum;
+        carry = sum >> 8;
+    }
+
+    return carry ? X402_ERR_OVERFLOW : X402_OK;
+}

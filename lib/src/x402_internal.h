@@ -32,10 +32,116 @@ int x402_json_set_address(struct json_t *obj, const char *key,
     const x402_address *a);
 int x402_json_set_u256(struct json_t *obj, const char *key,
     const x402_u256 *v);
+int x402_json_set_hex(struct json_t *obj, const char *key, const uint8_t *p,
+    size_t len);
 
 /* Compact JSON of root into out (NUL-terminated), *out_len in: capacity,
  * out: length; releases root in every case. */
 x402_err x402_json_dump(char *out, size_t *out_len, struct json_t *root);
+
+
+/* Recoverable signing (secp.c): r‖s (64 bytes, low s, RFC 6979) and the
+ * recovery id 0/1 of a 32-byte digest. */
+x402_err x402_sign_recoverable(const x402_context *ctx, uint8_t rs[64],
+    int *recid, const uint8_t digest[32], const uint8_t key[32]);
+
+
+/* RLP (rlp.c).  A bounded writer; with p == NULL it only counts, so a
+ * list's payload length can be taken before its header is written.
+ * `full` sticks once something did not fit (or the length overflowed). */
+typedef struct {
+    uint8_t  *p;
+    size_t    cap;
+    size_t    len;
+    int       full;
+} x402_rlp;
+
+void x402_rlp_init(x402_rlp *r, uint8_t *out, size_t cap);
+/* Bytes as they are (no RLP header): a transaction type, a nested item. */
+void x402_rlp_raw(x402_rlp *r, const uint8_t *s, size_t n);
+/* A byte string. */
+void x402_rlp_bytes(x402_rlp *r, const uint8_t *s, size_t n);
+/* A big-endian unsigned integer: leading zeros dropped, 0 is "". */
+void x402_rlp_uint(x402_rlp *r, const uint8_t *be, size_t n);
+void x402_rlp_u64(x402_rlp *r, uint64_t v);
+/* The header of a list whose items take payload_len bytes. */
+void x402_rlp_list(x402_rlp *r, size_t payload_len);
+
+
+/* Bounded text writer for JSON-RPC requests (rpc_json.c); one byte stays
+ * free for the NUL.  `full` sticks once something did not fit. */
+typedef struct {
+    char    *p;
+    size_t   cap;
+    size_t   len;
+    int      full;
+} x402_buf;
+
+void x402_buf_init(x402_buf *b, char *out, size_t cap);
+void x402_put(x402_buf *b, const char *s, size_t n);
+void x402_puts(x402_buf *b, const char *s);
+/* "0x" and lowercase hex, no quotes. */
+void x402_put_hex(x402_buf *b, const uint8_t *in, size_t len);
+void x402_put_u64(x402_buf *b, uint64_t v);
+/* `open` ("[", "," or ""), then {"jsonrpc":"2.0","id":<id>,"method":
+ * "<method>","params":[ */
+void x402_rpc_head(x402_buf *b, const char *open, uint64_t id,
+    const char *method);
+/* NUL-terminates; X402_ERR_BUFFER if anything did not fit. */
+x402_err x402_buf_finish(x402_buf *b, size_t *out_len);
+
+
+/* JSON-RPC replies (rpc_json.c). */
+
+/* Is s "0x" followed by an even number of hex digits?  *n = byte count. */
+int x402_hex0x(const char *s, size_t len, size_t *n);
+/* The first `len` bytes of a string already checked by x402_hex0x. */
+void x402_hex0x_prefix(uint8_t *out, const char *s, size_t len);
+/* Case-insensitive search of an ASCII lowercase needle. */
+int x402_contains_ci(const char *s, size_t len, const char *needle);
+
+/*
+ * Parses a reply: longer than X402_RPC_REPLY_MAX is X402_ERR_SIZE, not
+ * JSON (or empty, or with duplicate keys) X402_ERR_JSON.  *root must be
+ * released with json_decref.
+ */
+x402_err x402_rpc_load(struct json_t **root, const char *json, size_t len);
+
+/*
+ * A batch reply of n entries with ids first_id .. first_id + n - 1, in any
+ * order, into slot[id - first_id].  Not an array or an entry that is not
+ * an object is X402_ERR_JSON; a wrong count, a missing, duplicate or
+ * foreign id X402_ERR_VALUE.
+ */
+x402_err x402_rpc_batch(struct json_t **slot, size_t n, struct json_t *root,
+    uint64_t first_id);
+
+/* A single reply: an object (else X402_ERR_JSON) with this id (else
+ * X402_ERR_VALUE). */
+x402_err x402_rpc_single(struct json_t *root, uint64_t id);
+
+/*
+ * One reply entry: either a result (*res set; any JSON value, null
+ * included) or an error object (*err set).  Neither, both, or an error
+ * that is not an object is X402_ERR_VALUE.
+ */
+x402_err x402_rpc_entry(struct json_t **res, struct json_t **err,
+    struct json_t *e);
+
+/* A string result of valid 0x-hex; *n = its byte count. */
+x402_err x402_rpc_hex(const char **s, size_t *n, struct json_t *res);
+
+/* Exactly n bytes of 0x-hex into out. */
+x402_err x402_rpc_bytes(uint8_t *out, size_t n, struct json_t *res);
+
+/* Quantities: "0x" and 1 to 16 (u64) or 64 (u256) hex digits. */
+x402_err x402_rpc_quantity_u64(uint64_t *out, struct json_t *res);
+x402_err x402_rpc_quantity(x402_u256 *out, struct json_t *res);
+
+/* Is this error a revert (code 3, a message containing "revert", or hex
+ * data in error.data or error.data.data)?  Keeps the revert selector when
+ * the data has one. */
+int x402_rpc_revert(uint8_t sel[4], int *has_sel, struct json_t *err);
 
 
 #endif /* X402_INTERNAL_H_INCLUDED */

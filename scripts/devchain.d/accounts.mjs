@@ -5,6 +5,9 @@ export const ADDR = {
   exactProxy: '0x402085c248EeA27D92E8b30b2C58ed07f9E20001',
   uptoProxy: '0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002',
   asset: '0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB', // OPG on Base
+  // TestWallet.sol (EIP-1271), deployed by walletOwner with its nonce 0
+  // (CREATE address of #5 at nonce 0; setup.mjs checks it)
+  wallet: '0x0116686E2291dbd5e317F47faDBFb43B599786Ef',
 };
 
 export const CHAIN_ID = 8453;
@@ -19,11 +22,13 @@ export const ACCOUNTS = {
   payTo: { index: 3, address: '0x90F79bf6EB2c4f870365E785982E1f101E93b906', key: '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6' },
   // submits settle transactions (has ETH, no OPG)
   settler: { index: 4, address: '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65', key: '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a' },
+  // owner of the EIP-1271 contract wallet ADDR.wallet (deploys it; holds no OPG)
+  walletOwner: { index: 5, address: '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc', key: '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' },
   // deploys the contracts before their code is copied to the canonical addresses
   deployer: { index: 9, address: '0xa0Ee7A142d267C1f36714E4a8F75612F20a79720', key: '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6' },
 };
 
-// OPG minted to each of payer, payer2 and noallow (atomic units, 18 decimals)
+// OPG minted to each of payer, payer2, noallow and the wallet (atomic units, 18 decimals)
 export const MINT_AMOUNT = 1000n * 10n ** 18n;
 
 export function rpcUrl() {
@@ -50,6 +55,9 @@ export function envLines(url = rpcUrl()) {
     X402_PAYER2_KEY: A.payer2.key,
     X402_NOALLOW_ADDRESS: A.noallow.address,
     X402_NOALLOW_KEY: A.noallow.key,
+    X402_WALLET_ADDRESS: ADDR.wallet,
+    X402_WALLET_OWNER_ADDRESS: A.walletOwner.address,
+    X402_WALLET_OWNER_KEY: A.walletOwner.key,
     X402_MINT_AMOUNT: MINT_AMOUNT.toString(),
   };
   return Object.entries(v).map(([k, val]) => `export ${k}='${val}'`);

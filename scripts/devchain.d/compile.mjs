@@ -22,6 +22,7 @@ export const CONTRACTS = {
   exact: ['X402ExactPermit2Proxy.sol', 'x402ExactPermit2Proxy'],
   upto: ['X402UptoPermit2Proxy.sol', 'x402UptoPermit2Proxy'],
   token: ['TestToken.sol', 'TestToken'],
+  wallet: ['TestWallet.sol', 'TestWallet'],
 };
 
 export function cacheDir() {

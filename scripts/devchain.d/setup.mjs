@@ -7,7 +7,10 @@
 //     from this folder, deployed normally, then their runtime code copied to
 //     the canonical addresses (none of them keeps constructor-set storage);
 //   - OPG minted to the payers, Permit2 approved (max) by payer and payer2,
-//     not by "noallow".
+//     not by "noallow";
+//   - an EIP-1271 contract wallet (TestWallet.sol) deployed normally by its
+//     owner (account #5, nonce 0) at ADDR.wallet, holding 1000 OPG, with
+//     Permit2 approved (max) through wallet.execute(token, approve(...)).
 // Fails loudly (exit 1) on any mismatch.  Usage: node setup.mjs [RPC_URL]
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -74,6 +77,13 @@ async function main() {
   const deployer = wallet('deployer');
   const targets = { exact: ADDR.exactProxy, upto: ADDR.uptoProxy, token: ADDR.asset };
   const hashes = {};
+  // the contract wallet: deployed (not copied) by its owner, whose first
+  // transaction it is, so its address is fixed (ADDR.wallet)
+  const owner = wallet('walletOwner');
+  expectEq('nonce of walletOwner before set-up', await pub.getTransactionCount({ address: ACCOUNTS.walletOwner.address }), 0);
+  const walletHash = await owner.deployContract({
+    abi: art.wallet.abi, bytecode: art.wallet.bytecode, args: [ACCOUNTS.walletOwner.address],
+  });
   for (const id of Object.keys(targets)) {
     hashes[id] = await deployer.deployContract({
       abi: art[id].abi, bytecode: art[id].bytecode, args: id === 'token' ? [] : [ADDR.permit2],
@@ -91,6 +101,13 @@ async function main() {
     expectEq(`code copied to ${target}`, await pub.getCode({ address: target }), code);
     log(`${art[id].name}: deployed at ${r.contractAddress}, runtime (${(code.length - 2) / 2} bytes) copied to ${target}`);
   }
+
+  const wr = await pub.waitForTransactionReceipt({ hash: walletHash });
+  if (wr.status !== 'success') fail('deploying the wallet failed');
+  expectEq('wallet address', wr.contractAddress, ADDR.wallet);
+  const wal = { address: ADDR.wallet, abi: art.wallet.abi };
+  expectEq('wallet owner()', await pub.readContract({ ...wal, functionName: 'owner' }), ACCOUNTS.walletOwner.address);
+  log(`TestWallet: deployed at ${ADDR.wallet}, owner ${ACCOUNTS.walletOwner.address}`);
 
   // -- checks against the spec constants
   for (const id of ['exact', 'upto']) {
@@ -114,9 +131,12 @@ async function main() {
   for (const role of ['payer', 'payer2', 'noallow']) {
     mints.push(await deployer.writeContract({ ...tok, functionName: 'mint', args: [ACCOUNTS[role].address, MINT_AMOUNT] }));
   }
+  mints.push(await deployer.writeContract({ ...tok, functionName: 'mint', args: [ADDR.wallet, MINT_AMOUNT] }));
   for (const role of ['payer', 'payer2']) {
     mints.push(await wallet(role).writeContract({ ...tok, functionName: 'approve', args: [ADDR.permit2, maxUint256] }));
   }
+  const approveData = encodeFunctionData({ abi: art.token.abi, functionName: 'approve', args: [ADDR.permit2, maxUint256] });
+  mints.push(await owner.writeContract({ ...wal, functionName: 'execute', args: [ADDR.asset, approveData] }));
   for (const h of mints) {
     const r = await pub.waitForTransactionReceipt({ hash: h });
     if (r.status !== 'success') fail(`setup transaction ${h} reverted`);
@@ -131,6 +151,14 @@ async function main() {
     const eth = await pub.getBalance({ address: a });
     if (eth === 0n) fail(`${role} ${a} has no ETH`);
   }
+  expectEq('OPG balance of the wallet', await pub.readContract({ ...tok, functionName: 'balanceOf', args: [ADDR.wallet] }), MINT_AMOUNT);
+  expectEq('Permit2 allowance of the wallet',
+    await pub.readContract({ ...tok, functionName: 'allowance', args: [ADDR.wallet, ADDR.permit2] }), maxUint256);
+  // EIP-1271: the owner's signature is the wallet's, anyone else's is not
+  const probe = keccak256(toHex('devchain wallet probe'));
+  const isValid = (sig) => pub.readContract({ ...wal, functionName: 'isValidSignature', args: [probe, sig] });
+  expectEq('wallet isValidSignature(owner sig)', await isValid(await privateKeyToAccount(ACCOUNTS.walletOwner.key).sign({ hash: probe })), '0x1626ba7e');
+  expectEq('wallet isValidSignature(payer sig)', await isValid(await privateKeyToAccount(ACCOUNTS.payer.key).sign({ hash: probe })), '0xffffffff');
   log('ready');
 }
 
