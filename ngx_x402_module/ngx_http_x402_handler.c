@@ -63,7 +63,8 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
 
     if (ctx != NULL
         && (ctx->state == NGX_HTTP_X402_RPC
-            || ctx->state == NGX_HTTP_X402_REDIS))
+            || ctx->state == NGX_HTTP_X402_REDIS
+            || ctx->state == NGX_HTTP_X402_SETTLING))
     {
         return NGX_AGAIN;
     }
@@ -94,6 +95,8 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
     ctx->local_sig_ok = 0;
     ctx->status = 0;
     ctx->state = NGX_HTTP_X402_IDLE;
+    ctx->settle_error = NULL;
+    ctx->payment_response.len = 0;
 
     rc = ngx_http_x402_find_header(r, &header);
 
@@ -149,12 +152,28 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
         return ngx_http_x402_send_error(r, ctx->status, ctx->error);
     }
 
+    if (ctx->payment_response.len
+        && ngx_http_x402_push_header(r, "PAYMENT-RESPONSE",
+                                     &ctx->payment_response)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ctx->paid) {
         return NGX_OK;
     }
 
+    if (ctx->settle_error) {
+        return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
+                                                   NGX_HTTP_X402_PAYMENT_REQUIRED,
+                                                   ctx->settle_error, NULL);
+    }
+
     return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
-                                               ctx->reason,
+                                               x402_reason_http_status(
+                                                   ctx->reason),
+                                               x402_reason_string(ctx->reason),
                                                ctx->receipt.len
                                                ? &ctx->receipt : NULL);
 }

@@ -46,6 +46,15 @@ static char *ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_load_settler(ngx_conf_t *cf,
+    ngx_http_x402_main_conf_t *xmcf);
+
+
+static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
+    { ngx_string("sync"), NGX_HTTP_X402_SETTLE_SYNC },
+    { ngx_string("async"), NGX_HTTP_X402_SETTLE_ASYNC },
+    { ngx_null_string, 0 }
+};
 
 static ngx_int_t ngx_http_x402_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_x402_init_process(ngx_cycle_t *cycle);
@@ -159,6 +168,34 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_main_conf_t, timeout),
       NULL },
 
+    { ngx_string("x402_settler_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, settler_key_file),
+      NULL },
+
+    { ngx_string("x402_settle"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, settle),
+      &ngx_http_x402_settle_modes },
+
+    { ngx_string("x402_settle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, settle_timeout),
+      NULL },
+
+    { ngx_string("x402_settle_gas_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, gas_limit_max),
+      NULL },
+
     { ngx_string("x402_receipt_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -251,6 +288,8 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
     xmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
     xmcf->timeout = NGX_CONF_UNSET_MSEC;
     xmcf->receipt_ttl = NGX_CONF_UNSET;
+    xmcf->settle_timeout = NGX_CONF_UNSET_MSEC;
+    xmcf->gas_limit_max = NGX_CONF_UNSET_UINT;
 
     return xmcf;
 }
@@ -265,6 +304,14 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(xmcf->redis.timeout, 1000);
     ngx_conf_init_msec_value(xmcf->timeout, 5000);
     ngx_conf_init_value(xmcf->receipt_ttl, 7 * 86400);
+    ngx_conf_init_msec_value(xmcf->settle_timeout, 30000);
+    ngx_conf_init_uint_value(xmcf->gas_limit_max, 500000);
+
+    if (xmcf->settler_key_file.len
+        && ngx_http_x402_load_settler(cf, xmcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (xmcf->timeout == 0 || xmcf->rpc_timeout == 0
         || xmcf->redis.timeout == 0)
@@ -302,6 +349,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
 
     conf->enable = NGX_CONF_UNSET;
     conf->scheme = NGX_CONF_UNSET_UINT;
+    conf->settle = NGX_CONF_UNSET_UINT;
     conf->decimals = NGX_CONF_UNSET;
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
@@ -320,6 +368,8 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->scheme, prev->scheme, X402_SCHEME_EXACT);
+    ngx_conf_merge_uint_value(conf->settle, prev->settle,
+                              NGX_HTTP_X402_SETTLE_SYNC);
     ngx_conf_merge_value(conf->decimals, prev->decimals,
                          NGX_HTTP_X402_DEFAULT_DECIMALS);
     ngx_conf_merge_sec_value(conf->max_timeout, prev->max_timeout,
@@ -424,9 +474,18 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->scheme == X402_SCHEME_UPTO && conf->facilitator.len == 0
+        && xmcf->has_settler)
+    {
+        /* only the address signed into the witness may settle: ours */
+        conf->offer.facilitator = xmcf->settler;
+        ngx_str_set(&conf->facilitator, "settler");
+    }
+
     if (conf->scheme == X402_SCHEME_UPTO && conf->facilitator.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_facilitator_address\" is required "
+                           "\"x402_facilitator_address\" (or "
+                           "\"x402_settler_key_file\") is required "
                            "where \"x402 on\" and \"x402_scheme upto\" "
                            "are set");
         return NGX_CONF_ERROR;
@@ -701,9 +760,11 @@ ngx_http_x402_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                  "x402: payments are verified and reserved but not "
-                  "settled: settlement is not enabled yet");
+    if (!xmcf->has_settler) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "x402: payments are verified and reserved but not "
+                      "settled: no x402_settler_key_file");
+    }
 
     return NGX_OK;
 }
@@ -774,6 +835,10 @@ ngx_http_x402_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_x402_curl_exit(cycle);
     ngx_http_x402_redis_exit(cycle);
+
+    if (xmcf != NULL) {
+        ngx_explicit_memzero(xmcf->settler_key, sizeof(xmcf->settler_key));
+    }
 
     if (xmcf == NULL || xmcf->x402 == NULL) {
         return;
@@ -852,6 +917,135 @@ ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     xmcf->redis.addr = addr;
     xmcf->redis.name = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Reads the settler's private key (hex, optionally 0x-prefixed) at load
+ * time, as root in the master.  The file must not be accessible by others;
+ * neither the key nor the file's content is ever logged.
+ */
+
+static char *
+ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
+{
+    u_char           *p, *last, buf[256];
+    size_t            len;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *path;
+    x402_context     *x402;
+    ngx_file_info_t   fi;
+    char              addr[X402_ADDRESS_STR_LEN];
+
+    path = &xmcf->settler_key_file;
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "x402_settler_key_file \"%V\" cannot be opened",
+                           path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "x402_settler_key_file \"%V\": "
+                           ngx_fd_info_n " failed", path);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_access(&fi) & 0007) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_settler_key_file \"%V\" is accessible by "
+                           "others (mode %04uo); it holds a private key: "
+                           "chmod 600 or 640 it",
+                           path, (ngx_uint_t) ngx_file_access(&fi));
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf));
+    (void) ngx_close_file(fd);
+
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "x402_settler_key_file \"%V\" cannot be read",
+                           path);
+        return NGX_CONF_ERROR;
+    }
+
+    p = buf;
+    last = buf + n;
+
+    while (last > p && (last[-1] == LF || last[-1] == CR
+                        || last[-1] == ' ' || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    if (last - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        p += 2;
+    }
+
+    len = sizeof(xmcf->settler_key);
+
+    x402 = x402_context_create(NULL);
+
+    if (x402 == NULL
+        || x402_hex_decode(xmcf->settler_key, &len, (const char *) p,
+                           last - p)
+           != X402_OK
+        || len != sizeof(xmcf->settler_key)
+        || x402_address_from_privkey(x402, &xmcf->settler,
+                                     xmcf->settler_key)
+           != X402_OK)
+    {
+        ngx_explicit_memzero(buf, sizeof(buf));
+        ngx_explicit_memzero(xmcf->settler_key, sizeof(xmcf->settler_key));
+
+        if (x402) {
+            x402_context_destroy(x402);
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_settler_key_file \"%V\" does not hold a "
+                           "private key (expected 64 hex digits)", path);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_explicit_memzero(buf, sizeof(buf));
+    x402_context_destroy(x402);
+
+    xmcf->has_settler = 1;
+
+    /* the settler's transaction nonces, shared through Redis */
+
+    x402_address_format(addr, &xmcf->settler);
+
+    xmcf->nonce_key = ngx_pnalloc(cf->pool, sizeof("x402:settler::nonce")
+                                            + X402_ADDRESS_STR_LEN);
+    xmcf->released_key = ngx_pnalloc(cf->pool,
+                                     sizeof("x402:settler::released")
+                                     + X402_ADDRESS_STR_LEN);
+    if (xmcf->nonce_key == NULL || xmcf->released_key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_sprintf((u_char *) xmcf->nonce_key, "x402:settler:%s:nonce", addr)
+        = '\0';
+    *ngx_sprintf((u_char *) xmcf->released_key, "x402:settler:%s:released",
+                 addr) = '\0';
+
+    ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                       "x402: settling from %s", addr);
 
     return NGX_CONF_OK;
 }

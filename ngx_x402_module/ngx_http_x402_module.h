@@ -26,12 +26,23 @@ typedef struct {
     ngx_http_x402_redis_conf_t   redis;     /* x402_redis */
     ngx_msec_t                   timeout;   /* x402_timeout: a parked wait */
     time_t                       receipt_ttl;
+
+    /* the built-in settler (x402_settler_key_file) */
+    ngx_str_t                    settler_key_file;
+    char                        *nonce_key;     /* redis keys */
+    char                        *released_key;
+    ngx_flag_t                   has_settler;
+    u_char                       settler_key[32];
+    x402_address                 settler;
+    ngx_msec_t                   settle_timeout;
+    ngx_uint_t                   gas_limit_max;
 } ngx_http_x402_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                   enable;
     ngx_uint_t                   scheme;
+    ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;
 
@@ -48,6 +59,13 @@ typedef struct {
 } ngx_http_x402_loc_conf_t;
 
 
+#define NGX_HTTP_X402_PAYMENT_REQUIRED  402
+
+
+#define NGX_HTTP_X402_SETTLE_SYNC   1
+#define NGX_HTTP_X402_SETTLE_ASYNC  2
+
+
 /* an asynchronous step in flight; heap memory, it may outlive the request */
 typedef struct {
     ngx_http_request_t          *request;   /* NULL once detached */
@@ -58,7 +76,8 @@ typedef struct {
 #define NGX_HTTP_X402_IDLE      0
 #define NGX_HTTP_X402_RPC       1           /* on-chain checks in flight */
 #define NGX_HTTP_X402_REDIS     2           /* reservation in flight */
-#define NGX_HTTP_X402_DONE      3
+#define NGX_HTTP_X402_SETTLING  3           /* sync settlement in flight */
+#define NGX_HTTP_X402_DONE      4
 
 
 typedef struct {
@@ -77,9 +96,14 @@ typedef struct {
     ngx_event_t                  deadline;
     ngx_str_t                    receipt;   /* the stored one, on replay */
     const char                  *error;     /* with status, for the client */
+    ngx_str_t                    payment_response;  /* PAYMENT-RESPONSE */
+    const char                  *settle_error;      /* a failed settlement */
+    void                        *job;       /* sync settlement in flight */
+    char                         key[X402_REPLAY_KEY_MAX];
 
     u_char                       payer[X402_ADDRESS_STR_LEN];
     u_char                       amount[X402_U256_DEC_MAX];
+    u_char                       tx[67];    /* the settlement, "0x…" */
 } ngx_http_x402_ctx_t;
 
 
@@ -89,10 +113,27 @@ ngx_int_t ngx_http_x402_answer(ngx_http_request_t *r,
 ngx_http_x402_ctx_t *ngx_http_x402_get_ctx(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_x402_send_payment_required(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason,
-    ngx_str_t *receipt);
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_uint_t status,
+    const char *error, ngx_str_t *receipt);
+ngx_int_t ngx_http_x402_push_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value);
 ngx_int_t ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error);
+
+/* settlement (ngx_http_x402_settle.c) */
+typedef struct {
+    ngx_uint_t                   success;
+    const char                  *error_reason;  /* static string or NULL */
+    u_char                       tx[67];        /* "0x…" or "" */
+} ngx_http_x402_settle_result_t;
+
+ngx_int_t ngx_http_x402_settle_start(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_uint_t attach);
+void ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx);
+void ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_settle_result_t *result);
+void ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,
+    x402_payment *p, const char *resource, uint64_t created);
 
 ngx_int_t ngx_http_x402_onchain_start(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx);

@@ -34,6 +34,8 @@ static void ngx_http_x402_reserve(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
     const char *err);
+static void ngx_http_x402_reserved(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_deadline_handler(ngx_event_t *ev);
 static ngx_http_x402_op_t *ngx_http_x402_op_create(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
@@ -125,6 +127,8 @@ ngx_http_x402_onchain_start(ngx_http_request_t *r,
 void
 ngx_http_x402_onchain_detach(ngx_http_x402_ctx_t *ctx)
 {
+    ngx_http_x402_settle_detach(ctx);
+
     if (ctx->op) {
         ctx->op->request = NULL;
         ctx->op = NULL;
@@ -203,7 +207,7 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
 static void
 ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    char                        key[X402_REPLAY_KEY_MAX], ttl[NGX_INT64_LEN];
+    char                        ttl[NGX_INT64_LEN];
     size_t                      len, argvlen[7];
     u_char                     *json, *p;
     uint64_t                    deadline;
@@ -216,7 +220,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
 
-    x402_replay_key(key, ctx->offer.chain_id, &ctx->payment);
+    x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
 
     if (x402_u256_to_u64(&deadline, &ctx->payment.deadline) != X402_OK
         || deadline > (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX)
@@ -239,20 +243,9 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
     *ngx_cpymem(p, url.data, url.len) = '\0';
 
-    ngx_memzero(&rc, sizeof(x402_receipt));
-
+    ngx_http_x402_receipt_init(&rc, &ctx->offer, &ctx->payment,
+                               (const char *) p, (uint64_t) ngx_time());
     rc.status = "reserved";
-    rc.scheme = ctx->offer.scheme;
-    rc.chain_id = ctx->offer.chain_id;
-    rc.payer = ctx->payment.from;
-    rc.pay_to = ctx->offer.pay_to;
-    rc.asset = ctx->offer.asset;
-    rc.amount = ctx->payment.amount;
-    rc.nonce = ctx->payment.nonce;
-    rc.deadline = ctx->payment.deadline;
-    rc.resource = (const char *) p;
-    rc.created = (uint64_t) ngx_time();
-    rc.updated = rc.created;
 
     json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + url.len);
     if (json == NULL) {
@@ -272,7 +265,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     argv[0] = "SET";
-    argv[1] = key;
+    argv[1] = ctx->key;
     argv[2] = (const char *) json;
     argv[3] = "NX";
     argv[4] = "GET";
@@ -280,7 +273,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     argv[6] = ttl;
 
     argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
+    argvlen[1] = ngx_strlen(ctx->key);
     argvlen[2] = len;
     argvlen[3] = 2;
     argvlen[4] = 3;
@@ -328,7 +321,7 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
     }
 
     if (reply->type == REDIS_REPLY_NIL) {
-        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        ngx_http_x402_reserved(r, ctx);
         return;
     }
 
@@ -359,6 +352,117 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 }
 
 
+/* Reserved: settle, and with x402_settle sync wait for the receipt. */
+
+static void
+ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_uint_t                  sync;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (!xmcf->has_settler) {
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
+    }
+
+    sync = (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC);
+
+    if (ngx_http_x402_settle_start(r, ctx, sync) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot start the settlement of %s", ctx->key);
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+        return;
+    }
+
+    if (!sync) {
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+    }
+}
+
+
+/*
+ * The synchronous settlement ended: forward with PAYMENT-RESPONSE when it
+ * settled (or is pending: the transaction is out and may still land, so
+ * the client must not be asked to pay again), answer 402 with
+ * PAYMENT-RESPONSE when it failed.
+ */
+
+void
+ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_settle_result_t *result)
+{
+    size_t     len;
+    u_char     json[1024];
+    x402_err   err;
+    ngx_str_t  *pr;
+
+    len = sizeof(json);
+
+    err = x402_settle_response_encode((char *) json, &len, result->success,
+                                      result->success
+                                      ? NULL : result->error_reason,
+                                      &ctx->payment.from,
+                                      (const char *) result->tx,
+                                      ctx->offer.chain_id, NULL);
+
+    pr = &ctx->payment_response;
+
+    ngx_memcpy(ctx->tx, result->tx, sizeof(ctx->tx));
+
+    if (err == X402_OK) {
+        pr->len = x402_base64_encoded_len(len);
+        pr->data = ngx_pnalloc(r->pool, pr->len + 1);
+
+        if (pr->data == NULL
+            || x402_base64_encode((char *) pr->data, pr->len + 1, json, len)
+               != X402_OK)
+        {
+            pr->len = 0;
+        }
+    }
+
+    if (result->success
+        || ngx_strcmp(result->error_reason, "settlement_pending") == 0)
+    {
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
+    }
+
+    ctx->settle_error = result->error_reason;
+
+    ngx_http_x402_finish(r, ctx, X402_R_PAYMENT_REQUIRED);
+}
+
+
+/* The receipt fields every stage writes. */
+
+void
+ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,
+    x402_payment *p, const char *resource, uint64_t created)
+{
+    ngx_memzero(rc, sizeof(x402_receipt));
+
+    rc->scheme = offer->scheme;
+    rc->chain_id = offer->chain_id;
+    rc->payer = p->from;
+    rc->pay_to = offer->pay_to;
+    rc->asset = offer->asset;
+    rc->amount = p->amount;
+    rc->nonce = p->nonce;
+    rc->deadline = p->deadline;
+    rc->resource = resource;
+    rc->created = created;
+    rc->updated = (uint64_t) ngx_time();
+    rc->valid_after = p->valid_after;
+    rc->signature = p->signature;
+    rc->signature_len = p->signature_len;
+}
+
+
 static void
 ngx_http_x402_deadline_handler(ngx_event_t *ev)
 {
@@ -378,7 +482,9 @@ ngx_http_x402_deadline_handler(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "x402: payment %s timed out after %M ms (x402_timeout)",
                   ctx->state == NGX_HTTP_X402_RPC
-                  ? "verification on chain" : "reservation in redis",
+                  ? "verification on chain"
+                  : ctx->state == NGX_HTTP_X402_REDIS
+                    ? "reservation in redis" : "settlement",
                   xmcf->timeout);
 
     ngx_http_x402_onchain_detach(ctx);
@@ -461,8 +567,8 @@ ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         x402_u256_format_dec((char *) ctx->amount, &ctx->payment.amount);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "x402: payment verified and reserved, payer %s "
-                      "amount %s", ctx->payer, ctx->amount);
+                      "x402: payment accepted, payer %s amount %s",
+                      ctx->payer, ctx->amount);
     }
 
     c = r->connection;

@@ -31,13 +31,12 @@ static u_char *ngx_http_x402_copy_escaped(u_char *dst, u_char *src,
 
 ngx_int_t
 ngx_http_x402_send_payment_required(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, x402_reason reason,
-    ngx_str_t *receipt)
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_uint_t status,
+    const char *error, ngx_str_t *receipt)
 {
     u_char         *p;
     x402_err        err;
     ngx_str_t       url, json, header, body;
-    const char     *error;
     x402_resource   resource;
 
     if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
@@ -49,8 +48,6 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     resource.description = xlcf->description.len
                            ? (const char *) xlcf->description.data : NULL;
     resource.mime_type = NULL;
-
-    error = x402_reason_string(reason);
 
     err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
                                                 error, &resource, offer);
@@ -86,8 +83,7 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
         body.len = p - body.data;
     }
 
-    return ngx_http_x402_send_json(r, x402_reason_http_status(reason),
-                                   &header, &body);
+    return ngx_http_x402_send_json(r, status, &header, &body);
 }
 
 
@@ -132,10 +128,10 @@ static ngx_int_t
 ngx_http_x402_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *header, ngx_str_t *body)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     cache;
+    ngx_chain_t   out;
 
     rc = ngx_http_discard_request_body(r);
 
@@ -151,25 +147,17 @@ ngx_http_x402_send_json(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = sizeof("application/json") - 1;
     r->headers_out.content_type_lowcase = NULL;
 
-    if (header != NULL) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            goto failed;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "PAYMENT-REQUIRED");
-        h->value = *header;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (header != NULL
+        && ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header) != NGX_OK)
+    {
         goto failed;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
+    ngx_str_set(&cache, "no-store");
+
+    if (ngx_http_x402_push_header(r, "Cache-Control", &cache) != NGX_OK) {
+        goto failed;
+    }
 
     rc = ngx_http_send_header(r);
 
@@ -202,6 +190,26 @@ failed:
 
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_x402_push_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+
+    return NGX_OK;
 }
 
 

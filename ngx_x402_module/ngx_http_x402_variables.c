@@ -108,9 +108,20 @@ static ngx_int_t
 ngx_http_x402_tx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    /* settlement is not implemented yet */
+    ngx_http_x402_ctx_t  *ctx;
 
-    v->not_found = 1;
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->tx[0] == '\0') {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_strlen(ctx->tx);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ctx->tx;
 
     return NGX_OK;
 }

@@ -92,7 +92,7 @@ x402_scheme
 --- config
 location / { x402 on; x402_scheme upto; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
 --- must_die
-"x402_facilitator_address" is required
+"x402_facilitator_address" (or "x402_settler_key_file") is required
 
 === max_timeout must be positive
 --- config

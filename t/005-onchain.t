@@ -202,7 +202,7 @@ my $srv = server_start({ config => $CONFIG });
 }
 
 my $log = server_stop($srv, 'main node');
-like($log, qr/payment verified and reserved/, 'log: verified and reserved');
+like($log, qr/payment accepted, payer 0x/, 'log: payment accepted');
 like($log, qr/payment replayed/, 'log: replay');
 like($log, qr/redis reservation failed/, 'log: redis failure explained');
 

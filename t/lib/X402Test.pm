@@ -32,7 +32,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  start_services services redis_cli rpc_call chain_env
-                 redis_start redis_stop free_port
+                 redis_start redis_stop free_port settler_key_file
                  server_start server_stop http_request read_file);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
@@ -58,6 +58,18 @@ END {
 sub services { return \%SVC }
 
 sub chain_env { return \%CHAIN }
+
+# The devchain settler's key in a file only its owner can read.
+sub settler_key_file {
+    my $dir = tempdir('x402-key-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $dir;
+    my $f = "$dir/settler.key";
+    open my $fh, '>', $f or die $!;
+    print $fh "$CHAIN{X402_SETTLER_KEY}\n";
+    close $fh;
+    chmod 0600, $f;
+    return $f;
+}
 
 # start_services(redis => 1, devchain => 1)
 sub start_services {
@@ -224,6 +236,7 @@ sub write_conf {
         return $t;
     };
     my $main = $expand->(section($block, 'main_config'));
+    my $workers = section($block, 'workers') // 1;
     my $http = $expand->(section($block, 'http_config'));
     unless (defined $block->no_deps || $http =~ /x402_rpc|x402_redis/) {
         $http = "    x402_rpc $SVC{rpc};\n    x402_redis $SVC{redis};\n$http";
@@ -235,7 +248,7 @@ sub write_conf {
 load_module $MODULE;
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes $workers;
 error_log logs/error.log debug;
 pid logs/nginx.pid;
 $main

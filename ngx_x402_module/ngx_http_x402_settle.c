@@ -1,0 +1,810 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * The built-in settler: a settlement job per paid request that sends the
+ * proxy's settle(...) as an EIP-1559 transaction from the settler account
+ * and follows it to its receipt:
+ *
+ *   fees + gas estimate + pending nonce (one JSON-RPC batch)
+ *   -> a transaction nonce from Redis (shared by workers and nodes)
+ *   -> receipt "broadcast" with the hash, written before the send
+ *   -> eth_sendRawTransaction
+ *   -> eth_getTransactionReceipt until mined or x402_settle_timeout
+ *   -> receipt "settled", "failed" or "pending"
+ *
+ * A job is heap memory and never needs its request: with x402_settle sync
+ * the request waits for it (and may go away meanwhile); with async it runs
+ * alone.  A non-cancelable guard timer keeps a gracefully exiting worker
+ * alive until the job ends; every step has its own deadline.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_curl.h"
+
+
+#define NGX_HTTP_X402_RPC_BODY_MAX   4096
+#define NGX_HTTP_X402_RPC_REPLY_MAX  (256 * 1024)
+#define NGX_HTTP_X402_RAW_TX_MAX     1024
+#define NGX_HTTP_X402_JOB_RECEIPT    4096
+#define NGX_HTTP_X402_POLL_INTERVAL  250
+#define NGX_HTTP_X402_SEND_ATTEMPTS  3
+
+
+/*
+ * Allocates the settler's next transaction nonce: a nonce released by a
+ * failed broadcast first (so no gap stalls later transactions), else the
+ * counter, never below the chain's pending count (ARGV[1]).
+ */
+
+static const char  ngx_http_x402_nonce_lua[] =
+    "local r = redis.call('ZPOPMIN', KEYS[2]) "
+    "if #r > 0 and tonumber(r[1]) >= tonumber(ARGV[1]) then "
+    "return tonumber(r[1]) end "
+    "local n = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "local p = tonumber(ARGV[1]) "
+    "if n < p then n = p end "
+    "redis.call('SET', KEYS[1], n + 1) "
+    "return n";
+
+
+typedef struct {
+    ngx_http_request_t          *request;   /* sync: the waiting request */
+    ngx_http_x402_ctx_t         *ctx;
+    ngx_http_x402_main_conf_t   *xmcf;
+
+    ngx_event_t                  guard;     /* non-cancelable */
+    ngx_event_t                  poll;
+
+    x402_offer                   offer;
+    x402_payment                 payment;
+    char                         key[X402_REPLAY_KEY_MAX];
+    char                        *resource;
+    uint64_t                     created;
+
+    uint8_t                      calldata[X402_SETTLE_UPTO_LEN];
+    size_t                       calldata_len;
+    x402_fees                    fees;
+    uint64_t                     nonce;
+    uint8_t                      raw[NGX_HTTP_X402_RAW_TX_MAX];
+    size_t                       raw_len;
+    uint8_t                      hash[32];
+    u_char                       tx[67];    /* "0x" + hash, or "" */
+    ngx_msec_t                   wait_until;
+    ngx_uint_t                   attempts;
+
+    const char                  *status;    /* the receipt's final status */
+    const char                  *error_reason;
+
+    unsigned                     has_nonce:1;
+    unsigned                     ending:1;
+} ngx_http_x402_job_t;
+
+
+static ngx_int_t ngx_http_x402_job_fees(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_fees_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_nonce_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_job_send_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_poll(ngx_event_t *ev);
+static void ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_guard(ngx_event_t *ev);
+static ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
+    const char *status, ngx_http_x402_redis_done_pt done);
+static void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
+    const char *status, const char *error_reason);
+static void ngx_http_x402_job_ended(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_job_notify(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
+static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
+    ngx_str_t *body, ngx_http_x402_curl_done_pt done);
+
+
+/* timers need data that looks like a connection (debug logging reads fd) */
+static ngx_connection_t  ngx_http_x402_job_dummy;
+
+
+ngx_int_t
+ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t attach)
+{
+    size_t                      len;
+    ngx_msec_t                  bound;
+    ngx_http_x402_job_t        *job;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    job = ngx_calloc(sizeof(ngx_http_x402_job_t), ngx_cycle->log);
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = r->unparsed_uri.len;
+
+    job->resource = ngx_alloc(len + 1, ngx_cycle->log);
+    if (job->resource == NULL) {
+        ngx_free(job);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(job->resource, r->unparsed_uri.data, len);
+    job->resource[len] = '\0';
+
+    job->xmcf = xmcf;
+    job->offer = ctx->offer;
+    job->payment = ctx->payment;
+    job->created = (uint64_t) ngx_time();
+    ngx_memcpy(job->key, ctx->key, X402_REPLAY_KEY_MAX);
+
+    job->calldata_len = sizeof(job->calldata);
+
+    if (x402_abi_settle(job->calldata, &job->calldata_len, job->offer.scheme,
+                        &job->payment, &job->payment.amount)
+        != X402_OK)
+    {
+        ngx_http_x402_job_free(job);
+        return NGX_ERROR;
+    }
+
+    ngx_http_x402_job_dummy.fd = (ngx_socket_t) -1;
+
+    job->guard.handler = ngx_http_x402_job_guard;
+    job->guard.data = &ngx_http_x402_job_dummy;
+    job->guard.log = ngx_cycle->log;
+
+    job->poll.handler = ngx_http_x402_job_poll;
+    job->poll.data = &ngx_http_x402_job_dummy;
+    job->poll.log = ngx_cycle->log;
+    job->poll.cancelable = 1;
+
+    /* every step is bounded; the guard only catches a stuck job */
+
+    bound = xmcf->settle_timeout
+            + NGX_HTTP_X402_SEND_ATTEMPTS
+              * (2 * xmcf->rpc_timeout + 2 * xmcf->redis.timeout)
+            + 2 * xmcf->redis.timeout;
+
+    if (ngx_http_x402_job_fees(job) != NGX_OK) {
+        ngx_http_x402_job_free(job);
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(&job->guard, bound);
+
+    if (attach) {
+        job->request = r;
+        job->ctx = ctx;
+        ctx->job = job;
+        ctx->state = NGX_HTTP_X402_SETTLING;
+
+        /* the request now waits for the settlement */
+
+        if (ctx->deadline.timer_set) {
+            ngx_del_timer(&ctx->deadline);
+        }
+
+        ngx_add_timer(&ctx->deadline, bound + xmcf->timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+/* The waiting request is going away: the job goes on alone. */
+
+void
+ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx)
+{
+    ngx_http_x402_job_t  *job;
+
+    job = ctx->job;
+
+    if (job != NULL) {
+        job->request = NULL;
+        job->ctx = NULL;
+        ctx->job = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
+{
+    size_t      len;
+    u_char      buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    ngx_str_t   body;
+
+    len = sizeof(buf);
+
+    if (x402_rpc_fees_request((char *) buf, &len, &job->xmcf->settler,
+                              x402_scheme_spender(job->offer.scheme),
+                              job->calldata, job->calldata_len, 1)
+        != X402_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    return ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_fees_done);
+}
+
+
+static void
+ngx_http_x402_job_fees_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    char                        nonce_arg[NGX_INT64_LEN + 1];
+    u_char                     *p;
+    size_t                      argvlen[7];
+    x402_err                    xerr;
+    const char                 *argv[7];
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = job->xmcf;
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: RPC node failed: %s",
+                      job->key, err ? err : "bad HTTP status");
+        ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
+        return;
+    }
+
+    xerr = x402_rpc_fees_parse(&job->fees, (const char *) body->data,
+                               body->len, 1);
+    if (xerr != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: malformed fee reply: %s",
+                      job->key, x402_strerror(xerr));
+        ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
+        return;
+    }
+
+    if (!job->fees.estimate_ok) {
+        /* the settlement would revert: never broadcast it */
+        ngx_http_x402_job_end(job, "failed",
+                              job->fees.has_revert
+                              ? x402_settle_error_reason(job->fees.revert)
+                              : "invalid_exact_evm_transaction_failed");
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s would revert: %s",
+                      job->key, job->error_reason);
+        return;
+    }
+
+    if (job->fees.gas_estimate > xmcf->gas_limit_max) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s needs %uL gas, above "
+                      "x402_settle_gas_max %ui", job->key,
+                      job->fees.gas_estimate, xmcf->gas_limit_max);
+        ngx_http_x402_job_end(job, "failed",
+                              "invalid_exact_evm_transaction_failed");
+        return;
+    }
+
+    p = ngx_sprintf((u_char *) nonce_arg, "%uL", job->fees.pending_nonce);
+    *p = '\0';
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_nonce_lua;
+    argv[2] = "2";
+    argv[3] = xmcf->nonce_key;
+    argv[4] = xmcf->released_key;
+    argv[5] = nonce_arg;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_nonce_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(xmcf->nonce_key);
+    argvlen[4] = ngx_strlen(xmcf->released_key);
+    argvlen[5] = ngx_strlen(nonce_arg);
+
+    if (ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                    ngx_http_x402_job_nonce_done, job,
+                                    6, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+    }
+}
+
+
+static void
+ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    x402_tx                     tx;
+    uint64_t                    gas;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = job->xmcf;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer < 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: no transaction nonce from "
+                      "redis: %s", job->key,
+                      reply ? (reply->type == REDIS_REPLY_ERROR
+                               ? reply->str : "unexpected reply")
+                            : err);
+        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+        return;
+    }
+
+    job->nonce = (uint64_t) reply->integer;
+    job->has_nonce = 1;
+
+    /* a margin over the estimate, within the cap */
+
+    gas = job->fees.gas_estimate + job->fees.gas_estimate / 4;
+
+    if (gas > xmcf->gas_limit_max) {
+        gas = xmcf->gas_limit_max;
+    }
+
+    ngx_memzero(&tx, sizeof(x402_tx));
+
+    tx.chain_id = job->offer.chain_id;
+    tx.nonce = job->nonce;
+    tx.max_priority_fee_per_gas = job->fees.priority_fee;
+    tx.gas_limit = gas;
+    tx.to = *x402_scheme_spender(job->offer.scheme);
+    tx.data = job->calldata;
+    tx.data_len = job->calldata_len;
+
+    /* max fee: twice the base fee plus the tip (survives a few full blocks) */
+
+    if (x402_u256_add(&tx.max_fee_per_gas, &job->fees.base_fee,
+                      &job->fees.base_fee) != X402_OK
+        || x402_u256_add(&tx.max_fee_per_gas, &tx.max_fee_per_gas,
+                         &job->fees.priority_fee) != X402_OK)
+    {
+        ngx_http_x402_job_release_nonce(job);
+        ngx_http_x402_job_end(job, "failed",
+                              "invalid_exact_evm_transaction_failed");
+        return;
+    }
+
+    job->raw_len = sizeof(job->raw);
+
+    if (x402_tx_sign(xmcf->x402, job->raw, &job->raw_len, job->hash, &tx,
+                     xmcf->settler_key)
+        != X402_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "x402: settlement of %s: signing failed", job->key);
+        ngx_http_x402_job_release_nonce(job);
+        ngx_http_x402_job_end(job, "failed",
+                              "invalid_exact_evm_transaction_failed");
+        return;
+    }
+
+    job->tx[0] = '0';
+    job->tx[1] = 'x';
+    x402_hex_encode((char *) job->tx + 2, job->hash, 32);
+
+    /* the hash is on record before the transaction can exist */
+
+    if (ngx_http_x402_job_write_receipt(job, "broadcast",
+                                        ngx_http_x402_job_broadcast_done)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_release_nonce(job);
+        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+    }
+}
+
+
+static void
+ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
+    const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    size_t     len;
+    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    ngx_str_t  body;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: cannot record the "
+                      "broadcast: %s", job->key,
+                      reply ? reply->str : err);
+        ngx_http_x402_job_release_nonce(job);
+        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+        return;
+    }
+
+    len = sizeof(buf);
+
+    if (x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len, 1)
+        != X402_OK)
+    {
+        ngx_http_x402_job_release_nonce(job);
+        ngx_http_x402_job_end(job, "failed",
+                              "invalid_exact_evm_transaction_failed");
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_send_done)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_release_nonce(job);
+        ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
+    }
+}
+
+
+static void
+ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    char       msg[128];
+    uint8_t    hash[32];
+    x402_err   xerr;
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK) {
+        /* the node may have taken it: follow the hash, do not resend */
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: broadcast of %s unconfirmed: "
+                      "%s", job->key, job->tx, err ? err : "bad HTTP status");
+        job->wait_until = ngx_current_msec + job->xmcf->settle_timeout;
+        ngx_http_x402_job_poll(&job->poll);
+        return;
+    }
+
+    msg[0] = '\0';
+
+    xerr = x402_rpc_send_parse(hash, msg, sizeof(msg),
+                               (const char *) body->data, body->len, 1);
+
+    if (xerr == X402_OK || ngx_strstr(msg, "already known") != NULL) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "x402: settlement of %s: sent %s (nonce %uL)",
+                      job->key, job->tx, job->nonce);
+        job->wait_until = ngx_current_msec + job->xmcf->settle_timeout;
+        ngx_http_x402_job_poll(&job->poll);
+        return;
+    }
+
+    if (ngx_strstr(msg, "nonce too low") != NULL
+        && ++job->attempts < NGX_HTTP_X402_SEND_ATTEMPTS)
+    {
+        /* someone else used the nonce: start over with a fresh one */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: settlement of %s: nonce %uL already used, "
+                      "retrying", job->key, job->nonce);
+        job->has_nonce = 0;
+        job->tx[0] = '\0';
+
+        if (ngx_http_x402_job_fees(job) != NGX_OK) {
+            ngx_http_x402_job_end(job, "failed",
+                                  "settlement_rpc_unavailable");
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "x402: settlement of %s: the node refused %s: %s",
+                  job->key, job->tx, msg[0] ? msg : x402_strerror(xerr));
+
+    ngx_http_x402_job_release_nonce(job);
+    job->tx[0] = '\0';
+    ngx_http_x402_job_end(job, "failed", "invalid_exact_evm_transaction_failed");
+}
+
+
+static void
+ngx_http_x402_job_poll(ngx_event_t *ev)
+{
+    ngx_http_x402_job_t  *job;
+
+    size_t     len;
+    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    ngx_str_t  body;
+
+    job = (ngx_http_x402_job_t *)
+          ((u_char *) ev - offsetof(ngx_http_x402_job_t, poll));
+
+    len = sizeof(buf);
+
+    if (x402_rpc_receipt_request((char *) buf, &len, job->hash, 1)
+        != X402_OK)
+    {
+        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_receipt_done)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+    }
+}
+
+
+static void
+ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    int        found, ok;
+    uint64_t   block;
+
+    found = 0;
+    ok = 0;
+
+    if (rc == NGX_OK && status == NGX_HTTP_OK
+        && x402_rpc_receipt_parse(&found, &ok, &block,
+                                  (const char *) body->data, body->len, 1)
+           == X402_OK
+        && found)
+    {
+        if (ok) {
+            ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                          "x402: settled %s in %s (block %uL)",
+                          job->key, job->tx, block);
+            ngx_http_x402_job_end(job, "settled", NULL);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "x402: settlement of %s reverted in %s "
+                          "(block %uL)", job->key, job->tx, block);
+            ngx_http_x402_job_end(job, "failed",
+                                  "invalid_exact_evm_transaction_failed");
+        }
+
+        return;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - job->wait_until) >= 0) {
+        /* not a failure: the transaction may still land; reconcile later */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: settlement of %s: %s not mined within "
+                      "x402_settle_timeout, recorded as pending",
+                      job->key, job->tx);
+        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        return;
+    }
+
+    ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
+}
+
+
+/* A nonce that never reached the chain goes back to the pool. */
+
+static void
+ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job)
+{
+    char                        score[NGX_INT64_LEN + 1];
+    u_char                     *p;
+    size_t                      argvlen[4];
+    const char                 *argv[4];
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    if (!job->has_nonce) {
+        return;
+    }
+
+    job->has_nonce = 0;
+    xmcf = job->xmcf;
+
+    p = ngx_sprintf((u_char *) score, "%uL", job->nonce);
+    *p = '\0';
+
+    argv[0] = "ZADD";
+    argv[1] = xmcf->released_key;
+    argv[2] = score;
+    argv[3] = score;
+
+    argvlen[0] = 4;
+    argvlen[1] = ngx_strlen(xmcf->released_key);
+    argvlen[2] = ngx_strlen(score);
+    argvlen[3] = argvlen[2];
+
+    /* best effort: the pending-count floor covers a lost release */
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_job_ended, NULL,
+                                       4, argv, argvlen);
+}
+
+
+static void
+ngx_http_x402_job_guard(ngx_event_t *ev)
+{
+    ngx_http_x402_job_t  *job;
+
+    job = (ngx_http_x402_job_t *)
+          ((u_char *) ev - offsetof(ngx_http_x402_job_t, guard));
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "x402: settlement of %s did not finish in time", job->key);
+
+    /* its step in flight still holds the job; only stop waiting for it */
+
+    if (job->poll.timer_set) {
+        ngx_del_timer(&job->poll);
+        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+    }
+}
+
+
+static ngx_int_t
+ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
+    ngx_http_x402_redis_done_pt done)
+{
+    size_t                      len, argvlen[5];
+    u_char                      json[NGX_HTTP_X402_JOB_RECEIPT];
+    x402_receipt                rc;
+    const char                 *argv[5];
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = job->xmcf;
+
+    ngx_http_x402_receipt_init(&rc, &job->offer, &job->payment,
+                               job->resource, job->created);
+
+    rc.status = status;
+    rc.updated = (uint64_t) ngx_time();
+    rc.transaction = job->tx[0] ? (const char *) job->tx : NULL;
+    rc.error = job->error_reason;
+
+    len = sizeof(json);
+
+    if (x402_receipt_encode((char *) json, &len, &rc) != X402_OK) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "SET";
+    argv[1] = job->key;
+    argv[2] = (const char *) json;
+    argv[3] = "XX";
+    argv[4] = "KEEPTTL";
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(job->key);
+    argvlen[2] = len;
+    argvlen[3] = 2;
+    argvlen[4] = 7;
+
+    return ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
+                                       job, 5, argv, argvlen);
+}
+
+
+/* Records the final state, tells the waiting request, frees the job. */
+
+static void
+ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
+    const char *error_reason)
+{
+    job->status = status;
+    job->error_reason = error_reason;
+    job->ending = 1;
+
+    if (job->poll.timer_set) {
+        ngx_del_timer(&job->poll);
+    }
+
+    /* the request need not wait for the bookkeeping */
+
+    ngx_http_x402_job_notify(job);
+
+    if (ngx_http_x402_job_write_receipt(job, status, ngx_http_x402_job_ended)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s ended %s but the receipt "
+                      "could not be written", job->key, status);
+        ngx_http_x402_job_free(job);
+    }
+}
+
+
+static void
+ngx_http_x402_job_ended(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    if (job == NULL) {
+        /* a nonce release */
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s ended %s (%s) but the "
+                      "receipt could not be written: %s", job->key,
+                      job->status, job->tx[0] ? (char *) job->tx : "no tx",
+                      reply ? reply->str : err);
+    }
+
+    ngx_http_x402_job_free(job);
+}
+
+
+static void
+ngx_http_x402_job_notify(ngx_http_x402_job_t *job)
+{
+    ngx_http_request_t             *r;
+    ngx_http_x402_ctx_t            *ctx;
+    ngx_http_x402_settle_result_t   result;
+
+    r = job->request;
+    ctx = job->ctx;
+
+    if (r == NULL) {
+        return;
+    }
+
+    job->request = NULL;
+    job->ctx = NULL;
+    ctx->job = NULL;
+
+    result.success = (ngx_strcmp(job->status, "settled") == 0);
+    result.error_reason = job->error_reason;
+    ngx_memcpy(result.tx, job->tx, sizeof(job->tx));
+
+    ngx_http_x402_settled(r, ctx, &result);
+}
+
+
+static void
+ngx_http_x402_job_free(ngx_http_x402_job_t *job)
+{
+    if (job->guard.timer_set) {
+        ngx_del_timer(&job->guard);
+    }
+
+    if (job->poll.timer_set) {
+        ngx_del_timer(&job->poll);
+    }
+
+    ngx_explicit_memzero(job->raw, sizeof(job->raw));
+
+    ngx_free(job->resource);
+    ngx_free(job);
+}
+
+
+static ngx_int_t
+ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, ngx_str_t *body,
+    ngx_http_x402_curl_done_pt done)
+{
+    return ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, body,
+                                   job->xmcf->rpc_timeout,
+                                   NGX_HTTP_X402_RPC_REPLY_MAX, done, job);
+}

@@ -1,0 +1,206 @@
+# Settlement by the built-in settler on the devchain: sync and async, the
+# official client's view, balances, receipts, transaction nonces shared by
+# workers, and a settler without gas.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Math::BigInt;
+use MIME::Base64 ();
+use POSIX qw(_exit);
+use Time::HiRes qw(time sleep);
+use X402Test;
+
+start_services(redis => 1, devchain => 1);
+
+my $C = chain_env();
+my $KEY = settler_key_file();
+my $PRICE = Math::BigInt->new('1000000000000000');
+
+my $HTTP = <<"HTTP";
+x402_rpc \$RPC;
+x402_redis \$REDIS;
+x402_settler_key_file $KEY;
+x402_settle_timeout 10s;
+x402_timeout 3s;
+HTTP
+
+my $CONFIG = <<'CONF';
+location /sync/ {
+    x402 on;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.001;
+    proxy_set_header X-Payer $x402_payer;
+    proxy_set_header X-Amount $x402_amount;
+    proxy_set_header X-Result $x402_tx;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+location /async/ {
+    x402 on;
+    x402_settle async;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.001;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+CONF
+
+sub balance {
+    my ($who) = @_;
+    my $data = '0x70a08231' . ('0' x 24) . lc(substr($who, 2));
+    my $r = rpc_call('eth_call', { to => $C->{X402_ASSET}, data => $data },
+                     'latest');
+    return Math::BigInt->from_hex(substr($r // '0x0', 2));
+}
+
+sub tx_count {
+    my $r = rpc_call('eth_getTransactionCount', $C->{X402_SETTLER_ADDRESS},
+                     'latest');
+    return hex($r // '0x0');
+}
+
+sub client_pays {
+    my ($srv, $uri, $key) = @_;
+    my $url = "http://127.0.0.1:$srv->{port}$uri";
+    $key //= $C->{X402_PAYER_KEY};
+    my $out = `node t/client/pay.mjs $url --key $key`;
+    return eval { decode_json($out) } // { error => "bad output: $out" };
+}
+
+sub receipts {
+    my %r;
+    for my $k (grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*')) {
+        $r{$k} = eval { decode_json(redis_cli('GET', $k)) };
+    }
+    return \%r;
+}
+
+my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 });
+
+# sync: settled before forwarding; the client sees the transaction
+{
+    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my $r = client_pays($srv, '/sync/chat');
+    is($r->{error}, undef, 'official client completed');
+    is_deeply($r->{attempts}, [402, 200], 'sync: 402, then paid and served');
+    my $pr = $r->{paymentResponse} // {};
+    ok($pr->{success}, 'PAYMENT-RESPONSE success');
+    like($pr->{transaction} // '', qr/^0x[0-9a-f]{64}$/, 'PAYMENT-RESPONSE transaction');
+    is($pr->{network}, 'eip155:8453', 'PAYMENT-RESPONSE network');
+    is($pr->{payer}, $C->{X402_PAYER_ADDRESS}, 'PAYMENT-RESPONSE payer');
+    like($r->{body}, qr/result=\Q$pr->{transaction}\E/, '$x402_tx reached the backend');
+    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - $PRICE, 'payer paid exactly the price');
+    is(balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant got exactly the price');
+    my $rec = rpc_call('eth_getTransactionReceipt', $pr->{transaction});
+    is($rec && $rec->{status}, '0x1', 'the transaction is mined with status 1');
+    my @settled = grep { $_->{status} eq 'settled' } values %{ receipts() };
+    is(scalar @settled, 1, 'one receipt, settled');
+    is($settled[0]{transaction}, $pr->{transaction}, 'receipt has the hash');
+}
+
+# async: forwarded at once, settled in the background
+{
+    my $m0 = balance($C->{X402_PAY_TO});
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}");
+    my $res = http_request($srv, 'GET /async/x', { 'PAYMENT-SIGNATURE' => $h });
+    is($res->{status}, 200, 'async: served');
+    my $done = 0;
+    for (1 .. 40) {
+        if (balance($C->{X402_PAY_TO}) == $m0 + $PRICE) { $done = 1; last }
+        sleep 0.1;
+    }
+    ok($done, 'async: merchant credited in the background');
+    my ($rc) = grep { $_->{payer} eq $C->{X402_PAYER2_ADDRESS} } values %{ receipts() };
+    my $tries = 0;
+    while ((!$rc || $rc->{status} ne 'settled') && $tries++ < 20) {
+        sleep 0.1;
+        ($rc) = grep { $_->{payer} eq $C->{X402_PAYER2_ADDRESS} } values %{ receipts() };
+    }
+    is($rc && $rc->{status}, 'settled', 'async: receipt settled');
+}
+
+# 100 paid requests across 2 workers: distinct consecutive settler nonces
+{
+    my $n0 = tx_count();
+    my $m0 = balance($C->{X402_PAY_TO});
+    my @heads = map { pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") } 1 .. 100;
+    my %status;
+    my @kids;
+    for my $batch (0 .. 9) {
+        pipe(my $r, my $w) or die $!;
+        my $pid = fork // die $!;
+        if ($pid == 0) {
+            close $r;
+            for my $i (0 .. 9) {
+                my $res = http_request($srv, 'GET /sync/n', {
+                    'PAYMENT-SIGNATURE' => $heads[$batch * 10 + $i] });
+                print $w "$res->{status}\n";
+            }
+            close $w;
+            _exit(0);
+        }
+        close $w;
+        push @kids, [$pid, $r];
+    }
+    for (@kids) {
+        my ($pid, $r) = @$_;
+        while (my $l = <$r>) { chomp $l; $status{$l}++ }
+        waitpid($pid, 0);
+    }
+    is($status{200}, 100, '100 concurrent paid requests served') or diag(explain \%status);
+    is(tx_count() - $n0, 100, '100 settlement transactions from the settler');
+    is(balance($C->{X402_PAY_TO}), $m0 + 100 * $PRICE, 'merchant got 100 prices');
+    my @hashes = map { $_->{transaction} } grep { $_->{status} eq 'settled' }
+                 values %{ receipts() };
+    my %nonces;
+    for my $h (@hashes) {
+        my $tx = rpc_call('eth_getTransactionByHash', $h);
+        $nonces{hex($tx->{nonce})}++ if $tx;
+    }
+    my @sorted = sort { $a <=> $b } keys %nonces;
+    is(scalar @sorted, 102, 'every settled receipt has its own settler nonce');
+    is($sorted[-1] - $sorted[0] + 1, scalar @sorted, 'nonces are consecutive (no gap)');
+}
+
+# the settler out of gas: clear failure, nothing settled; funded: recovers
+{
+    my $bal = rpc_call('eth_getBalance', $C->{X402_SETTLER_ADDRESS}, 'latest');
+    rpc_call('anvil_setBalance', $C->{X402_SETTLER_ADDRESS}, '0x0');
+    my $m0 = balance($C->{X402_PAY_TO});
+    my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
+    my $res = http_request($srv, 'GET /sync/broke', { 'PAYMENT-SIGNATURE' => $h });
+    is($res->{status}, 402, 'settler without gas: 402');
+    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+    ok(exists $pr->{success} && !$pr->{success}, 'PAYMENT-RESPONSE success:false');
+    is($pr->{errorReason}, 'invalid_exact_evm_transaction_failed', 'errorReason');
+    is($pr->{transaction}, '', 'nothing was broadcast');
+    is(balance($C->{X402_PAY_TO}), $m0, 'nothing moved');
+    my ($rc) = grep { $_->{resource} eq '/sync/broke' } values %{ receipts() };
+    is($rc && $rc->{status}, 'failed', 'receipt marked failed, not settled');
+
+    rpc_call('anvil_setBalance', $C->{X402_SETTLER_ADDRESS}, $bal);
+    my $r = client_pays($srv, '/sync/again');
+    ok($r->{paymentResponse} && $r->{paymentResponse}{success},
+       'funded again: the next payment settles');
+    my $tx = rpc_call('eth_getTransactionByHash', $r->{paymentResponse}{transaction} // '0x');
+    is($tx && hex($tx->{nonce}), tx_count() - 1, 'the released nonce was reused (no gap)');
+}
+
+my $log = server_stop($srv, 'settler');
+like($log, qr/settling from 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65/i,
+     'start-up names the settler address');
+unlike($log, qr/\Q$C->{X402_SETTLER_KEY}\E|\Q@{[substr($C->{X402_SETTLER_KEY}, 2)]}\E/,
+       'the settler key never appears in the log');
+like($log, qr/the node refused/, 'log explains the failed broadcast');
+
+# a key file others can read is refused at load
+{
+    chmod 0644, $KEY;
+    my $s = eval { server_start({ http_config => $HTTP, config => $CONFIG }) };
+    ok(!$s, 'world-readable key file: nginx refuses to start');
+    like($@, qr/accessible by others/, 'and says why');
+    server_stop($s, 'bad key') if $s;
+    chmod 0600, $KEY;
+}
+
+done_testing();
