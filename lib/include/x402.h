@@ -584,6 +584,23 @@ typedef struct {
 x402_err x402_receipt_encode(char *out, size_t *out_len,
     const x402_receipt *rc);
 
+/*
+ * Reads what a reconciler needs from a stored receipt: its status (into
+ * status, NUL-terminated, at most status_cap - 1 bytes), its transaction
+ * ("" when none; tx needs 67 bytes) and its last update time.
+ * X402_ERR_JSON / X402_ERR_MISSING / X402_ERR_TYPE for anything else than
+ * a receipt.
+ */
+x402_err x402_receipt_peek(char *status, size_t status_cap, char tx[67],
+    uint64_t *updated, const char *json, size_t len);
+
+/*
+ * Rewrites a stored receipt with a new status (and `error`, when not NULL)
+ * and update time, keeping every other field as it was.
+ */
+x402_err x402_receipt_update(char *out, size_t *out_len, const char *json,
+    size_t len, const char *status, const char *error, uint64_t updated);
+
 
 /* ---------------------------------------------------------- settlement */
 

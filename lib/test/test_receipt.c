@@ -1,0 +1,189 @@
+/*
+ * Receipts: the stored JSON, and the reconciler's peek and update.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "x402.h"
+
+
+static void
+xt_receipt_fill(x402_receipt *rc, uint8_t *sig)
+{
+    memset(rc, 0, sizeof(*rc));
+    memset(sig, 0xab, 65);
+
+    rc->status = "broadcast";
+    rc->scheme = X402_SCHEME_EXACT;
+    rc->chain_id = 8453;
+    assert_int_equal(x402_address_parse(&rc->payer,
+        "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", 42), X402_OK);
+    assert_int_equal(x402_address_parse(&rc->pay_to,
+        "0x209693bc6afc0c5328ba36faf03c514ef312287c", 42), X402_OK);
+    rc->asset = x402_opg_base_address;
+    assert_int_equal(x402_u256_parse(&rc->amount, "1000000000000000", 16),
+                     X402_OK);
+    x402_u256_from_u64(&rc->nonce, 42);
+    x402_u256_from_u64(&rc->deadline, 1796002609);
+    rc->resource = "/v1/chat?q=\"x\"";
+    rc->created = 1796002309;
+    rc->updated = 1796002310;
+    rc->transaction = "0x6c1e000000000000000000000000000000000000000000000000"
+                      "000000000001";
+    rc->signature = sig;
+    rc->signature_len = 65;
+}
+
+
+static void
+test_encode(void **state)
+{
+    char           out[2048], *s;
+    size_t         len;
+    uint8_t        sig[65];
+    json_t        *j;
+    json_error_t   e;
+    x402_receipt   rc;
+
+    (void) state;
+
+    xt_receipt_fill(&rc, sig);
+
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(strlen(out), len);
+
+    /* key order and exact values of the stored record */
+    assert_non_null(strstr(out, "{\"status\":\"broadcast\","
+        "\"network\":\"eip155:8453\",\"scheme\":\"exact\","
+        "\"payer\":\"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266\","
+        "\"payTo\":\"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\","
+        "\"asset\":\"0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB\","
+        "\"amount\":\"1000000000000000\",\"nonce\":\"42\","
+        "\"deadline\":\"1796002609\","));
+
+    j = json_loads(out, 0, &e);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "resource")),
+                        "/v1/chat?q=\"x\"");
+    assert_int_equal(json_integer_value(json_object_get(j, "created")),
+                     1796002309);
+    s = (char *) json_string_value(json_object_get(j, "signature"));
+    assert_non_null(s);
+    assert_int_equal(strlen(s), 2 + 130);
+    assert_memory_equal(s, "0xabab", 6);
+    assert_string_equal(json_string_value(json_object_get(j, "validAfter")),
+                        "0");
+    assert_null(json_object_get(j, "error"));
+    assert_null(json_object_get(j, "charged"));
+    json_decref(j);
+
+    /* too small a buffer is an error, never a truncated record */
+    len = 100;
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_ERR_BUFFER);
+
+    /* an unknown scheme or no status is refused */
+    rc.scheme = X402_SCHEME_UNKNOWN;
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_ERR_ARG);
+}
+
+
+static void
+test_peek_and_update(void **state)
+{
+    char           out[2048], upd[2048], status[16], tx[67];
+    size_t         len, ulen;
+    uint8_t        sig[65];
+    uint64_t       updated;
+    json_t        *a, *b;
+    const char    *key;
+    json_t        *v;
+    json_error_t   e;
+    x402_receipt   rc;
+
+    (void) state;
+
+    xt_receipt_fill(&rc, sig);
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+
+    assert_int_equal(x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                       out, len), X402_OK);
+    assert_string_equal(status, "broadcast");
+    assert_string_equal(tx, rc.transaction);
+    assert_int_equal(updated, 1796002310);
+
+    ulen = sizeof(upd);
+    assert_int_equal(x402_receipt_update(upd, &ulen, out, len, "settled",
+                                         NULL, 1796009999), X402_OK);
+    assert_int_equal(x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                       upd, ulen), X402_OK);
+    assert_string_equal(status, "settled");
+    assert_int_equal(updated, 1796009999);
+
+    /* every other field is kept as it was */
+    a = json_loads(out, 0, &e);
+    b = json_loads(upd, 0, &e);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(json_object_size(a), json_object_size(b));
+    json_object_foreach(a, key, v) {
+        if (strcmp(key, "status") != 0 && strcmp(key, "updated") != 0) {
+            assert_true(json_equal(v, json_object_get(b, key)));
+        }
+    }
+    json_decref(a);
+    json_decref(b);
+
+    ulen = sizeof(upd);
+    assert_int_equal(x402_receipt_update(upd, &ulen, out, len, "failed",
+                                         "invalid_exact_evm_transaction_failed",
+                                         1), X402_OK);
+    assert_non_null(strstr(upd,
+        "\"error\":\"invalid_exact_evm_transaction_failed\""));
+
+    /* no transaction yet */
+    rc.transaction = NULL;
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                       out, len), X402_OK);
+    assert_string_equal(tx, "");
+
+    /* not a receipt */
+    assert_int_equal(x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                       "[1]", 3), X402_ERR_JSON);
+    assert_int_equal(x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                       "{\"updated\":1}", 13),
+                     X402_ERR_MISSING);
+    assert_int_equal(x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                       "{\"status\":1,\"updated\":1}", 24),
+                     X402_ERR_TYPE);
+    assert_int_equal(x402_receipt_peek(status, 4, tx, &updated,
+                                       "{\"status\":\"settled\",\"updated\":1}",
+                                       32), X402_ERR_TYPE);
+    ulen = sizeof(upd);
+    assert_int_equal(x402_receipt_update(upd, &ulen, "{\"a\":1}", 7,
+                                         "settled", NULL, 1),
+                     X402_ERR_MISSING);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_peek_and_update),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
