@@ -189,6 +189,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_main_conf_t, settle_timeout),
       NULL },
 
+    { ngx_string("x402_reconcile_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_x402_main_conf_t, reconcile_interval),
+      NULL },
+
     { ngx_string("x402_settle_gas_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -289,6 +296,7 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
     xmcf->timeout = NGX_CONF_UNSET_MSEC;
     xmcf->receipt_ttl = NGX_CONF_UNSET;
     xmcf->settle_timeout = NGX_CONF_UNSET_MSEC;
+    xmcf->reconcile_interval = NGX_CONF_UNSET_MSEC;
     xmcf->gas_limit_max = NGX_CONF_UNSET_UINT;
 
     return xmcf;
@@ -305,6 +313,7 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(xmcf->timeout, 5000);
     ngx_conf_init_value(xmcf->receipt_ttl, 7 * 86400);
     ngx_conf_init_msec_value(xmcf->settle_timeout, 30000);
+    ngx_conf_init_msec_value(xmcf->reconcile_interval, 10000);
     ngx_conf_init_uint_value(xmcf->gas_limit_max, 500000);
 
     if (xmcf->settler_key_file.len
@@ -822,7 +831,7 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_x402_reconcile_init(cycle, xmcf);
 }
 
 
@@ -833,6 +842,7 @@ ngx_http_x402_exit_process(ngx_cycle_t *cycle)
 
     xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
 
+    ngx_http_x402_reconcile_exit(cycle);
     ngx_http_x402_curl_exit(cycle);
     ngx_http_x402_redis_exit(cycle);
 

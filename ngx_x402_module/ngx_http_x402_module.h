@@ -35,6 +35,7 @@ typedef struct {
     u_char                       settler_key[32];
     x402_address                 settler;
     ngx_msec_t                   settle_timeout;
+    ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
 } ngx_http_x402_main_conf_t;
 
@@ -60,6 +61,9 @@ typedef struct {
 
 
 #define NGX_HTTP_X402_PAYMENT_REQUIRED  402
+
+/* receipts whose settlement was sent but not seen mined */
+#define NGX_HTTP_X402_INFLIGHT_KEY      "x402:inflight"
 
 
 #define NGX_HTTP_X402_SETTLE_SYNC   1
@@ -130,6 +134,9 @@ typedef struct {
 ngx_int_t ngx_http_x402_settle_start(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_uint_t attach);
 void ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx);
+ngx_int_t ngx_http_x402_reconcile_init(ngx_cycle_t *cycle,
+    ngx_http_x402_main_conf_t *xmcf);
+void ngx_http_x402_reconcile_exit(ngx_cycle_t *cycle);
 void ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_settle_result_t *result);
 void ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,

@@ -700,8 +700,37 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     argvlen[3] = 2;
     argvlen[4] = 7;
 
-    return ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
-                                       job, 5, argv, argvlen);
+    if (ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
+                                    job, 5, argv, argvlen)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /*
+     * the reconciler's list: receipts sent but not seen mined; queued
+     * behind the receipt on the same connection, best effort
+     */
+
+    argv[0] = (ngx_strcmp(status, "broadcast") == 0
+               || ngx_strcmp(status, "pending") == 0) ? "SADD" : "SREM";
+    argv[1] = NGX_HTTP_X402_INFLIGHT_KEY;
+    argv[2] = job->key;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
+    argvlen[2] = ngx_strlen(job->key);
+
+    if (ngx_strcmp(status, "failed") == 0 && job->tx[0] == '\0') {
+        /* never broadcast: it was never in the list */
+        return NGX_OK;
+    }
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_job_ended, NULL,
+                                       3, argv, argvlen);
+
+    return NGX_OK;
 }
 
 

@@ -13,7 +13,12 @@ start_services(redis => 1, devchain => 1);
 my $C = chain_env();
 my $PRICE = Math::BigInt->new('1000000000000000');
 
-my $srv = server_start({ config => <<'CONF' });
+my $KEY = settler_key_file();
+my $srv = server_start({ http_config => <<"HTTP", config => <<'CONF' });
+x402_rpc \$RPC;
+x402_redis \$REDIS;
+x402_settler_key_file $KEY;
+HTTP
 location /v1/ {
     x402 on;
     x402_pay_to $X402_PAY_TO;
@@ -43,8 +48,7 @@ my $r = client_pays('/v1/chat/completions');
 is($r->{error}, undef, 'the official client completed');
 is_deeply($r->{attempts}, [402, 200], '402, then paid and served');
 
-TODO: {
-    local $TODO = 'pending on the settlement issue (#5)';
+{
     my ($payer1, $merchant1) = (balance($C->{X402_PAYER_ADDRESS}),
                                 balance($C->{X402_PAY_TO}));
     is($payer0 - $payer1, $PRICE, 'payer balance dropped by exactly the price');
