@@ -711,6 +711,100 @@ x402_err x402_settle_response_encode(char *out, size_t *out_len,
 const char *x402_settle_error_reason(const uint8_t selector[4]);
 
 
+/* --------------------------------------------------------- facilitator */
+
+/*
+ * Delegating verify and settle to an x402 facilitator (spec/x402.md
+ * section 9): POST {url}/verify and POST {url}/settle, both with the body
+ * {"x402Version":2,"paymentPayload":…,"paymentRequirements":…}, answered
+ * with a VerifyResponse (section 2.5) or a SettleResponse (section 2.4).
+ * The reference facilitator answers HTTP 200 for valid and invalid results
+ * alike, 400 {"error"} for a body without paymentPayload or
+ * paymentRequirements and 500 {"error"} on exceptions (e.g. "No facilitator
+ * registered for scheme: exact and network: eip155:1"); the SDK client
+ * also reads a non-2xx body that has isValid / success as a result.  HTTP
+ * is the caller's; these are the codecs.
+ */
+
+/* Longest facilitator reply accepted by the parsers below. */
+#define X402_FACILITATOR_RESPONSE_MAX  (64 * 1024)
+
+/* Enough for every request whose paymentPayload came from a
+ * PAYMENT-SIGNATURE of at most X402_PAYLOAD_JSON_MAX bytes without JSON
+ * real numbers (jansson may print a real longer than it was written). */
+#define X402_FACILITATOR_REQUEST_MAX   (X402_PAYLOAD_JSON_MAX + 2048)
+
+/* A reason buffer of this size holds every reference reason untruncated
+ * ("invalid_exact_evm_transaction_failed: " + a 500-character message). */
+#define X402_FACILITATOR_REASON_MAX    1024
+
+/* "0x" + 64 hex digits + NUL: an EVM transaction hash. */
+#define X402_TX_HASH_TEXT_LEN          67
+
+/*
+ * The /verify and /settle request body:
+ * {"x402Version":2,"paymentPayload":<payload>,"paymentRequirements":<offer>}
+ * in this key order, compact.  `payload_json` is the client's decoded
+ * PaymentPayload (the JSON inside PAYMENT-SIGNATURE, at most
+ * X402_PAYLOAD_JSON_MAX bytes, else X402_ERR_SIZE); it is parsed and
+ * re-serialised as it is (key order kept, never edited): not JSON, not an
+ * object or duplicate keys are X402_ERR_JSON, an x402Version that is
+ * absent X402_ERR_MISSING, not an integer X402_ERR_TYPE, not 2
+ * X402_ERR_VERSION.  The payload is otherwise not validated (decode it with
+ * x402_payment_decode_json() first).  `offer` is written exactly as its
+ * accepts[] entry in x402_payment_required_encode() (the server's own
+ * requirements, never the client's `accepted`); for an upto /settle pass
+ * a copy of the offer whose amount is the charge.  An offer with an
+ * unknown scheme or extra texts that are not UTF-8 is X402_ERR_ARG.
+ * Writes a NUL-terminated string; *out_len in: capacity, out: length
+ * without the NUL (X402_ERR_BUFFER if it does not fit).
+ */
+x402_err x402_facilitator_request(char *out, size_t *out_len,
+    const char *payload_json, size_t payload_len, const x402_offer *offer);
+
+/*
+ * Common rules of the two reply parsers: the reply must be one JSON object
+ * of at most X402_FACILITATOR_RESPONSE_MAX bytes (else X402_ERR_SIZE),
+ * without duplicate keys (else X402_ERR_JSON).  Unknown fields are
+ * ignored; an optional field may be absent or null; a known field of the
+ * wrong JSON type is X402_ERR_TYPE, an absent required one
+ * X402_ERR_MISSING.  Reason texts are copied NUL-terminated into
+ * reason[reason_cap], truncated at a UTF-8 character boundary when longer,
+ * with control characters (viem's messages contain newlines) replaced by
+ * spaces; reason is "" when the reply has none.  reason may be NULL when
+ * reason_cap is 0.
+ */
+
+/*
+ * A VerifyResponse: {"isValid":bool, "invalidReason"?:string,
+ * "invalidMessage"?:string, "payer"?:string, "extensions"?:object,
+ * "extra"?:object}.  *valid is 1 or 0; reason gets invalidReason (as sent,
+ * also when isValid is true); *has_payer is 1 and *payer set when payer is
+ * present, and a payer that is not an address is X402_ERR_VALUE.
+ */
+x402_err x402_verify_response_parse(int *valid, char *reason,
+    size_t reason_cap, x402_address *payer, int *has_payer,
+    const char *json, size_t len);
+
+/*
+ * A SettleResponse: {"success":bool, "errorReason"?:string,
+ * "errorMessage"?:string, "payer"?:string, "transaction":string,
+ * "network"?:string, "amount"?:string, "extensions"?:object,
+ * "extra"?:object}.  *success is 1 or 0; reason gets errorReason.
+ * `transaction` is required when success is true (it may be "": the
+ * reference's upto charge of 0 moves nothing) and optional otherwise (then
+ * tx is ""; a failure after a broadcast, settlement_pending, does carry the
+ * hash).  It is copied NUL-terminated into tx[tx_cap]: longer than
+ * tx_cap - 1 is X402_ERR_BUFFER, a byte outside printable ASCII
+ * (0x21..0x7e) X402_ERR_VALUE; the format is not checked
+ * (X402_TX_HASH_TEXT_LEN holds an EVM hash).  payer, network and amount
+ * are only type-checked: the caller knows them from its own request.
+ */
+x402_err x402_settle_response_parse(int *success, char *reason,
+    size_t reason_cap, char *tx, size_t tx_cap, const char *json,
+    size_t len);
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,8 @@
 #include "x402_internal.h"
 
 
-static json_t *
+/* One accepts[] entry; also the facilitator's paymentRequirements. */
+json_t *
 x402_offer_json(const x402_offer *o)
 {
     json_t  *obj, *extra;

@@ -35,6 +35,11 @@ int x402_json_set_u256(struct json_t *obj, const char *key,
 int x402_json_set_hex(struct json_t *obj, const char *key, const uint8_t *p,
     size_t len);
 
+/* One offer as its accepts[] entry of PAYMENT-REQUIRED (json_required.c),
+ * also the paymentRequirements of a facilitator request; NULL for an
+ * unknown scheme, bad UTF-8 or allocation failure.  Caller releases it. */
+struct json_t *x402_offer_json(const x402_offer *o);
+
 /* Compact JSON of root into out (NUL-terminated), *out_len in: capacity,
  * out: length; releases root in every case. */
 x402_err x402_json_dump(char *out, size_t *out_len, struct json_t *root);
