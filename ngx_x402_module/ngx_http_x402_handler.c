@@ -20,6 +20,10 @@ static x402_reason ngx_http_x402_verify(ngx_http_request_t *r,
     ngx_str_t *header);
 static ngx_http_x402_ctx_t *ngx_http_x402_create_ctx(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_x402_offer_eq(x402_offer *a, x402_offer *b);
+static ngx_uint_t ngx_http_x402_goes_on_chain(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf);
+static ngx_int_t ngx_http_x402_keep_payload(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_str_t *header);
 static void ngx_http_x402_cleanup(void *data);
 
 
@@ -95,7 +99,8 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
     ctx->local_sig_ok = 0;
     ctx->status = 0;
     ctx->state = NGX_HTTP_X402_IDLE;
-    ctx->settle_error = NULL;
+    ctx->reason_text = NULL;
+    ctx->payload_json.len = 0;
     ctx->payment_response.len = 0;
 
     rc = ngx_http_x402_find_header(r, &header);
@@ -111,6 +116,14 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
 
     } else {
         reason = ngx_http_x402_verify(r, xmcf, ctx, &header);
+
+        /* a facilitator gets the client's payload as it was sent */
+
+        if (xlcf->facilitator_url.len && ctx->decoded
+            && ngx_http_x402_keep_payload(r, ctx, &header) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     /*
@@ -118,7 +131,7 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
      * so a failed signature alone goes on chain too
      */
 
-    if (xmcf->rpc.len
+    if (ngx_http_x402_goes_on_chain(r, xmcf)
         && ctx->decoded
         && ctx->payment.signature_len == X402_SIGNATURE_MAX
         && (reason == X402_R_VALID || reason == X402_R_INVALID_SIGNATURE))
@@ -164,10 +177,10 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
         return NGX_OK;
     }
 
-    if (ctx->settle_error) {
+    if (ctx->reason_text) {
         return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
-                                                   NGX_HTTP_X402_PAYMENT_REQUIRED,
-                                                   ctx->settle_error, NULL);
+                                                   ctx->reason_status,
+                                                   ctx->reason_text, NULL);
     }
 
     return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
@@ -318,7 +331,7 @@ ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
 
         if (reason != X402_R_INVALID_SIGNATURE
             || payment->signature_len != X402_SIGNATURE_MAX
-            || xmcf->rpc.len == 0)
+            || !ngx_http_x402_goes_on_chain(r, xmcf))
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "x402: payment rejected, payer %s: %s",
@@ -403,6 +416,47 @@ ngx_http_x402_offer_eq(x402_offer *a, x402_offer *b)
            && x402_address_eq(&a->pay_to, &b->pay_to)
            && (a->scheme != X402_SCHEME_UPTO
                || x402_address_eq(&a->facilitator, &b->facilitator));
+}
+
+
+/* Is there a second, asynchronous opinion (chain node or facilitator)? */
+
+static ngx_uint_t
+ngx_http_x402_goes_on_chain(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf)
+{
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    return xmcf->rpc.len || xlcf->facilitator_url.len;
+}
+
+
+static ngx_int_t
+ngx_http_x402_keep_payload(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_str_t *header)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = x402_base64_decoded_max(header->len);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (x402_base64_decode(p, &len, (const char *) header->data, header->len)
+        != X402_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->payload_json.data = p;
+    ctx->payload_json.len = len;
+
+    return NGX_OK;
 }
 
 

@@ -48,6 +48,9 @@ static char *ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_load_settler(ngx_conf_t *cf,
     ngx_http_x402_main_conf_t *xmcf);
+static char *ngx_http_x402_facilitator_urls(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf);
+static ngx_int_t ngx_http_x402_check_url(ngx_str_t *url);
 
 
 static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
@@ -131,6 +134,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       ngx_http_x402_set_address,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, facilitator),
+      NULL },
+
+    { ngx_string("x402_facilitator"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, facilitator_url),
       NULL },
 
     { ngx_string("x402_rpc"),
@@ -391,6 +401,14 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->pay_to, prev->pay_to, "");
     ngx_conf_merge_str_value(conf->facilitator, prev->facilitator, "");
     ngx_conf_merge_str_value(conf->description, prev->description, "");
+    ngx_conf_merge_str_value(conf->facilitator_url, prev->facilitator_url,
+                             "");
+
+    if (conf->facilitator_url.len
+        && ngx_http_x402_facilitator_urls(cf, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_ptr_value(conf->price, prev->price, NULL);
 
@@ -467,12 +485,14 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
 
-    if (xmcf->rpc.len == 0 || xmcf->redis.addr == NULL) {
+    if ((xmcf->rpc.len == 0 && conf->facilitator_url.len == 0)
+        || xmcf->redis.addr == NULL)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_rpc\" and \"x402_redis\" are required "
-                           "in the http block where \"x402 on\" is set "
-                           "(payments are checked on chain and reserved in "
-                           "Redis)");
+                           "\"x402_rpc\" (or \"x402_facilitator\") and "
+                           "\"x402_redis\" are required where \"x402 on\" "
+                           "is set (payments are checked on chain and "
+                           "reserved in Redis)");
         return NGX_CONF_ERROR;
     }
 
@@ -873,11 +893,7 @@ ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     url = &((ngx_http_x402_main_conf_t *) conf)->rpc;
 
-    if ((url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
-                         == 0)
-        || (url->len > 8
-            && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0))
-    {
+    if (ngx_http_x402_check_url(url) == NGX_OK) {
         return NGX_CONF_OK;
     }
 
@@ -1056,6 +1072,66 @@ ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
 
     ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
                        "x402: settling from %s", addr);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_check_url(ngx_str_t *url)
+{
+    if ((url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                         == 0)
+        || (url->len > 8
+            && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* x402_facilitator URL: its /verify and /settle, computed once. */
+
+static char *
+ngx_http_x402_facilitator_urls(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
+{
+    size_t      len;
+    ngx_str_t  *url;
+
+    url = &conf->facilitator_url;
+
+    if (ngx_http_x402_check_url(url) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_facilitator \"%V\" is invalid (expected an "
+                           "http:// or https:// URL)", url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->verify_url.len) {
+        return NGX_CONF_OK;
+    }
+
+    len = url->len;
+
+    while (len && url->data[len - 1] == '/') {
+        len--;
+    }
+
+    conf->verify_url.data = ngx_pnalloc(cf->pool, len + sizeof("/verify"));
+    conf->settle_url.data = ngx_pnalloc(cf->pool, len + sizeof("/settle"));
+
+    if (conf->verify_url.data == NULL || conf->settle_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->verify_url.len = ngx_sprintf(conf->verify_url.data, "%*s/verify%Z",
+                                       len, url->data)
+                           - conf->verify_url.data - 1;
+    conf->settle_url.len = ngx_sprintf(conf->settle_url.data, "%*s/settle%Z",
+                                       len, url->data)
+                           - conf->settle_url.data - 1;
 
     return NGX_CONF_OK;
 }

@@ -52,6 +52,9 @@ typedef struct {
     ngx_str_t                    pay_to;
     ngx_str_t                    facilitator;
     ngx_str_t                    description;
+    ngx_str_t                    facilitator_url;   /* x402_facilitator */
+    ngx_str_t                    verify_url;        /* <url>/verify */
+    ngx_str_t                    settle_url;        /* <url>/settle */
 
     ngx_http_complex_value_t    *price;
 
@@ -101,7 +104,9 @@ typedef struct {
     ngx_str_t                    receipt;   /* the stored one, on replay */
     const char                  *error;     /* with status, for the client */
     ngx_str_t                    payment_response;  /* PAYMENT-RESPONSE */
-    const char                  *settle_error;      /* a failed settlement */
+    const char                  *reason_text;   /* a reason from elsewhere: */
+    ngx_uint_t                   reason_status; /* facilitator, settlement */
+    ngx_str_t                    payload_json;  /* for the facilitator */
     void                        *job;       /* sync settlement in flight */
     char                         key[X402_REPLAY_KEY_MAX];
 
@@ -137,6 +142,8 @@ void ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx);
 ngx_int_t ngx_http_x402_reconcile_init(ngx_cycle_t *cycle,
     ngx_http_x402_main_conf_t *xmcf);
 void ngx_http_x402_reconcile_exit(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_x402_facilitator_body(ngx_pool_t *pool,
+    ngx_http_x402_ctx_t *ctx, x402_offer *offer, ngx_str_t *body);
 void ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_settle_result_t *result);
 void ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,

@@ -83,6 +83,7 @@ typedef struct {
 
     const char                  *status;    /* the receipt's final status */
     const char                  *error_reason;
+    char                         reason[128];   /* a facilitator's */
 
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
@@ -90,6 +91,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_x402_job_fees(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_facilitated(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_fees_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_nonce_done(void *data, redisReply *reply,
@@ -124,11 +127,15 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_uint_t attach)
 {
     size_t                      len;
+    ngx_int_t                   rc;
+    ngx_str_t                   body;
     ngx_msec_t                  bound;
     ngx_http_x402_job_t        *job;
+    ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
     job = ngx_calloc(sizeof(ngx_http_x402_job_t), ngx_cycle->log);
     if (job == NULL) {
@@ -152,16 +159,6 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     job->created = (uint64_t) ngx_time();
     ngx_memcpy(job->key, ctx->key, X402_REPLAY_KEY_MAX);
 
-    job->calldata_len = sizeof(job->calldata);
-
-    if (x402_abi_settle(job->calldata, &job->calldata_len, job->offer.scheme,
-                        &job->payment, &job->payment.amount)
-        != X402_OK)
-    {
-        ngx_http_x402_job_free(job);
-        return NGX_ERROR;
-    }
-
     ngx_http_x402_job_dummy.fd = (ngx_socket_t) -1;
 
     job->guard.handler = ngx_http_x402_job_guard;
@@ -180,7 +177,28 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
               * (2 * xmcf->rpc_timeout + 2 * xmcf->redis.timeout)
             + 2 * xmcf->redis.timeout;
 
-    if (ngx_http_x402_job_fees(job) != NGX_OK) {
+    if (xlcf->facilitator_url.len) {
+        /* the facilitator broadcasts and waits for the block itself */
+
+        rc = ngx_http_x402_facilitator_body(r->pool, ctx, &ctx->offer, &body);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_x402_curl_post(ngx_cycle->log, &xlcf->settle_url,
+                                         &body, xmcf->settle_timeout,
+                                         NGX_HTTP_X402_RPC_REPLY_MAX,
+                                         ngx_http_x402_job_facilitated, job);
+        }
+
+    } else {
+        job->calldata_len = sizeof(job->calldata);
+
+        rc = x402_abi_settle(job->calldata, &job->calldata_len,
+                             job->offer.scheme, &job->payment,
+                             &job->payment.amount) == X402_OK
+             ? ngx_http_x402_job_fees(job) : NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_x402_job_free(job);
         return NGX_ERROR;
     }
@@ -326,6 +344,58 @@ ngx_http_x402_job_fees_done(void *data, ngx_int_t rc, ngx_uint_t status,
     {
         ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
     }
+}
+
+
+static void
+ngx_http_x402_job_facilitated(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    int        success;
+    char       tx[80];
+    x402_err   xerr;
+
+    xerr = X402_ERR_ARG;
+
+    if (rc == NGX_OK && body != NULL) {
+        xerr = x402_settle_response_parse(&success, job->reason,
+                                          sizeof(job->reason), tx, sizeof(tx),
+                                          (const char *) body->data,
+                                          body->len);
+    }
+
+    if (xerr != X402_OK) {
+        /* it may still land: indeterminate, never "failed" */
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: facilitator /settle gave no "
+                      "answer: %s (HTTP status %ui)", job->key,
+                      err ? err : x402_strerror(xerr), status);
+        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        return;
+    }
+
+    if (ngx_strlen(tx) == 66) {
+        ngx_memcpy(job->tx, tx, 67);
+    }
+
+    if (success) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "x402: settled %s by the facilitator in %s",
+                      job->key, job->tx[0] ? (char *) job->tx : "no tx");
+        ngx_http_x402_job_end(job, "settled", NULL);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "x402: settlement of %s refused by the facilitator: %s",
+                  job->key, job->reason);
+
+    ngx_http_x402_job_end(job,
+                          ngx_strcmp(job->reason, "settlement_pending") == 0
+                          ? "pending" : "failed",
+                          job->reason);
 }
 
 
@@ -721,8 +791,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     argvlen[1] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
     argvlen[2] = ngx_strlen(job->key);
 
-    if (ngx_strcmp(status, "failed") == 0 && job->tx[0] == '\0') {
-        /* never broadcast: it was never in the list */
+    if (job->tx[0] == '\0') {
+        /* nothing the chain can tell about: never in the list */
         return NGX_OK;
     }
 

@@ -147,7 +147,7 @@ GET /free/x
 --- config
 location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
 --- must_die
-"x402_rpc" and "x402_redis" are required
+"x402_rpc" (or "x402_facilitator") and "x402_redis" are required
 
 === x402_redis takes a numeric address only (no blocking name lookups)
 --- http_config

@@ -98,6 +98,21 @@ sub start_services {
         }
         $SVC{rpc} = "http://127.0.0.1:$port";
     }
+    if ($want{facilitator}) {
+        my $port = free_port();
+        my $pid = fork // die $!;
+        if ($pid == 0) {
+            open STDOUT, '>', "$dir/facilitator.out";
+            open STDERR, '>', "$dir/facilitator.log";
+            exec 'node', 'scripts/facilitator', '--port', $port,
+                 '--rpc', $SVC{rpc}, '--key', $CHAIN{X402_SETTLER_KEY};
+            exit 127;
+        }
+        wait_port($port) or die "the facilitator did not listen on $port";
+        $SVC{facilitator} = "http://127.0.0.1:$port";
+        $SVC{facilitator_log} = "$dir/facilitator.log";
+        push @STOPS, sub { kill 'TERM', $pid; waitpid($pid, 0) };
+    }
 }
 
 # Start (again) / stop the test Redis, on the same port (fault tests).
@@ -232,6 +247,7 @@ sub write_conf {
         $t =~ s/\$BACKEND\b/$backend/g;
         $t =~ s/\$RPC\b/$SVC{rpc}/g;
         $t =~ s/\$REDIS\b/$SVC{redis}/g;
+        $t =~ s/\$FACILITATOR\b/$SVC{facilitator} \/\/ die "no facilitator"/ge;
         $t =~ s/\$(X402_\w+)/$CHAIN{$1} \/\/ die "no chain value $1"/ge;
         return $t;
     };
