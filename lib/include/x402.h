@@ -805,6 +805,75 @@ x402_err x402_settle_response_parse(int *success, char *reason,
     size_t len);
 
 
+/* --------------------------------------------------------------- usage */
+
+/*
+ * The model of an OpenAI-style request: the top-level "model" string of a
+ * JSON object body, copied NUL-terminated into out (at most cap - 1
+ * bytes).  X402_ERR_JSON if the body is not a JSON object, X402_ERR_MISSING
+ * without a "model", X402_ERR_TYPE if it is not a string, X402_ERR_SIZE if
+ * it does not fit or contains control characters.
+ */
+x402_err x402_request_model(char *out, size_t cap, const char *body,
+    size_t len);
+
+/*
+ * Token usage of an OpenAI-compatible response, read as it streams past:
+ * a JSON reply (Content-Type application/json: its top-level "usage") or
+ * Server-Sent Events (text/event-stream: "data: {...}" events, the last
+ * "usage" object wins, "data: [DONE]" ends).  The scanner also counts the
+ * streamed output (one token per non-empty choices[].delta.content or
+ * choices[].text of every event), so a stream cut short still tells what
+ * was delivered.  Feed the body in any pieces; nothing is allocated beyond
+ * the state.
+ *
+ * A usage counts only with both prompt_tokens and completion_tokens as
+ * non-negative integers; "usage": null (OpenAI's chunks before the last)
+ * or a malformed usage leaves the previous one.  SSE lines end with LF,
+ * CRLF or CR; the data lines of an event (up to a blank line) are joined
+ * with LF as the SSE specification says; comments and other fields are
+ * ignored, whatever their length.  Event data or a JSON reply longer than
+ * X402_USAGE_LINE_MAX sets overflow and is dropped (a JSON reply then has
+ * no usage).  Input after "data: [DONE]" is ignored.
+ */
+#define X402_USAGE_LINE_MAX  65536      /* longest SSE line / JSON reply kept */
+
+typedef struct {
+    int           sse;                  /* stream format, set by init */
+    int           has_usage;            /* a "usage" object was seen */
+    uint64_t      prompt_tokens;
+    uint64_t      completion_tokens;
+    uint64_t      streamed_tokens;      /* counted from SSE deltas */
+    int           done;                 /* "data: [DONE]" seen */
+    int           overflow;             /* a line/reply exceeded the max */
+    /* private scanner state */
+    int           line;                 /* SSE: where in the current line */
+    int           cr;                   /* SSE: the last byte was a CR */
+    int           data;                 /* SSE: the event has a data line */
+    int           drop;                 /* SSE: the event did not fit */
+    size_t        len;                  /* bytes in buf */
+    char          buf[X402_USAGE_LINE_MAX];
+} x402_usage;
+
+void x402_usage_init(x402_usage *u, int sse);
+void x402_usage_feed(x402_usage *u, const char *p, size_t len);
+/* End of body: parses a buffered JSON reply (or a last unterminated SSE
+ * line, and an event not closed by a blank line).  Calling it twice is
+ * harmless. */
+void x402_usage_finish(x402_usage *u);
+
+/*
+ * The charge for a usage: ceil((prompt * input_per_1k + completion *
+ * output_per_1k) / 1000) in atomic units, clamped to cap.  *clamped
+ * (clamped may be NULL) is 1 when the charge exceeded cap and cap was
+ * charged instead, else 0; overflow past 2^256 - 1 clamps to cap as well.
+ * A NULL price charges cap and a NULL cap 0 (both with *clamped = 1).
+ */
+void x402_usage_charge(x402_u256 *out, int *clamped, uint64_t prompt,
+    uint64_t completion, const x402_u256 *input_per_1k,
+    const x402_u256 *output_per_1k, const x402_u256 *cap);
+
+
 #ifdef __cplusplus
 }
 #endif

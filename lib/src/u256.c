@@ -298,3 +298,76 @@ x402_u256_add(x402_u256 *out, const x402_u256 *a, const x402_u256 *b)
 
     return carry ? X402_ERR_OVERFLOW : X402_OK;
 }
+
+
+/* Schoolbook on 32-bit limbs: every partial sum fits in 64 bits. */
+x402_err
+x402_u256_mul_u64(x402_u256 *out, const x402_u256 *a, uint64_t m)
+{
+    uint32_t  x[8], r[10], mh[2];
+    uint64_t  acc;
+    int       i, j;
+
+    for (i = 0; i < 8; i++) {       /* x[0] least significant */
+        x[i] = (uint32_t) a->b[31 - 4 * i]
+               | (uint32_t) a->b[30 - 4 * i] << 8
+               | (uint32_t) a->b[29 - 4 * i] << 16
+               | (uint32_t) a->b[28 - 4 * i] << 24;
+    }
+
+    mh[0] = (uint32_t) m;
+    mh[1] = (uint32_t) (m >> 32);
+    memset(r, 0, sizeof(r));
+
+    for (j = 0; j < 2; j++) {
+        acc = 0;
+        for (i = 0; i < 8; i++) {
+            acc += (uint64_t) x[i] * mh[j] + r[i + j];
+            r[i + j] = (uint32_t) acc;
+            acc >>= 32;
+        }
+        r[8 + j] = (uint32_t) acc;
+    }
+
+    if (r[8] != 0 || r[9] != 0) {
+        return X402_ERR_OVERFLOW;
+    }
+
+    for (i = 0; i < 8; i++) {
+        out->b[31 - 4 * i] = (uint8_t) r[i];
+        out->b[30 - 4 * i] = (uint8_t) (r[i] >> 8);
+        out->b[29 - 4 * i] = (uint8_t) (r[i] >> 16);
+        out->b[28 - 4 * i] = (uint8_t) (r[i] >> 24);
+    }
+
+    return X402_OK;
+}
+
+
+/* Bitwise long division: the remainder stays below d < 2^64, with the bit
+ * shifted out of it kept apart. */
+uint64_t
+x402_u256_div_u64(x402_u256 *out, const x402_u256 *a, uint64_t d)
+{
+    uint64_t  rem, top;
+    uint8_t   q;
+    int       i, k;
+
+    rem = 0;
+
+    for (i = 0; i < 32; i++) {
+        q = 0;
+        for (k = 7; k >= 0; k--) {
+            top = rem >> 63;
+            rem = (rem << 1) | ((a->b[i] >> k) & 1);
+            q = (uint8_t) (q << 1);
+            if (top || rem >= d) {
+                rem -= d;
+                q |= 1;
+            }
+        }
+        out->b[i] = q;
+    }
+
+    return rem;
+}

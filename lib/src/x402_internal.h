@@ -20,6 +20,13 @@ void x402_network_format(char *out, uint64_t chain_id);
 /* Writes v in decimal with a NUL (out needs 21 bytes); returns length. */
 size_t x402_u64_format(char *out, uint64_t v);
 
+/* out = a * m (out may alias a); X402_ERR_OVERFLOW past 2^256 - 1 (out is
+ * then unspecified). */
+x402_err x402_u256_mul_u64(x402_u256 *out, const x402_u256 *a, uint64_t m);
+
+/* out = a / d (out may alias a), returns a % d; d must not be 0. */
+uint64_t x402_u256_div_u64(x402_u256 *out, const x402_u256 *a, uint64_t d);
+
 
 /* jansson helpers (json_util.c).  The setters take the reference of
  * `value` and return non-zero on failure (a NULL value included). */
