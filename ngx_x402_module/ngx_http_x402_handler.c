@@ -58,12 +58,39 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx = ngx_http_x402_get_ctx(r);
+
+    /* the model (for a per-model price) is in the request body */
+
+    if (xlcf->read_model && (ctx == NULL || !ctx->body_done)) {
+
+        if (ctx == NULL) {
+            ctx = ngx_http_x402_create_ctx(r);
+            if (ctx == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (ctx->state == NGX_HTTP_X402_READING) {
+            return NGX_AGAIN;
+        }
+
+        return ngx_http_x402_read_model(r, ctx);
+    }
+
     rc = ngx_http_x402_build_offer(r, xlcf, &offer);
+
+    if (rc == NGX_DECLINED) {
+        /* no price for this request: refuse before any payment is taken */
+        return ngx_http_x402_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        ctx && ctx->model.len
+                                        ? "unknown model"
+                                        : "no price for this request");
+    }
+
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx = ngx_http_x402_get_ctx(r);
 
     if (ctx != NULL
         && (ctx->state == NGX_HTTP_X402_RPC
@@ -208,6 +235,13 @@ ngx_http_x402_build_offer(ngx_http_request_t *r,
 
     if (ngx_http_complex_value(r, xlcf->price, &price) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (price.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: x402_price is empty for this request "
+                      "(an unknown model?)");
+        return NGX_DECLINED;
     }
 
     err = x402_amount_parse(&offer->amount, (const char *) price.data,

@@ -53,6 +53,13 @@ static char *ngx_http_x402_facilitator_urls(ngx_conf_t *cf,
 static ngx_int_t ngx_http_x402_check_url(ngx_str_t *url);
 
 
+static ngx_conf_enum_t  ngx_http_x402_usage_missing[] = {
+    { ngx_string("cap"), NGX_HTTP_X402_USAGE_MISSING_CAP },
+    { ngx_string("zero"), NGX_HTTP_X402_USAGE_MISSING_ZERO },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
     { ngx_string("sync"), NGX_HTTP_X402_SETTLE_SYNC },
     { ngx_string("async"), NGX_HTTP_X402_SETTLE_ASYNC },
@@ -135,6 +142,41 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, facilitator),
       NULL },
+
+    { ngx_string("x402_read_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, read_model),
+      NULL },
+
+    { ngx_string("x402_input_price"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, input_price),
+      NULL },
+
+    { ngx_string("x402_output_price"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, output_price),
+      NULL },
+
+    { ngx_string("x402_usage_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, usage_header),
+      NULL },
+
+    { ngx_string("x402_usage_missing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, usage_missing),
+      &ngx_http_x402_usage_missing },
 
     { ngx_string("x402_facilitator"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -277,7 +319,7 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_x402_access_handler;
 
-    return NGX_OK;
+    return ngx_http_x402_usage_init(cf);
 }
 
 
@@ -369,6 +411,10 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->scheme = NGX_CONF_UNSET_UINT;
     conf->settle = NGX_CONF_UNSET_UINT;
+    conf->read_model = NGX_CONF_UNSET;
+    conf->usage_missing = NGX_CONF_UNSET_UINT;
+    conf->input_price = NGX_CONF_UNSET_PTR;
+    conf->output_price = NGX_CONF_UNSET_PTR;
     conf->decimals = NGX_CONF_UNSET;
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
@@ -389,6 +435,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->scheme, prev->scheme, X402_SCHEME_EXACT);
     ngx_conf_merge_uint_value(conf->settle, prev->settle,
                               NGX_HTTP_X402_SETTLE_SYNC);
+    ngx_conf_merge_value(conf->read_model, prev->read_model, 0);
+    ngx_conf_merge_uint_value(conf->usage_missing, prev->usage_missing,
+                              NGX_HTTP_X402_USAGE_MISSING_CAP);
+    ngx_conf_merge_ptr_value(conf->input_price, prev->input_price, NULL);
+    ngx_conf_merge_ptr_value(conf->output_price, prev->output_price, NULL);
+    ngx_conf_merge_str_value(conf->usage_header, prev->usage_header, "");
     ngx_conf_merge_value(conf->decimals, prev->decimals,
                          NGX_HTTP_X402_DEFAULT_DECIMALS);
     ngx_conf_merge_sec_value(conf->max_timeout, prev->max_timeout,

@@ -42,6 +42,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                   enable;
+    ngx_flag_t                   read_model;    /* x402_read_model */
+    ngx_uint_t                   usage_missing; /* x402_usage_missing */
     ngx_uint_t                   scheme;
     ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */
     ngx_int_t                    decimals;
@@ -57,6 +59,9 @@ typedef struct {
     ngx_str_t                    settle_url;        /* <url>/settle */
 
     ngx_http_complex_value_t    *price;
+    ngx_http_complex_value_t    *input_price;   /* per 1000 tokens (upto) */
+    ngx_http_complex_value_t    *output_price;
+    ngx_str_t                    usage_header;  /* x402_usage_header */
 
     /* the offer as configured; amount valid only for a static price */
     x402_offer                   offer;
@@ -84,6 +89,7 @@ typedef struct {
 #define NGX_HTTP_X402_RPC       1           /* on-chain checks in flight */
 #define NGX_HTTP_X402_REDIS     2           /* reservation in flight */
 #define NGX_HTTP_X402_SETTLING  3           /* sync settlement in flight */
+#define NGX_HTTP_X402_READING   5           /* reading the request body */
 #define NGX_HTTP_X402_DONE      4
 
 
@@ -97,6 +103,15 @@ typedef struct {
     unsigned                     paid:1;
     unsigned                     decoded:1; /* payment holds the header */
     unsigned                     local_sig_ok:1;
+    unsigned                     body_done:1;   /* x402_read_model */
+    unsigned                     upto_charge:1; /* settle after the response */
+    unsigned                     charged:1;     /* the upto settlement began */
+    unsigned                     upstream_failed:1;
+
+    ngx_str_t                    model;         /* $x402_model */
+    x402_u256                    charge;        /* upto: what is settled */
+    ngx_str_t                    usage_cost;    /* x402_usage_header value */
+    void                        *usage;         /* x402_usage, from r->pool */
 
     x402_payment                 payment;
     ngx_http_x402_op_t          *op;
@@ -157,6 +172,14 @@ x402_err ngx_http_x402_encode_payment_required(ngx_pool_t *pool,
     x402_resource *resource, x402_offer *offer);
 
 ngx_int_t ngx_http_x402_add_variables(ngx_conf_t *cf);
+
+/* upto billing (ngx_http_x402_usage.c) */
+ngx_int_t ngx_http_x402_usage_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_x402_read_model(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+
+#define NGX_HTTP_X402_USAGE_MISSING_CAP   1
+#define NGX_HTTP_X402_USAGE_MISSING_ZERO  2
 
 
 extern ngx_module_t  ngx_http_x402_module;

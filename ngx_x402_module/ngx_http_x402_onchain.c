@@ -531,6 +531,13 @@ ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return;
     }
 
+    if (ctx->offer.scheme == X402_SCHEME_UPTO) {
+        /* the charge is known once the response is: settled at its end */
+        ctx->upto_charge = 1;
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
+    }
+
     sync = (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC);
 
     if (ngx_http_x402_settle_start(r, ctx, sync) != NGX_OK) {

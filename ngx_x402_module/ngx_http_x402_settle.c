@@ -66,6 +66,8 @@ typedef struct {
 
     x402_offer                   offer;
     x402_payment                 payment;
+    x402_u256                    charge;    /* what is settled */
+    unsigned                     upto:1;
     char                         key[X402_REPLAY_KEY_MAX];
     char                        *resource;
     uint64_t                     created;
@@ -121,6 +123,8 @@ static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
 /* timers need data that looks like a connection (debug logging reads fd) */
 static ngx_connection_t  ngx_http_x402_job_dummy;
 
+static const x402_u256   ngx_http_x402_zero;
+
 
 ngx_int_t
 ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
@@ -129,6 +133,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     size_t                      len;
     ngx_int_t                   rc;
     ngx_str_t                   body;
+    x402_offer                  offer;
     ngx_msec_t                  bound;
     ngx_http_x402_job_t        *job;
     ngx_http_x402_loc_conf_t   *xlcf;
@@ -156,14 +161,10 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     job->xmcf = xmcf;
     job->offer = ctx->offer;
     job->payment = ctx->payment;
+    job->upto = ctx->upto_charge;
+    job->charge = ctx->upto_charge ? ctx->charge : ctx->payment.amount;
     job->created = (uint64_t) ngx_time();
     ngx_memcpy(job->key, ctx->key, X402_REPLAY_KEY_MAX);
-
-    ngx_http_x402_job_dummy.fd = (ngx_socket_t) -1;
-
-    job->guard.handler = ngx_http_x402_job_guard;
-    job->guard.data = &ngx_http_x402_job_dummy;
-    job->guard.log = ngx_cycle->log;
 
     job->poll.handler = ngx_http_x402_job_poll;
     job->poll.data = &ngx_http_x402_job_dummy;
@@ -177,10 +178,26 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
               * (2 * xmcf->rpc_timeout + 2 * xmcf->redis.timeout)
             + 2 * xmcf->redis.timeout;
 
+    ngx_http_x402_job_dummy.fd = (ngx_socket_t) -1;
+
+    job->guard.handler = ngx_http_x402_job_guard;
+    job->guard.data = &ngx_http_x402_job_dummy;
+    job->guard.log = ngx_cycle->log;
+
+    if (x402_u256_cmp(&job->charge, &ngx_http_x402_zero) == 0) {
+        /* nothing to move: a zero receipt, no transaction */
+        ngx_add_timer(&job->guard, xmcf->redis.timeout * 2);
+        ngx_http_x402_job_end(job, "settled", NULL);
+        return NGX_OK;
+    }
+
     if (xlcf->facilitator_url.len) {
         /* the facilitator broadcasts and waits for the block itself */
 
-        rc = ngx_http_x402_facilitator_body(r->pool, ctx, &ctx->offer, &body);
+        offer = ctx->offer;
+        offer.amount = job->charge;
+
+        rc = ngx_http_x402_facilitator_body(r->pool, ctx, &offer, &body);
 
         if (rc == NGX_OK) {
             rc = ngx_http_x402_curl_post(ngx_cycle->log, &xlcf->settle_url,
@@ -194,7 +211,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
         rc = x402_abi_settle(job->calldata, &job->calldata_len,
                              job->offer.scheme, &job->payment,
-                             &job->payment.amount) == X402_OK
+                             &job->charge) == X402_OK
              ? ngx_http_x402_job_fees(job) : NGX_ERROR;
     }
 
@@ -749,6 +766,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
 
     rc.status = status;
     rc.updated = (uint64_t) ngx_time();
+    rc.charged = job->charge;
+    rc.has_charged = job->upto;
     rc.transaction = job->tx[0] ? (const char *) job->tx : NULL;
     rc.error = job->error_reason;
 

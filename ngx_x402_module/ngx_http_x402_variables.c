@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_x402_tx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_x402_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_x402_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_x402_vars[] = {
@@ -30,6 +32,9 @@ static ngx_http_variable_t  ngx_http_x402_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("x402_tx"), NULL, ngx_http_x402_tx_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_model"), NULL, ngx_http_x402_model_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("x402_result"), NULL, ngx_http_x402_result_variable, 0,
@@ -155,6 +160,31 @@ ngx_http_x402_result_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = (u_char *) s;
+
+    return NGX_OK;
+}
+
+
+/* The "model" of the request body (x402_read_model). */
+
+static ngx_int_t
+ngx_http_x402_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->model.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->model.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ctx->model.data;
 
     return NGX_OK;
 }

@@ -98,6 +98,19 @@ sub start_services {
         }
         $SVC{rpc} = "http://127.0.0.1:$port";
     }
+    if ($want{mockllm}) {
+        my $port = free_port();
+        my $pid = fork // die $!;
+        if ($pid == 0) {
+            open STDOUT, '>', "$dir/mockllm.out";
+            open STDERR, '>', "$dir/mockllm.log";
+            exec 'node', 'scripts/mockllm', '--port', $port, '--quiet';
+            exit 127;
+        }
+        wait_port($port) or die "mockllm did not listen on $port";
+        $SVC{mockllm} = $port;
+        push @STOPS, sub { kill 'TERM', $pid; waitpid($pid, 0) };
+    }
     if ($want{facilitator}) {
         my $port = free_port();
         my $pid = fork // die $!;
@@ -247,6 +260,7 @@ sub write_conf {
         $t =~ s/\$BACKEND\b/$backend/g;
         $t =~ s/\$RPC\b/$SVC{rpc}/g;
         $t =~ s/\$REDIS\b/$SVC{redis}/g;
+        $t =~ s/\$MOCKLLM\b/$SVC{mockllm} \/\/ die "no mockllm"/ge;
         $t =~ s/\$FACILITATOR\b/$SVC{facilitator} \/\/ die "no facilitator"/ge;
         $t =~ s/\$(X402_\w+)/$CHAIN{$1} \/\/ die "no chain value $1"/ge;
         return $t;

@@ -1,0 +1,411 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * Usage-based billing for LLM endpoints (x402_scheme upto) and per-model
+ * prices:
+ *
+ *  - x402_read_model: the ACCESS handler reads the (bounded, in-memory)
+ *    request body first and takes its "model" for $x402_model;
+ *  - a header and a body filter watch a paid upto response as it passes,
+ *    without holding it: the upstream's x402_usage_header (removed before
+ *    the client sees it), or the "usage" of a JSON reply or of the final
+ *    SSE event;
+ *  - the LOG phase, which runs for every finished request (also when the
+ *    client went away mid-stream), prices the usage, clamps it to the
+ *    signed cap and starts the settlement of that amount in the
+ *    background.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+
+
+#define NGX_HTTP_X402_MODEL_MAX  256
+
+
+static void ngx_http_x402_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_usage_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_usage_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_x402_usage_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_usage_cost(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
+static ngx_int_t ngx_http_x402_usage_price(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_uint_t decimals, x402_u256 *out);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_x402_usage_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_x402_usage_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_x402_usage_body_filter;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_x402_usage_log;
+
+    return NGX_OK;
+}
+
+
+/* ACCESS: read the request body, then run the phases again. */
+
+ngx_int_t
+ngx_http_x402_read_model(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ctx->state = NGX_HTTP_X402_READING;
+
+    /* the body stays in memory up to client_body_buffer_size */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_x402_body_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_x402_body_read(ngx_http_request_t *r)
+{
+    char                  model[NGX_HTTP_X402_MODEL_MAX];
+    u_char               *p;
+    size_t                len;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    ctx->body_done = 1;
+    ctx->state = NGX_HTTP_X402_IDLE;
+
+    len = 0;
+    b = NULL;
+
+    if (r->request_body && r->request_body->bufs) {
+        cl = r->request_body->bufs;
+
+        /* one in-memory buffer: a body spooled to a file has no model */
+
+        if (cl->next == NULL && !cl->buf->in_file) {
+            b = cl->buf;
+            len = b->last - b->pos;
+        }
+    }
+
+    if (b != NULL
+        && x402_request_model(model, sizeof(model), (const char *) b->pos,
+                              len)
+           == X402_OK)
+    {
+        len = ngx_strlen(model);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p != NULL) {
+            ngx_memcpy(p, model, len);
+            ctx->model.data = p;
+            ctx->model.len = len;
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "x402: request model \"%V\"", &ctx->model);
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_x402_usage_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                 i, sse;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    x402_usage                *u;
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || !ctx->upto_charge) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    /* a failed response costs nothing */
+
+    if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
+        ctx->upstream_failed = 1;
+    }
+
+    /* the backend's statement of the cost never reaches the client */
+
+    if (xlcf->usage_header.len) {
+        part = &r->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0
+                || h[i].key.len != xlcf->usage_header.len
+                || ngx_strncasecmp(h[i].key.data, xlcf->usage_header.data,
+                                   h[i].key.len)
+                   != 0)
+            {
+                continue;
+            }
+
+            ctx->usage_cost = h[i].value;
+            h[i].hash = 0;
+        }
+    }
+
+    u = ngx_palloc(r->pool, sizeof(x402_usage));
+    if (u == NULL) {
+        return NGX_ERROR;
+    }
+
+    sse = r->headers_out.content_type.len >= sizeof("text/event-stream") - 1
+          && ngx_strncasecmp(r->headers_out.content_type.data,
+                             (u_char *) "text/event-stream",
+                             sizeof("text/event-stream") - 1)
+             == 0;
+
+    x402_usage_init(u, (int) sse);
+    ctx->usage = u;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* Reads the usage as the response passes; never holds a byte back. */
+
+static ngx_int_t
+ngx_http_x402_usage_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t          *cl;
+    ngx_http_x402_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->usage == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf) && cl->buf->last > cl->buf->pos) {
+            x402_usage_feed(ctx->usage, (const char *) cl->buf->pos,
+                            cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+/* The request is over (served, or the client left): settle what it cost. */
+
+static ngx_int_t
+ngx_http_x402_usage_log(ngx_http_request_t *r)
+{
+    char                       amount[X402_U256_DEC_MAX];
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || !ctx->upto_charge || ctx->charged) {
+        return NGX_OK;
+    }
+
+    ctx->charged = 1;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (ngx_http_x402_usage_cost(r, xlcf, ctx) != NGX_OK) {
+        /* nothing could be priced: charge per x402_usage_missing */
+        if (xlcf->usage_missing == NGX_HTTP_X402_USAGE_MISSING_CAP) {
+            ctx->charge = ctx->payment.amount;
+
+        } else {
+            ngx_memzero(&ctx->charge, sizeof(x402_u256));
+        }
+    }
+
+    x402_u256_format_dec(amount, &ctx->charge);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: upto usage of %s: charging %s of cap %s",
+                  ctx->key, amount, ctx->amount);
+
+    if (ngx_http_x402_settle_start(r, ctx, 0) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot start the upto settlement of %s",
+                      ctx->key);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The charge: the upstream's stated cost, else the priced usage of the
+ * response (the usage object, or for a stream cut short the tokens
+ * delivered), always within the cap; a failed response costs nothing.
+ * NGX_DECLINED when there is nothing to price.
+ */
+
+static ngx_int_t
+ngx_http_x402_usage_cost(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx)
+{
+    int          clamped;
+    uint64_t     prompt, completion;
+    x402_u256    in, out, stated;
+    x402_usage  *u;
+
+    ngx_memzero(&ctx->charge, sizeof(x402_u256));
+
+    if (ctx->upstream_failed) {
+        return NGX_OK;
+    }
+
+    if (ctx->usage_cost.len) {
+        if (x402_amount_parse(&stated, (const char *) ctx->usage_cost.data,
+                              ctx->usage_cost.len,
+                              (unsigned) xlcf->decimals)
+            != X402_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "x402: %V \"%V\" from the backend is not an "
+                          "amount", &xlcf->usage_header, &ctx->usage_cost);
+            return NGX_DECLINED;
+        }
+
+        ctx->charge = x402_u256_cmp(&stated, &ctx->payment.amount) > 0
+                      ? ctx->payment.amount : stated;
+        return NGX_OK;
+    }
+
+    u = ctx->usage;
+
+    if (u == NULL) {
+        return NGX_DECLINED;
+    }
+
+    x402_usage_finish(u);
+
+    if (u->has_usage) {
+        prompt = u->prompt_tokens;
+        completion = u->completion_tokens;
+
+    } else if (u->sse && u->streamed_tokens) {
+        prompt = 0;
+        completion = u->streamed_tokens;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_x402_usage_price(r, xlcf->input_price, xlcf->decimals, &in)
+           != NGX_OK
+        || ngx_http_x402_usage_price(r, xlcf->output_price, xlcf->decimals,
+                                     &out)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    x402_usage_charge(&ctx->charge, &clamped, prompt, completion, &in, &out,
+                      &ctx->payment.amount);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "x402: usage %uL + %uL tokens, clamped %d",
+                   prompt, completion, clamped);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_usage_price(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
+    ngx_uint_t decimals, x402_u256 *out)
+{
+    ngx_str_t  v;
+
+    ngx_memzero(out, sizeof(x402_u256));
+
+    if (cv == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, cv, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (x402_amount_parse(out, (const char *) v.data, v.len,
+                          (unsigned) decimals)
+        != X402_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: token price \"%V\" is not an amount", &v);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,223 @@
+# Usage-based billing (x402_scheme upto) in front of an OpenAI-compatible
+# backend (scripts/mockllm), paid by the official client: the agent signs a
+# cap and pays exactly the priced tokens of the reply, streamed or not.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use IO::Socket::INET;
+use JSON::PP;
+use Math::BigInt;
+use Time::HiRes qw(time sleep);
+use X402Test;
+
+start_services(redis => 1, devchain => 1, mockllm => 1);
+
+my $C = chain_env();
+my $KEY = settler_key_file();
+my $E18 = Math::BigInt->new(10)->bpow(18);
+
+# prices per 1000 tokens, in OPG
+my %IN  = (demo => '0.01', big => '0.5');
+my %OUT = (demo => '0.02', big => '1000');
+my $CAP = '0.1';
+
+my $srv = server_start({ http_config => <<"HTTP", config => <<'CONF' });
+x402_rpc \$RPC;
+x402_redis \$REDIS;
+x402_settler_key_file $KEY;
+map \$x402_model \$cap { default ""; demo $CAP; big $CAP; }
+map \$x402_model \$in_price { default ""; demo $IN{demo}; big $IN{big}; }
+map \$x402_model \$out_price { default ""; demo $OUT{demo}; big $OUT{big}; }
+HTTP
+location /v1/ {
+    x402 on;
+    x402_scheme upto;
+    x402_read_model on;
+    x402_pay_to $X402_PAY_TO;
+    x402_price $cap;
+    x402_input_price $in_price;
+    x402_output_price $out_price;
+    proxy_buffering off;
+    proxy_pass http://127.0.0.1:$MOCKLLM;
+}
+location /nousage/ {
+    x402 on;
+    x402_scheme upto;
+    x402_usage_missing zero;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    proxy_set_header X-Mock-No-Usage 1;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location /nousagecap/ {
+    x402 on;
+    x402_scheme upto;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    proxy_set_header X-Mock-No-Usage 1;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location /stated/ {
+    x402 on;
+    x402_scheme upto;
+    x402_usage_header X-Usage-Cost;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    proxy_set_header X-Mock-Cost 0.003;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+CONF
+
+sub balance {
+    my ($who) = @_;
+    my $data = '0x70a08231' . ('0' x 24) . lc(substr($who, 2));
+    my $r = rpc_call('eth_call', { to => $C->{X402_ASSET}, data => $data },
+                     'latest');
+    return Math::BigInt->from_hex(substr($r // '0x0', 2));
+}
+
+sub atomic { my ($d) = @_; return Math::BigInt->new(int($d * 1e6)) * $E18 / 1e6 }
+
+sub price_of {
+    my ($model, $prompt, $completion) = @_;
+    my $n = atomic($IN{$model}) * $prompt + atomic($OUT{$model}) * $completion;
+    return ($n + 999) / 1000;          # rounded up to the smallest unit
+}
+
+sub client {
+    my ($uri, $body) = @_;
+    my $url = "http://127.0.0.1:$srv->{port}$uri";
+    open my $fh, '-|', 'node', 't/client/pay.mjs', $url, '--key', $C->{X402_PAYER_KEY},
+        '--method', 'POST', '--body', encode_json($body) or die $!;
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    return eval { decode_json($out) } // { error => "bad output: $out" };
+}
+
+sub receipt_of {
+    my ($resource) = @_;
+    for (1 .. 50) {
+        for my $k (grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*')) {
+            my $r = eval { decode_json(redis_cli('GET', $k)) };
+            return $r if $r && $r->{resource} eq $resource && $r->{status} ne 'reserved'
+                         && $r->{status} ne 'broadcast';
+        }
+        sleep 0.1;
+    }
+    return undef;
+}
+
+my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two three four five' }] };
+
+# non-streamed: the reply's usage, priced
+{
+    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my $r = client('/v1/chat/completions', $chat);
+    is_deeply($r->{attempts}, [402, 200], 'official client: upto cap signed, served');
+    is($r->{paymentRequired}{accepts}[0]{scheme}, 'upto', 'the offer is upto');
+    is($r->{paymentRequired}{accepts}[0]{extra}{facilitatorAddress},
+       $C->{X402_SETTLER_ADDRESS}, 'facilitatorAddress is the settler');
+    my $reply = eval { decode_json($r->{body}) } // {};
+    my $u = $reply->{usage} // {};
+    ok($u->{completion_tokens}, 'the backend reported usage');
+    my $want = price_of('demo', $u->{prompt_tokens}, $u->{completion_tokens});
+    my $rc = receipt_of('/v1/chat/completions');
+    is($rc && $rc->{status}, 'settled', 'settled after the response');
+    is($rc && $rc->{charged}, "$want", 'charged exactly the priced tokens');
+    is($rc && $rc->{amount}, atomic($CAP) . '', 'the receipt keeps the signed cap');
+    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - $want, 'payer paid exactly that');
+    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'merchant got exactly that');
+}
+
+# streamed: the usage of the final SSE event
+{
+    my $m0 = balance($C->{X402_PAY_TO});
+    my $r = client('/v1/chat/completions', { %$chat, stream => JSON::PP::true,
+        messages => [{ role => 'user', content => 'a b c d e f g h' }] });
+    is($r->{status}, 200, 'stream served');
+    my ($usage) = $r->{body} =~ /"usage":(\{[^}]*\})/;
+    my $u = eval { decode_json($usage // '{}') } // {};
+    ok($u->{completion_tokens}, 'the stream ended with a usage event');
+    my $want = price_of('demo', $u->{prompt_tokens}, $u->{completion_tokens});
+    my $rc = receipt_of('/v1/chat/completions', 1);
+    my @all = map { eval { decode_json(redis_cli('GET', $_)) } }
+              grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*');
+    ok((grep { ($_->{charged} // '') eq "$want" } @all), 'stream charged its priced tokens');
+    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'merchant got exactly that');
+}
+
+# the cap is never exceeded
+{
+    my $r = client('/v1/completions', { model => 'big', prompt => 'many words here to price' });
+    is($r->{status}, 200, 'served');
+    my $rc = receipt_of('/v1/completions');
+    is($rc && $rc->{charged}, atomic($CAP) . '', 'the charge is clamped to the cap');
+}
+
+# an unknown model is refused before any payment is taken
+{
+    my $res = http_request($srv, 'POST /v1/chat/completions',
+        { 'Content-Type' => 'application/json' },
+        encode_json({ model => 'nope', messages => [{ role => 'user', content => 'x' }] }));
+    is($res->{status}, 400, 'unknown model: 400');
+    like($res->{content}, qr/unknown model/, 'clear error');
+    ok(!$res->{headers}{'payment-required'}, 'no payment terms offered');
+}
+
+# no usage from the backend: x402_usage_missing zero / cap
+{
+    my $r = client('/nousage/chat/completions', $chat);
+    is($r->{status}, 200, 'served without usage');
+    my $rc = receipt_of('/nousage/chat/completions');
+    is($rc && $rc->{charged}, '0', 'x402_usage_missing zero: nothing charged');
+    ok($rc && !$rc->{transaction}, 'and nothing sent on chain');
+
+    $r = client('/nousagecap/chat/completions', $chat);
+    $rc = receipt_of('/nousagecap/chat/completions');
+    is($rc && $rc->{charged}, atomic('0.1') . '', 'x402_usage_missing cap: the cap');
+}
+
+# the backend states the cost in a header, which the client never sees
+{
+    my $r = client('/stated/chat/completions', $chat);
+    is($r->{status}, 200, 'served');
+    unlike($r->{body}, qr/X-Usage-Cost/i, 'no cost in the body');
+    my $rc = receipt_of('/stated/chat/completions');
+    is($rc && $rc->{charged}, atomic('0.003') . '', 'charged the stated cost');
+    my $res = http_request($srv, 'POST /stated/chat/completions', {
+        'PAYMENT-SIGNATURE' => pay("--scheme upto --facilitator $C->{X402_SETTLER_ADDRESS} "
+            . "--amount " . atomic('0.1') . " --pay-to $C->{X402_PAY_TO}"),
+        'Content-Type' => 'application/json' }, encode_json($chat));
+    is($res->{status}, 200, 'served again');
+    ok(!exists $res->{headers}{'x-usage-cost'}, 'X-Usage-Cost removed from the response');
+}
+
+# the client leaves mid-stream: the tokens delivered so far are charged
+{
+    my $h = pay("--scheme upto --facilitator $C->{X402_SETTLER_ADDRESS} --amount "
+                . atomic($CAP) . " --pay-to $C->{X402_PAY_TO}");
+    my $body = encode_json({ model => 'demo', stream => JSON::PP::true,
+        messages => [{ role => 'user', content => join(' ', 1 .. 16) }] });
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$srv->{port}") or die $!;
+    print $s "POST /v1/chat/completions?cut HTTP/1.1\r\nHost: x\r\n"
+           . "PAYMENT-SIGNATURE: $h\r\nX-Mock-Delay-Ms: 150\r\n"
+           . "Content-Type: application/json\r\nContent-Length: " . length($body)
+           . "\r\n\r\n$body";
+    my ($got, $t0) = ('', time);
+    while (time - $t0 < 5 && ($got =~ tr/\n//) < 16) {
+        my $buf;
+        last unless sysread($s, $buf, 4096);
+        $got .= $buf;
+    }
+    close $s;
+    like($got, qr/^HTTP\/1.1 200/, 'the stream started');
+    my $rc = receipt_of('/v1/chat/completions?cut');
+    ok($rc && $rc->{charged} > 0, 'a stream cut short is charged');
+    ok($rc && $rc->{charged} < price_of('demo', 16, 20),
+       'only for what was delivered, not the whole reply');
+}
+
+my $log = server_stop($srv, 'upto');
+like($log, qr/upto usage of x402:8453:\S+: charging \d+ of cap \d+/, 'log: usage charge');
+done_testing();
