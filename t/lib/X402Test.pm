@@ -518,7 +518,14 @@ sub server_start {
     mkdir "$dir/$_" for qw(conf logs tmp html);
     chmod 0755, "$dir/$_" for qw(conf logs tmp html);
     my ($port, $backend) = ($spec->{port} // free_port(), free_port());
-    write_conf($dir, $block, $port, $backend);
+    if (defined $spec->{full_conf}) {
+        # a whole configuration file (conf/*.conf), already adapted
+        open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
+        print $fh $spec->{full_conf};
+        close $fh;
+    } else {
+        write_conf($dir, $block, $port, $backend);
+    }
     my $pid = start_nginx($dir, $port);
     return { dir => $dir, port => $port, pid => $pid };
 }
