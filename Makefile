@@ -9,7 +9,7 @@ NGINX    ?= /usr/sbin/nginx
 MODULE_SRCS := $(wildcard ngx_x402_module/*.c ngx_x402_module/*.h \
 	         lib/src/*.c lib/src/*.h lib/include/*.h)
 
-.PHONY: all module deps lib unit tools test run clean FORCE
+.PHONY: all module deps lib unit tools test run install deb clean FORCE
 
 all: module
 
@@ -60,5 +60,26 @@ run: deps
 	$(MAKE) module
 	scripts/run
 
+# libFuzzer harnesses of lib/ (lib/fuzz/, docs/security.md "Fuzzing"):
+# FUZZ_SECONDS per harness; fails on a crash, kept in build/fuzz/crashes/
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	$(MAKE) -C lib/fuzz run BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# the Debian layout: /usr/lib/nginx/modules + modules-available/enabled
+install: module
+	scripts/package install $(DESTDIR)
+
+deb: module
+	scripts/package deb
+
 clean:
 	rm -rf $(BUILD)
+
+# make bench: the module against plain nginx and the reference x402 server,
+# on loopback (docs/benchmarks.md); BENCH_SECONDS sets each wrk run (10)
+.PHONY: bench
+bench: deps
+	$(MAKE) module tools
+	scripts/bench

@@ -1,0 +1,128 @@
+// report: turn scripts/bench's results (NAME<TAB>JSON lines) into the
+// markdown comparison table of build/bench/results.md.
+//   node scripts/bench.d/report.mjs build/bench/run/results.tsv
+import { readFileSync } from 'node:fs';
+
+const r = {};
+for (const line of readFileSync(process.argv[2], 'utf8').split('\n')) {
+  const i = line.indexOf('\t');
+  if (i > 0) r[line.slice(0, i)] = JSON.parse(line.slice(i + 1));
+}
+const m = r.meta || {};
+
+const rps = (x) => Math.round(x).toLocaleString('en-US');
+const ms = (us) => (us / 1000).toFixed(2);
+const x = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
+const yes = (c) => (c ? '**met**' : '**not met**');
+
+const cpuUs = (c, n) => (c && n > 0 ? (c.ticks * 1e6) / c.tick_hz / n : NaN);
+const anvilPct = (c) => (c && c.wall_ms > 0 ? `${Math.round((c.anvil_ticks * 1e5) / c.tick_hz / c.wall_ms)} %` : '');
+const out = [];
+const p = (s = '') => out.push(s);
+
+p('# ngx_x402 benchmark');
+p();
+p(`${m.date || ''}: ${m.cores} cores (${m.cpu}), ${m.nginx}, node ${m.node}; `
+  + `wrk -t${m.threads} -c${m.conns} -d${m.secs}s for every run; nginx worker_processes ${m.workers}; `
+  + `the reference is one Node process. Loopback only; everything (wrk, nginx, the backend, anvil, `
+  + `Redis, Node) shares the same ${m.cores} cores.`);
+p();
+p(`Module and reference offer the same terms (accepts[] equal): ${m.same_offer}.`);
+p();
+
+// 1. challenge
+const cm = r.challenge_module, cs = r.challenge_static, cr = r.challenge_ref;
+const non402 = (w) => w.requests - w.status_ge400;
+p('## 1. Challenge path (unpaid GET → 402 with PAYMENT-REQUIRED)');
+p();
+p('| server | req/s | p50 ms | p99 ms | server CPU µs / request | non-4xx answers | socket errors |');
+p('|---|---:|---:|---:|---:|---:|---:|');
+for (const [name, w, c] of [['nginx + ngx_x402 (`x402 on`)', cm, r['challenge_module.cpu']],
+  ['same nginx, static `return 402` + add_header (ceiling)', cs, r['challenge_static.cpu']],
+  ['@x402/express 2.27 reference (paymentMiddleware)', cr, r['challenge_ref.cpu']]]) {
+  p(`| ${name} | ${rps(w.rps)} | ${ms(w.p50_us)} | ${ms(w.p99_us)} | ${cpuUs(c, w.requests).toFixed(1)} | ${non402(w)} | `
+    + `${w.connect_err + w.read_err + w.write_err + w.timeouts} |`);
+}
+p();
+p(`module / plain nginx: **${x(cm.rps, cs.rps)}** (target ≥ 0.9×: ${yes(cm.rps >= 0.9 * cs.rps)}); `
+  + `module / reference: **${x(cm.rps, cr.rps)}** (target ≥ 15×: ${yes(cm.rps >= 15 * cr.rps)})`);
+p();
+
+// 2. paid
+const pm = r.paid_module, pv = r.paid_module_verify, pr = r.paid_ref;
+const st = r['paid_module.settle'] || {};
+const sr = r['paid_ref.settle'] || {};
+p('## 2. Paid path (each request carries a fresh pre-signed payment, used once)');
+p();
+const codes = (w) => Object.entries(w.statuses || {}).sort().map(([k, v]) => `${v}×${k}`).join(', ');
+p('| server | verified + forwarded req/s | p50 ms | p99 ms | answers | settled on chain | devchain CPU (100 % = one core) |');
+p('|---|---:|---:|---:|---:|---|---:|');
+const settleRate = st.last_ms > 0 ? ` (${(st.total / (st.last_ms / 1000)).toFixed(0)}/s; last one ${((st.last_ms - st.run_ms) / 1000).toFixed(1)} s after the run)` : '';
+p(`| nginx + ngx_x402, \`x402_settle async\` | ${rps(pm.ok_rps)} | ${ms(pm.p50_us)} | ${ms(pm.p99_us)} | `
+  + `${codes(pm)} | ${st.during} during the run, ${st.total} in all${settleRate} | ${anvilPct(r['paid_module.cpu'])} |`);
+p(`| nginx + ngx_x402, no settler key (verify + reserve only) | ${rps(pv.ok_rps)} | ${ms(pv.p50_us)} | `
+  + `${ms(pv.p99_us)} | ${codes(pv)} | (none: no key) | ${anvilPct(r['paid_module_verify.cpu'])} |`);
+p(`| @x402/express 2.27 + reference facilitator (in-process; settles before answering${m.ref_nonce_manager ? '; viem nonceManager' : ''}) | ${rps(pr.ok_rps)} | `
+  + `${ms(pr.p50_us)} | ${ms(pr.p99_us)} | ${codes(pr)} | ${sr.total} | ${anvilPct(r['paid_ref.cpu'])} |`);
+const an = r.anvil_eth_call;
+if (an) p(`| (the devchain node alone: anvil, one \`eth_call\` balanceOf per request) | ${rps(an.rps)} | ${ms(an.p50_us)} | ${ms(an.p99_us)} | | | ${anvilPct(r['anvil_eth_call.cpu'])} |`);
+const at = r.anvil_send_tx;
+if (at) p(`| (the devchain node alone: anvil, one \`eth_sendTransaction\` 1-wei transfer per request, a block each) | ${rps(at.rps)} | ${ms(at.p50_us)} | ${ms(at.p99_us)} | ${at.status_ge400 ? `${at.status_ge400} errors` : ''} | ${at.requests} transfers | ${anvilPct(r['anvil_send_tx.cpu'])} |`);
+p();
+p(`module (async) / reference: **${x(pm.ok_rps, pr.ok_rps)}**, p99 ${ms(pm.p99_us)} vs ${ms(pr.p99_us)} ms `
+  + `(target ≥ 10× at a lower p99: ${yes(pm.ok_rps >= 10 * pr.ok_rps && pm.p99_us < pr.p99_us)}); `
+  + `module (verify only) / reference: ${x(pv.ok_rps, pr.ok_rps)}`);
+for (const [n, w] of [['module async', pm], ['module verify', pv], ['reference', pr]]) {
+  if (!w.first_other) continue;
+  // "STATUS BODY PAYMENT-RESPONSE": decode the header (it may be cut short)
+  const parts = w.first_other.trim().split(' ');
+  const last = parts[parts.length - 1];
+  const dec = Buffer.from(last, 'base64').toString('utf8');
+  if (parts.length > 2 && /^[A-Za-z0-9+/=]{16,}$/.test(last) && dec.startsWith('{')) {
+    parts[parts.length - 1] = `PAYMENT-RESPONSE ${dec.replace(/[\x00-\x1f]/g, ' ')}`;
+  }
+  p(`\nFirst non-200 answer of ${n}: \`${parts.join(' ').slice(0, 300).replace(/`/g, "'")}\``);
+}
+const lg = r['paid_module.log'];
+if (lg && lg.warn_or_worse > 0) {
+  p(`\nModule settlement log after the async run: ${lg.warn_or_worse} lines at warn or above, `
+    + `${lg.pending} settlements "not mined within x402_settle_timeout, recorded as pending", `
+    + `${lg.unconfirmed} broadcasts unconfirmed (RPC timeout); see build/bench/run/front-settle-error.log.`);
+}
+const exh = [['module async', pm], ['module verify', pv], ['reference', pr]]
+  .filter(([, w]) => w.threads_exhausted > 0).map(([n]) => n);
+if (exh.length) p(`\nPool used up before the end of the run (rate is over the shorter run): ${exh.join(', ')}.`);
+p();
+
+// 3. CPU
+const mc = r.micro;
+const tick = (c) => 1e6 / c.tick_hz;  // us per tick
+const per = (c, ticks, n) => (n > 0 ? (ticks * tick(c)) / n : NaN);
+const dr = r['paid_module.drain'] || {};
+const pc = r['paid_module.cpu'], vc = r['paid_module_verify.cpu'], bc = r['proxy_plain.cpu'], rc = r['paid_ref.cpu'];
+const bp = r.proxy_plain;
+const proxyUs = per(bc, bc.ticks, bp.requests);
+const asyncUs = per(pc, pc.ticks, pm.requests);
+const asyncDrainUs = per(pc, dr.ticks_drained, pm.ok);
+const verifyUs = per(vc, vc.ticks, pv.requests);
+const refUs = per(rc, rc.ticks, pr.requests);
+const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+p('## 3. CPU per request (nginx worker utime+stime from /proc, ÷ requests answered)');
+p();
+p('| what | CPU µs / request | worker RSS before → after |');
+p('|---|---:|---|');
+p(`| nginx, plain proxy_pass to the same backend (no x402) | ${f1(proxyUs)} | ${bc.rss0_kb} → ${bc.rss1_kb} kB |`);
+p(`| nginx + ngx_x402, paid, no settler (verify + on-chain checks + Redis + proxy) | ${f1(verifyUs)} | ${vc.rss0_kb} → ${vc.rss1_kb} kB |`);
+p(`| nginx + ngx_x402, paid, \`async\` (during the run) | ${f1(asyncUs)} | ${pc.rss0_kb} → ${pc.rss1_kb} kB |`);
+p(`| nginx + ngx_x402, paid, \`async\`, including its settlements until drained (per 200) | ${f1(asyncDrainUs)} | → ${dr.rss2_kb} kB |`);
+p(`| reference Node process, paid (verify + settle + proxy, per request) | ${f1(refUs)} | ${rc.rss0_kb} → ${rc.rss1_kb} kB |`);
+p(`| libx402: x402_permit2_digest + x402_ecrecover (${mc.iterations} iterations) | ${mc.digest_ecrecover_us.toFixed(1)} | |`);
+p(`| libx402: x402_payment_decode_header + x402_verify_local | ${mc.decode_verify_local_us.toFixed(1)} | |`);
+p();
+const net = verifyUs - proxyUs;
+p(`Module's own work per paid request (verify-only run minus the plain proxy): **${f1(net)} µs** = `
+  + `${(net / mc.digest_ecrecover_us).toFixed(2)}× one recovery + hashing (target ≤ 2×: ${yes(net <= 2 * mc.digest_ecrecover_us)}); `
+  + `gross (whole worker, verify-only run): ${(verifyUs / mc.digest_ecrecover_us).toFixed(2)}×.`);
+p(`Clock-tick resolution: 1 tick = ${tick(bc).toFixed(0)} µs of CPU over the whole run.`);
+p();
+process.stdout.write(`${out.join('\n')}\n`);
