@@ -348,6 +348,8 @@ sub stop_nginx {
         return 1 if waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
     }
+    # never leave workers behind a master that would not stop
+    system('pkill', '-KILL', '-P', $pid);
     kill 'KILL', $pid;
     waitpid($pid, 0);
     return 0;
