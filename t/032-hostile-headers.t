@@ -276,7 +276,8 @@ my @CASES = (
     [ 'x402Version 1', sub { mutated(sub { $_[0]{x402Version} = 1 }) }, 402, $PR ],
     [ 'x402Version 3', sub { mutated(sub { $_[0]{x402Version} = 3 }) }, 402, $PR ],
     [ 'x402Version "2" (string)', sub { mutated(sub { $_[0]{x402Version} = '2' }) }, 402, $PR ],
-    [ 'x402Version 2.0 (real)', sub { textual(sub { s/"x402Version":2/"x402Version":2.0/ }) }, 402, $PR, 0, 'integer required' ],
+    [ 'x402Version 2.0 (real)', sub { textual(sub { s/"x402Version":2/"x402Version":2.0/ }) }, 200, undef, 1, 'JavaScript reads 2.0 as 2' ],
+    [ 'x402Version 2.5', sub { textual(sub { s/"x402Version":2/"x402Version":2.5/ }) }, 402, $PR ],
     [ 'x402Version missing', sub { mutated(sub { delete $_[0]{x402Version} }) }, 402, $PR ],
 
     # -- wrong types, every field

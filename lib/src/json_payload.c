@@ -55,6 +55,45 @@ x402_json_get(json_t **val, json_t *obj, const char *key, json_type type,
 }
 
 
+/*
+ * A JSON number with an integral value: the reference (JavaScript) reads
+ * 2 and 2.0 alike, so both are accepted.
+ */
+static x402_err
+x402_json_get_int(json_int_t *out, json_t *obj, const char *key)
+{
+    double    d;
+    json_t   *v;
+    x402_err  rc;
+
+    rc = x402_json_get(&v, obj, key, JSON_INTEGER, 1);
+
+    if (rc == X402_OK) {
+        *out = json_integer_value(v);
+        return X402_OK;
+    }
+
+    v = json_object_get(obj, key);
+
+    if (rc != X402_ERR_TYPE || v == NULL || !json_is_real(v)) {
+        return rc;
+    }
+
+    d = json_real_value(v);
+
+    /* within 2^53, where doubles hold integers exactly */
+    if (d != d || d < -9007199254740992.0 || d > 9007199254740992.0
+        || d != (double) (json_int_t) d)
+    {
+        return X402_ERR_TYPE;
+    }
+
+    *out = (json_int_t) d;
+
+    return X402_OK;
+}
+
+
 static x402_err
 x402_json_get_address(x402_address *out, json_t *obj, const char *key,
     int required, int *present)
@@ -210,9 +249,8 @@ x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
                                    NULL),
              "accepted.payTo");
 
-    X402_TRY(x402_json_get(&v, acc, "maxTimeoutSeconds", JSON_INTEGER, 1),
+    X402_TRY(x402_json_get_int(&t, acc, "maxTimeoutSeconds"),
              "accepted.maxTimeoutSeconds");
-    t = json_integer_value(v);
     if (t <= 0 || t > (json_int_t) UINT32_MAX) {
         *field = "accepted.maxTimeoutSeconds";
         return X402_ERR_VALUE;
@@ -245,6 +283,7 @@ x402_payment_decode_json(x402_payment *out, const char **field,
     const char *json, size_t len)
 {
     json_t       *root, *v;
+    json_int_t    version;
     const char   *dummy;
     x402_err      rc;
     json_error_t  jerr;
@@ -276,13 +315,13 @@ x402_payment_decode_json(x402_payment *out, const char **field,
         goto done;
     }
 
-    rc = x402_json_get(&v, root, "x402Version", JSON_INTEGER, 1);
+    rc = x402_json_get_int(&version, root, "x402Version");
     if (rc != X402_OK) {
         *field = "x402Version";
         goto done;
     }
 
-    if (json_integer_value(v) != 2) {
+    if (version != 2) {
         *field = "x402Version";
         rc = X402_ERR_VERSION;
         goto done;

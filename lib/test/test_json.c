@@ -351,6 +351,13 @@ test_decode_errors(void **state)
     xt_expect("x402Version", json_integer(3), X402_ERR_VERSION,
               "x402Version");
     xt_expect("x402Version", json_string("2"), X402_ERR_TYPE, "x402Version");
+    /* JavaScript reads 2.0 as 2: accepted; 2.5 is not an integer */
+    xt_expect("x402Version", json_real(2.0), X402_OK, "");
+    xt_expect("x402Version", json_real(2.5), X402_ERR_TYPE, "x402Version");
+    xt_expect("x402Version", json_real(3.0), X402_ERR_VERSION, "x402Version");
+    xt_expect("accepted.maxTimeoutSeconds", json_real(300.0), X402_OK, "");
+    xt_expect("accepted.maxTimeoutSeconds", json_real(300.5), X402_ERR_TYPE,
+              "accepted.maxTimeoutSeconds");
     xt_expect("x402Version", json_null(), X402_ERR_TYPE, "x402Version");
 
     xt_expect("payload", NULL, X402_ERR_MISSING, "payload");
