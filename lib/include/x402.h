@@ -242,6 +242,19 @@ x402_err x402_payment_required_encode(char *out, size_t *out_len,
     const char *error, const x402_resource *resource,
     const x402_offer *accepts, size_t n_accepts);
 
+/*
+ * The hot path for gateways: the accepts array encoded once per offer
+ * (x402_accepts_encode, compact JSON "[{…}]"), then per answer
+ * x402_payment_required_compose writes exactly the bytes of
+ * x402_payment_required_encode without building a JSON document: only the
+ * error and resource texts are escaped (invalid UTF-8 is X402_ERR_ARG).
+ */
+x402_err x402_accepts_encode(char *out, size_t *out_len,
+    const x402_offer *accepts, size_t n_accepts);
+x402_err x402_payment_required_compose(char *out, size_t *out_len,
+    const char *error, const x402_resource *resource,
+    const char *accepts_json, size_t accepts_len);
+
 /* The same, then standard base64 (the PAYMENT-REQUIRED header value). */
 x402_err x402_payment_required_header(char *out, size_t *out_len,
     const char *error, const x402_resource *resource,
