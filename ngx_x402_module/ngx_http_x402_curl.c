@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "ngx_http_x402_curl.h"
+#include "ngx_http_x402_status.h"
 
 
 /*
@@ -73,6 +74,7 @@ typedef struct {
     size_t                        reply_size; /* allocated */
     size_t                        max_reply;
 
+    ngx_msec_t                    start;      /* x402_rpc_duration_ms */
     const char                   *fail;       /* a failure found by us */
     unsigned                      abort:1;    /* to be aborted: see fail */
 
@@ -161,6 +163,7 @@ ngx_http_x402_curl_post(ngx_log_t *log, ngx_str_t *url, ngx_str_t *body,
     t->done = done;
     t->data = data;
     t->max_reply = max_reply;
+    t->start = ngx_current_msec;
 
     t->url = (u_char *) t + sizeof(ngx_http_x402_curl_transfer_t);
     *ngx_cpymem(t->url, url->data, url->len) = '\0';
@@ -821,6 +824,9 @@ ngx_http_x402_curl_finish(ngx_http_x402_curl_transfer_t *t, CURLcode code,
                        "x402: curl: %s: failed (%d): %s",
                        t->url, (int) code, err);
     }
+
+    ngx_http_x402_stat_latency(NGX_HTTP_X402_STAT_RPC, t->start,
+                               rc != NGX_OK || status < 200 || status > 299);
 
     t->done(t->data, rc, (ngx_uint_t) status, b, err);
 

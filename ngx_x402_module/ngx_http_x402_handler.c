@@ -13,8 +13,6 @@
 
 static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer);
-static ngx_int_t ngx_http_x402_find_header(ngx_http_request_t *r,
-    ngx_str_t *value);
 static x402_reason ngx_http_x402_verify(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
     ngx_str_t *header);
@@ -44,10 +42,10 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    /* a CORS preflight is never gated */
+    /* a CORS preflight is never gated; with x402_cors it is answered */
 
     if (r->method == NGX_HTTP_OPTIONS) {
-        return NGX_DECLINED;
+        return ngx_http_x402_preflight(r, xlcf);
     }
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
@@ -82,6 +80,8 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         /* no price for this request: refuse before any payment is taken */
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_BAD_REQUEST);
+
         return ngx_http_x402_send_error(r, NGX_HTTP_BAD_REQUEST,
                                         ctx && ctx->model.len
                                         ? "unknown model"
@@ -130,7 +130,7 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
     ctx->payload_json.len = 0;
     ctx->payment_response.len = 0;
 
-    rc = ngx_http_x402_find_header(r, &header);
+    rc = ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE", &header);
 
     if (rc == NGX_DECLINED) {
         reason = X402_R_PAYMENT_REQUIRED;
@@ -188,7 +188,14 @@ ngx_int_t
 ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
     ngx_http_x402_ctx_t *ctx)
 {
+    ngx_uint_t   status;
+    const char  *reason;
+
     if (ctx->status) {
+        ngx_http_x402_stat_inc(ctx->status == NGX_HTTP_SERVICE_UNAVAILABLE
+                               ? NGX_HTTP_X402_STAT_UNAVAILABLE
+                               : NGX_HTTP_X402_STAT_ERROR);
+
         return ngx_http_x402_send_error(r, ctx->status, ctx->error);
     }
 
@@ -201,20 +208,34 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
     }
 
     if (ctx->paid) {
+        /* ACCESS may run again for one request (internal redirects) */
+
+        if (!ctx->counted) {
+            ctx->counted = 1;
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PAID);
+        }
+
         return NGX_OK;
     }
 
     if (ctx->reason_text) {
-        return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
-                                                   ctx->reason_status,
-                                                   ctx->reason_text, NULL);
+        status = ctx->reason_status;
+        reason = ctx->reason_text;
+
+    } else {
+        status = x402_reason_http_status(ctx->reason);
+        reason = x402_reason_string(ctx->reason);
     }
 
-    return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
-                                               x402_reason_http_status(
-                                                   ctx->reason),
-                                               x402_reason_string(ctx->reason),
-                                               ctx->receipt.len
+    ngx_http_x402_stat_inc(status == NGX_HTTP_PRECONDITION_FAILED
+                           ? NGX_HTTP_X402_STAT_ALLOWANCE
+                           : NGX_HTTP_X402_STAT_PAYMENT_REQUIRED);
+    ngx_http_x402_stat_reason(status, reason);
+
+    return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer, status,
+                                               reason,
+                                               ctx->reason_text == NULL
+                                               && ctx->receipt.len
                                                ? &ctx->receipt : NULL);
 }
 
@@ -266,54 +287,6 @@ ngx_http_x402_build_offer(ngx_http_request_t *r,
                   &price, why);
 
     return NGX_ERROR;
-}
-
-
-/*
- * Finds the PAYMENT-SIGNATURE request header (case-insensitive).
- * NGX_OK: exactly one, NGX_DECLINED: none, NGX_ERROR: more than one.
- */
-
-static ngx_int_t
-ngx_http_x402_find_header(ngx_http_request_t *r, ngx_str_t *value)
-{
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    n = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("PAYMENT-SIGNATURE") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "PAYMENT-SIGNATURE",
-                               sizeof("PAYMENT-SIGNATURE") - 1)
-               != 0)
-        {
-            continue;
-        }
-
-        *value = h[i].value;
-        n++;
-    }
-
-    if (n == 0) {
-        return NGX_DECLINED;
-    }
-
-    return (n == 1) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -500,4 +473,5 @@ ngx_http_x402_cleanup(void *data)
     ngx_http_x402_ctx_t  *ctx = data;
 
     ngx_http_x402_onchain_detach(ctx);
+    ngx_http_x402_unpark(ctx);
 }

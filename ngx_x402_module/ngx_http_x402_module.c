@@ -46,6 +46,10 @@ static char *ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_set_cors(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_content(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_x402_load_settler(ngx_conf_t *cf,
     ngx_http_x402_main_conf_t *xmcf);
 static char *ngx_http_x402_facilitator_urls(ngx_conf_t *cf,
@@ -185,6 +189,27 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, facilitator_url),
       NULL },
 
+    { ngx_string("x402_cors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_cors,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("x402_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_x402_set_content,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_X402_CONTENT_STATUS,
+      NULL },
+
+    { ngx_string("x402_receipts"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_x402_set_content,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_X402_CONTENT_RECEIPTS,
+      NULL },
+
     { ngx_string("x402_rpc"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_x402_set_rpc,
@@ -309,6 +334,7 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_x402_main_conf_t  *xmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -318,6 +344,20 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_x402_access_handler;
+
+    if (ngx_http_x402_cors_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* after the merge: "enabled" is known */
+
+    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+
+    if ((xmcf->enabled || xmcf->status_used)
+        && ngx_http_x402_status_zone(cf, xmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_x402_usage_init(cf);
 }
@@ -341,6 +381,8 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
      *     xmcf->rpc = { 0, NULL };
      *     xmcf->redis.addr = NULL;
      *     xmcf->redis.name = { 0, NULL };
+     *     xmcf->status_zone = NULL;
+     *     xmcf->status_used = 0;
      */
 
     xmcf->rpc_timeout = NGX_CONF_UNSET_MSEC;
@@ -406,6 +448,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
      *     conf->facilitator = { 0, NULL };
      *     conf->description = { 0, NULL };
      *     conf->offer = { 0 };
+     *     conf->content = 0;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -418,6 +461,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->decimals = NGX_CONF_UNSET;
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
+    conf->cors = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -432,6 +476,24 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_x402_main_conf_t  *xmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
+
+    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+
+    if (conf->content) {
+        /* x402_status and x402_receipts are never gated */
+        conf->enable = 0;
+    }
+
+    if (conf->content == NGX_HTTP_X402_CONTENT_RECEIPTS
+        && xmcf->redis.addr == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_receipts\" requires \"x402_redis\" "
+                           "(the receipts are kept in Redis)");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_uint_value(conf->scheme, prev->scheme, X402_SCHEME_EXACT);
     ngx_conf_merge_uint_value(conf->settle, prev->settle,
                               NGX_HTTP_X402_SETTLE_SYNC);
@@ -535,8 +597,6 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
-
     if ((xmcf->rpc.len == 0 && conf->facilitator_url.len == 0)
         || xmcf->redis.addr == NULL)
     {
@@ -576,7 +636,6 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
     xmcf->enabled = 1;
 
     return NGX_CONF_OK;
@@ -953,6 +1012,96 @@ ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        "x402_rpc \"%V\" is invalid (expected an http:// or "
                        "https:// URL of a JSON-RPC node)", url);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * x402_cors off | * | <origin> | <value with variables>: the
+ * Access-Control-Allow-Origin of the module's answers and of paid
+ * responses; a value that evaluates to "" means no CORS headers.
+ */
+
+static char *
+ngx_http_x402_set_cors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_loc_conf_t *xlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (xlcf->cors != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        xlcf->cors = NULL;
+        return NGX_CONF_OK;
+    }
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cv->lengths == NULL
+        && !(value[1].len == 1 && value[1].data[0] == '*')
+        && ngx_http_x402_check_url(&value[1]) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_cors \"%V\" is invalid (expected off, *, "
+                           "an origin such as https://app.example.com, or "
+                           "a value with variables)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    xlcf->cors = cv;
+
+    return NGX_CONF_OK;
+}
+
+
+/* x402_status; and x402_receipts;: the location's content handler */
+
+static char *
+ngx_http_x402_set_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_loc_conf_t *xlcf = conf;
+
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    if (xlcf->content) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    xlcf->content = cmd->offset;
+
+    if (cmd->offset == NGX_HTTP_X402_CONTENT_STATUS) {
+        clcf->handler = ngx_http_x402_status_handler;
+
+        xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+        xmcf->status_used = 1;
+
+    } else {
+        clcf->handler = ngx_http_x402_receipts_handler;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -15,6 +15,7 @@
 #include <x402.h>
 
 #include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_status.h"
 
 
 typedef struct {
@@ -37,6 +38,9 @@ typedef struct {
     ngx_msec_t                   settle_timeout;
     ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
+
+    ngx_shm_zone_t              *status_zone;   /* "x402_status" */
+    ngx_flag_t                   status_used;   /* x402_status somewhere */
 } ngx_http_x402_main_conf_t;
 
 
@@ -46,6 +50,7 @@ typedef struct {
     ngx_uint_t                   usage_missing; /* x402_usage_missing */
     ngx_uint_t                   scheme;
     ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */
+    ngx_uint_t                   content;   /* NGX_HTTP_X402_CONTENT_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;
 
@@ -62,6 +67,7 @@ typedef struct {
     ngx_http_complex_value_t    *input_price;   /* per 1000 tokens (upto) */
     ngx_http_complex_value_t    *output_price;
     ngx_str_t                    usage_header;  /* x402_usage_header */
+    ngx_http_complex_value_t    *cors;      /* x402_cors; NULL: off */
 
     /* the offer as configured; amount valid only for a static price */
     x402_offer                   offer;
@@ -76,6 +82,11 @@ typedef struct {
 
 #define NGX_HTTP_X402_SETTLE_SYNC   1
 #define NGX_HTTP_X402_SETTLE_ASYNC  2
+
+
+/* a location's content handler from this module: never gated */
+#define NGX_HTTP_X402_CONTENT_STATUS    1
+#define NGX_HTTP_X402_CONTENT_RECEIPTS  2
 
 
 /* an asynchronous step in flight; heap memory, it may outlive the request */
@@ -107,6 +118,8 @@ typedef struct {
     unsigned                     upto_charge:1; /* settle after the response */
     unsigned                     charged:1;     /* the upto settlement began */
     unsigned                     upstream_failed:1;
+    unsigned                     parked:1;      /* x402_parked_requests */
+    unsigned                     counted:1;     /* x402_requests_total */
 
     ngx_str_t                    model;         /* $x402_model */
     x402_u256                    charge;        /* upto: what is settled */
@@ -143,6 +156,20 @@ ngx_int_t ngx_http_x402_push_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value);
 ngx_int_t ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error);
+ngx_int_t ngx_http_x402_send_content(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body);
+ngx_int_t ngx_http_x402_request_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_x402_preflight(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf);
+ngx_int_t ngx_http_x402_cors_init(ngx_conf_t *cf);
+
+/* status and receipts (ngx_http_x402_status.c, _receipts.c) */
+ngx_int_t ngx_http_x402_status_zone(ngx_conf_t *cf,
+    ngx_http_x402_main_conf_t *xmcf);
+ngx_int_t ngx_http_x402_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_x402_receipts_handler(ngx_http_request_t *r);
+void ngx_http_x402_unpark(ngx_http_x402_ctx_t *ctx);
 
 /* settlement (ngx_http_x402_settle.c) */
 typedef struct {

@@ -217,6 +217,10 @@ ngx_http_x402_facilitator_verified(void *data, ngx_int_t rc,
                              ? NGX_HTTP_PRECONDITION_FAILED
                              : NGX_HTTP_X402_PAYMENT_REQUIRED;
 
+        if (ngx_strcmp(reason, "permit2_invalid_nonce") == 0) {
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+        }
+
         if (ctx->reason_text == NULL) {
             ngx_http_x402_fail(r, ctx, "internal error");
             return;
@@ -278,9 +282,26 @@ ngx_http_x402_park(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
     /* non-cancelable (the default): a reload waits for this request */
     ngx_add_timer(&ctx->deadline, xmcf->timeout);
 
+    if (!ctx->parked) {
+        ctx->parked = 1;
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PARKED);
+    }
+
     r->read_event_handler = ngx_http_test_reading;
 
     return NGX_AGAIN;
+}
+
+
+/* The request no longer waits (x402_parked_requests). */
+
+void
+ngx_http_x402_unpark(ngx_http_x402_ctx_t *ctx)
+{
+    if (ctx->parked) {
+        ctx->parked = 0;
+        ngx_http_x402_stat_add(NGX_HTTP_X402_STAT_PARKED, -1);
+    }
 }
 
 
@@ -352,6 +373,12 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "x402: payment rejected on chain, payer %s: %s",
                       ctx->payer, x402_reason_string(reason));
+
+        if (reason == X402_R_INVALID_NONCE) {
+            /* used already: settled here, or elsewhere */
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+        }
+
         ngx_http_x402_finish(r, ctx, reason);
         return;
     }
@@ -381,6 +408,9 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    /* every check passed (on chain, or the facilitator's) */
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_VERIFIED);
 
     x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
 
@@ -483,6 +513,7 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
     }
 
     if (reply->type == REDIS_REPLY_NIL) {
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RESERVED);
         ngx_http_x402_reserved(r, ctx);
         return;
     }
@@ -509,6 +540,8 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "x402: payment replayed, payer %s: already reserved",
                   ctx->payer);
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
 
     ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
 }
@@ -727,6 +760,8 @@ ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
     }
+
+    ngx_http_x402_unpark(ctx);
 
     ctx->reason = reason;
     ctx->state = NGX_HTTP_X402_DONE;

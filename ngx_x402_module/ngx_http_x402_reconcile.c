@@ -339,6 +339,9 @@ ngx_http_x402_reconcile_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
                   rc->keys[rc->next], rc->tx,
                   ok ? "settled" : "reverted", block);
 
+    ngx_http_x402_stat_inc(ok ? NGX_HTTP_X402_STAT_RECONCILED
+                              : NGX_HTTP_X402_STAT_RECONCILE_FAILED);
+
     ngx_http_x402_reconcile_record(rc, ok ? "settled" : "failed",
                                    ok ? NULL
                                       : "invalid_exact_evm_transaction_failed");

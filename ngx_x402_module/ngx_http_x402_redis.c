@@ -12,6 +12,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_status.h"
 
 
 /*
@@ -66,6 +67,7 @@ typedef struct {
     ngx_queue_t                   queue;    /* REFUSED: in srv->refused */
     ngx_event_t                   timer;    /* SENT: the command timeout */
     ngx_uint_t                    state;
+    ngx_msec_t                    start;    /* x402_redis_duration_ms */
 } ngx_http_x402_redis_op_t;
 
 
@@ -185,6 +187,7 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     op->done = done;
     op->data = data;
     op->srv = srv;
+    op->start = ngx_current_msec;
 
     if (srv->ac == NULL) {
 
@@ -671,6 +674,10 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     done = op->done;
     data = op->data;
 
+    ngx_http_x402_stat_latency(NGX_HTTP_X402_STAT_REDIS, op->start,
+                               reply == NULL
+                               || reply->type == REDIS_REPLY_ERROR);
+
     ngx_free(op);
 
     if (reply == NULL) {
@@ -916,6 +923,8 @@ ngx_http_x402_redis_timeout_handler(ngx_event_t *ev)
         ngx_http_x402_redis_detach(srv, "disconnected");
     }
 
+    ngx_http_x402_stat_latency(NGX_HTTP_X402_STAT_REDIS, op->start, 1);
+
     op->done(op->data, NULL, "timed out");
 
     if (ac != NULL) {
@@ -986,6 +995,8 @@ ngx_http_x402_redis_post_handler(ngx_event_t *ev)
         done = op->done;
         data = op->data;
         err = op->err;
+
+        ngx_http_x402_stat_latency(NGX_HTTP_X402_STAT_REDIS, op->start, 1);
 
         ngx_free(op);
 

@@ -12,14 +12,39 @@
 
 
 #define NGX_HTTP_X402_JSON_SIZE  4096
+#define NGX_HTTP_X402_HTML_SIZE  4096
+
+#define NGX_HTTP_X402_CORS_EXPOSE   "PAYMENT-REQUIRED, PAYMENT-RESPONSE"
+#define NGX_HTTP_X402_CORS_HEADERS                                           \
+    "PAYMENT-SIGNATURE, Access-Control-Expose-Headers, Content-Type"
+#define NGX_HTTP_X402_CORS_METHODS  "GET, POST, HEAD, OPTIONS"
+#define NGX_HTTP_X402_CORS_MAX_AGE  "600"
 
 
 static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_send_typed(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_uint_t preflight);
+static ngx_int_t ngx_http_x402_cors_header_filter(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_x402_wants_html(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_html(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_str_t *url,
+    const char *error, ngx_str_t *body);
+static u_char *ngx_http_x402_html_escape(u_char *dst, u_char *src,
+    size_t len);
+static u_char *ngx_http_x402_units(u_char *dst, u_char *dec,
+    ngx_uint_t decimals);
 static ngx_int_t ngx_http_x402_resource_url(ngx_http_request_t *r,
     ngx_str_t *url);
 static u_char *ngx_http_x402_copy_escaped(u_char *dst, u_char *src,
     size_t len);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_x402_next_header_filter;
 
 
 /*
@@ -36,7 +61,7 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
 {
     u_char         *p;
     x402_err        err;
-    ngx_str_t       url, json, header, body;
+    ngx_str_t       url, json, header, body, type;
     x402_resource   resource;
 
     if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
@@ -57,6 +82,21 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
                       "for \"%V\": %s", &url, x402_strerror(err));
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        NULL, NULL);
+    }
+
+    if (receipt == NULL && ngx_http_x402_wants_html(r)) {
+        /* a browser: the same terms, readable */
+
+        if (ngx_http_x402_html(r, xlcf, offer, &url, error, &body)
+            != NGX_OK)
+        {
+            return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NULL, NULL);
+        }
+
+        ngx_str_set(&type, "text/html; charset=utf-8");
+
+        return ngx_http_x402_send_typed(r, status, &type, &header, &body);
     }
 
     if (receipt == NULL) {
@@ -128,68 +168,546 @@ static ngx_int_t
 ngx_http_x402_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *header, ngx_str_t *body)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     cache;
-    ngx_chain_t   out;
+    ngx_int_t  rc;
+    ngx_str_t  type;
+
+    if (body == NULL) {
+        rc = ngx_http_discard_request_body(r);
+        ngx_http_finalize_request(r, rc != NGX_OK ? rc : (ngx_int_t) status);
+        return NGX_DONE;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_http_x402_send_typed(r, status, &type, header, body);
+}
+
+
+static ngx_int_t
+ngx_http_x402_send_typed(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *header, ngx_str_t *body)
+{
+    ngx_http_finalize_request(r, ngx_http_x402_output(r, status, type,
+                                                      header, body));
+    return NGX_DONE;
+}
+
+
+/*
+ * The answer of a content handler of the module (x402_status,
+ * x402_receipts): returns what the content handler returns, or what
+ * ngx_http_finalize_request() gets when the answer comes later.
+ */
+
+ngx_int_t
+ngx_http_x402_send_content(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
+    return ngx_http_x402_output(r, status, type, NULL, body);
+}
+
+
+/*
+ * Sends status, headers (PAYMENT-REQUIRED when `header` is set,
+ * Cache-Control: no-store, CORS) and the body; returns the result for
+ * ngx_http_finalize_request().
+ */
+
+static ngx_int_t
+ngx_http_x402_output(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *header, ngx_str_t *body)
+{
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_str_t                  cache;
+    ngx_chain_t                out;
+    ngx_http_x402_loc_conf_t  *xlcf;
 
     rc = ngx_http_discard_request_body(r);
 
-    if (rc != NGX_OK || body == NULL) {
-        ngx_http_finalize_request(r, rc != NGX_OK ? rc : (ngx_int_t) status);
-        return NGX_DONE;
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
 
     if (header != NULL
         && ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header) != NGX_OK)
     {
-        goto failed;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_str_set(&cache, "no-store");
 
     if (ngx_http_x402_push_header(r, "Cache-Control", &cache) != NGX_OK) {
-        goto failed;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        return rc;
     }
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return NGX_DONE;
+        return NGX_ERROR;
     }
 
     b->pos = body->data;
     b->last = body->data + body->len;
-    b->memory = 1;
+    b->memory = body->len ? 1 : 0;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
     out.buf = b;
     out.next = NULL;
 
-    rc = ngx_http_output_filter(r, &out);
+    return ngx_http_output_filter(r, &out);
+}
 
-    ngx_http_finalize_request(r, rc);
+
+/*
+ * OPTIONS in a gated location: with x402_cors, a CORS preflight (it has
+ * Access-Control-Request-Method) is answered 204 here, without payment;
+ * anything else goes on ungated (NGX_DECLINED).
+ */
+
+ngx_int_t
+ngx_http_x402_preflight(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf)
+{
+    ngx_int_t  rc;
+    ngx_str_t  method;
+
+    if (xlcf->cors == NULL
+        || ngx_http_x402_request_header(r, "Access-Control-Request-Method",
+                                        &method)
+           == NGX_DECLINED)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_x402_cors_headers(r, xlcf, 1);
+
+    if (rc == NGX_DECLINED) {
+        /* an origin that x402_cors does not allow */
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PREFLIGHT);
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    ngx_http_finalize_request(r, ngx_http_send_header(r));
+
     return NGX_DONE;
+}
 
-failed:
 
-    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    return NGX_DONE;
+/*
+ * x402_cors: Access-Control-Allow-Origin (with Vary: Origin when the value
+ * comes from variables) and, for answers, Access-Control-Expose-Headers;
+ * for a preflight, the allowed request headers and methods instead.
+ * NGX_DECLINED: no CORS here (off, or the value is empty).
+ */
+
+static ngx_int_t
+ngx_http_x402_cors_headers(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_uint_t preflight)
+{
+    ngx_str_t  origin, v;
+
+    if (xlcf->cors == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_complex_value(r, xlcf->cors, &origin) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (origin.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_x402_push_header(r, "Access-Control-Allow-Origin", &origin)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (xlcf->cors->lengths != NULL) {
+        ngx_str_set(&v, "Origin");
+
+        if (ngx_http_x402_push_header(r, "Vary", &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!preflight) {
+        ngx_str_set(&v, NGX_HTTP_X402_CORS_EXPOSE);
+
+        return ngx_http_x402_push_header(r, "Access-Control-Expose-Headers",
+                                         &v);
+    }
+
+    ngx_str_set(&v, NGX_HTTP_X402_CORS_HEADERS);
+
+    if (ngx_http_x402_push_header(r, "Access-Control-Allow-Headers", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, NGX_HTTP_X402_CORS_METHODS);
+
+    if (ngx_http_x402_push_header(r, "Access-Control-Allow-Methods", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, NGX_HTTP_X402_CORS_MAX_AGE);
+
+    return ngx_http_x402_push_header(r, "Access-Control-Max-Age", &v);
+}
+
+
+ngx_int_t
+ngx_http_x402_cors_init(ngx_conf_t *cf)
+{
+    ngx_http_x402_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_x402_cors_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A paid response (from the backend) gets the CORS headers too, unless
+ * the backend set its own Access-Control-Allow-Origin.
+ */
+
+static ngx_int_t
+ngx_http_x402_cors_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                 i;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    if (r != r->main) {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (xlcf->cors == NULL) {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || !ctx->paid) {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == sizeof("Access-Control-Allow-Origin") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Access-Control-Allow-Origin",
+                               h[i].key.len)
+               == 0)
+        {
+            return ngx_http_x402_next_header_filter(r);
+        }
+    }
+
+    if (ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_x402_next_header_filter(r);
+}
+
+
+/*
+ * Finds a request header (case-insensitive).  NGX_OK: exactly one,
+ * NGX_DECLINED: none, NGX_ERROR: more than one (value is the last).
+ */
+
+ngx_int_t
+ngx_http_x402_request_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != len
+            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
+        {
+            continue;
+        }
+
+        *value = h[i].value;
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    return (n == 1) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* A browser: Accept has text/html, and it did not try to pay. */
+
+static ngx_uint_t
+ngx_http_x402_wants_html(ngx_http_request_t *r)
+{
+    ngx_str_t  accept, sig;
+
+    if (ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE", &sig)
+        != NGX_DECLINED)
+    {
+        return 0;
+    }
+
+    if (ngx_http_x402_request_header(r, "Accept", &accept) == NGX_DECLINED) {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(accept.data, accept.data + accept.len,
+                            (u_char *) "text/html",
+                            sizeof("text/html") - 1 - 1)
+           != NULL;
+}
+
+
+/*
+ * The 402 for a browser: the terms of the offer and how to pay, every
+ * value HTML-escaped (the description and the URL come from outside).
+ */
+
+static ngx_int_t
+ngx_http_x402_html(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
+    x402_offer *offer, ngx_str_t *url, const char *error, ngx_str_t *body)
+{
+    u_char      *p, units[X402_U256_DEC_MAX + 8];
+    size_t       len, elen;
+    ngx_uint_t   upto;
+    char         amount[X402_U256_DEC_MAX];
+    char         asset[X402_ADDRESS_STR_LEN];
+    char         pay_to[X402_ADDRESS_STR_LEN];
+    char         facilitator[X402_ADDRESS_STR_LEN];
+
+    upto = (offer->scheme == X402_SCHEME_UPTO);
+
+    x402_u256_format_dec(amount, &offer->amount);
+    x402_address_format(asset, &offer->asset);
+    x402_address_format(pay_to, &offer->pay_to);
+    x402_address_format(facilitator, &offer->facilitator);
+
+    *ngx_http_x402_units(units, (u_char *) amount, xlcf->decimals) = '\0';
+
+    if (error != NULL && ngx_strcmp(error, "Payment required") == 0) {
+        error = NULL;
+    }
+
+    elen = error ? ngx_strlen(error) : 0;
+
+    len = NGX_HTTP_X402_HTML_SIZE
+          + 6 * (xlcf->description.len + url->len + elen);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+                   "<meta charset=\"utf-8\">\n"
+                   "<meta name=\"viewport\" "
+                   "content=\"width=device-width, initial-scale=1\">\n"
+                   "<title>402 Payment Required</title>\n</head>\n<body>\n"
+                   "<h1>Payment required</h1>\n",
+                   sizeof("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+                   "<meta charset=\"utf-8\">\n"
+                   "<meta name=\"viewport\" "
+                   "content=\"width=device-width, initial-scale=1\">\n"
+                   "<title>402 Payment Required</title>\n</head>\n<body>\n"
+                   "<h1>Payment required</h1>\n") - 1);
+
+    if (xlcf->description.len) {
+        p = ngx_cpymem(p, "<p>", 3);
+        p = ngx_http_x402_html_escape(p, xlcf->description.data,
+                                      xlcf->description.len);
+        p = ngx_cpymem(p, "</p>\n", 5);
+    }
+
+    if (error != NULL) {
+        p = ngx_cpymem(p, "<p>The payment was refused: <code>",
+                       sizeof("<p>The payment was refused: <code>") - 1);
+        p = ngx_http_x402_html_escape(p, (u_char *) error, elen);
+        p = ngx_cpymem(p, "</code></p>\n", sizeof("</code></p>\n") - 1);
+    }
+
+    p = ngx_cpymem(p, "<table>\n<tr><th>Resource</th><td>",
+                   sizeof("<table>\n<tr><th>Resource</th><td>") - 1);
+    p = ngx_http_x402_html_escape(p, url->data, url->len);
+
+    p = ngx_sprintf(p, "</td></tr>\n"
+                    "<tr><th>%s</th><td>%s tokens "
+                    "(%s atomic units, %i decimals)</td></tr>\n"
+                    "<tr><th>Asset</th><td><code>%s</code></td></tr>\n"
+                    "<tr><th>Network</th><td><code>eip155:%uL</code>"
+                    "</td></tr>\n"
+                    "<tr><th>Pay to</th><td><code>%s</code></td></tr>\n"
+                    "<tr><th>Scheme</th><td><code>%s</code> "
+                    "(Permit2)</td></tr>\n",
+                    upto ? "Maximum price" : "Price", units, amount,
+                    xlcf->decimals, asset, offer->chain_id, pay_to,
+                    upto ? "upto" : "exact");
+
+    if (upto) {
+        p = ngx_sprintf(p, "<tr><th>Facilitator</th><td><code>%s</code>"
+                        "</td></tr>\n", facilitator);
+    }
+
+    p = ngx_sprintf(p, "<tr><th>Signature valid for</th><td>%uD s</td>"
+                    "</tr>\n</table>\n"
+                    "<h2>How to pay</h2>\n"
+                    "<p>This resource is sold with the x402 protocol "
+                    "(version 2); a browser cannot pay by itself. Use an "
+                    "x402 client (for example <code>@x402/fetch</code>) "
+                    "with a wallet that holds the asset:</p>\n<ol>\n"
+                    "<li>approve Permit2 "
+                    "(<code>0x000000000022D473030F116dDEE9F6B43aC78BA3"
+                    "</code>) for the asset, once;</li>\n"
+                    "<li>read these terms from the "
+                    "<code>PAYMENT-REQUIRED</code> response header "
+                    "(base64 JSON);</li>\n"
+                    "<li>sign the Permit2 authorization and send the request "
+                    "again with it in the <code>PAYMENT-SIGNATURE</code> "
+                    "header.</li>\n</ol>\n</body>\n</html>\n",
+                    offer->max_timeout_seconds);
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_x402_html_escape(u_char *dst, u_char *src, size_t len)
+{
+    return (u_char *) ngx_escape_html(dst, src, len);
+}
+
+
+/* An atomic amount (decimal) in token units: "1000" with 3 -> "1". */
+
+static u_char *
+ngx_http_x402_units(u_char *dst, u_char *dec, ngx_uint_t decimals)
+{
+    size_t   len, ilen, zeros;
+    u_char  *frac, *end;
+
+    len = ngx_strlen(dec);
+
+    if (decimals == 0) {
+        return ngx_cpymem(dst, dec, len);
+    }
+
+    if (len > decimals) {
+        ilen = len - decimals;
+        dst = ngx_cpymem(dst, dec, ilen);
+        zeros = 0;
+
+    } else {
+        ilen = 0;
+        *dst++ = '0';
+        zeros = decimals - len;
+    }
+
+    frac = dec + ilen;
+    end = dec + len;
+
+    while (end > frac && end[-1] == '0') {
+        end--;
+    }
+
+    if (end == frac) {
+        return dst;
+    }
+
+    *dst++ = '.';
+
+    while (zeros--) {
+        *dst++ = '0';
+    }
+
+    return ngx_cpymem(dst, frac, end - frac);
 }
 
 

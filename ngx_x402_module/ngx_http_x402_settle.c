@@ -89,6 +89,7 @@ typedef struct {
 
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
+    unsigned                     counted:1;     /* x402_settlement_jobs */
 } ngx_http_x402_job_t;
 
 
@@ -115,6 +116,7 @@ static void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
 static void ngx_http_x402_job_ended(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_notify(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_started(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
 static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
     ngx_str_t *body, ngx_http_x402_curl_done_pt done);
@@ -187,6 +189,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     if (x402_u256_cmp(&job->charge, &ngx_http_x402_zero) == 0) {
         /* nothing to move: a zero receipt, no transaction */
         ngx_add_timer(&job->guard, xmcf->redis.timeout * 2);
+        ngx_http_x402_job_started(job);
         ngx_http_x402_job_end(job, "settled", NULL);
         return NGX_OK;
     }
@@ -221,6 +224,8 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     }
 
     ngx_add_timer(&job->guard, bound);
+
+    ngx_http_x402_job_started(job);
 
     if (attach) {
         job->request = r;
@@ -605,7 +610,8 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
 
     ngx_http_x402_job_release_nonce(job);
     job->tx[0] = '\0';
-    ngx_http_x402_job_end(job, "failed", "invalid_exact_evm_transaction_failed");
+    ngx_http_x402_job_end(job, "failed",
+                          "invalid_exact_evm_transaction_failed");
 }
 
 
@@ -829,6 +835,20 @@ static void
 ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
     const char *error_reason)
 {
+    if (!job->ending) {
+        if (ngx_strcmp(status, "settled") == 0) {
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLED);
+            ngx_http_x402_stat_settled(job->offer.chain_id,
+                                       &job->offer.asset, &job->charge);
+
+        } else if (ngx_strcmp(status, "pending") == 0) {
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_PENDING);
+
+        } else {
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_FAILED);
+        }
+    }
+
     job->status = status;
     job->error_reason = error_reason;
     job->ending = 1;
@@ -901,8 +921,22 @@ ngx_http_x402_job_notify(ngx_http_x402_job_t *job)
 
 
 static void
+ngx_http_x402_job_started(ngx_http_x402_job_t *job)
+{
+    job->counted = 1;
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_STARTED);
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_JOBS);
+}
+
+
+static void
 ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 {
+    if (job->counted) {
+        ngx_http_x402_stat_add(NGX_HTTP_X402_STAT_JOBS, -1);
+    }
+
     if (job->guard.timer_set) {
         ngx_del_timer(&job->guard);
     }

@@ -1,0 +1,718 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * x402_status: counters in a shared memory zone, summed over the workers
+ * by construction (each worker adds to the same words), and a content
+ * handler that prints them in the Prometheus text format 0.0.4.
+ *
+ * The zone has a fixed size and a fixed layout; it is kept across reloads
+ * (the counters continue) and reset when nginx restarts.  Reason strings
+ * and assets claim a slot of a fixed table on first use; past the table,
+ * reasons are counted as "other" and amounts of further assets are not
+ * counted (x402_status_overflow_total says so).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_status.h"
+
+
+#define NGX_HTTP_X402_STATUS_ZONE_SIZE   (128 * 1024)
+#define NGX_HTTP_X402_STATUS_MAGIC       0x78343032
+#define NGX_HTTP_X402_STATUS_VERSION     1
+#define NGX_HTTP_X402_STATUS_REASONS     64
+#define NGX_HTTP_X402_STATUS_REASON_LEN  64
+#define NGX_HTTP_X402_STATUS_ASSETS      32
+#define NGX_HTTP_X402_STATUS_BUCKETS     12
+#define NGX_HTTP_X402_STATUS_OUT_FIXED   16384
+
+
+typedef struct {
+    ngx_atomic_t                 bucket[NGX_HTTP_X402_STATUS_BUCKETS];
+    ngx_atomic_t                 count;
+    ngx_atomic_t                 sum;       /* ms */
+    ngx_atomic_t                 errors;
+} ngx_http_x402_status_hist_t;
+
+
+typedef struct {
+    ngx_atomic_t                 used;      /* name and status are set */
+    ngx_atomic_t                 count;
+    ngx_uint_t                   status;
+    u_char                       name[NGX_HTTP_X402_STATUS_REASON_LEN];
+} ngx_http_x402_status_reason_t;
+
+
+typedef struct {
+    ngx_uint_t                   used;
+    uint64_t                     chain_id;
+    x402_address                 asset;
+    x402_u256                    total;     /* exact, under the mutex */
+} ngx_http_x402_status_amount_t;
+
+
+typedef struct {
+    uint32_t                     magic;
+    uint32_t                     version;
+
+    ngx_atomic_t                 counter[NGX_HTTP_X402_STAT_N];
+    ngx_http_x402_status_hist_t  hist[2];
+
+    ngx_http_x402_status_reason_t  reasons[NGX_HTTP_X402_STATUS_REASONS];
+    ngx_atomic_t                 reasons_other[2];  /* 402, 412 */
+    ngx_http_x402_status_amount_t  amounts[NGX_HTTP_X402_STATUS_ASSETS];
+    ngx_atomic_t                 overflow;
+} ngx_http_x402_status_shm_t;
+
+
+typedef struct {
+    const char                  *name;
+    const char                  *help;
+    ngx_uint_t                   counter;
+    ngx_uint_t                   gauge;
+} ngx_http_x402_status_metric_t;
+
+
+static ngx_int_t ngx_http_x402_status_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_http_x402_status_shm_t *ngx_http_x402_status_get(
+    ngx_slab_pool_t **spp);
+static u_char *ngx_http_x402_status_metrics(u_char *p, u_char *last,
+    ngx_http_x402_status_shm_t *st, ngx_http_x402_status_metric_t *m);
+static u_char *ngx_http_x402_status_hist(u_char *p, u_char *last,
+    const char *name, const char *what, const char *failure,
+    ngx_http_x402_status_hist_t *h);
+static u_char *ngx_http_x402_status_label(u_char *p, u_char *last,
+    u_char *s);
+
+
+static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
+
+    { "x402_payments_verified_total",
+      "Payments that passed every check (local and on chain).",
+      NGX_HTTP_X402_STAT_VERIFIED, 0 },
+
+    { "x402_payments_reserved_total",
+      "Payments reserved in Redis (first use of the authorization).",
+      NGX_HTTP_X402_STAT_RESERVED, 0 },
+
+    { "x402_replays_refused_total",
+      "Payments refused as already used (reserved in Redis, or the nonce "
+      "spent on chain).",
+      NGX_HTTP_X402_STAT_REPLAYS, 0 },
+
+    { "x402_settlements_started_total",
+      "Settlement jobs started (built-in settler or facilitator).",
+      NGX_HTTP_X402_STAT_SETTLE_STARTED, 0 },
+
+    { NULL, NULL, 0, 0 }
+};
+
+
+static ngx_http_x402_status_metric_t  ngx_http_x402_status_gauges[] = {
+
+    { "x402_parked_requests",
+      "Requests waiting for the chain, Redis or a settlement.",
+      NGX_HTTP_X402_STAT_PARKED, 1 },
+
+    { "x402_settlement_jobs",
+      "Settlement jobs running.",
+      NGX_HTTP_X402_STAT_JOBS, 1 },
+
+    { NULL, NULL, 0, 0 }
+};
+
+
+/* upper bounds of the latency buckets, ms */
+static ngx_msec_t  ngx_http_x402_status_le[NGX_HTTP_X402_STATUS_BUCKETS] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
+};
+
+
+ngx_int_t
+ngx_http_x402_status_zone(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
+{
+    ngx_str_t        name;
+    ngx_shm_zone_t  *shm_zone;
+
+    ngx_str_set(&name, "x402_status");
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     NGX_HTTP_X402_STATUS_ZONE_SIZE,
+                                     &ngx_http_x402_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_x402_status_init_zone;
+    shm_zone->data = xmcf;
+
+    xmcf->status_zone = shm_zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_x402_status_shm_t *ost = data;
+
+    ngx_slab_pool_t             *sp;
+    ngx_http_x402_status_shm_t  *st;
+
+    sp = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (ost != NULL && ost->magic == NGX_HTTP_X402_STATUS_MAGIC
+        && ost->version == NGX_HTTP_X402_STATUS_VERSION)
+    {
+        /* a reload: the counters go on */
+        shm_zone->data = ost;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = sp->data;
+        return NGX_OK;
+    }
+
+    st = ngx_slab_calloc(sp, sizeof(ngx_http_x402_status_shm_t));
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->magic = NGX_HTTP_X402_STATUS_MAGIC;
+    st->version = NGX_HTTP_X402_STATUS_VERSION;
+
+    sp->data = st;
+    shm_zone->data = st;
+
+    return NGX_OK;
+}
+
+
+/* The zone of the running configuration, or NULL. */
+
+static ngx_http_x402_status_shm_t *
+ngx_http_x402_status_get(ngx_slab_pool_t **spp)
+{
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_x402_module);
+
+    if (xmcf == NULL || xmcf->status_zone == NULL) {
+        return NULL;
+    }
+
+    shm_zone = xmcf->status_zone;
+
+    if (shm_zone->shm.addr == NULL) {
+        return NULL;
+    }
+
+    if (spp != NULL) {
+        *spp = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    }
+
+    return shm_zone->data;
+}
+
+
+void
+ngx_http_x402_stat_add(ngx_uint_t counter, ngx_atomic_int_t n)
+{
+    ngx_http_x402_status_shm_t  *st;
+
+    st = ngx_http_x402_status_get(NULL);
+
+    if (st == NULL || counter >= NGX_HTTP_X402_STAT_N) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&st->counter[counter], n);
+}
+
+
+/* A 402 or 412 answer with its reason string. */
+
+void
+ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason)
+{
+    size_t                          len;
+    ngx_uint_t                      i;
+    ngx_slab_pool_t                *sp;
+    ngx_http_x402_status_shm_t     *st;
+    ngx_http_x402_status_reason_t  *rs;
+
+    st = ngx_http_x402_status_get(&sp);
+
+    if (st == NULL) {
+        return;
+    }
+
+    if (reason == NULL) {
+        reason = "";
+    }
+
+    len = ngx_strlen(reason);
+
+    if (len >= NGX_HTTP_X402_STATUS_REASON_LEN) {
+        len = NGX_HTTP_X402_STATUS_REASON_LEN - 1;
+    }
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_REASONS; i++) {
+        rs = &st->reasons[i];
+
+        if (!rs->used) {
+            break;
+        }
+
+        if (rs->status == status
+            && ngx_strncmp(rs->name, reason, len) == 0
+            && rs->name[len] == '\0')
+        {
+            (void) ngx_atomic_fetch_add(&rs->count, 1);
+            return;
+        }
+    }
+
+    /* first use: claim a slot under the lock (another worker may race) */
+
+    ngx_shmtx_lock(&sp->mutex);
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_REASONS; i++) {
+        rs = &st->reasons[i];
+
+        if (!rs->used) {
+            rs->status = status;
+            ngx_memcpy(rs->name, reason, len);
+            rs->name[len] = '\0';
+            rs->count = 1;
+
+            ngx_memory_barrier();
+            rs->used = 1;
+
+            ngx_shmtx_unlock(&sp->mutex);
+            return;
+        }
+
+        if (rs->status == status
+            && ngx_strncmp(rs->name, reason, len) == 0
+            && rs->name[len] == '\0')
+        {
+            ngx_shmtx_unlock(&sp->mutex);
+            (void) ngx_atomic_fetch_add(&rs->count, 1);
+            return;
+        }
+    }
+
+    ngx_shmtx_unlock(&sp->mutex);
+
+    (void) ngx_atomic_fetch_add(&st->reasons_other[status == 412 ? 1 : 0], 1);
+    (void) ngx_atomic_fetch_add(&st->overflow, 1);
+}
+
+
+/* One Redis command or HTTP call ended; `start` is when it was sent. */
+
+void
+ngx_http_x402_stat_latency(ngx_uint_t which, ngx_msec_t start,
+    ngx_uint_t failed)
+{
+    ngx_uint_t                    i;
+    ngx_msec_t                    ms;
+    ngx_http_x402_status_shm_t   *st;
+    ngx_http_x402_status_hist_t  *h;
+
+    st = ngx_http_x402_status_get(NULL);
+
+    if (st == NULL || which > NGX_HTTP_X402_STAT_REDIS) {
+        return;
+    }
+
+    h = &st->hist[which];
+
+    ms = ngx_current_msec - start;
+
+    if ((ngx_msec_int_t) ms < 0) {
+        ms = 0;
+    }
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_BUCKETS; i++) {
+        if (ms <= ngx_http_x402_status_le[i]) {
+            (void) ngx_atomic_fetch_add(&h->bucket[i], 1);
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&h->sum, (ngx_atomic_int_t) ms);
+    (void) ngx_atomic_fetch_add(&h->count, 1);
+
+    if (failed) {
+        (void) ngx_atomic_fetch_add(&h->errors, 1);
+    }
+}
+
+
+/* A settlement was mined: add its amount to its asset's total, exactly. */
+
+void
+ngx_http_x402_stat_settled(uint64_t chain_id, const x402_address *asset,
+    const x402_u256 *amount)
+{
+    ngx_uint_t                      i;
+    x402_u256                       sum;
+    ngx_slab_pool_t                *sp;
+    ngx_http_x402_status_shm_t     *st;
+    ngx_http_x402_status_amount_t  *a, *slot;
+
+    st = ngx_http_x402_status_get(&sp);
+
+    if (st == NULL) {
+        return;
+    }
+
+    slot = NULL;
+
+    ngx_shmtx_lock(&sp->mutex);
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
+        a = &st->amounts[i];
+
+        if (!a->used) {
+            if (slot == NULL) {
+                slot = a;
+            }
+
+            continue;
+        }
+
+        if (a->chain_id == chain_id && x402_address_eq(&a->asset, asset)) {
+            goto found;
+        }
+    }
+
+    if (slot == NULL) {
+        ngx_shmtx_unlock(&sp->mutex);
+        (void) ngx_atomic_fetch_add(&st->overflow, 1);
+        return;
+    }
+
+    a = slot;
+    a->used = 1;
+    a->chain_id = chain_id;
+    a->asset = *asset;
+    ngx_memzero(&a->total, sizeof(x402_u256));
+
+found:
+
+    if (x402_u256_add(&sum, &a->total, amount) != X402_OK) {
+        /* past 2^256 - 1: stays at the maximum */
+        ngx_memset(sum.b, 0xff, sizeof(sum.b));
+    }
+
+    a->total = sum;
+
+    ngx_shmtx_unlock(&sp->mutex);
+}
+
+
+/* GET <x402_status location>: the Prometheus text format. */
+
+ngx_int_t
+ngx_http_x402_status_handler(ngx_http_request_t *r)
+{
+    char                            dec[X402_U256_DEC_MAX];
+    char                            addr[X402_ADDRESS_STR_LEN];
+    u_char                         *p, *last;
+    size_t                          size;
+    ngx_int_t                       rc;
+    ngx_str_t                       body, type;
+    ngx_uint_t                      i, n;
+    ngx_slab_pool_t                *sp;
+    ngx_http_x402_status_shm_t     *st;
+    ngx_http_x402_status_reason_t  *rs;
+    ngx_http_x402_status_amount_t   amounts[NGX_HTTP_X402_STATUS_ASSETS];
+
+    static const char  *outcomes[] = {
+        "paid", "payment_required", "allowance_required", "unavailable",
+        "bad_request", "error", "preflight"
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    st = ngx_http_x402_status_get(&sp);
+
+    if (st == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: no x402_status zone in this process");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    size = NGX_HTTP_X402_STATUS_OUT_FIXED
+           + NGX_HTTP_X402_STATUS_REASONS
+             * (2 * NGX_HTTP_X402_STATUS_REASON_LEN + 64)
+           + NGX_HTTP_X402_STATUS_ASSETS
+             * (X402_U256_DEC_MAX + X402_ADDRESS_STR_LEN + 96);
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    last = p + size;
+
+    /* requests */
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_requests_total Requests to x402 "
+                     "locations by outcome.\n"
+                     "# TYPE x402_requests_total counter\n");
+
+    for (i = 0; i <= NGX_HTTP_X402_STAT_PREFLIGHT; i++) {
+        p = ngx_slprintf(p, last, "x402_requests_total{outcome=\"%s\"} %uA\n",
+                         outcomes[i], st->counter[i]);
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_refusals_total 402 and 412 answers "
+                     "by reason.\n"
+                     "# TYPE x402_refusals_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_REASONS; i++) {
+        rs = &st->reasons[i];
+
+        if (!rs->used) {
+            break;
+        }
+
+        ngx_memory_barrier();
+
+        p = ngx_slprintf(p, last, "x402_refusals_total{status=\"%ui\","
+                         "reason=\"", rs->status);
+        p = ngx_http_x402_status_label(p, last, rs->name);
+        p = ngx_slprintf(p, last, "\"} %uA\n", rs->count);
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (st->reasons_other[i]) {
+            p = ngx_slprintf(p, last, "x402_refusals_total{status=\"%s\","
+                             "reason=\"other\"} %uA\n",
+                             i ? "412" : "402", st->reasons_other[i]);
+        }
+    }
+
+    /* payments */
+
+    p = ngx_http_x402_status_metrics(p, last, st,
+                                     ngx_http_x402_status_payments);
+
+    /* settlements */
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_settlements_total Settlement jobs ended, "
+                     "by result.\n"
+                     "# TYPE x402_settlements_total counter\n"
+                     "x402_settlements_total{result=\"settled\"} %uA\n"
+                     "x402_settlements_total{result=\"failed\"} %uA\n"
+                     "x402_settlements_total{result=\"pending\"} %uA\n",
+                     st->counter[NGX_HTTP_X402_STAT_SETTLED],
+                     st->counter[NGX_HTTP_X402_STAT_SETTLE_FAILED],
+                     st->counter[NGX_HTTP_X402_STAT_SETTLE_PENDING]);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_reconciled_total Broadcast or pending "
+                     "receipts finished by the reconciler, by result.\n"
+                     "# TYPE x402_reconciled_total counter\n"
+                     "x402_reconciled_total{result=\"settled\"} %uA\n"
+                     "x402_reconciled_total{result=\"failed\"} %uA\n",
+                     st->counter[NGX_HTTP_X402_STAT_RECONCILED],
+                     st->counter[NGX_HTTP_X402_STAT_RECONCILE_FAILED]);
+
+    /* a consistent copy of the 256-bit sums */
+
+    ngx_shmtx_lock(&sp->mutex);
+    ngx_memcpy(amounts, st->amounts, sizeof(amounts));
+    ngx_shmtx_unlock(&sp->mutex);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_settled_amount_total Amount settled, in "
+                     "atomic units of the asset (exact decimal).\n"
+                     "# TYPE x402_settled_amount_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
+        if (!amounts[i].used) {
+            continue;
+        }
+
+        x402_address_format(addr, &amounts[i].asset);
+        x402_u256_format_dec(dec, &amounts[i].total);
+
+        p = ngx_slprintf(p, last, "x402_settled_amount_total{network="
+                         "\"eip155:%uL\",asset=\"%s\"} %s\n",
+                         amounts[i].chain_id, addr, dec);
+    }
+
+    /* receipts lookups */
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_receipt_lookups_total x402_receipts "
+                     "requests by result.\n"
+                     "# TYPE x402_receipt_lookups_total counter\n"
+                     "x402_receipt_lookups_total{result=\"found\"} %uA\n"
+                     "x402_receipt_lookups_total{result=\"missing\"} %uA\n"
+                     "x402_receipt_lookups_total{result=\"invalid\"} %uA\n"
+                     "x402_receipt_lookups_total{result=\"unavailable\"} "
+                     "%uA\n",
+                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_FOUND],
+                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_MISSING],
+                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_INVALID],
+                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_FAILED]);
+
+    /* dependencies */
+
+    p = ngx_http_x402_status_hist(p, last, "x402_rpc",
+                                  "JSON-RPC and facilitator HTTP calls",
+                                  "no reply, timeout, or HTTP status "
+                                  "not 2xx",
+                                  &st->hist[NGX_HTTP_X402_STAT_RPC]);
+    p = ngx_http_x402_status_hist(p, last, "x402_redis", "Redis commands",
+                                  "no connection, timeout, or an error "
+                                  "reply",
+                                  &st->hist[NGX_HTTP_X402_STAT_REDIS]);
+
+    /* gauges */
+
+    p = ngx_http_x402_status_metrics(p, last, st,
+                                     ngx_http_x402_status_gauges);
+
+    n = st->overflow;
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_status_overflow_total Reasons or assets "
+                     "that found the status tables full.\n"
+                     "# TYPE x402_status_overflow_total counter\n"
+                     "x402_status_overflow_total %ui\n", n);
+
+    body.len = p - body.data;
+
+    ngx_str_set(&type, "text/plain; version=0.0.4");
+
+    rc = ngx_http_x402_send_content(r, NGX_HTTP_OK, &type, &body);
+
+    return rc;
+}
+
+
+static u_char *
+ngx_http_x402_status_metrics(u_char *p, u_char *last,
+    ngx_http_x402_status_shm_t *st, ngx_http_x402_status_metric_t *m)
+{
+    ngx_atomic_t  *v;
+
+    for ( /* void */ ; m->name; m++) {
+        v = &st->counter[m->counter];
+
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                         m->name, m->help, m->name,
+                         m->gauge ? "gauge" : "counter");
+
+        if (m->gauge) {
+            /* decremented as well: never shown as a huge unsigned */
+            p = ngx_slprintf(p, last, "%s %i\n", m->name,
+                             (ngx_int_t) (ngx_atomic_int_t) *v);
+
+        } else {
+            p = ngx_slprintf(p, last, "%s %uA\n", m->name, *v);
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_x402_status_hist(u_char *p, u_char *last, const char *name,
+    const char *what, const char *failure, ngx_http_x402_status_hist_t *h)
+{
+    ngx_uint_t         i;
+    ngx_atomic_uint_t  sum, count;
+
+    count = h->count;
+
+    p = ngx_slprintf(p, last,
+                     "# HELP %s_duration_ms %s: time to the reply, ms.\n"
+                     "# TYPE %s_duration_ms histogram\n",
+                     name, what, name);
+
+    sum = 0;
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_BUCKETS; i++) {
+        sum += h->bucket[i];
+
+        p = ngx_slprintf(p, last, "%s_duration_ms_bucket{le=\"%M\"} %uA\n",
+                         name, ngx_http_x402_status_le[i], sum);
+    }
+
+    /* read apart, the total may trail the buckets: never below them */
+
+    if (count < sum) {
+        count = sum;
+    }
+
+    p = ngx_slprintf(p, last,
+                     "%s_duration_ms_bucket{le=\"+Inf\"} %uA\n"
+                     "%s_duration_ms_sum %uA\n"
+                     "%s_duration_ms_count %uA\n"
+                     "# HELP %s_errors_total %s that failed (%s).\n"
+                     "# TYPE %s_errors_total counter\n"
+                     "%s_errors_total %uA\n",
+                     name, count, name, h->sum, name, count,
+                     name, what, failure, name, name, h->errors);
+
+    return p;
+}
+
+
+/* A label value: backslash, double quote and line feed escaped. */
+
+static u_char *
+ngx_http_x402_status_label(u_char *p, u_char *last, u_char *s)
+{
+    while (*s && p + 2 <= last) {
+
+        switch (*s) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = *s;
+            break;
+
+        case LF:
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = *s;
+        }
+
+        s++;
+    }
+
+    return p;
+}
