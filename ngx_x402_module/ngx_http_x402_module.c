@@ -708,7 +708,16 @@ ngx_http_x402_check_offer(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
 
     err = ngx_http_x402_encode_payment_required(cf->temp_pool, &json, &header,
                                                 "Payment required",
-                                                &resource, &conf->offer);
+                                                &resource, &conf->offer,
+                                                NULL);
+
+    /* a static price: the accepts array is the same for every answer */
+
+    if (err == X402_OK && conf->price->lengths == NULL) {
+        err = ngx_http_x402_encode_accepts(cf->pool, &conf->accepts_json,
+                                           &conf->offer);
+    }
+
     if (err == X402_OK) {
         return NGX_CONF_OK;
     }

@@ -71,6 +71,7 @@ typedef struct {
 
     /* the offer as configured; amount valid only for a static price */
     x402_offer                   offer;
+    ngx_str_t                    accepts_json;  /* static price: encoded once */
 } ngx_http_x402_loc_conf_t;
 
 
@@ -196,7 +197,9 @@ ngx_int_t ngx_http_x402_onchain_start(ngx_http_request_t *r,
 void ngx_http_x402_onchain_detach(ngx_http_x402_ctx_t *ctx);
 x402_err ngx_http_x402_encode_payment_required(ngx_pool_t *pool,
     ngx_str_t *json, ngx_str_t *header, const char *error,
-    x402_resource *resource, x402_offer *offer);
+    x402_resource *resource, x402_offer *offer, ngx_str_t *accepts);
+x402_err ngx_http_x402_encode_accepts(ngx_pool_t *pool, ngx_str_t *accepts,
+    x402_offer *offer);
 
 ngx_int_t ngx_http_x402_add_variables(ngx_conf_t *cf);
 

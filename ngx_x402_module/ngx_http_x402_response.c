@@ -74,8 +74,12 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
                            ? (const char *) xlcf->description.data : NULL;
     resource.mime_type = NULL;
 
+    /* a static price's accepts array was encoded at load time */
+
     err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
-                                                error, &resource, offer);
+                                                error, &resource, offer,
+                                                xlcf->price->lengths == NULL
+                                                ? &xlcf->accepts_json : NULL);
     if (err != X402_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: cannot encode the payment requirements "
@@ -731,6 +735,33 @@ ngx_http_x402_push_header(ngx_http_request_t *r, const char *key,
 }
 
 
+/* The accepts array of one offer, compact JSON from the pool. */
+
+x402_err
+ngx_http_x402_encode_accepts(ngx_pool_t *pool, ngx_str_t *accepts,
+    x402_offer *offer)
+{
+    size_t    len;
+    x402_err  err;
+
+    len = NGX_HTTP_X402_JSON_SIZE;
+
+    accepts->data = ngx_pnalloc(pool, len);
+    if (accepts->data == NULL) {
+        return X402_ERR_NOMEM;
+    }
+
+    err = x402_accepts_encode((char *) accepts->data, &len, offer, 1);
+    if (err != X402_OK) {
+        return err;
+    }
+
+    accepts->len = len;
+
+    return X402_OK;
+}
+
+
 /*
  * Encodes the PaymentRequired JSON (with one spare byte after it, for the
  * caller's newline) and its base64 header value, both NUL-terminated,
@@ -740,14 +771,25 @@ ngx_http_x402_push_header(ngx_http_request_t *r, const char *key,
 x402_err
 ngx_http_x402_encode_payment_required(ngx_pool_t *pool, ngx_str_t *json,
     ngx_str_t *header, const char *error, x402_resource *resource,
-    x402_offer *offer)
+    x402_offer *offer, ngx_str_t *accepts)
 {
     char        *p;
     size_t       size, len;
     x402_err     err;
+    ngx_str_t    acc;
     ngx_uint_t   i;
 
-    size = NGX_HTTP_X402_JSON_SIZE + 6 * ngx_strlen(resource->url);
+    if (accepts == NULL || accepts->len == 0) {
+        err = ngx_http_x402_encode_accepts(pool, &acc, offer);
+        if (err != X402_OK) {
+            return err;
+        }
+
+        accepts = &acc;
+    }
+
+    size = NGX_HTTP_X402_JSON_SIZE + accepts->len
+           + 6 * ngx_strlen(resource->url);
 
     if (resource->description != NULL) {
         size += 6 * ngx_strlen(resource->description);
@@ -762,7 +804,9 @@ ngx_http_x402_encode_payment_required(ngx_pool_t *pool, ngx_str_t *json,
 
         len = size;
 
-        err = x402_payment_required_encode(p, &len, error, resource, offer, 1);
+        err = x402_payment_required_compose(p, &len, error, resource,
+                                            (const char *) accepts->data,
+                                            accepts->len);
 
         if (err == X402_OK) {
             break;
