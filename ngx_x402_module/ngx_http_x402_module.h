@@ -175,6 +175,7 @@ void ngx_http_x402_unpark(ngx_http_x402_ctx_t *ctx);
 /* settlement (ngx_http_x402_settle.c) */
 typedef struct {
     ngx_uint_t                   success;
+    ngx_uint_t                   unavailable;   /* never sent: retry later */
     const char                  *error_reason;  /* static string or NULL */
     u_char                       tx[67];        /* "0x…" or "" */
 } ngx_http_x402_settle_result_t;

@@ -28,6 +28,37 @@
 #define NGX_HTTP_X402_TTL_MAX          (10 * 365 * 86400)
 
 
+/* a reservation in flight: the op, and the record it wrote */
+typedef struct {
+    ngx_http_x402_op_t           op;        /* first: freed as an op */
+    ngx_http_x402_redis_conf_t  *redis;
+    size_t                       len;
+    char                         key[X402_REPLAY_KEY_MAX];
+    u_char                       json[1];
+} ngx_http_x402_resv_t;
+
+
+/* a release waiting for Redis to answer */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_http_x402_redis_conf_t  *redis;
+    ngx_uint_t                   attempts;
+    size_t                       len;
+    char                         key[X402_REPLAY_KEY_MAX];
+    u_char                       json[1];
+} ngx_http_x402_release_t;
+
+#define NGX_HTTP_X402_RELEASE_TRIES  6      /* over about 30 s */
+
+static ngx_connection_t  ngx_http_x402_release_dummy;
+
+
+/* deletes the key only if it still holds this very record */
+static const char  ngx_http_x402_release_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) end return 0";
+
+
 static ngx_int_t ngx_http_x402_facilitator_verify(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_main_conf_t *xmcf,
     ngx_http_x402_ctx_t *ctx);
@@ -41,6 +72,10 @@ static void ngx_http_x402_rpc_done(void *data, ngx_int_t rc,
 static void ngx_http_x402_reserve(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
+static void ngx_http_x402_release_retry(ngx_event_t *ev);
+static void ngx_http_x402_released(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_reserved(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
@@ -404,7 +439,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     ngx_str_t                   url;
     const char                 *argv[7];
     x402_receipt                rc;
-    ngx_http_x402_op_t         *op;
+    ngx_http_x402_resv_t       *resv;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
@@ -472,32 +507,145 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     argvlen[5] = 2;
     argvlen[6] = ngx_strlen(ttl);
 
-    op = ngx_http_x402_op_create(r, ctx);
-    if (op == NULL) {
+    /* the op keeps the record: a reservation nobody uses is released */
+
+    resv = ngx_alloc(sizeof(ngx_http_x402_resv_t) + len, r->connection->log);
+    if (resv == NULL) {
         ngx_http_x402_fail(r, ctx, "internal error");
         return;
     }
 
+    resv->op.request = r;
+    resv->op.ctx = ctx;
+    resv->redis = &xmcf->redis;
+    resv->len = len;
+    ngx_memcpy(resv->key, ctx->key, X402_REPLAY_KEY_MAX);
+    ngx_memcpy(resv->json, json, len);
+
     if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
-                                    ngx_http_x402_reserve_done, op,
+                                    ngx_http_x402_reserve_done, resv,
                                     7, argv, argvlen)
         != NGX_OK)
     {
-        ngx_free(op);
+        ngx_free(resv);
         ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
         return;
     }
 
-    ctx->op = op;
+    ctx->op = &resv->op;
     ctx->state = NGX_HTTP_X402_REDIS;
+}
+
+
+/*
+ * Deletes a reservation if it still holds exactly this record: the request
+ * that took it went away, or its SET timed out and may still run when Redis
+ * recovers.  Either way nobody will use it, and the payer must be able to
+ * use the same payment again.  Retried while Redis does not answer.
+ */
+
+static void
+ngx_http_x402_release(ngx_http_x402_resv_t *resv)
+{
+    ngx_http_x402_release_t  *rel;
+
+    rel = ngx_calloc(sizeof(ngx_http_x402_release_t) + resv->len,
+                     ngx_cycle->log);
+    if (rel == NULL) {
+        return;
+    }
+
+    rel->redis = resv->redis;
+    rel->len = resv->len;
+    ngx_memcpy(rel->key, resv->key, X402_REPLAY_KEY_MAX);
+    ngx_memcpy(rel->json, resv->json, resv->len);
+
+    ngx_http_x402_release_dummy.fd = (ngx_socket_t) -1;
+
+    rel->ev.handler = ngx_http_x402_release_retry;
+    rel->ev.data = &ngx_http_x402_release_dummy;
+    rel->ev.log = ngx_cycle->log;
+    rel->ev.cancelable = 1;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "x402: releasing the unused reservation %s", rel->key);
+
+    ngx_http_x402_release_retry(&rel->ev);
+}
+
+
+static void
+ngx_http_x402_release_retry(ngx_event_t *ev)
+{
+    size_t                    argvlen[5];
+    const char               *argv[5];
+    ngx_http_x402_release_t  *rel;
+
+    rel = (ngx_http_x402_release_t *)
+          ((u_char *) ev - offsetof(ngx_http_x402_release_t, ev));
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_release_lua;
+    argv[2] = "1";
+    argv[3] = rel->key;
+    argv[4] = (const char *) rel->json;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(rel->key);
+    argvlen[4] = rel->len;
+
+    if (ngx_http_x402_redis_command(rel->redis, ngx_cycle->log,
+                                    ngx_http_x402_released, rel,
+                                    5, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(rel);
+    }
+}
+
+
+static void
+ngx_http_x402_released(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_release_t *rel = data;
+
+    /*
+     * once Redis answers, a SET sent earlier on any connection has run:
+     * 1 deleted it, 0 means there was nothing of ours left
+     */
+
+    if (reply != NULL || ++rel->attempts >= NGX_HTTP_X402_RELEASE_TRIES
+        || ngx_exiting || ngx_quit || ngx_terminate)
+    {
+        ngx_free(rel);
+        return;
+    }
+
+    ngx_add_timer(&rel->ev, 500 << rel->attempts);
 }
 
 
 static void
 ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 {
+    ngx_http_x402_resv_t *resv = data;
+
     ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
+
+    /*
+     * taken (nil) for a request that is gone, or unknown (no reply: the
+     * SET may still run): nobody will use it
+     */
+
+    if ((resv->op.request == NULL
+         && reply != NULL && reply->type == REDIS_REPLY_NIL)
+        || reply == NULL)
+    {
+        ngx_http_x402_release(resv);
+    }
 
     r = ngx_http_x402_op_finish(data, &ctx);
     if (r == NULL) {
@@ -601,6 +749,12 @@ ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     u_char     json[1024];
     x402_err   err;
     ngx_str_t  *pr;
+
+    if (result->unavailable) {
+        /* the gateway's fault, nothing was sent: the payment stays usable */
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+        return;
+    }
 
     len = sizeof(json);
 

@@ -36,6 +36,7 @@
 #define NGX_HTTP_X402_RAW_TX_MAX     1024
 #define NGX_HTTP_X402_JOB_RECEIPT    4096
 #define NGX_HTTP_X402_POLL_INTERVAL  250
+#define NGX_HTTP_X402_RESEND_POLLS   8       /* every 2 s while unmined */
 #define NGX_HTTP_X402_SEND_ATTEMPTS  3
 
 
@@ -82,6 +83,7 @@ typedef struct {
     u_char                       tx[67];    /* "0x" + hash, or "" */
     ngx_msec_t                   wait_until;
     ngx_uint_t                   attempts;
+    ngx_uint_t                   polls;
 
     const char                  *status;    /* the receipt's final status */
     const char                  *error_reason;
@@ -89,6 +91,8 @@ typedef struct {
 
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
+    unsigned                     sync:1;        /* a request waited for it */
+    unsigned                     unavailable:1;
     unsigned                     counted:1;     /* x402_settlement_jobs */
 } ngx_http_x402_job_t;
 
@@ -116,6 +120,10 @@ static void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
 static void ngx_http_x402_job_ended(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_notify(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_release(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_resend(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_resent(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_started(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
 static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
@@ -228,6 +236,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_job_started(job);
 
     if (attach) {
+        job->sync = 1;
         job->request = r;
         job->ctx = ctx;
         ctx->job = job;
@@ -692,6 +701,10 @@ ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
+    if (++job->polls % NGX_HTTP_X402_RESEND_POLLS == 0) {
+        ngx_http_x402_job_resend(job);
+    }
+
     ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
 }
 
@@ -857,6 +870,22 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
         ngx_del_timer(&job->poll);
     }
 
+    /*
+     * a sync settlement that never reached the chain because the node or
+     * Redis failed: the request is answered 503 and the reservation
+     * released, so the same payment can be used again
+     */
+
+    if (job->sync && job->tx[0] == '\0' && error_reason != NULL
+        && (ngx_strcmp(error_reason, "settlement_rpc_unavailable") == 0
+            || ngx_strcmp(error_reason, "settlement_redis_unavailable") == 0))
+    {
+        job->unavailable = 1;
+        ngx_http_x402_job_notify(job);
+        ngx_http_x402_job_release(job);
+        return;
+    }
+
     /* the request need not wait for the bookkeeping */
 
     ngx_http_x402_job_notify(job);
@@ -913,6 +942,7 @@ ngx_http_x402_job_notify(ngx_http_x402_job_t *job)
     ctx->job = NULL;
 
     result.success = (ngx_strcmp(job->status, "settled") == 0);
+    result.unavailable = job->unavailable;
     result.error_reason = job->error_reason;
     ngx_memcpy(result.tx, job->tx, sizeof(job->tx));
 
@@ -927,6 +957,76 @@ ngx_http_x402_job_started(ngx_http_x402_job_t *job)
 
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_STARTED);
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_JOBS);
+}
+
+
+/* Deletes the job's reservation (it never reached the chain). */
+
+static void
+ngx_http_x402_job_release(ngx_http_x402_job_t *job)
+{
+    size_t       argvlen[2];
+    const char  *argv[2];
+
+    argv[0] = "DEL";
+    argv[1] = job->key;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(job->key);
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "x402: settlement of %s not sent (%s): reservation "
+                  "released", job->key, job->error_reason);
+
+    if (ngx_http_x402_redis_command(&job->xmcf->redis, ngx_cycle->log,
+                                    ngx_http_x402_job_ended, job,
+                                    2, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_free(job);
+    }
+}
+
+
+/*
+ * Sends the same signed transaction again while waiting for it: a node
+ * that lost it (a broadcast without a reply, a dropped transaction) gets it
+ * back, so its nonce never becomes a gap that stalls later settlements.
+ * The same bytes have the same hash: it can never be paid twice.
+ */
+
+static void
+ngx_http_x402_job_resend(ngx_http_x402_job_t *job)
+{
+    size_t     len;
+    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    ngx_str_t  body;
+
+    len = sizeof(buf);
+
+    if (job->raw_len == 0
+        || x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len,
+                                 1)
+           != X402_OK)
+    {
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    (void) ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, &body,
+                                   job->xmcf->rpc_timeout,
+                                   NGX_HTTP_X402_RPC_REPLY_MAX,
+                                   ngx_http_x402_job_resent, NULL);
+}
+
+
+static void
+ngx_http_x402_job_resent(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    /* "already known" or a hash: either way the receipt poll decides */
 }
 
 

@@ -93,8 +93,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     my $rc = rpc_call('eth_getTransactionReceipt', $r->{transaction});
     is($rc && $rc->{status}, '0x1', 'and it is on chain');
     is(redis_cli('SCARD', 'x402:inflight'), '0', 'nothing left to reconcile');
-    my $log = server_stop($again, 'restarted');
-    like($log, qr/reconciled x402:8453:\S+: 0x[0-9a-f]{64} settled/, 'log: reconciled');
+    server_stop($again, 'restarted');
 }
 
 rpc_call('evm_setAutomine', JSON::PP::true);
