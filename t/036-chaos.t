@@ -1,0 +1,379 @@
+#!/usr/bin/perl
+# Chaos: two nginx nodes (same configuration, one worker each, shared Redis,
+# shared settler key, `x402_settle sync` on /sync/ and `async` on /async/)
+# under steady paid load (fresh payments), while the test restarts Redis
+# twice and interrupts the JSON-RPC node through a TCP proxy (refused
+# connections, replies lost, everything held, a combination with Redis
+# down).  After the load stops and the reconciler has had its time,
+# scripts/reconcile-check must find the chain and Redis consistent in both
+# directions, every request answered 200 on /sync/ must have a settled
+# receipt, and no request that was refused may have been charged.
+# docs/security.md "Chaos and reconciliation".
+#
+# Redis is restarted with SHUTDOWN SAVE and reloads its dump (a Redis that
+# loses its data on restart loses receipts by definition).
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(_exit WNOHANG);
+use Time::HiRes qw(time sleep);
+use X402Test;
+
+my $LOAD_SECONDS = $ENV{CHAOS_SECONDS} || 31;
+
+start_services(redis => 1, devchain => 1);
+my $SVC = services();
+my $C = chain_env();
+my $KEY = settler_key_file();
+my $PRICE = '1000000000000000';
+my $DEVCHAIN_PORT = ($SVC->{rpc} =~ /:(\d+)$/)[0];
+my $WORK = File::Temp::tempdir('x402-chaos-XXXXXX', TMPDIR => 1,
+                               CLEANUP => !$ENV{TEST_LEAVE});
+
+# ---- a TCP proxy between nginx and the devchain, with modes -----------------
+#   pass     forward both ways
+#   refuse   listener and connections closed: connect() is refused
+#   swallow  requests reach the node, its replies are dropped
+#   stall    nothing is read either way (held in the kernel; forwarded,
+#            late, when the mode changes)
+#   lose-sends  the replies to eth_sendRawTransaction and
+#            eth_getTransactionReceipt are dropped (the transaction is sent
+#            and mined; the settler never hears of it: "pending", then the
+#            reconciler)
+#   drop-sends  eth_sendRawTransaction requests never reach the node (a lost
+#            transaction: the settler re-sends the same bytes while it waits,
+#            so its nonce is mined and no gap stalls later settlements)
+my $MODEFILE = "$WORK/proxy.mode";
+my $PROXY_PORT = free_port();
+
+sub proxy_mode {
+    my ($m) = @_;
+    open my $fh, '>', "$MODEFILE.tmp" or die $!;
+    print $fh $m;
+    close $fh;
+    rename "$MODEFILE.tmp", $MODEFILE or die $!;
+}
+
+sub run_proxy {
+    my ($port, $target) = @_;
+    my ($listener, %peer, %sock);
+    my $mode = 'pass';
+    my $listen = sub {
+        $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+                                          Listen => 128, ReuseAddr => 1)
+            or die "proxy: listen $port: $!";
+    };
+    my $drop = sub {
+        my ($fd) = @_;
+        my @pair = ($fd, $peer{$fd} // ());
+        for my $f (@pair) {
+            next unless $sock{$f};
+            close $sock{$f};
+            delete $sock{$f};
+            delete $peer{$f};
+        }
+    };
+    my %client;    # fd -> 1 for the nginx side
+    my %lose;      # node-side fd -> drop its next reply
+    $listen->();
+    while (1) {
+        if (open my $fh, '<', $MODEFILE) {
+            my $m = <$fh> // 'pass';
+            close $fh;
+            if ($m ne $mode) {
+                if ($m eq 'refuse') {
+                    close $listener if $listener;
+                    undef $listener;
+                    my @fds = keys %sock;
+                    $drop->($_) for @fds;
+                    %client = ();
+                } elsif ($mode eq 'refuse') {
+                    $listen->();
+                }
+                $mode = $m;
+            }
+        }
+        my $sel = IO::Select->new();
+        if ($mode ne 'stall') {
+            $sel->add($listener) if $listener;
+            $sel->add($sock{$_}) for keys %sock;
+        }
+        for my $s ($sel->can_read(0.05)) {
+            if ($listener && $s == $listener) {
+                my $c = $listener->accept or next;
+                my $u = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$target") or do { close $c; next };
+                my ($a, $b) = (fileno $c, fileno $u);
+                @sock{$a, $b} = ($c, $u);
+                @peer{$a, $b} = ($b, $a);
+                $client{$a} = 1;
+                next;
+            }
+            my $fd = fileno $s;
+            next unless defined $fd && $sock{$fd};
+            my $n = sysread($s, my $buf, 65536);
+            if (!$n) {
+                delete $client{$fd};
+                $drop->($fd);
+                next;
+            }
+            next if $mode eq 'swallow' && !$client{$fd};    # the node's reply
+            if ($client{$fd} && $buf =~ /eth_sendRawTransaction|eth_getTransactionReceipt/) {
+                next if $mode eq 'drop-sends' && $buf =~ /eth_sendRawTransaction/;
+                $lose{ $peer{$fd} } = 1 if $mode eq 'lose-sends';
+            } elsif (!$client{$fd} && delete $lose{$fd}) {
+                next;
+            }
+            my $to = $sock{ $peer{$fd} // -1 } or next;
+            syswrite($to, $buf);
+        }
+    }
+}
+
+proxy_mode('pass');
+my $proxy_pid = fork // die $!;
+if ($proxy_pid == 0) {
+    # a child must never run the harness's END blocks (they stop the services)
+    $0 = 'x402-chaos-proxy';
+    $SIG{PIPE} = 'IGNORE';
+    eval { run_proxy($PROXY_PORT, $DEVCHAIN_PORT) };
+    child_died('proxy', $@);
+}
+
+sub child_died {
+    my ($who, $err) = @_;
+    if (open my $fh, '>>', "$WORK/children.err") { print $fh "$who: $err\n"; close $fh }
+    _exit(1);
+}
+END { local $?; if ($proxy_pid) { kill 'TERM', $proxy_pid; waitpid($proxy_pid, 0) } }
+
+# ---- two nodes ----------------------------------------------------------------
+my $HTTP = <<"HTTP";
+x402_rpc http://127.0.0.1:$PROXY_PORT;
+x402_redis \$REDIS;
+x402_settler_key_file $KEY;
+x402_rpc_timeout 1s;
+x402_redis_timeout 500ms;
+x402_timeout 3s;
+x402_settle_timeout 3s;
+x402_reconcile_interval 300ms;
+HTTP
+
+my $CONFIG = <<'CONF';
+location /sync/ {
+    x402 on;
+    x402_settle sync;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.001;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+location /async/ {
+    x402 on;
+    x402_settle async;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.001;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+CONF
+
+my $FROM_BLOCK = hex(rpc_call('eth_blockNumber') // '0x0') + 1;
+my @nodes = map { server_start({ http_config => $HTTP, config => $CONFIG }) } 1 .. 2;
+
+# a quick paid request on each node before the chaos starts
+for my $i (0, 1) {
+    my $res = http_request($nodes[$i], "GET /sync/warm$i", { 'PAYMENT-SIGNATURE' =>
+        pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") });
+    is($res->{status}, 200, "node $i serves a paid request before the faults");
+}
+
+# ---- the load: per node two /sync/ loops and one /async/ loop ------------------
+my $RESULTS = "$WORK/results";
+mkdir $RESULTS;
+my $STOP = "$WORK/stop";
+my @loaders;
+for my $n (0, 1) {
+    for my $l (['sync', 0], ['sync', 1], ['async', 2]) {
+        my ($kind, $id) = @$l;
+        my $pid = fork // die $!;
+        if ($pid == 0) {
+            eval { loader($n, $kind, $id) };
+            child_died("loader $n-$id", $@);
+        }
+        push @loaders, $pid;
+    }
+}
+
+sub loader {
+    my ($n, $kind, $id) = @_;
+    srand($$);
+    open my $out, '>', "$RESULTS/$n-$id" or die $!;
+    select((select($out), $| = 1)[0]);
+    my $ua = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
+    my $i = 0;
+    until (-e $STOP) {
+        my $uri = "/$kind/n$n-l$id-" . $i++;
+        my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
+        my $t0 = time;
+        my $res = $ua->get("http://127.0.0.1:$nodes[$n]{port}$uri",
+                           { headers => { 'PAYMENT-SIGNATURE' => $h } });
+        my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+        my $err = decode_json_b64($res->{headers}{'payment-required'}) // {};
+        my $body = eval { decode_json($res->{content}) } // {};
+        printf $out "%s\n", encode_json({
+            node => $n, kind => $kind, uri => $uri, status => $res->{status},
+            t0 => $t0, secs => time - $t0,
+            success => $pr->{success} ? 1 : 0, tx => $pr->{transaction} // '',
+            reason => $pr->{errorReason} // $err->{error} // $body->{error}
+                      // ($res->{status} == 599 ? $res->{content} : '') });
+        sleep(0.2 + rand(0.2));
+    }
+    close $out;
+    _exit(0);
+}
+
+# ---- the faults -------------------------------------------------------------------
+my $T0 = time;
+my @faults;
+sub at { my ($t) = @_; my $d = $T0 + $t - time; sleep $d if $d > 0 }
+sub fault { my ($what) = @_; push @faults, sprintf('%5.1f s  %s', time - $T0, $what); note($faults[-1]) }
+
+sub redis_down {
+    my $pidfile = "$SVC->{redis_dir}/redis.pid";
+    my $pid = X402Test::read_file($pidfile) =~ s/\s+//gr;
+    system("redis-cli -p $SVC->{redis_port} SHUTDOWN SAVE >/dev/null 2>&1");
+    for (1 .. 100) { last unless $pid && kill 0, $pid; sleep 0.05 }
+    unlink $pidfile;
+}
+
+at(3);   fault('Redis: SHUTDOWN SAVE');  redis_down();
+at(5);   fault('Redis: started again (reloads its dump)'); redis_start();
+at(7);   fault('RPC: refuse');   proxy_mode('refuse');
+at(9);   fault('RPC: pass');     proxy_mode('pass');
+at(11);  fault('RPC: swallow (requests reach the node, replies are lost)'); proxy_mode('swallow');
+at(14);  fault('RPC: pass');     proxy_mode('pass');
+at(16);  fault('RPC: stall (nothing moves; released late)'); proxy_mode('stall');
+at(18.5); fault('RPC: pass');    proxy_mode('pass');
+at(20);  fault('Redis down and RPC swallow together'); redis_down(); proxy_mode('swallow');
+at(22);  fault('Redis started, RPC pass'); redis_start(); proxy_mode('pass');
+at(23);  fault('RPC: lose-sends (sent and mined, the replies are lost)'); proxy_mode('lose-sends');
+at(26);  fault('RPC: pass');     proxy_mode('pass');
+# transactions lost before the node: re-sent while waiting, no nonce gap
+at(27); fault('RPC: drop-sends (transactions lost before the node)'); proxy_mode('drop-sends');
+at(29); fault('RPC: pass');  proxy_mode('pass');
+at($LOAD_SECONDS);
+fault('load stops');
+open my $s, '>', $STOP; close $s;
+waitpid($_, 0) for @loaders;
+fault('all loaders done');
+my $child_err = X402Test::read_file("$WORK/children.err");
+is($child_err, '', 'no load or proxy process died') or diag($child_err);
+
+my @res;
+for my $f (glob "$RESULTS/*") {
+    open my $fh, '<', $f or next;
+    push @res, map { decode_json($_) } <$fh>;
+}
+my %by;
+$by{"$_->{kind} $_->{status}"}++ for @res;
+note('answers: ' . join(', ', map { "$_ x $by{$_}" } sort keys %by));
+my %reasons;
+$reasons{"$_->{kind} $_->{status} " . ($_->{reason} || '-')}++ for grep { $_->{status} != 200 || !$_->{success} } @res;
+note("  $_: $reasons{$_}") for sort keys %reasons;
+my @bad_status = grep { $_->{status} !~ /^(200|402|503)$/ } @res;
+is(scalar @bad_status, 0, 'every answer is 200, 402 or 503')
+    or diag(explain [ @bad_status[0 .. ($#bad_status < 9 ? $#bad_status : 9)] ]);
+my @ok = grep { $_->{status} == 200 } @res;
+cmp_ok(scalar(grep { $_->{node} == 0 } @ok), '>', 10, 'node 0 served paid load');
+cmp_ok(scalar(grep { $_->{node} == 1 } @ok), '>', 10, 'node 1 served paid load');
+cmp_ok(scalar(grep { $_->{status} == 503 } @res), '>', 0, 'the faults were felt (503s)');
+
+# ---- let the reconciler finish ---------------------------------------------------------
+sub receipts {
+    my %r;
+    my @keys = grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:[0-9]*');
+    while (my @chunk = splice(@keys, 0, 500)) {
+        my @v = split /\n/, redis_cli('MGET', @chunk);
+        for my $i (0 .. $#chunk) {
+            my $d = eval { decode_json($v[$i]) } or next;
+            $r{ $d->{resource} } = $d;
+        }
+    }
+    return \%r;
+}
+my $t_rec = time;
+my $rec;
+for (1 .. 150) {
+    $rec = receipts();
+    last unless grep { $_->{status} =~ /^(broadcast|pending)$/ } values %$rec;
+    sleep 0.2;
+}
+fault(sprintf 'reconciled after %.1f s', time - $t_rec);
+
+# ---- both directions ---------------------------------------------------------------------
+my $check = `scripts/reconcile-check --rpc $SVC->{rpc} --redis $SVC->{redis} --settler $C->{X402_SETTLER_ADDRESS} --from-block $FROM_BLOCK -v 2>&1`;
+my $rc = $? >> 8;
+note($check);
+is($rc, 0, 'scripts/reconcile-check: chain and Redis agree in both directions')
+    or diag($check);
+my $json = `scripts/reconcile-check --rpc $SVC->{rpc} --redis $SVC->{redis} --settler $C->{X402_SETTLER_ADDRESS} --from-block $FROM_BLOCK --json 2>/dev/null`;
+my $sum = eval { decode_json($json) } // {};
+
+# every 200 on /sync/ ended settled; nothing refused was charged
+my @sync_ok = grep { $_->{kind} eq 'sync' && $_->{status} == 200 } @res;
+my @unsettled = grep { ($rec->{ $_->{uri} }{status} // 'none') ne 'settled' } @sync_ok;
+is(scalar @unsettled, 0, sprintf('all %d requests answered 200 on /sync/ have a settled receipt',
+                                 scalar @sync_ok))
+    or diag(join "\n", map { "$_->{uri} (node $_->{node}, t+" . sprintf('%.1f', $_->{t0} - $T0)
+                              . "): " . ($rec->{ $_->{uri} }{status} // 'no receipt')
+                              . ' ' . ($rec->{ $_->{uri} }{error} // '') } @unsettled);
+my @pending_ok = grep { !$_->{success} } @sync_ok;
+my @charged = grep { $_->{status} != 200 && ($rec->{ $_->{uri} }{status} // '') eq 'settled' } @res;
+is(scalar @charged, 0, 'no request answered 402/503 was charged (receipt settled)')
+    or diag(join "\n", map { "$_->{uri}: $_->{status} $_->{reason}, receipt settled "
+                              . $rec->{ $_->{uri} }{transaction} } @charged);
+my @tx_mismatch = grep { $_->{success} && lc($_->{tx}) ne lc($rec->{ $_->{uri} }{transaction} // '') } @sync_ok;
+is(scalar @tx_mismatch, 0, 'PAYMENT-RESPONSE transaction = the receipt\'s transaction');
+
+# async: served at once; its settlement may have met the faults
+my @async_ok = grep { $_->{kind} eq 'async' && $_->{status} == 200 } @res;
+my %async_end;
+$async_end{ $rec->{ $_->{uri} }{status} // 'none' }++ for @async_ok;
+my @async_unsettled = grep { ($rec->{ $_->{uri} }{status} // 'none') ne 'settled' } @async_ok;
+{
+    local $TODO = 'x402_settle async: a settlement that meets Redis down before its '
+                . 'broadcast stays "reserved" (docs/settlement.md, Reconciliation)';
+    is(scalar @async_unsettled, 0, sprintf('all %d requests answered 200 on /async/ have a settled receipt',
+                                           scalar @async_ok))
+        or diag(join "\n", map { "$_->{uri} (t+" . sprintf('%.1f', $_->{t0} - $T0) . '): '
+                                  . ($rec->{ $_->{uri} }{status} // 'no receipt') . ' '
+                                  . ($rec->{ $_->{uri} }{error} // '') } @async_unsettled);
+}
+
+my %final;
+$final{$_->{status}}++ for grep { $_->{status} } values %$rec;
+note(sprintf 'requests: %d (%s); /sync/ 200: %d (%d with settlement_pending, all settled in the end); '
+             . '/async/ 200: %d (%s)', scalar @res,
+             join(', ', map { "$_ x $by{$_}" } sort keys %by), scalar @sync_ok,
+             scalar @pending_ok, scalar @async_ok,
+             join(', ', map { "$_ $async_end{$_}" } sort keys %async_end));
+note(sprintf 'chain: %s settler transactions (%s succeeded, %s reverted) in blocks %d..%s; '
+             . 'receipts: %s', $sum->{chain_transactions} // '?', $sum->{chain_succeeded} // '?',
+             $sum->{chain_reverted} // '?', $FROM_BLOCK, $sum->{latest_block} // '?',
+             join(', ', map { "$_ $final{$_}" } sort keys %final));
+note("faults:\n" . join("\n", @faults));
+
+my @logs = map { server_stop($nodes[$_], "node $_") } 0, 1;
+my $all = join '', @logs;
+my %lines;
+for my $re ('broadcast of \S+ unconfirmed', 'recorded as pending', 'reconciled \S+: \S+ settled',
+            'no transaction nonce from redis', 'cannot record the broadcast',
+            'receipt could not be written', 'nonce \d+ already used') {
+    my $n = () = $all =~ /$re/g;
+    $lines{$re} = $n;
+}
+note("error.log (both nodes): " . join(', ', map { "'$_' x $lines{$_}" } sort keys %lines));
+
+done_testing();
