@@ -417,11 +417,12 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (xmcf->timeout == 0 || xmcf->rpc_timeout == 0
-        || xmcf->redis.timeout == 0)
+        || xmcf->redis.timeout == 0 || xmcf->receipt_ttl <= 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_timeout, x402_rpc_timeout and "
-                           "x402_redis_timeout must be above zero");
+                           "x402_timeout, x402_rpc_timeout, "
+                           "x402_redis_timeout and x402_receipt_ttl must be "
+                           "above zero");
         return NGX_CONF_ERROR;
     }
 

@@ -75,6 +75,10 @@ static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
 static void ngx_http_x402_release_retry(ngx_event_t *ev);
+static void ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf,
+    char *key);
+static void ngx_http_x402_released_once(void *data, redisReply *reply,
+    const char *err);
 static void ngx_http_x402_released(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_reserved(ngx_http_request_t *r,
@@ -431,7 +435,7 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
 static void
 ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    char                        ttl[NGX_INT64_LEN];
+    char                        ttl[NGX_INT64_LEN + 1];
     size_t                      len, argvlen[7];
     u_char                     *json, *p;
     uint64_t                    deadline;
@@ -455,6 +459,11 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         deadline = (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX;
     }
 
+    /* a slow check may end after the deadline: never a negative TTL */
+    if (deadline < (uint64_t) ngx_time()) {
+        deadline = (uint64_t) ngx_time();
+    }
+
     p = ngx_sprintf((u_char *) ttl, "%uL",
                     ((deadline - (uint64_t) ngx_time())
                      + (uint64_t) xmcf->receipt_ttl) * 1000);
@@ -474,13 +483,13 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
                                (const char *) p, (uint64_t) ngx_time());
     rc.status = "reserved";
 
-    json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + url.len);
+    json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len);
     if (json == NULL) {
         ngx_http_x402_fail(r, ctx, "internal error");
         return;
     }
 
-    len = NGX_HTTP_X402_RECEIPT_MAX + url.len;
+    len = NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len;
 
     err = x402_receipt_encode((char *) json, &len, &rc);
     if (err != X402_OK) {
@@ -724,6 +733,10 @@ ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     if (ngx_http_x402_settle_start(r, ctx, sync) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: cannot start the settlement of %s", ctx->key);
+
+        /* nothing was sent: the payment stays usable */
+        ngx_http_x402_unreserve(xmcf, ctx->key);
+
         ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
         return;
     }
@@ -788,10 +801,46 @@ ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         return;
     }
 
-    ctx->reason_text = result->error_reason;
+    /* the job's text goes away with the job */
+    len = ngx_strlen(result->error_reason) + 1;
+    ctx->reason_text = ngx_pnalloc(r->pool, len);
+
+    if (ctx->reason_text == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    ngx_memcpy((u_char *) ctx->reason_text, result->error_reason, len);
     ctx->reason_status = NGX_HTTP_X402_PAYMENT_REQUIRED;
 
     ngx_http_x402_finish(r, ctx, X402_R_PAYMENT_REQUIRED);
+}
+
+
+/* Deletes a reservation this request took and will not use. */
+
+static void
+ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
+{
+    size_t       argvlen[2];
+    const char  *argv[2];
+
+    argv[0] = "DEL";
+    argv[1] = key;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_released_once, NULL,
+                                       2, argv, argvlen);
+}
+
+
+static void
+ngx_http_x402_released_once(void *data, redisReply *reply, const char *err)
+{
+    /* best effort */
 }
 
 

@@ -34,7 +34,7 @@
 #define NGX_HTTP_X402_RPC_BODY_MAX   4096
 #define NGX_HTTP_X402_RPC_REPLY_MAX  (256 * 1024)
 #define NGX_HTTP_X402_RAW_TX_MAX     1024
-#define NGX_HTTP_X402_JOB_RECEIPT    4096
+#define NGX_HTTP_X402_JOB_RECEIPT    2048     /* plus the escaped resource */
 #define NGX_HTTP_X402_POLL_INTERVAL  250
 #define NGX_HTTP_X402_RESEND_POLLS   8       /* every 2 s while unmined */
 #define NGX_HTTP_X402_SEND_ATTEMPTS  3
@@ -198,6 +198,15 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         /* nothing to move: a zero receipt, no transaction */
         ngx_add_timer(&job->guard, xmcf->redis.timeout * 2);
         ngx_http_x402_job_started(job);
+
+        if (attach) {
+            /* told at once: the waiting request goes on */
+            job->sync = 1;
+            job->request = r;
+            job->ctx = ctx;
+            ctx->job = job;
+        }
+
         ngx_http_x402_job_end(job, "settled", NULL);
         return NGX_OK;
     }
@@ -773,12 +782,21 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     ngx_http_x402_redis_done_pt done)
 {
     size_t                      len, argvlen[5];
-    u_char                      json[NGX_HTTP_X402_JOB_RECEIPT];
+    u_char                     *json;
+    ngx_int_t                   rv;
     x402_receipt                rc;
     const char                 *argv[5];
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = job->xmcf;
+
+    /* the resource may need six bytes per byte once escaped */
+    len = NGX_HTTP_X402_JOB_RECEIPT + 6 * ngx_strlen(job->resource);
+
+    json = ngx_alloc(len, ngx_cycle->log);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_http_x402_receipt_init(&rc, &job->offer, &job->payment,
                                job->resource, job->created);
@@ -790,9 +808,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     rc.transaction = job->tx[0] ? (const char *) job->tx : NULL;
     rc.error = job->error_reason;
 
-    len = sizeof(json);
-
     if (x402_receipt_encode((char *) json, &len, &rc) != X402_OK) {
+        ngx_free(json);
         return NGX_ERROR;
     }
 
@@ -808,10 +825,12 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     argvlen[3] = 2;
     argvlen[4] = 7;
 
-    if (ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
-                                    job, 5, argv, argvlen)
-        != NGX_OK)
-    {
+    /* hiredis copies the command: the buffer is ours again at once */
+    rv = ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
+                                     job, 5, argv, argvlen);
+    ngx_free(json);
+
+    if (rv != NGX_OK) {
         return NGX_ERROR;
     }
 
