@@ -193,6 +193,27 @@ void ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 void ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,
     x402_payment *p, const char *resource, uint64_t created);
 
+/* parking and resuming (ngx_http_x402_onchain.c) */
+ngx_int_t ngx_http_x402_park(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_op_t *op);
+ngx_http_x402_op_t *ngx_http_x402_op_create(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+ngx_http_request_t *ngx_http_x402_op_finish(void *data,
+    ngx_http_x402_ctx_t **ctxp);
+void ngx_http_x402_fail(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    const char *error);
+void ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    x402_reason reason);
+
+/* the reservation (ngx_http_x402_reserve.c) */
+void ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx);
+
+/* the facilitator (ngx_http_x402_facilitator.c) */
+ngx_int_t ngx_http_x402_facilitator_verify(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_ctx_t *ctx);
+
 ngx_int_t ngx_http_x402_onchain_start(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx);
 void ngx_http_x402_onchain_detach(ngx_http_x402_ctx_t *ctx);

@@ -1,0 +1,441 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * The replay reservation in Redis (SET NX GET: reserve, or learn the first
+ * holder's receipt), the release of reservations nobody will use, the hand
+ * over to settlement, and the receipt fields every stage writes.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+
+
+#define NGX_HTTP_X402_RECEIPT_MAX      2048
+/* a reservation outlives the permit's deadline; bound absurd deadlines */
+#define NGX_HTTP_X402_TTL_MAX          (10 * 365 * 86400)
+
+
+/* a reservation in flight: the op, and the record it wrote */
+typedef struct {
+    ngx_http_x402_op_t           op;        /* first: freed as an op */
+    ngx_http_x402_redis_conf_t  *redis;
+    size_t                       len;
+    char                         key[X402_REPLAY_KEY_MAX];
+    u_char                       json[1];
+} ngx_http_x402_resv_t;
+
+
+/* a release waiting for Redis to answer */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_http_x402_redis_conf_t  *redis;
+    ngx_uint_t                   attempts;
+    size_t                       len;
+    char                         key[X402_REPLAY_KEY_MAX];
+    u_char                       json[1];
+} ngx_http_x402_release_t;
+
+#define NGX_HTTP_X402_RELEASE_TRIES  6      /* over about 30 s */
+
+static ngx_connection_t  ngx_http_x402_release_dummy;
+
+
+/* deletes the key only if it still holds this very record */
+static const char  ngx_http_x402_release_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) end return 0";
+
+
+static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
+static void ngx_http_x402_release_retry(ngx_event_t *ev);
+static void ngx_http_x402_released(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_reserved(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf,
+    char *key);
+static void ngx_http_x402_released_once(void *data, redisReply *reply,
+    const char *err);
+
+
+/*
+ * SET <key> <receipt> NX GET PX <ttl>: one round trip that reserves the
+ * payment, or returns the receipt stored by whoever reserved it first
+ * (Redis >= 7.0).
+ */
+
+void
+ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    char                        ttl[NGX_INT64_LEN + 1];
+    size_t                      len, argvlen[7];
+    u_char                     *json, *p;
+    uint64_t                    deadline;
+    x402_err                    err;
+    ngx_str_t                   url;
+    const char                 *argv[7];
+    x402_receipt                rc;
+    ngx_http_x402_resv_t       *resv;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    /* every check passed (on chain, or the facilitator's) */
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_VERIFIED);
+
+    x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
+
+    if (x402_u256_to_u64(&deadline, &ctx->payment.deadline) != X402_OK
+        || deadline > (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX)
+    {
+        deadline = (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX;
+    }
+
+    /* a slow check may end after the deadline: never a negative TTL */
+    if (deadline < (uint64_t) ngx_time()) {
+        deadline = (uint64_t) ngx_time();
+    }
+
+    p = ngx_sprintf((u_char *) ttl, "%uL",
+                    ((deadline - (uint64_t) ngx_time())
+                     + (uint64_t) xmcf->receipt_ttl) * 1000);
+    *p = '\0';
+
+    url = r->unparsed_uri;
+
+    p = ngx_pnalloc(r->pool, url.len + 1);
+    if (p == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    *ngx_cpymem(p, url.data, url.len) = '\0';
+
+    ngx_http_x402_receipt_init(&rc, &ctx->offer, &ctx->payment,
+                               (const char *) p, (uint64_t) ngx_time());
+    rc.status = "reserved";
+
+    json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len);
+    if (json == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    len = NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len;
+
+    err = x402_receipt_encode((char *) json, &len, &rc);
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot encode the receipt: %s",
+                      x402_strerror(err));
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    argv[0] = "SET";
+    argv[1] = ctx->key;
+    argv[2] = (const char *) json;
+    argv[3] = "NX";
+    argv[4] = "GET";
+    argv[5] = "PX";
+    argv[6] = ttl;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(ctx->key);
+    argvlen[2] = len;
+    argvlen[3] = 2;
+    argvlen[4] = 3;
+    argvlen[5] = 2;
+    argvlen[6] = ngx_strlen(ttl);
+
+    /* the op keeps the record: a reservation nobody uses is released */
+
+    resv = ngx_alloc(sizeof(ngx_http_x402_resv_t) + len, r->connection->log);
+    if (resv == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    resv->op.request = r;
+    resv->op.ctx = ctx;
+    resv->redis = &xmcf->redis;
+    resv->len = len;
+    ngx_memcpy(resv->key, ctx->key, X402_REPLAY_KEY_MAX);
+    ngx_memcpy(resv->json, json, len);
+
+    if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
+                                    ngx_http_x402_reserve_done, resv,
+                                    7, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(resv);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    ctx->op = &resv->op;
+    ctx->state = NGX_HTTP_X402_REDIS;
+}
+
+
+/*
+ * Deletes a reservation if it still holds exactly this record: the request
+ * that took it went away, or its SET timed out and may still run when Redis
+ * recovers.  Either way nobody will use it, and the payer must be able to
+ * use the same payment again.  Retried while Redis does not answer.
+ */
+
+static void
+ngx_http_x402_release(ngx_http_x402_resv_t *resv)
+{
+    ngx_http_x402_release_t  *rel;
+
+    rel = ngx_calloc(sizeof(ngx_http_x402_release_t) + resv->len,
+                     ngx_cycle->log);
+    if (rel == NULL) {
+        return;
+    }
+
+    rel->redis = resv->redis;
+    rel->len = resv->len;
+    ngx_memcpy(rel->key, resv->key, X402_REPLAY_KEY_MAX);
+    ngx_memcpy(rel->json, resv->json, resv->len);
+
+    ngx_http_x402_release_dummy.fd = (ngx_socket_t) -1;
+
+    rel->ev.handler = ngx_http_x402_release_retry;
+    rel->ev.data = &ngx_http_x402_release_dummy;
+    rel->ev.log = ngx_cycle->log;
+    rel->ev.cancelable = 1;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "x402: releasing the unused reservation %s", rel->key);
+
+    ngx_http_x402_release_retry(&rel->ev);
+}
+
+
+static void
+ngx_http_x402_release_retry(ngx_event_t *ev)
+{
+    size_t                    argvlen[5];
+    const char               *argv[5];
+    ngx_http_x402_release_t  *rel;
+
+    rel = (ngx_http_x402_release_t *)
+          ((u_char *) ev - offsetof(ngx_http_x402_release_t, ev));
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_release_lua;
+    argv[2] = "1";
+    argv[3] = rel->key;
+    argv[4] = (const char *) rel->json;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(rel->key);
+    argvlen[4] = rel->len;
+
+    if (ngx_http_x402_redis_command(rel->redis, ngx_cycle->log,
+                                    ngx_http_x402_released, rel,
+                                    5, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(rel);
+    }
+}
+
+
+static void
+ngx_http_x402_released(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_release_t *rel = data;
+
+    /*
+     * once Redis answers, a SET sent earlier on any connection has run:
+     * 1 deleted it, 0 means there was nothing of ours left
+     */
+
+    if (reply != NULL || ++rel->attempts >= NGX_HTTP_X402_RELEASE_TRIES
+        || ngx_exiting || ngx_quit || ngx_terminate)
+    {
+        ngx_free(rel);
+        return;
+    }
+
+    ngx_add_timer(&rel->ev, 500 << rel->attempts);
+}
+
+
+static void
+ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_resv_t *resv = data;
+
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    /*
+     * taken (nil) for a request that is gone, or unknown (no reply: the
+     * SET may still run): nobody will use it
+     */
+
+    if ((resv->op.request == NULL
+         && reply != NULL && reply->type == REDIS_REPLY_NIL)
+        || reply == NULL)
+    {
+        ngx_http_x402_release(resv);
+    }
+
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis reservation failed: %s",
+                      reply ? reply->str : err);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RESERVED);
+        ngx_http_x402_reserved(r, ctx);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis answered the reservation with type %d",
+                      reply->type);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    /* someone reserved this payment first: answer with their receipt */
+
+    ctx->receipt.data = ngx_pnalloc(r->pool, reply->len);
+    if (ctx->receipt.data == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    ngx_memcpy(ctx->receipt.data, reply->str, reply->len);
+    ctx->receipt.len = reply->len;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment replayed, payer %s: already reserved",
+                  ctx->payer);
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+
+    ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+}
+
+
+/* Reserved: settle, and with x402_settle sync wait for the receipt. */
+
+static void
+ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_uint_t                  sync;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (!xmcf->has_settler && xlcf->facilitator_url.len == 0) {
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
+    }
+
+    if (ctx->offer.scheme == X402_SCHEME_UPTO) {
+        /* the charge is known once the response is: settled at its end */
+        ctx->upto_charge = 1;
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
+    }
+
+    sync = (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC);
+
+    if (ngx_http_x402_settle_start(r, ctx, sync) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot start the settlement of %s", ctx->key);
+
+        /* nothing was sent: the payment stays usable */
+        ngx_http_x402_unreserve(xmcf, ctx->key);
+
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+        return;
+    }
+
+    if (!sync) {
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+    }
+}
+
+
+/* Deletes a reservation this request took and will not use. */
+
+static void
+ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
+{
+    size_t       argvlen[2];
+    const char  *argv[2];
+
+    argv[0] = "DEL";
+    argv[1] = key;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_released_once, NULL,
+                                       2, argv, argvlen);
+}
+
+
+static void
+ngx_http_x402_released_once(void *data, redisReply *reply, const char *err)
+{
+    /* best effort */
+}
+
+
+/* The receipt fields every stage writes. */
+
+void
+ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,
+    x402_payment *p, const char *resource, uint64_t created)
+{
+    ngx_memzero(rc, sizeof(x402_receipt));
+
+    rc->scheme = offer->scheme;
+    rc->chain_id = offer->chain_id;
+    rc->payer = p->from;
+    rc->pay_to = offer->pay_to;
+    rc->asset = offer->asset;
+    rc->amount = p->amount;
+    rc->nonce = p->nonce;
+    rc->deadline = p->deadline;
+    rc->resource = resource;
+    rc->created = created;
+    rc->updated = (uint64_t) ngx_time();
+    rc->valid_after = p->valid_after;
+    rc->signature = p->signature;
+    rc->signature_len = p->signature_len;
+}
