@@ -11,37 +11,6 @@
 #include "x402_internal.h"
 
 
-/*
- * Looks up key.  Absent or null: *val = NULL, fine for optional fields;
- * for required ones absent is MISSING and null is TYPE.  `type` JSON_TRUE
- * stands for either boolean.
- */
-static x402_err
-x402_fac_get(json_t **val, json_t *obj, const char *key, json_type type,
-    int required)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-    *val = NULL;
-
-    if (v == NULL || json_is_null(v)) {
-        if (!required) {
-            return X402_OK;
-        }
-        return v == NULL ? X402_ERR_MISSING : X402_ERR_TYPE;
-    }
-
-    if (type == JSON_TRUE ? !json_is_boolean(v) : json_typeof(v) != type) {
-        return X402_ERR_TYPE;
-    }
-
-    *val = v;
-
-    return X402_OK;
-}
-
-
 /* A JSON object of at most X402_FACILITATOR_RESPONSE_MAX bytes. */
 static x402_err
 x402_fac_load(json_t **root, const char *json, size_t len)
@@ -125,14 +94,14 @@ x402_fac_check_optional(json_t *root, const char *const *strings,
     x402_err   rc;
 
     for ( /* void */ ; *strings != NULL; strings++) {
-        rc = x402_fac_get(&v, root, *strings, JSON_STRING, 0);
+        rc = x402_json_get(&v, root, *strings, JSON_STRING, 0);
         if (rc != X402_OK) {
             return rc;
         }
     }
 
     for ( /* void */ ; *objects != NULL; objects++) {
-        rc = x402_fac_get(&v, root, *objects, JSON_OBJECT, 0);
+        rc = x402_json_get(&v, root, *objects, JSON_OBJECT, 0);
         if (rc != X402_OK) {
             return rc;
         }
@@ -171,7 +140,7 @@ x402_facilitator_request(char *out, size_t *out_len,
         return X402_ERR_JSON;
     }
 
-    rc = x402_fac_get(&v, payload, "x402Version", JSON_INTEGER, 1);
+    rc = x402_json_get(&v, payload, "x402Version", JSON_INTEGER, 1);
     if (rc != X402_OK) {
         json_decref(payload);
         return rc;
@@ -239,7 +208,7 @@ x402_verify_response_parse(int *valid, char *reason, size_t reason_cap,
         return rc;
     }
 
-    rc = x402_fac_get(&v, root, "isValid", JSON_TRUE, 1);
+    rc = x402_json_get(&v, root, "isValid", JSON_TRUE, 1);
     if (rc != X402_OK) {
         goto done;
     }
@@ -251,7 +220,7 @@ x402_verify_response_parse(int *valid, char *reason, size_t reason_cap,
         goto done;
     }
 
-    rc = x402_fac_get(&v, root, "payer", JSON_STRING, 0);
+    rc = x402_json_get(&v, root, "payer", JSON_STRING, 0);
     if (rc != X402_OK) {
         goto done;
     }
@@ -267,7 +236,7 @@ x402_verify_response_parse(int *valid, char *reason, size_t reason_cap,
         *has_payer = 1;
     }
 
-    rc = x402_fac_get(&v, root, "invalidReason", JSON_STRING, 0);
+    rc = x402_json_get(&v, root, "invalidReason", JSON_STRING, 0);
     if (rc != X402_OK) {
         goto done;
     }
@@ -308,7 +277,7 @@ x402_settle_response_parse(int *success, char *reason, size_t reason_cap,
         return rc;
     }
 
-    rc = x402_fac_get(&v, root, "success", JSON_TRUE, 1);
+    rc = x402_json_get(&v, root, "success", JSON_TRUE, 1);
     if (rc != X402_OK) {
         goto done;
     }
@@ -320,7 +289,7 @@ x402_settle_response_parse(int *success, char *reason, size_t reason_cap,
         goto done;
     }
 
-    rc = x402_fac_get(&v, root, "transaction", JSON_STRING, *success);
+    rc = x402_json_get(&v, root, "transaction", JSON_STRING, *success);
     if (rc != X402_OK) {
         goto done;
     }
@@ -348,7 +317,7 @@ x402_settle_response_parse(int *success, char *reason, size_t reason_cap,
         tx[n] = '\0';
     }
 
-    rc = x402_fac_get(&v, root, "errorReason", JSON_STRING, 0);
+    rc = x402_json_get(&v, root, "errorReason", JSON_STRING, 0);
     if (rc != X402_OK) {
         goto done;
     }

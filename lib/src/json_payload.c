@@ -26,36 +26,6 @@
 
 
 /*
- * Looks up key.  Absent or null: *val = NULL, which is fine for optional
- * fields; for required ones absent is MISSING and null is TYPE.
- */
-static x402_err
-x402_json_get(json_t **val, json_t *obj, const char *key, json_type type,
-    int required)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-    *val = NULL;
-
-    if (v == NULL || json_is_null(v)) {
-        if (!required) {
-            return X402_OK;
-        }
-        return v == NULL ? X402_ERR_MISSING : X402_ERR_TYPE;
-    }
-
-    if (json_typeof(v) != type) {
-        return X402_ERR_TYPE;
-    }
-
-    *val = v;
-
-    return X402_OK;
-}
-
-
-/*
  * A JSON number with an integral value: the reference (JavaScript) reads
  * 2 and 2.0 alike, so both are accepted.
  */

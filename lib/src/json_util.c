@@ -90,3 +90,36 @@ x402_json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t len)
 
     return x402_json_set_str(obj, key, buf);
 }
+
+
+/*
+ * Looks up key.  Absent or null: *val = NULL, which is fine for optional
+ * fields; for required ones absent is MISSING and null is TYPE.  `type`
+ * JSON_TRUE stands for either boolean.
+ */
+x402_err
+x402_json_get(json_t **val, json_t *obj, const char *key, int type,
+    int required)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+    *val = NULL;
+
+    if (v == NULL || json_is_null(v)) {
+        if (!required) {
+            return X402_OK;
+        }
+        return v == NULL ? X402_ERR_MISSING : X402_ERR_TYPE;
+    }
+
+    if (type == JSON_TRUE ? !json_is_boolean(v)
+                          : (int) json_typeof(v) != type)
+    {
+        return X402_ERR_TYPE;
+    }
+
+    *val = v;
+
+    return X402_OK;
+}

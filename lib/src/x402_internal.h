@@ -47,6 +47,11 @@ int x402_json_set_hex(struct json_t *obj, const char *key, const uint8_t *p,
  * unknown scheme, bad UTF-8 or allocation failure.  Caller releases it. */
 struct json_t *x402_offer_json(const x402_offer *o);
 
+/* Looks up key of type (JSON_TRUE: either boolean).  Absent or null gives
+ * *val = NULL: fine when !required, else MISSING (absent) or TYPE (null). */
+x402_err x402_json_get(struct json_t **val, struct json_t *obj,
+    const char *key, int type, int required);
+
 /* Compact JSON of root into out (NUL-terminated), *out_len in: capacity,
  * out: length; releases root in every case. */
 x402_err x402_json_dump(char *out, size_t *out_len, struct json_t *root);
