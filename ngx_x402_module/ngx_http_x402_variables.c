@@ -11,11 +11,7 @@
 #include "ngx_http_x402_module.h"
 
 
-static ngx_int_t ngx_http_x402_payer_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_x402_amount_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_x402_tx_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_x402_text_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_x402_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -23,16 +19,24 @@ static ngx_int_t ngx_http_x402_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
+/*
+ * A NUL-terminated field of the ctx: data is its offset times two, plus one
+ * when it is shown only for a paid request.
+ */
+#define NGX_HTTP_X402_TEXT(field, paid_only)                                 \
+    (offsetof(ngx_http_x402_ctx_t, field) * 2 + (paid_only))
+
+
 static ngx_http_variable_t  ngx_http_x402_vars[] = {
 
-    { ngx_string("x402_payer"), NULL, ngx_http_x402_payer_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("x402_payer"), NULL, ngx_http_x402_text_variable,
+      NGX_HTTP_X402_TEXT(payer, 1), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("x402_amount"), NULL, ngx_http_x402_amount_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("x402_amount"), NULL, ngx_http_x402_text_variable,
+      NGX_HTTP_X402_TEXT(amount, 1), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("x402_tx"), NULL, ngx_http_x402_tx_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("x402_tx"), NULL, ngx_http_x402_text_variable,
+      NGX_HTTP_X402_TEXT(tx, 0), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("x402_model"), NULL, ngx_http_x402_model_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -64,69 +68,31 @@ ngx_http_x402_add_variables(ngx_conf_t *cf)
 
 
 static ngx_int_t
-ngx_http_x402_payer_variable(ngx_http_request_t *r,
+ngx_http_x402_text_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    u_char               *text;
     ngx_http_x402_ctx_t  *ctx;
 
     ctx = ngx_http_x402_get_ctx(r);
 
-    if (ctx == NULL || !ctx->paid) {
+    if (ctx == NULL || ((data & 1) && !ctx->paid)) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = X402_ADDRESS_STR_LEN - 1;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->payer;
+    text = (u_char *) ctx + data / 2;
 
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_x402_amount_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_x402_ctx_t  *ctx;
-
-    ctx = ngx_http_x402_get_ctx(r);
-
-    if (ctx == NULL || !ctx->paid) {
+    if (*text == '\0') {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = ngx_strlen(ctx->amount);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->amount;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_x402_tx_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_x402_ctx_t  *ctx;
-
-    ctx = ngx_http_x402_get_ctx(r);
-
-    if (ctx == NULL || ctx->tx[0] == '\0') {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = ngx_strlen(ctx->tx);
+    v->len = ngx_strlen(text);
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = ctx->tx;
+    v->data = text;
 
     return NGX_OK;
 }
