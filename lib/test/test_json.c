@@ -30,31 +30,14 @@ xt_required_inputs(x402_resource *res, x402_offer *offer)
 static char *
 xt_expected_required_json(void)
 {
-    static const char  alpha[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const char        *h;
-    char              *out;
-    size_t             i, o, len;
-    unsigned           acc;
-    int                bits;
+    char        *out;
+    const char  *h;
 
     h = xt_str("headers.paymentRequired8453.header");
-    len = strlen(h);
-    out = malloc(len);
+    out = malloc(strlen(h) + 1);
     assert_non_null(out);
 
-    acc = 0;
-    bits = 0;
-    o = 0;
-    for (i = 0; i < len && h[i] != '='; i++) {
-        acc = (acc << 6) | (unsigned) (strchr(alpha, h[i]) - alpha);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char) ((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
+    xt_b64_decode(out, h);
 
     return out;
 }

@@ -409,3 +409,32 @@ xt_check_payment(const x402_payment *p, json_t *pp)
                          "facilitatorAddress");
     }
 }
+
+
+/* Standard base64 decoding, independent of libx402; returns length. */
+size_t
+xt_b64_decode(char *out, const char *in)
+{
+    static const char  abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char        *p;
+    unsigned           acc, bits;
+    size_t             n;
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+    for (; *in != '\0' && *in != '='; in++) {
+        p = strchr(abc, *in);
+        assert_non_null(p);
+        acc = (acc << 6) | (unsigned) (p - abc);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char) ((acc >> bits) & 0xff);
+        }
+    }
+    out[n] = '\0';
+
+    return n;
+}

@@ -66,4 +66,8 @@ void xt_privkey(uint8_t key[32]);
 /* Compact JSON dump (caller frees). */
 char *xt_dump(json_t *j);
 
+/* Standard base64, decoded without libx402 (out needs strlen(in) + 1
+ * bytes); NUL-terminates and returns the length. */
+size_t xt_b64_decode(char *out, const char *in);
+
 #endif /* X402_TEST_VECTORS_H_INCLUDED */
