@@ -36,6 +36,8 @@ static char *ngx_http_x402_set_network(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_parse_address(ngx_conf_t *cf, const char *name,
+    ngx_str_t *value, x402_address *addr);
 static char *ngx_http_x402_set_decimals(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_scheme(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -546,40 +548,19 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (x402_address_parse(&conf->offer.asset,
-                           (const char *) conf->asset.data, conf->asset.len)
-        != X402_OK)
+    if (ngx_http_x402_parse_address(cf, "x402_asset", &conf->asset,
+                                    &conf->offer.asset)
+           != NGX_CONF_OK
+        || (conf->pay_to.len
+            && ngx_http_x402_parse_address(cf, "x402_pay_to", &conf->pay_to,
+                                           &conf->offer.pay_to)
+               != NGX_CONF_OK)
+        || (conf->facilitator.len
+            && ngx_http_x402_parse_address(cf, "x402_facilitator_address",
+                                           &conf->facilitator,
+                                           &conf->offer.facilitator)
+               != NGX_CONF_OK))
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_asset \"%V\" is not a valid address "
-                           "(expected 0x followed by 40 hex digits)",
-                           &conf->asset);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->pay_to.len
-        && x402_address_parse(&conf->offer.pay_to,
-                              (const char *) conf->pay_to.data,
-                              conf->pay_to.len)
-           != X402_OK)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_pay_to \"%V\" is not a valid address "
-                           "(expected 0x followed by 40 hex digits)",
-                           &conf->pay_to);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->facilitator.len
-        && x402_address_parse(&conf->offer.facilitator,
-                              (const char *) conf->facilitator.data,
-                              conf->facilitator.len)
-           != X402_OK)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_facilitator_address \"%V\" is not a valid "
-                           "address (expected 0x followed by 40 hex digits)",
-                           &conf->facilitator);
         return NGX_CONF_ERROR;
     }
 
@@ -788,19 +769,39 @@ ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (x402_address_parse(&addr, (const char *) value[1].data, value[1].len)
-        != X402_OK)
+    /* checked where it is written, so that nginx -t names the line */
+
+    if (ngx_http_x402_parse_address(cf, (const char *) cmd->name.data,
+                                    &value[1], &addr)
+        != NGX_CONF_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V \"%V\" is not a valid address "
-                           "(expected 0x followed by 40 hex digits)",
-                           &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 
     *field = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+/* An address directive's value into bytes, or a clear nginx -t error. */
+
+static char *
+ngx_http_x402_parse_address(ngx_conf_t *cf, const char *name,
+    ngx_str_t *value, x402_address *addr)
+{
+    if (x402_address_parse(addr, (const char *) value->data, value->len)
+        == X402_OK)
+    {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%s \"%V\" is not a valid address "
+                       "(expected 0x followed by 40 hex digits)",
+                       name, value);
+
+    return NGX_CONF_ERROR;
 }
 
 
