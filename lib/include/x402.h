@@ -649,7 +649,9 @@ x402_err x402_tx_sign(const x402_context *ctx, uint8_t *out, size_t *out_len,
  * JSON-RPC builders for settlement (compact JSON with a NUL; *out_len in:
  * capacity, out: length; `id` is the JSON-RPC id):
  *  - fees: a batch [eth_maxPriorityFeePerGas (id), eth_getBlockByNumber
- *    ("latest", false) (id + 1), eth_estimateGas({from, to, data}) (id + 2),
+ *    ("latest", false) (id + 1), eth_estimateGas({from, to, data}, "latest")
+ *    (id + 2: nodes such as anvil otherwise estimate on top of every
+ *    pending transaction),
  *    eth_getTransactionCount(from, "pending") (id + 3)];
  *  - send: eth_sendRawTransaction("0x…");
  *  - receipt: eth_getTransactionReceipt("0x<hash>").

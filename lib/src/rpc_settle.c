@@ -51,7 +51,7 @@ x402_rpc_fees_request(char *out, size_t *out_len,
     x402_put_hex(&b, to->b, sizeof(to->b));
     x402_puts(&b, "\",\"data\":\"");
     x402_put_hex(&b, data, data_len);
-    x402_puts(&b, "\"}]}");
+    x402_puts(&b, "\"},\"latest\"]}");
 
     x402_rpc_head(&b, ",", id + X402_FEES_NONCE, "eth_getTransactionCount");
     x402_puts(&b, "\"");

@@ -516,7 +516,7 @@ test_fees_request(void **state)
         "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"eth_estimateGas\","
         "\"params\":[{\"from\":\"0x15d34aaf54267db7d7c367839aaf71a00a2c6a65\","
         "\"to\":\"0x402085c248eea27d92e8b30b2c58ed07f9e20001\","
-        "\"data\":\"0x13cd3b53ff\"}]},"
+        "\"data\":\"0x13cd3b53ff\"},\"latest\"]},"
         "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"eth_getTransactionCount\","
         "\"params\":[\"0x15d34aaf54267db7d7c367839aaf71a00a2c6a65\","
         "\"pending\"]}]";
