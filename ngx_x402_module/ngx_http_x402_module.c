@@ -375,6 +375,8 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    ngx_queue_init(&xmcf->mined_waiting);
+
     /*
      * set by ngx_pcalloc():
      *

@@ -39,6 +39,14 @@ typedef struct {
     ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
 
+    /* per worker: how many settler transactions are mined (settle.c) */
+    ngx_queue_t                  mined_waiting;  /* jobs with a tx out */
+    uint64_t                     mined;
+    ngx_msec_t                   mined_read;     /* when last read */
+    ngx_msec_t                   mined_advanced; /* when it last grew */
+    unsigned                     mined_known:1;
+    unsigned                     mined_asking:1;
+
     ngx_shm_zone_t              *status_zone;   /* "x402_status" */
     ngx_flag_t                   status_used;   /* x402_status somewhere */
 } ngx_http_x402_main_conf_t;
@@ -72,6 +80,9 @@ typedef struct {
     /* the offer as configured; amount valid only for a static price */
     x402_offer                   offer;
     ngx_str_t                    accepts_json;  /* static price: encoded once */
+
+    /* per worker: the node was on the offer's chain, with the asset */
+    time_t                       chain_ok_until;
 } ngx_http_x402_loc_conf_t;
 
 

@@ -13,7 +13,9 @@
  *   -> a transaction nonce from Redis (shared by workers and nodes)
  *   -> receipt "broadcast" with the hash, written before the send
  *   -> eth_sendRawTransaction
- *   -> eth_getTransactionReceipt until mined or x402_settle_timeout
+ *   -> wait until the settler's mined count passes the nonce (one
+ *      eth_getTransactionCount per worker tick serves every waiting job)
+ *   -> eth_getTransactionReceipt, once mined, or x402_settle_timeout
  *   -> receipt "settled", "failed" or "pending"
  *
  * A job is heap memory and never needs its request: with x402_settle sync
@@ -36,7 +38,9 @@
 #define NGX_HTTP_X402_RAW_TX_MAX     1024
 #define NGX_HTTP_X402_JOB_RECEIPT    2048     /* plus the escaped resource */
 #define NGX_HTTP_X402_POLL_INTERVAL  250
-#define NGX_HTTP_X402_RESEND_POLLS   8       /* every 2 s while unmined */
+#define NGX_HTTP_X402_MINED_FRESH    100     /* a mined count is reused */
+#define NGX_HTTP_X402_STALL          2000    /* nothing mined: resend */
+#define NGX_HTTP_X402_RESEND_MAX     16000
 #define NGX_HTTP_X402_SEND_ATTEMPTS  3
 
 
@@ -64,6 +68,7 @@ typedef struct {
 
     ngx_event_t                  guard;     /* non-cancelable */
     ngx_event_t                  poll;
+    ngx_queue_t                  waiting;   /* in xmcf->mined_waiting */
 
     x402_offer                   offer;
     x402_payment                 payment;
@@ -82,8 +87,9 @@ typedef struct {
     uint8_t                      hash[32];
     u_char                       tx[67];    /* "0x" + hash, or "" */
     ngx_msec_t                   wait_until;
+    ngx_msec_t                   resend_at;
+    ngx_msec_t                   resend_gap;
     ngx_uint_t                   attempts;
-    ngx_uint_t                   polls;
 
     const char                  *status;    /* the receipt's final status */
     const char                  *error_reason;
@@ -94,6 +100,7 @@ typedef struct {
     unsigned                     sync:1;        /* a request waited for it */
     unsigned                     unavailable:1;
     unsigned                     counted:1;     /* x402_settlement_jobs */
+    unsigned                     in_queue:1;    /* waiting for its block */
 } ngx_http_x402_job_t;
 
 
@@ -108,7 +115,15 @@ static void ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_send_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_sent(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_wait(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_unwait(ngx_http_x402_job_t *job);
+static ngx_int_t ngx_http_x402_job_expired(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_poll(ngx_event_t *ev);
+static void ngx_http_x402_job_receipt(ngx_http_x402_job_t *job);
+static void ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf);
+static void ngx_http_x402_mined_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job);
@@ -585,8 +600,7 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: broadcast of %s unconfirmed: "
                       "%s", job->key, job->tx, err ? err : "bad HTTP status");
-        job->wait_until = ngx_current_msec + job->xmcf->settle_timeout;
-        ngx_http_x402_job_poll(&job->poll);
+        ngx_http_x402_job_sent(job);
         return;
     }
 
@@ -599,8 +613,7 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "x402: settlement of %s: sent %s (nonce %uL)",
                       job->key, job->tx, job->nonce);
-        job->wait_until = ngx_current_msec + job->xmcf->settle_timeout;
-        ngx_http_x402_job_poll(&job->poll);
+        ngx_http_x402_job_sent(job);
         return;
     }
 
@@ -633,17 +646,128 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
 }
 
 
+/*
+ * The transaction is out (or may be): a request waiting for it asks for
+ * the receipt at once, as a chain that mines on arrival has it already;
+ * the rest wait for the mined count.
+ */
+
+static void
+ngx_http_x402_job_sent(ngx_http_x402_job_t *job)
+{
+    job->wait_until = ngx_current_msec + job->xmcf->settle_timeout;
+    job->resend_gap = NGX_HTTP_X402_STALL;
+    job->resend_at = ngx_current_msec + job->resend_gap;
+
+    if (job->sync) {
+        ngx_http_x402_job_receipt(job);
+        return;
+    }
+
+    ngx_http_x402_job_wait(job);
+}
+
+
+static void
+ngx_http_x402_job_wait(ngx_http_x402_job_t *job)
+{
+    if (!job->in_queue) {
+        ngx_queue_insert_tail(&job->xmcf->mined_waiting, &job->waiting);
+        job->in_queue = 1;
+    }
+
+    ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
+
+    ngx_http_x402_mined_ask(job->xmcf);
+}
+
+
+static void
+ngx_http_x402_job_unwait(ngx_http_x402_job_t *job)
+{
+    if (job->in_queue) {
+        ngx_queue_remove(&job->waiting);
+        job->in_queue = 0;
+    }
+
+    if (job->poll.timer_set) {
+        ngx_del_timer(&job->poll);
+    }
+}
+
+
+/* Past x402_settle_timeout: ends the job as "pending". */
+
+static ngx_int_t
+ngx_http_x402_job_expired(ngx_http_x402_job_t *job)
+{
+    if ((ngx_msec_int_t) (ngx_current_msec - job->wait_until) < 0) {
+        return 0;
+    }
+
+    /* not a failure: the transaction may still land; reconcile later */
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "x402: settlement of %s: %s not mined within "
+                  "x402_settle_timeout, recorded as pending",
+                  job->key, job->tx);
+    ngx_http_x402_job_end(job, "pending", "settlement_pending");
+
+    return 1;
+}
+
+
+/* A tick of a waiting job. */
+
 static void
 ngx_http_x402_job_poll(ngx_event_t *ev)
 {
-    ngx_http_x402_job_t  *job;
-
-    size_t     len;
-    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_str_t  body;
+    ngx_http_x402_job_t        *job;
+    ngx_http_x402_main_conf_t  *xmcf;
 
     job = (ngx_http_x402_job_t *)
           ((u_char *) ev - offsetof(ngx_http_x402_job_t, poll));
+    xmcf = job->xmcf;
+
+    if (xmcf->mined_known && job->nonce < xmcf->mined) {
+        ngx_http_x402_job_unwait(job);
+        ngx_http_x402_job_receipt(job);
+        return;
+    }
+
+    if (ngx_http_x402_job_expired(job)) {
+        return;
+    }
+
+    /*
+     * nothing of the settler's was mined for a while: a transaction may
+     * have been lost on its way (and its nonce stalls the rest); resend,
+     * less often each time
+     */
+
+    if ((ngx_msec_int_t) (ngx_current_msec - job->resend_at) >= 0
+        && (!xmcf->mined_known
+            || ngx_current_msec - xmcf->mined_advanced
+               >= NGX_HTTP_X402_STALL))
+    {
+        ngx_http_x402_job_resend(job);
+
+        job->resend_gap = ngx_min(2 * job->resend_gap,
+                                  NGX_HTTP_X402_RESEND_MAX);
+        job->resend_at = ngx_current_msec + job->resend_gap;
+    }
+
+    ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
+
+    ngx_http_x402_mined_ask(xmcf);
+}
+
+
+static void
+ngx_http_x402_job_receipt(ngx_http_x402_job_t *job)
+{
+    size_t     len;
+    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    ngx_str_t  body;
 
     len = sizeof(buf);
 
@@ -700,21 +824,106 @@ ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    if ((ngx_msec_int_t) (ngx_current_msec - job->wait_until) >= 0) {
-        /* not a failure: the transaction may still land; reconcile later */
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "x402: settlement of %s: %s not mined within "
-                      "x402_settle_timeout, recorded as pending",
-                      job->key, job->tx);
-        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+    if (ngx_http_x402_job_expired(job)) {
         return;
     }
 
-    if (++job->polls % NGX_HTTP_X402_RESEND_POLLS == 0) {
-        ngx_http_x402_job_resend(job);
+    /* not mined yet, or the node has no receipt for it yet: wait again */
+
+    ngx_http_x402_job_wait(job);
+}
+
+
+/*
+ * How many of the settler's transactions are mined: one read serves every
+ * waiting job of this worker, which then fetches its receipt once.
+ */
+
+static void
+ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf)
+{
+    size_t     len;
+    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    ngx_str_t  body;
+
+    if (xmcf->mined_asking
+        || ngx_current_msec - xmcf->mined_read < NGX_HTTP_X402_MINED_FRESH)
+    {
+        return;
     }
 
-    ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
+    len = sizeof(buf);
+
+    if (x402_rpc_mined_count_request((char *) buf, &len, &xmcf->settler, 1)
+        != X402_OK)
+    {
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    /* a failed read is not retried before the next tick either */
+    xmcf->mined_read = ngx_current_msec;
+
+    if (ngx_http_x402_curl_post(ngx_cycle->log, &xmcf->rpc, &body,
+                                xmcf->rpc_timeout,
+                                NGX_HTTP_X402_RPC_REPLY_MAX,
+                                ngx_http_x402_mined_done, xmcf)
+        == NGX_OK)
+    {
+        xmcf->mined_asking = 1;
+    }
+}
+
+
+static void
+ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_main_conf_t  *xmcf = data;
+
+    uint64_t              count;
+    x402_err              xerr;
+    ngx_queue_t          *q;
+    ngx_http_x402_job_t  *job;
+
+    xmcf->mined_asking = 0;
+    xmcf->mined_read = ngx_current_msec;
+
+    xerr = X402_ERR_ARG;
+
+    if (rc == NGX_OK && status == NGX_HTTP_OK && body != NULL) {
+        xerr = x402_rpc_mined_count_parse(&count, (const char *) body->data,
+                                          body->len, 1);
+    }
+
+    if (xerr != X402_OK) {
+        /* the waiting jobs keep their own deadlines */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "x402: cannot read the settler's mined transaction "
+                      "count: %s", err ? err : x402_strerror(xerr));
+        return;
+    }
+
+    if (!xmcf->mined_known || count > xmcf->mined) {
+        xmcf->mined_advanced = ngx_current_msec;
+    }
+
+    xmcf->mined = count;
+    xmcf->mined_known = 1;
+
+    q = ngx_queue_head(&xmcf->mined_waiting);
+
+    while (q != ngx_queue_sentinel(&xmcf->mined_waiting)) {
+        job = ngx_queue_data(q, ngx_http_x402_job_t, waiting);
+        q = ngx_queue_next(q);
+
+        if (job->nonce < count) {
+            ngx_http_x402_job_unwait(job);
+            ngx_http_x402_job_receipt(job);
+        }
+    }
 }
 
 
@@ -771,7 +980,7 @@ ngx_http_x402_job_guard(ngx_event_t *ev)
     /* its step in flight still holds the job; only stop waiting for it */
 
     if (job->poll.timer_set) {
-        ngx_del_timer(&job->poll);
+        ngx_http_x402_job_unwait(job);
         ngx_http_x402_job_end(job, "pending", "settlement_pending");
     }
 }
@@ -885,9 +1094,7 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
     job->error_reason = error_reason;
     job->ending = 1;
 
-    if (job->poll.timer_set) {
-        ngx_del_timer(&job->poll);
-    }
+    ngx_http_x402_job_unwait(job);
 
     /*
      * a sync settlement that never reached the chain because the node or
@@ -1045,7 +1252,7 @@ static void
 ngx_http_x402_job_resent(void *data, ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *body, const char *err)
 {
-    /* "already known" or a hash: either way the receipt poll decides */
+    /* "already known" or a hash: either way the mined count decides */
 }
 
 
@@ -1060,9 +1267,7 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
         ngx_del_timer(&job->guard);
     }
 
-    if (job->poll.timer_set) {
-        ngx_del_timer(&job->poll);
-    }
+    ngx_http_x402_job_unwait(job);
 
     ngx_explicit_memzero(job->raw, sizeof(job->raw));
 

@@ -550,6 +550,29 @@ x402_reason x402_onchain_verdict(const x402_onchain *oc,
     const x402_payment *p, int local_sig_ok);
 
 /*
+ * The quick form of the checks, for a payment whose signature recovered
+ * locally once a full batch has shown the node on the offer's chain and
+ * the asset deployed (callers may cache that, as the reference caches the
+ * asset's code for 15 minutes): a batch of one entry, the settlement
+ * simulation of x402_rpc_checks_request() (entry 7) with id `id`.  Permit2
+ * checks the signature (EIP-1271 for a payer with code), the nonce, the
+ * allowance and the balance while it runs, so a simulation that returns
+ * means x402_onchain_verdict() would say X402_R_VALID; anything else needs
+ * the full batch for its reason.  Arguments and errors as
+ * x402_rpc_checks_request() (plus X402_ERR_ARG for a signature that is not
+ * 65 bytes).
+ *
+ * The parse: *ok = 1 when the simulation returned, 0 when it reverted; a
+ * JSON-RPC error that is not a revert, or a malformed reply, is an error
+ * as in x402_rpc_checks_parse().
+ */
+x402_err x402_rpc_simulate_request(char *out, size_t *out_len,
+    const x402_offer *offer, const x402_payment *p,
+    const x402_address *sim_from, uint64_t id);
+x402_err x402_rpc_simulate_parse(int *ok, const char *json, size_t len,
+    uint64_t id);
+
+/*
  * Revert selector → reason (spec/x402.md §6.2, selector form):
  * InvalidNonce → X402_R_INVALID_NONCE; InvalidSignature, SignatureExpired,
  * InvalidSignatureLength, InvalidSigner, InvalidContractSignature →
@@ -703,6 +726,19 @@ x402_err x402_rpc_send_parse(uint8_t hash32[32], char *msg, size_t msg_cap,
  */
 x402_err x402_rpc_receipt_parse(int *found, int *status, uint64_t *block,
     const char *json, size_t len, uint64_t id);
+
+/*
+ * eth_getTransactionCount(from, "latest"): the number of from's mined
+ * transactions, so every transaction of from with a nonce below it is in
+ * a block.  One call tells a settler which of its transactions to fetch
+ * receipts for, instead of polling each.  The parse: *count from the hex
+ * quantity; a JSON-RPC error or a result that is not a quantity is
+ * X402_ERR_VALUE (errors as x402_rpc_receipt_parse()).
+ */
+x402_err x402_rpc_mined_count_request(char *out, size_t *out_len,
+    const x402_address *from, uint64_t id);
+x402_err x402_rpc_mined_count_parse(uint64_t *count, const char *json,
+    size_t len, uint64_t id);
 
 /*
  * A SettleResponse (the PAYMENT-RESPONSE header value is its base64):

@@ -108,6 +108,27 @@ x402_rpc_receipt_request(char *out, size_t *out_len,
 }
 
 
+x402_err
+x402_rpc_mined_count_request(char *out, size_t *out_len,
+    const x402_address *from, uint64_t id)
+{
+    x402_buf  b;
+
+    if (out_len == NULL || from == NULL || id > X402_RPC_ID_MAX) {
+        return X402_ERR_ARG;
+    }
+
+    x402_buf_init(&b, out, *out_len);
+
+    x402_rpc_head(&b, "", id, "eth_getTransactionCount");
+    x402_puts(&b, "\"");
+    x402_put_hex(&b, from->b, sizeof(from->b));
+    x402_puts(&b, "\",\"latest\"]}");
+
+    return x402_buf_finish(&b, out_len);
+}
+
+
 /* -------------------------------------------------------------- replies */
 
 /* The result of a call that must succeed. */
@@ -363,6 +384,40 @@ x402_rpc_receipt_parse(int *found, int *status, uint64_t *block,
     rc = X402_OK;
 
 done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+x402_err
+x402_rpc_mined_count_parse(uint64_t *count, const char *json, size_t len,
+    uint64_t id)
+{
+    json_t    *root, *res;
+    x402_err   rc;
+
+    if (count == NULL || (json == NULL && len != 0) || id > X402_RPC_ID_MAX) {
+        return X402_ERR_ARG;
+    }
+
+    *count = 0;
+
+    rc = x402_rpc_load(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_rpc_single(root, id);
+
+    if (rc == X402_OK
+        && (x402_rpc_result(&res, root) != X402_OK
+            || x402_rpc_quantity_u64(count, res) != X402_OK))
+    {
+        *count = 0;
+        rc = X402_ERR_VALUE;
+    }
 
     json_decref(root);
 

@@ -1170,6 +1170,76 @@ xt_check_response(const char *vec, int success, const char *reason)
 }
 
 
+
+static x402_err
+xt_mined(uint64_t *count, const char *reply)
+{
+    return x402_rpc_mined_count_parse(count, reply, strlen(reply), 40);
+}
+
+
+static void
+test_mined_count(void **state)
+{
+    static const char  want[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":40,"
+        "\"method\":\"eth_getTransactionCount\","
+        "\"params\":[\"0x15d34aaf54267db7d7c367839aaf71a00a2c6a65\","
+        "\"latest\"]}";
+    char          out[256];
+    size_t        len;
+    uint64_t      count;
+    x402_address  from;
+
+    (void) state;
+
+    assert_int_equal(x402_address_parse(&from,
+        "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", 42), X402_OK);
+
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_mined_count_request(out, &len, &from, 40),
+                     X402_OK);
+    assert_string_equal(out, want);
+    assert_int_equal(len, strlen(want));
+
+    len = 10;
+    assert_int_equal(x402_rpc_mined_count_request(out, &len, &from, 40),
+                     X402_ERR_BUFFER);
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_mined_count_request(out, &len, NULL, 40),
+                     X402_ERR_ARG);
+    assert_int_equal(x402_rpc_mined_count_request(out, &len, &from,
+                                                  X402_RPC_ID_MAX + 1),
+                     X402_ERR_ARG);
+
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":40,\"result\":\"0x1b4\"}"), X402_OK);
+    assert_int_equal(count, 436);
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":40,\"result\":\"0x0\"}"), X402_OK);
+    assert_int_equal(count, 0);
+
+    /* errors, foreign ids and non-quantities change nothing usable */
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":40,\"error\":{\"code\":-32000,"
+        "\"message\":\"header not found\"}}"), X402_ERR_VALUE);
+    assert_int_equal(count, 0);
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":41,\"result\":\"0x5\"}"),
+        X402_ERR_VALUE);
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":40,\"result\":5}"), X402_ERR_VALUE);
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":40,\"result\":null}"),
+        X402_ERR_VALUE);
+    assert_int_equal(xt_mined(&count,
+        "{\"jsonrpc\":\"2.0\",\"id\":40,\"result\":\"0x10000000000000000\"}"),
+        X402_ERR_VALUE);
+    assert_int_equal(xt_mined(&count, "[1,2"), X402_ERR_JSON);
+    assert_int_equal(x402_rpc_mined_count_parse(NULL, "{}", 2, 40),
+                     X402_ERR_ARG);
+}
+
 static void
 test_settle_response_vectors(void **state)
 {
@@ -1327,6 +1397,7 @@ main(void)
         cmocka_unit_test(test_fees_parse_cases),
         cmocka_unit_test(test_send_parse_cases),
         cmocka_unit_test(test_receipt_parse_cases),
+        cmocka_unit_test(test_mined_count),
         cmocka_unit_test(test_settle_response_vectors),
         cmocka_unit_test(test_settle_response_cases),
         cmocka_unit_test(test_settle_error_reason),
