@@ -7,7 +7,10 @@
 /*
  * The asynchronous half of verification while the request is parked in the
  * ACCESS phase: the machinery (park, ops, deadline, resume) and its first
- * step, one JSON-RPC batch of on-chain checks.  The request owns a
+ * step, the on-chain checks: one JSON-RPC batch, or, once a batch has shown
+ * the node on the offer's chain and the asset deployed, the settlement
+ * simulation alone, which passes only when every check would (a revert
+ * falls back to the batch for its reason).  The request owns a
  * non-cancelable deadline; each step is a heap op that the request-pool
  * cleanup detaches, so a reply that arrives after the client left (or
  * after the deadline) only frees it.
@@ -24,8 +27,19 @@
 
 #define NGX_HTTP_X402_RPC_REQUEST_MAX  8192
 #define NGX_HTTP_X402_RPC_REPLY_MAX    (1024 * 1024)
+#define NGX_HTTP_X402_CHAIN_OK_TTL     900  /* s, as the reference's cache */
 
 
+static ngx_int_t ngx_http_x402_onchain_send(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t full);
+static ngx_int_t ngx_http_x402_rpc_failed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err);
+static void ngx_http_x402_rpc_malformed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, x402_err xerr);
+static void ngx_http_x402_sim_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_rpc_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_deadline_handler(ngx_event_t *ev);
@@ -35,12 +49,7 @@ ngx_int_t
 ngx_http_x402_onchain_start(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx)
 {
-    size_t                     len;
-    uint8_t                    digest[32];
-    x402_err                   err;
-    ngx_str_t                  body;
-    x402_address              *sim_from;
-    ngx_http_x402_op_t        *op;
+    ngx_uint_t                 full;
     ngx_http_x402_loc_conf_t  *xlcf;
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
@@ -49,12 +58,31 @@ ngx_http_x402_onchain_start(ngx_http_request_t *r,
         return ngx_http_x402_facilitator_verify(r, xlcf, xmcf, ctx);
     }
 
-    if (x402_permit2_digest(digest, ctx->offer.scheme, ctx->offer.chain_id,
-                            &ctx->payment)
-        != X402_OK)
-    {
+    /* a signature that did not recover locally may be a contract wallet's */
+    full = !ctx->local_sig_ok || xlcf->chain_ok_until <= ngx_time();
+
+    if (ngx_http_x402_onchain_send(r, xmcf, ctx, full) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    return ngx_http_x402_park(r, xmcf, ctx, ctx->op);
+}
+
+
+/* Sends the full batch of checks, or the simulation alone; sets ctx->op. */
+
+static ngx_int_t
+ngx_http_x402_onchain_send(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t full)
+{
+    size_t                        len;
+    uint8_t                       digest[32];
+    x402_err                      err;
+    ngx_str_t                     body;
+    x402_address                 *sim_from;
+    ngx_http_x402_op_t           *op;
+    ngx_http_x402_curl_done_pt    done;
 
     /*
      * anyone may submit an exact settle; an upto settle only from the
@@ -71,8 +99,25 @@ ngx_http_x402_onchain_start(ngx_http_request_t *r,
 
     len = NGX_HTTP_X402_RPC_REQUEST_MAX;
 
-    err = x402_rpc_checks_request((char *) body.data, &len, &ctx->offer,
-                                  &ctx->payment, digest, sim_from, 1);
+    if (full) {
+        /* the EIP-1271 call needs the digest */
+        err = x402_permit2_digest(digest, ctx->offer.scheme,
+                                  ctx->offer.chain_id, &ctx->payment);
+        if (err == X402_OK) {
+            err = x402_rpc_checks_request((char *) body.data, &len,
+                                          &ctx->offer, &ctx->payment, digest,
+                                          sim_from, 1);
+        }
+
+        done = ngx_http_x402_rpc_done;
+
+    } else {
+        err = x402_rpc_simulate_request((char *) body.data, &len,
+                                        &ctx->offer, &ctx->payment, sim_from,
+                                        1);
+        done = ngx_http_x402_sim_done;
+    }
+
     if (err != X402_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: cannot build the on-chain checks: %s",
@@ -89,15 +134,16 @@ ngx_http_x402_onchain_start(ngx_http_request_t *r,
 
     if (ngx_http_x402_curl_post(r->connection->log, &xmcf->rpc, &body,
                                 xmcf->rpc_timeout,
-                                NGX_HTTP_X402_RPC_REPLY_MAX,
-                                ngx_http_x402_rpc_done, op)
+                                NGX_HTTP_X402_RPC_REPLY_MAX, done, op)
         != NGX_OK)
     {
         ngx_free(op);
         return NGX_ERROR;
     }
 
-    return ngx_http_x402_park(r, xmcf, ctx, op);
+    ctx->op = op;
+
+    return NGX_OK;
 }
 
 
@@ -158,13 +204,43 @@ ngx_http_x402_onchain_detach(ngx_http_x402_ctx_t *ctx)
 }
 
 
+/* Answers 503 when the node gave no usable answer; returns 1 then. */
+
+static ngx_int_t
+ngx_http_x402_rpc_failed(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_int_t rc, ngx_uint_t status, ngx_str_t *body, const char *err)
+{
+    if (rc == NGX_OK && status == NGX_HTTP_OK && body != NULL) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "x402: RPC node failed: %s (HTTP status %ui)",
+                  err ? err : "no reply", status);
+    ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
+                               "the chain node did not answer");
+    return 1;
+}
+
+
 static void
-ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
+ngx_http_x402_rpc_malformed(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    x402_err xerr)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "x402: RPC node sent a malformed reply: %s",
+                  x402_strerror(xerr));
+    ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
+                               "the chain node's reply is malformed");
+}
+
+
+static void
+ngx_http_x402_sim_done(void *data, ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *body, const char *err)
 {
+    int                   ok;
     x402_err              xerr;
-    x402_reason           reason;
-    x402_onchain          oc;
     ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
 
@@ -173,23 +249,57 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "x402: RPC node failed: %s (HTTP status %ui)",
-                      err ? err : "no reply", status);
-        ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
-                                   "the chain node did not answer");
+    if (ngx_http_x402_rpc_failed(r, ctx, rc, status, body, err)) {
+        return;
+    }
+
+    xerr = x402_rpc_simulate_parse(&ok, (const char *) body->data, body->len,
+                                   1);
+    if (xerr != X402_OK) {
+        ngx_http_x402_rpc_malformed(r, ctx, xerr);
+        return;
+    }
+
+    if (ok) {
+        ngx_http_x402_reserve(r, ctx);
+        return;
+    }
+
+    /* it would revert: the full batch tells why, in the reference's order */
+
+    if (ngx_http_x402_onchain_send(r,
+            ngx_http_get_module_main_conf(r, ngx_http_x402_module), ctx, 1)
+        != NGX_OK)
+    {
+        ngx_http_x402_fail(r, ctx, "internal error");
+    }
+}
+
+
+static void
+ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    x402_err                   xerr;
+    x402_reason                reason;
+    x402_onchain               oc;
+    ngx_http_request_t        *r;
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (ngx_http_x402_rpc_failed(r, ctx, rc, status, body, err)) {
         return;
     }
 
     xerr = x402_rpc_checks_parse(&oc, (const char *) body->data, body->len,
                                  1);
     if (xerr != X402_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "x402: RPC node sent a malformed reply: %s",
-                      x402_strerror(xerr));
-        ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
-                                   "the chain node's reply is malformed");
+        ngx_http_x402_rpc_malformed(r, ctx, xerr);
         return;
     }
 
@@ -200,6 +310,12 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
         ngx_http_x402_fail(r, ctx, "payment verification unavailable: "
                                    "the chain node is on another chain");
         return;
+    }
+
+    if (oc.asset_has_code) {
+        /* the next payments here may go by the simulation alone */
+        xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+        xlcf->chain_ok_until = ngx_time() + NGX_HTTP_X402_CHAIN_OK_TTL;
     }
 
     reason = x402_onchain_verdict(&oc, &ctx->payment, ctx->local_sig_ok);

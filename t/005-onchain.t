@@ -89,6 +89,23 @@ my $srv = server_start({ config => $CONFIG });
     cmp_ok($ttl, '>', 300 * 1000, 'reservation outlives the permit deadline');
 }
 
+# once a full batch has shown the node on the chain with the asset, a
+# payment costs the node one call: the settlement simulation (a revert
+# falls back to the batch: the refusals below go that way)
+{
+    my $log = services()->{chain_log};
+    my $h = payment();
+    my $mark = -s $log;
+    my $res = paid_get($srv, $h);
+    is($res->{status}, 200, 'second payment forwarded');
+    open my $fh, '<', $log or die $!;
+    seek $fh, $mark, 0;
+    my @methods = grep { /^(eth|net|web3|anvil|evm)_\w+$/ } map { s/\s+$//r } <$fh>;
+    close $fh;
+    is_deeply(\@methods, ['eth_call'],
+              'a known chain: the payment is checked with one eth_call');
+}
+
 # the same authorization in another encoding (lowercase addresses, hex
 # nonce) is the same payment
 {

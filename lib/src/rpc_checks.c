@@ -135,6 +135,49 @@ x402_rpc_checks_request(char *out, size_t *out_len,
 }
 
 
+x402_err
+x402_rpc_simulate_request(char *out, size_t *out_len,
+    const x402_offer *offer, const x402_payment *p,
+    const x402_address *sim_from, uint64_t id)
+{
+    x402_buf             b;
+    uint8_t              settle[X402_SETTLE_UPTO_LEN];
+    size_t               settle_len;
+    const x402_address  *proxy;
+    x402_err             rc;
+
+    if (out_len == NULL || offer == NULL || p == NULL || sim_from == NULL
+        || id > X402_RPC_ID_MAX
+        || p->signature_len != X402_SIGNATURE_MAX
+        || !x402_address_eq(&p->token, &offer->asset))
+    {
+        return X402_ERR_ARG;
+    }
+
+    proxy = x402_scheme_spender(offer->scheme);
+    if (proxy == NULL) {
+        return X402_ERR_ARG;
+    }
+
+    settle_len = sizeof(settle);
+    rc = x402_abi_settle(settle, &settle_len, offer->scheme, p, &p->amount);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    if (out == NULL || *out_len == 0) {
+        return X402_ERR_BUFFER;
+    }
+
+    x402_buf_init(&b, out, *out_len);
+
+    x402_rpc_call(&b, id, id, sim_from, proxy, settle, settle_len);
+    x402_puts(&b, "]");
+
+    return x402_buf_finish(&b, out_len);
+}
+
+
 /* -------------------------------------------------------------- reply */
 
 /* eth_getCode: any 0x-hex; "0x" means no code. */
@@ -413,4 +456,52 @@ x402_revert_reason(const uint8_t selector[4])
     }
 
     return X402_R_SIMULATION_FAILED;
+}
+
+
+x402_err
+x402_rpc_simulate_parse(int *ok, const char *json, size_t len, uint64_t id)
+{
+    json_t      *root, *slot[1], *res, *err;
+    uint8_t      sel[4];
+    const char  *s;
+    size_t       n;
+    int          has_sel;
+    x402_err     rc;
+
+    if (ok == NULL || (json == NULL && len != 0) || id > X402_RPC_ID_MAX) {
+        return X402_ERR_ARG;
+    }
+
+    *ok = 0;
+
+    rc = x402_rpc_load(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_rpc_batch(slot, 1, root, id);
+
+    if (rc == X402_OK) {
+        rc = x402_rpc_entry(&res, &err, slot[0]);
+    }
+
+    if (rc == X402_OK) {
+        if (err != NULL) {
+            /* a revert is an answer; a rate limit or a node fault is not */
+            if (!x402_rpc_revert(sel, &has_sel, err)) {
+                rc = X402_ERR_VALUE;
+            }
+
+        } else if (x402_rpc_hex(&s, &n, res) != X402_OK) {
+            rc = X402_ERR_VALUE;
+
+        } else {
+            *ok = 1;
+        }
+    }
+
+    json_decref(root);
+
+    return rc;
 }

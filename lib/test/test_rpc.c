@@ -13,6 +13,7 @@
 
 #define P2A    "payload.permit2Authorization"
 #define FIRST  100
+#define XT_FIRST_S  "100"     /* FIRST, as JSON text */
 
 
 /* ------------------------------------------------------------ helpers */
@@ -793,6 +794,90 @@ test_request_upto_and_args(void **state)
 
 /* -------------------------------------------------------------- parse */
 
+
+/* The quick form: the simulation alone, as entry 7 of the full batch. */
+static void
+test_simulate(void **state)
+{
+    x402_payment   p, q;
+    x402_offer     offer;
+    x402_address   sim;
+    uint8_t        digest[32];
+    char           out[X402_RPC_CHECKS_REQUEST_MAX];
+    const char    *sim_text;
+    size_t         len;
+    int            ok;
+    json_t        *req;
+
+    (void) state;
+
+    xt_base(&p, &offer, digest);
+    sim_text = xt_str("constants.addresses.create2Deployer");
+    xt_address(&sim, sim_text);
+
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_simulate_request(out, &len, &offer, &p, &sim,
+                                               FIRST),
+                     X402_OK);
+    assert_int_equal(strlen(out), len);
+
+    req = xt_load(out, len);
+    assert_true(json_is_array(req));
+    assert_int_equal(json_array_size(req), 1);
+    xt_req_call(req, 0, sim_text,
+                xt_str("constants.addresses.x402ExactPermit2Proxy"),
+                xt_str("chains.8453.settleCalldata"));
+    json_decref(req);
+
+    len = 8;
+    assert_int_equal(x402_rpc_simulate_request(out, &len, &offer, &p, &sim,
+                                               FIRST),
+                     X402_ERR_BUFFER);
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_simulate_request(out, &len, &offer, &p, NULL,
+                                               FIRST),
+                     X402_ERR_ARG);
+    q = p;
+    q.signature_len = 64;
+    assert_int_equal(x402_rpc_simulate_request(out, &len, &offer, &q, &sim,
+                                               FIRST),
+                     X402_ERR_ARG);
+    q = p;
+    q.token.b[0] ^= 1;
+    assert_int_equal(x402_rpc_simulate_request(out, &len, &offer, &q, &sim,
+                                               FIRST),
+                     X402_ERR_ARG);
+
+#define XT_SIM(body, want, want_ok)                                          \
+    do {                                                                     \
+        ok = -1;                                                             \
+        assert_int_equal(x402_rpc_simulate_parse(&ok, body, strlen(body),    \
+                                                 FIRST), want);              \
+        assert_int_equal(ok, want_ok);                                       \
+    } while (0)
+
+    XT_SIM("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"result\":\"0x\"}]",
+           X402_OK, 1);
+    /* a revert (InvalidNonce) is an answer: the full batch says which */
+    XT_SIM("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"error\":{\"code\":3,"
+           "\"message\":\"execution reverted\",\"data\":\"0x756688fe\"}}]",
+           X402_OK, 0);
+    /* a rate limit is not */
+    XT_SIM("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"error\":{"
+           "\"code\":-32005,\"message\":\"limit exceeded\"}}]",
+           X402_ERR_VALUE, 0);
+    XT_SIM("[{\"jsonrpc\":\"2.0\",\"id\":99,\"result\":\"0x\"}]",
+           X402_ERR_VALUE, 0);
+    XT_SIM("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"result\":7}]",
+           X402_ERR_VALUE, 0);
+    XT_SIM("[]", X402_ERR_VALUE, 0);
+    XT_SIM("{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"result\":\"0x\"}",
+           X402_ERR_JSON, 0);
+    XT_SIM("not json", X402_ERR_JSON, 0);
+
+#undef XT_SIM
+}
+
 static void
 test_parse_anvil(void **state)
 {
@@ -1489,6 +1574,7 @@ main(void)
         cmocka_unit_test(test_settle_upto_layout),
         cmocka_unit_test(test_request_exact),
         cmocka_unit_test(test_request_upto_and_args),
+        cmocka_unit_test(test_simulate),
         cmocka_unit_test(test_parse_anvil),
         cmocka_unit_test(test_parse_malformed),
         cmocka_unit_test(test_parse_ids),

@@ -97,6 +97,7 @@ sub start_services {
             $CHAIN{$1} = $2 if /^export (\w+)=['"]?([^'"\n]*)/;
         }
         $SVC{rpc} = "http://127.0.0.1:$port";
+        $SVC{chain_log} = "$dir/chain/anvil.log";   # a line per RPC method
     }
     if ($want{mockllm}) {
         my $port = free_port();
