@@ -29,6 +29,10 @@ p(`${m.date || ''}: ${m.cores} cores (${m.cpu}), ${m.nginx}, node ${m.node}; `
 p();
 p(`Module and reference offer the same terms (accepts[] equal): ${m.same_offer}.`);
 p();
+p(m.block_time > 0
+  ? `The devchain (anvil) mines a block every ${m.block_time} s, as Base does, once it is set up.`
+  : 'The devchain (anvil) mines a block per transaction (automine).');
+p();
 
 // 1. challenge
 const cm = r.challenge_module, cs = r.challenge_static, cr = r.challenge_ref;
@@ -66,8 +70,6 @@ p(`| @x402/express 2.27 + reference facilitator (in-process; settles before answ
   + `${ms(pr.p50_us)} | ${ms(pr.p99_us)} | ${codes(pr)} | ${sr.total} | ${anvilPct(r['paid_ref.cpu'])} |`);
 const an = r.anvil_eth_call;
 if (an) p(`| (the devchain node alone: anvil, one \`eth_call\` balanceOf per request) | ${rps(an.rps)} | ${ms(an.p50_us)} | ${ms(an.p99_us)} | | | ${anvilPct(r['anvil_eth_call.cpu'])} |`);
-const at = r.anvil_send_tx;
-if (at) p(`| (the devchain node alone: anvil, one \`eth_sendTransaction\` 1-wei transfer per request, a block each) | ${rps(at.rps)} | ${ms(at.p50_us)} | ${ms(at.p99_us)} | ${at.status_ge400 ? `${at.status_ge400} errors` : ''} | ${at.requests} transfers | ${anvilPct(r['anvil_send_tx.cpu'])} |`);
 p();
 p(`module (async) / reference: **${x(pm.ok_rps, pr.ok_rps)}**, p99 ${ms(pm.p99_us)} vs ${ms(pr.p99_us)} ms `
   + `(target ≥ 10× at a lower p99: ${yes(pm.ok_rps >= 10 * pr.ok_rps && pm.p99_us < pr.p99_us)}); `
