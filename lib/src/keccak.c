@@ -23,66 +23,82 @@ static const uint64_t x402_keccak_rc[24] = {
 };
 
 /* rho rotation offsets and pi lane order, walked along the pi cycle */
-static const unsigned x402_keccak_rotc[24] = {
-    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14,
-    27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44
-};
-
-static const unsigned x402_keccak_piln[24] = {
-    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4,
-    15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1
-};
-
-
 #define X402_ROTL64(x, n)  (((x) << (n)) | ((x) >> (64 - (n))))
 
+/* one row of chi: lanes y*5 .. y*5+4 of a from b */
+#define X402_CHI(a, b, y)                                                     \
+    a[y * 5 + 0] = b[y * 5 + 0] ^ (~b[y * 5 + 1] & b[y * 5 + 2]);             \
+    a[y * 5 + 1] = b[y * 5 + 1] ^ (~b[y * 5 + 2] & b[y * 5 + 3]);             \
+    a[y * 5 + 2] = b[y * 5 + 2] ^ (~b[y * 5 + 3] & b[y * 5 + 4]);             \
+    a[y * 5 + 3] = b[y * 5 + 3] ^ (~b[y * 5 + 4] & b[y * 5 + 0]);             \
+    a[y * 5 + 4] = b[y * 5 + 4] ^ (~b[y * 5 + 0] & b[y * 5 + 1])
 
+
+/*
+ * Keccak-f[1600], the steps written out (lane x + 5y): the looped form
+ * spent most of a payment's hashing time on its index arithmetic.
+ */
 static void
-x402_keccak_f1600(uint64_t st[25])
+x402_keccak_f1600(uint64_t a[25])
 {
-    uint64_t  bc[5], t;
-    unsigned  i, j, r;
+    uint64_t  b[25], c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
+    unsigned  r;
 
     for (r = 0; r < 24; r++) {
 
         /* theta */
-        for (i = 0; i < 5; i++) {
-            bc[i] = st[i] ^ st[i + 5] ^ st[i + 10] ^ st[i + 15] ^ st[i + 20];
-        }
+        c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
+        c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
+        c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
+        c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
+        c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
 
-        for (i = 0; i < 5; i++) {
-            t = bc[(i + 4) % 5] ^ X402_ROTL64(bc[(i + 1) % 5], 1);
-            for (j = 0; j < 25; j += 5) {
-                st[j + i] ^= t;
-            }
-        }
+        d0 = c4 ^ X402_ROTL64(c1, 1);
+        d1 = c0 ^ X402_ROTL64(c2, 1);
+        d2 = c1 ^ X402_ROTL64(c3, 1);
+        d3 = c2 ^ X402_ROTL64(c4, 1);
+        d4 = c3 ^ X402_ROTL64(c0, 1);
 
-        /* rho and pi */
-        t = st[1];
-        for (i = 0; i < 24; i++) {
-            j = x402_keccak_piln[i];
-            bc[0] = st[j];
-            st[j] = X402_ROTL64(t, x402_keccak_rotc[i]);
-            t = bc[0];
-        }
+        /* rho and pi: lane (x, y) rotated to (y, 2x + 3y) */
+        b[0] = a[0] ^ d0;
+        b[10] = X402_ROTL64(a[1] ^ d1, 1);
+        b[20] = X402_ROTL64(a[2] ^ d2, 62);
+        b[5] = X402_ROTL64(a[3] ^ d3, 28);
+        b[15] = X402_ROTL64(a[4] ^ d4, 27);
+        b[16] = X402_ROTL64(a[5] ^ d0, 36);
+        b[1] = X402_ROTL64(a[6] ^ d1, 44);
+        b[11] = X402_ROTL64(a[7] ^ d2, 6);
+        b[21] = X402_ROTL64(a[8] ^ d3, 55);
+        b[6] = X402_ROTL64(a[9] ^ d4, 20);
+        b[7] = X402_ROTL64(a[10] ^ d0, 3);
+        b[17] = X402_ROTL64(a[11] ^ d1, 10);
+        b[2] = X402_ROTL64(a[12] ^ d2, 43);
+        b[12] = X402_ROTL64(a[13] ^ d3, 25);
+        b[22] = X402_ROTL64(a[14] ^ d4, 39);
+        b[23] = X402_ROTL64(a[15] ^ d0, 41);
+        b[8] = X402_ROTL64(a[16] ^ d1, 45);
+        b[18] = X402_ROTL64(a[17] ^ d2, 15);
+        b[3] = X402_ROTL64(a[18] ^ d3, 21);
+        b[13] = X402_ROTL64(a[19] ^ d4, 8);
+        b[14] = X402_ROTL64(a[20] ^ d0, 18);
+        b[24] = X402_ROTL64(a[21] ^ d1, 2);
+        b[9] = X402_ROTL64(a[22] ^ d2, 61);
+        b[19] = X402_ROTL64(a[23] ^ d3, 56);
+        b[4] = X402_ROTL64(a[24] ^ d4, 14);
 
         /* chi */
-        for (j = 0; j < 25; j += 5) {
-            for (i = 0; i < 5; i++) {
-                bc[i] = st[j + i];
-            }
-            for (i = 0; i < 5; i++) {
-                st[j + i] ^= (~bc[(i + 1) % 5]) & bc[(i + 2) % 5];
-            }
-        }
+        X402_CHI(a, b, 0);
+        X402_CHI(a, b, 1);
+        X402_CHI(a, b, 2);
+        X402_CHI(a, b, 3);
+        X402_CHI(a, b, 4);
 
         /* iota */
-        st[0] ^= x402_keccak_rc[r];
+        a[0] ^= x402_keccak_rc[r];
     }
 }
 
 
-/* XOR one byte into the little-endian lane state: endian-independent. */
 static void
 x402_keccak_xor_byte(uint64_t st[25], size_t pos, uint8_t b)
 {

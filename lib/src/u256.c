@@ -32,41 +32,6 @@ x402_u256_mul_add(x402_u256 *v, unsigned mul, unsigned add)
 }
 
 
-/* v = v / div; returns the remainder. */
-static unsigned
-x402_u256_div_small(x402_u256 *v, unsigned div)
-{
-    unsigned  rem;
-    int       i;
-
-    rem = 0;
-
-    for (i = 0; i < 32; i++) {
-        rem = (rem << 8) | v->b[i];
-        v->b[i] = (uint8_t) (rem / div);
-        rem %= div;
-    }
-
-    return rem;
-}
-
-
-static int
-x402_u256_is_zero(const x402_u256 *v)
-{
-    unsigned  acc;
-    int       i;
-
-    acc = 0;
-
-    for (i = 0; i < 32; i++) {
-        acc |= v->b[i];
-    }
-
-    return acc == 0;
-}
-
-
 x402_err
 x402_u256_parse_dec(x402_u256 *out, const char *s, size_t len)
 {
@@ -149,16 +114,46 @@ x402_u256_parse(x402_u256 *out, const char *s, size_t len)
 void
 x402_u256_format_dec(char out[X402_U256_DEC_MAX], const x402_u256 *v)
 {
-    x402_u256  t;
-    char       tmp[X402_U256_DEC_MAX];
-    size_t     n, i;
+    char      tmp[X402_U256_DEC_MAX];
+    size_t    n, i, top;
+    uint32_t  w[8];
+    uint64_t  cur, rem;
+    unsigned  k;
 
-    t = *v;
+    /* 32-bit limbs, most significant first: nine digits per division */
+    for (i = 0; i < 8; i++) {
+        w[i] = (uint32_t) v->b[4 * i] << 24 | (uint32_t) v->b[4 * i + 1] << 16
+               | (uint32_t) v->b[4 * i + 2] << 8 | v->b[4 * i + 3];
+    }
+
+    for (top = 0; top < 8 && w[top] == 0; top++) { /* void */ }
+
     n = 0;
 
     do {
-        tmp[n++] = (char) ('0' + x402_u256_div_small(&t, 10));
-    } while (!x402_u256_is_zero(&t));
+        rem = 0;
+
+        for (i = top; i < 8; i++) {
+            cur = rem << 32 | w[i];
+            w[i] = (uint32_t) (cur / 1000000000u);
+            rem = cur % 1000000000u;
+        }
+
+        while (top < 8 && w[top] == 0) {
+            top++;
+        }
+
+        /* nine digits, or what is left of the most significant group */
+        for (k = 0; k < 9; k++) {
+            tmp[n++] = (char) ('0' + rem % 10);
+            rem /= 10;
+
+            if (top == 8 && rem == 0) {
+                break;
+            }
+        }
+
+    } while (top < 8);
 
     for (i = 0; i < n; i++) {
         out[i] = tmp[n - 1 - i];

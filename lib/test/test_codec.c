@@ -219,6 +219,22 @@ test_u256_bounds(void **state)
     x402_u256_format_dec(out, &v);
     assert_string_equal(out, max);
 
+    /* every length across the nine-digit groups: 10^k and 10^k - 1 */
+    for (i = 1; i <= 77; i++) {
+        memset(buf, '0', i + 1);
+        buf[0] = '1';
+        assert_int_equal(x402_u256_parse_dec(&v, buf, i + 1), X402_OK);
+        x402_u256_format_dec(out, &v);
+        assert_int_equal(strlen(out), i + 1);
+        assert_memory_equal(out, buf, i + 1);
+
+        memset(buf, '9', i);
+        assert_int_equal(x402_u256_parse_dec(&v, buf, i), X402_OK);
+        x402_u256_format_dec(out, &v);
+        assert_int_equal(strlen(out), i);
+        assert_memory_equal(out, buf, i);
+    }
+
     assert_int_equal(x402_u256_parse(&v, S(over)), X402_ERR_OVERFLOW);
     assert_int_equal(x402_u256_parse_dec(&v, S(over)), X402_ERR_OVERFLOW);
 
