@@ -54,6 +54,7 @@
  */
 
 
+#define NGX_HTTP_X402_CURL_KEEP  32     /* idle connections kept */
 #define NGX_HTTP_X402_CURL_CONNECT_TIMEOUT  10000
 #define NGX_HTTP_X402_CURL_REPLY_PREALLOC   4096
 
@@ -310,6 +311,14 @@ ngx_http_x402_curl_init(ngx_log_t *log)
         != CURLM_OK
         || curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION,
                              ngx_http_x402_curl_timer)
+           != CURLM_OK
+        /*
+         * keep connections to the node for the next payments: curl's
+         * default cache follows the transfers in flight, and closes what
+         * a burst opened as soon as it ends
+         */
+        || curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+                             (long) NGX_HTTP_X402_CURL_KEEP)
            != CURLM_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
