@@ -47,6 +47,12 @@ typedef struct {
     unsigned                     mined_known:1;
     unsigned                     mined_asking:1;
 
+    /* per worker: the fees of a recent block, for the next settlements */
+    x402_u256                    fees_priority;
+    x402_u256                    fees_base;
+    ngx_msec_t                   fees_read;
+    unsigned                     fees_known:1;
+
     ngx_shm_zone_t              *status_zone;   /* "x402_status" */
     ngx_flag_t                   status_used;   /* x402_status somewhere */
 } ngx_http_x402_main_conf_t;

@@ -9,7 +9,8 @@
  * proxy's settle(...) as an EIP-1559 transaction from the settler account
  * and follows it to its receipt:
  *
- *   fees + gas estimate + pending nonce (one JSON-RPC batch)
+ *   fees + gas estimate + pending nonce (one JSON-RPC batch; the fees are
+ *   those of a recent block, read at most once per block time per worker)
  *   -> a transaction nonce from Redis (shared by workers and nodes)
  *   -> receipt "broadcast" with the hash, written before the send
  *   -> eth_sendRawTransaction
@@ -41,6 +42,7 @@
 #define NGX_HTTP_X402_MINED_FRESH    100     /* a mined count is reused */
 #define NGX_HTTP_X402_STALL          2000    /* nothing mined: resend */
 #define NGX_HTTP_X402_RESEND_MAX     16000
+#define NGX_HTTP_X402_FEES_FRESH     2000    /* Base's block time */
 #define NGX_HTTP_X402_SEND_ATTEMPTS  3
 
 
@@ -101,6 +103,7 @@ typedef struct {
     unsigned                     unavailable:1;
     unsigned                     counted:1;     /* x402_settlement_jobs */
     unsigned                     in_queue:1;    /* waiting for its block */
+    unsigned                     unconfirmed:1; /* the node may not have it */
 } ngx_http_x402_job_t;
 
 
@@ -109,6 +112,12 @@ static void ngx_http_x402_job_facilitated(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_fees_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_gas_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static ngx_int_t ngx_http_x402_job_fees_answered(ngx_http_x402_job_t *job,
+    ngx_uint_t full, ngx_int_t rc, ngx_uint_t status, ngx_str_t *body,
+    const char *err);
+static void ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_nonce_done(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
@@ -299,24 +308,39 @@ ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx)
 static ngx_int_t
 ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
 {
-    size_t      len;
-    u_char      buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_str_t   body;
+    size_t                        len;
+    u_char                        buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    x402_err                      err;
+    ngx_str_t                     body;
+    ngx_http_x402_main_conf_t    *xmcf;
+    ngx_http_x402_curl_done_pt    done;
 
+    xmcf = job->xmcf;
     len = sizeof(buf);
 
-    if (x402_rpc_fees_request((char *) buf, &len, &job->xmcf->settler,
-                              x402_scheme_spender(job->offer.scheme),
-                              job->calldata, job->calldata_len, 1)
-        != X402_OK)
+    if (xmcf->fees_known
+        && ngx_current_msec - xmcf->fees_read < NGX_HTTP_X402_FEES_FRESH)
     {
+        err = x402_rpc_gas_request((char *) buf, &len, &xmcf->settler,
+                                   x402_scheme_spender(job->offer.scheme),
+                                   job->calldata, job->calldata_len, 1);
+        done = ngx_http_x402_job_gas_done;
+
+    } else {
+        err = x402_rpc_fees_request((char *) buf, &len, &xmcf->settler,
+                                    x402_scheme_spender(job->offer.scheme),
+                                    job->calldata, job->calldata_len, 1);
+        done = ngx_http_x402_job_fees_done;
+    }
+
+    if (err != X402_OK) {
         return NGX_ERROR;
     }
 
     body.data = buf;
     body.len = len;
 
-    return ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_fees_done);
+    return ngx_http_x402_job_rpc(job, &body, done);
 }
 
 
@@ -326,32 +350,85 @@ ngx_http_x402_job_fees_done(void *data, ngx_int_t rc, ngx_uint_t status,
 {
     ngx_http_x402_job_t  *job = data;
 
-    char                        nonce_arg[NGX_INT64_LEN + 1];
-    u_char                     *p;
-    size_t                      argvlen[7];
-    x402_err                    xerr;
-    const char                 *argv[7];
     ngx_http_x402_main_conf_t  *xmcf;
+
+    if (!ngx_http_x402_job_fees_answered(job, 1, rc, status, body, err)) {
+        return;
+    }
 
     xmcf = job->xmcf;
 
-    if (rc != NGX_OK || status != NGX_HTTP_OK) {
+    xmcf->fees_priority = job->fees.priority_fee;
+    xmcf->fees_base = job->fees.base_fee;
+    xmcf->fees_read = ngx_current_msec;
+    xmcf->fees_known = 1;
+
+    ngx_http_x402_job_gas_ready(job);
+}
+
+
+static void
+ngx_http_x402_job_gas_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    if (!ngx_http_x402_job_fees_answered(job, 0, rc, status, body, err)) {
+        return;
+    }
+
+    job->fees.priority_fee = job->xmcf->fees_priority;
+    job->fees.base_fee = job->xmcf->fees_base;
+
+    ngx_http_x402_job_gas_ready(job);
+}
+
+
+/* Parses the fees (full) or gas reply into job->fees; ends the job if not. */
+
+static ngx_int_t
+ngx_http_x402_job_fees_answered(ngx_http_x402_job_t *job, ngx_uint_t full,
+    ngx_int_t rc, ngx_uint_t status, ngx_str_t *body, const char *err)
+{
+    x402_err  xerr;
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: RPC node failed: %s",
                       job->key, err ? err : "bad HTTP status");
         ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
-        return;
+        return 0;
     }
 
-    xerr = x402_rpc_fees_parse(&job->fees, (const char *) body->data,
-                               body->len, 1);
+    xerr = full
+           ? x402_rpc_fees_parse(&job->fees, (const char *) body->data,
+                                 body->len, 1)
+           : x402_rpc_gas_parse(&job->fees, (const char *) body->data,
+                                body->len, 1);
     if (xerr != X402_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: malformed fee reply: %s",
                       job->key, x402_strerror(xerr));
         ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
-        return;
+        return 0;
     }
+
+    return 1;
+}
+
+
+/* The estimate and the fees are in: a nonce, then the transaction. */
+
+static void
+ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
+{
+    char                        nonce_arg[NGX_INT64_LEN + 1];
+    u_char                     *p;
+    size_t                      argvlen[7];
+    const char                 *argv[7];
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = job->xmcf;
 
     if (!job->fees.estimate_ok) {
         /* the settlement would revert: never broadcast it */
@@ -600,6 +677,7 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: broadcast of %s unconfirmed: "
                       "%s", job->key, job->tx, err ? err : "bad HTTP status");
+        job->unconfirmed = 1;
         ngx_http_x402_job_sent(job);
         return;
     }
@@ -739,16 +817,22 @@ ngx_http_x402_job_poll(ngx_event_t *ev)
     }
 
     /*
-     * nothing of the settler's was mined for a while: a transaction may
-     * have been lost on its way (and its nonce stalls the rest); resend,
-     * less often each time
+     * a broadcast without an answer, or nothing of the settler's mined for
+     * a while: the transaction may have been lost on its way (and its
+     * nonce would stall the rest); resend, less often each time
      */
 
     if ((ngx_msec_int_t) (ngx_current_msec - job->resend_at) >= 0
-        && (!xmcf->mined_known
+        && (job->unconfirmed || !xmcf->mined_known
             || ngx_current_msec - xmcf->mined_advanced
                >= NGX_HTTP_X402_STALL))
     {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "x402: settlement of %s: re-sending %s (nonce %uL; "
+                      "%s)", job->key, job->tx, job->nonce,
+                      job->unconfirmed ? "its broadcast was unconfirmed"
+                                       : "the settler's transactions stall");
+
         ngx_http_x402_job_resend(job);
 
         job->resend_gap = ngx_min(2 * job->resend_gap,

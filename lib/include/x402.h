@@ -707,6 +707,19 @@ x402_err x402_rpc_fees_parse(x402_fees *out, const char *json, size_t len,
     uint64_t id);
 
 /*
+ * The per-transaction half of the fees batch, for a caller that keeps the
+ * fees of a recent block: [eth_estimateGas({from, to, data}, "latest")
+ * (id), eth_getTransactionCount(from, "pending") (id + 1)].  The parse
+ * fills gas_estimate, pending_nonce, estimate_ok, has_revert and revert
+ * as x402_rpc_fees_parse() does, and zeroes the fees.
+ */
+x402_err x402_rpc_gas_request(char *out, size_t *out_len,
+    const x402_address *from, const x402_address *to, const uint8_t *data,
+    size_t data_len, uint64_t id);
+x402_err x402_rpc_gas_parse(x402_fees *out, const char *json, size_t len,
+    uint64_t id);
+
+/*
  * eth_sendRawTransaction reply: X402_OK with *hash32 set (when non-NULL),
  * or X402_ERR_VALUE with the node's error message copied (truncated,
  * NUL-terminated) into msg, e.g. "nonce too low", "insufficient funds for

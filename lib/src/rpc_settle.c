@@ -21,6 +21,28 @@
 
 /* ------------------------------------------------------------ requests */
 
+/* eth_estimateGas (id) and from's pending transaction count (id + 1) */
+static void
+x402_rpc_gas_entries(x402_buf *b, const char *open, uint64_t id,
+    const x402_address *from, const x402_address *to, const uint8_t *data,
+    size_t data_len)
+{
+    x402_rpc_head(b, open, id, "eth_estimateGas");
+    x402_puts(b, "{\"from\":\"");
+    x402_put_hex(b, from->b, sizeof(from->b));
+    x402_puts(b, "\",\"to\":\"");
+    x402_put_hex(b, to->b, sizeof(to->b));
+    x402_puts(b, "\",\"data\":\"");
+    x402_put_hex(b, data, data_len);
+    x402_puts(b, "\"},\"latest\"]}");
+
+    x402_rpc_head(b, ",", id + 1, "eth_getTransactionCount");
+    x402_puts(b, "\"");
+    x402_put_hex(b, from->b, sizeof(from->b));
+    x402_puts(b, "\",\"pending\"]}");
+}
+
+
 x402_err
 x402_rpc_fees_request(char *out, size_t *out_len,
     const x402_address *from, const x402_address *to, const uint8_t *data,
@@ -44,19 +66,32 @@ x402_rpc_fees_request(char *out, size_t *out_len,
     x402_rpc_head(&b, ",", id + X402_FEES_BLOCK, "eth_getBlockByNumber");
     x402_puts(&b, "\"latest\",false]}");
 
-    x402_rpc_head(&b, ",", id + X402_FEES_ESTIMATE, "eth_estimateGas");
-    x402_puts(&b, "{\"from\":\"");
-    x402_put_hex(&b, from->b, sizeof(from->b));
-    x402_puts(&b, "\",\"to\":\"");
-    x402_put_hex(&b, to->b, sizeof(to->b));
-    x402_puts(&b, "\",\"data\":\"");
-    x402_put_hex(&b, data, data_len);
-    x402_puts(&b, "\"},\"latest\"]}");
+    /* X402_FEES_NONCE follows X402_FEES_ESTIMATE */
+    x402_rpc_gas_entries(&b, ",", id + X402_FEES_ESTIMATE, from, to, data,
+                         data_len);
+    x402_puts(&b, "]");
 
-    x402_rpc_head(&b, ",", id + X402_FEES_NONCE, "eth_getTransactionCount");
-    x402_puts(&b, "\"");
-    x402_put_hex(&b, from->b, sizeof(from->b));
-    x402_puts(&b, "\",\"pending\"]}]");
+    return x402_buf_finish(&b, out_len);
+}
+
+
+x402_err
+x402_rpc_gas_request(char *out, size_t *out_len, const x402_address *from,
+    const x402_address *to, const uint8_t *data, size_t data_len, uint64_t id)
+{
+    x402_buf  b;
+
+    if (out_len == NULL || from == NULL || to == NULL
+        || (data == NULL && data_len != 0)
+        || id > X402_RPC_ID_MAX - 1)
+    {
+        return X402_ERR_ARG;
+    }
+
+    x402_buf_init(&b, out, *out_len);
+
+    x402_rpc_gas_entries(&b, "[", id, from, to, data, data_len);
+    x402_puts(&b, "]");
 
     return x402_buf_finish(&b, out_len);
 }
@@ -145,35 +180,20 @@ x402_rpc_result(json_t **res, json_t *e)
 }
 
 
+/* The estimate and the pending count: the per-transaction part. */
 static x402_err
-x402_fees_interpret(x402_fees *out, json_t *slot[X402_FEES_CALLS])
+x402_fees_gas(x402_fees *out, json_t *estimate, json_t *nonce)
 {
     json_t  *res, *err;
 
-    if (x402_rpc_result(&res, slot[X402_FEES_PRIORITY]) != X402_OK
-        || x402_rpc_quantity(&out->priority_fee, res) != X402_OK)
-    {
-        return X402_ERR_VALUE;
-    }
-
-    /* a block object; null (no such block) or pre-London: no base fee */
-    if (x402_rpc_result(&res, slot[X402_FEES_BLOCK]) != X402_OK
-        || !json_is_object(res)
-        || x402_rpc_quantity(&out->base_fee,
-                             json_object_get(res, "baseFeePerGas"))
-           != X402_OK)
-    {
-        return X402_ERR_VALUE;
-    }
-
-    if (x402_rpc_result(&res, slot[X402_FEES_NONCE]) != X402_OK
+    if (x402_rpc_result(&res, nonce) != X402_OK
         || x402_rpc_quantity_u64(&out->pending_nonce, res) != X402_OK)
     {
         return X402_ERR_VALUE;
     }
 
     /* the estimate runs the call: a revert is an answer, not a fault */
-    if (x402_rpc_entry(&res, &err, slot[X402_FEES_ESTIMATE]) != X402_OK) {
+    if (x402_rpc_entry(&res, &err, estimate) != X402_OK) {
         return X402_ERR_VALUE;
     }
 
@@ -192,6 +212,32 @@ x402_fees_interpret(x402_fees *out, json_t *slot[X402_FEES_CALLS])
     out->estimate_ok = 1;
 
     return X402_OK;
+}
+
+
+static x402_err
+x402_fees_interpret(x402_fees *out, json_t *slot[X402_FEES_CALLS])
+{
+    json_t  *res;
+
+    if (x402_rpc_result(&res, slot[X402_FEES_PRIORITY]) != X402_OK
+        || x402_rpc_quantity(&out->priority_fee, res) != X402_OK)
+    {
+        return X402_ERR_VALUE;
+    }
+
+    /* a block object; null (no such block) or pre-London: no base fee */
+    if (x402_rpc_result(&res, slot[X402_FEES_BLOCK]) != X402_OK
+        || !json_is_object(res)
+        || x402_rpc_quantity(&out->base_fee,
+                             json_object_get(res, "baseFeePerGas"))
+           != X402_OK)
+    {
+        return X402_ERR_VALUE;
+    }
+
+    return x402_fees_gas(out, slot[X402_FEES_ESTIMATE],
+                         slot[X402_FEES_NONCE]);
 }
 
 
@@ -218,6 +264,39 @@ x402_rpc_fees_parse(x402_fees *out, const char *json, size_t len,
     rc = x402_rpc_batch(slot, X402_FEES_CALLS, root, id);
     if (rc == X402_OK) {
         rc = x402_fees_interpret(out, slot);
+    }
+
+    json_decref(root);
+
+    if (rc != X402_OK) {
+        memset(out, 0, sizeof(*out));
+    }
+
+    return rc;
+}
+
+
+x402_err
+x402_rpc_gas_parse(x402_fees *out, const char *json, size_t len, uint64_t id)
+{
+    json_t    *root, *slot[2];
+    x402_err   rc;
+
+    if (out == NULL || (json == NULL && len != 0) || id > X402_RPC_ID_MAX - 1)
+    {
+        return X402_ERR_ARG;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    rc = x402_rpc_load(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_rpc_batch(slot, 2, root, id);
+    if (rc == X402_OK) {
+        rc = x402_fees_gas(out, slot[0], slot[1]);
     }
 
     json_decref(root);

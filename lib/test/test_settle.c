@@ -944,6 +944,79 @@ xt_send(uint8_t hash[32], char *msg, size_t cap, const char *reply)
 }
 
 
+
+/* The per-transaction half: estimate (id 12) and pending count (id 13). */
+static void
+test_gas_request_parse(void **state)
+{
+    static const char  want[] =
+        "[{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"eth_estimateGas\","
+        "\"params\":[{\"from\":\"0x15d34aaf54267db7d7c367839aaf71a00a2c6a65\","
+        "\"to\":\"0x402085c248eea27d92e8b30b2c58ed07f9e20001\","
+        "\"data\":\"0x13cd3b53ff\"},\"latest\"]},"
+        "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"eth_getTransactionCount\","
+        "\"params\":[\"0x15d34aaf54267db7d7c367839aaf71a00a2c6a65\","
+        "\"pending\"]}]";
+    static const uint8_t  data[5] = { 0x13, 0xcd, 0x3b, 0x53, 0xff };
+    x402_address  from, to;
+    x402_fees     f;
+    char          out[1024];
+    size_t        len;
+    const char   *r;
+
+    (void) state;
+
+    assert_int_equal(x402_address_parse(&from,
+        "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", 42), X402_OK);
+    assert_int_equal(x402_address_parse(&to,
+        "0x402085c248EeA27D92E8b30b2C58ed07f9E20001", 42), X402_OK);
+
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_gas_request(out, &len, &from, &to, data, 5, 12),
+                     X402_OK);
+    assert_string_equal(out, want);
+    assert_int_equal(len, strlen(want));
+
+    len = 20;
+    assert_int_equal(x402_rpc_gas_request(out, &len, &from, &to, data, 5, 12),
+                     X402_ERR_BUFFER);
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_gas_request(out, &len, &from, &to, NULL, 5, 12),
+                     X402_ERR_ARG);
+    assert_int_equal(x402_rpc_gas_request(out, &len, &from, &to, data, 5,
+                                          X402_RPC_ID_MAX),
+                     X402_ERR_ARG);
+
+    r = "[" XT_NONCE "," XT_EST "]";
+    memset(&f, 0xee, sizeof(f));
+    assert_int_equal(x402_rpc_gas_parse(&f, r, strlen(r), 12), X402_OK);
+    assert_int_equal(f.gas_estimate, 0x18069);
+    assert_int_equal(f.pending_nonce, 42);
+    assert_int_equal(f.estimate_ok, 1);
+    assert_int_equal(f.has_revert, 0);
+    assert_int_equal(f.base_fee.b[28], 0);
+    assert_int_equal(f.priority_fee.b[28], 0);
+
+    /* a revert is an answer, with its selector */
+    r = "[" XT_NONCE ",{\"jsonrpc\":\"2.0\",\"id\":12,\"error\":{\"code\":3,"
+        "\"message\":\"execution reverted\",\"data\":\"0x756688fe\"}}]";
+    assert_int_equal(x402_rpc_gas_parse(&f, r, strlen(r), 12), X402_OK);
+    assert_int_equal(f.estimate_ok, 0);
+    assert_int_equal(f.has_revert, 1);
+    assert_int_equal(f.revert[0], 0x75);
+
+    /* a failed count, a missing entry, the fees' ids: the node is broken */
+    r = "[{\"jsonrpc\":\"2.0\",\"id\":13,\"error\":{\"code\":-32000,"
+        "\"message\":\"busy\"}}," XT_EST "]";
+    assert_int_equal(x402_rpc_gas_parse(&f, r, strlen(r), 12), X402_ERR_VALUE);
+    assert_int_equal(f.pending_nonce, 0);
+    r = "[" XT_EST "]";
+    assert_int_equal(x402_rpc_gas_parse(&f, r, strlen(r), 12), X402_ERR_VALUE);
+    r = "[" XT_PRIO "," XT_BLOCK "]";
+    assert_int_equal(x402_rpc_gas_parse(&f, r, strlen(r), 10), X402_ERR_VALUE);
+    assert_int_equal(x402_rpc_gas_parse(NULL, r, strlen(r), 12), X402_ERR_ARG);
+}
+
 static void
 test_send_parse_cases(void **state)
 {
@@ -1395,6 +1468,7 @@ main(void)
         cmocka_unit_test(test_send_receipt_request),
         cmocka_unit_test(test_anvil_replies),
         cmocka_unit_test(test_fees_parse_cases),
+        cmocka_unit_test(test_gas_request_parse),
         cmocka_unit_test(test_send_parse_cases),
         cmocka_unit_test(test_receipt_parse_cases),
         cmocka_unit_test(test_mined_count),
