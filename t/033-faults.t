@@ -290,7 +290,7 @@ for my $t (
 
 # a) gone before the settlement's first call: nothing is broadcast
 {
-    my $p = proxy_start($PPORT, 'exit-before=eth_maxPriorityFeePerGas');
+    my $p = proxy_start($PPORT, 'exit-before=eth_estimateGas');
     my $tx0 = tx_count();
     my $h = payment();
     my $res = timed_get($srv, '/paid/gone-before', $h);
