@@ -375,6 +375,7 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    ngx_queue_init(&xmcf->jobs);
     ngx_queue_init(&xmcf->mined_waiting);
 
     /*

@@ -39,6 +39,9 @@ typedef struct {
     ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
 
+    /* per worker: the settlements in progress, oldest first (settle.c) */
+    ngx_queue_t                  jobs;
+
     /* per worker: how many settler transactions are mined (settle.c) */
     ngx_queue_t                  mined_waiting;  /* jobs with a tx out */
     uint64_t                     mined;
@@ -200,6 +203,7 @@ typedef struct {
 ngx_int_t ngx_http_x402_settle_start(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_uint_t attach);
 void ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx);
+time_t ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf);
 ngx_int_t ngx_http_x402_reconcile_init(ngx_cycle_t *cycle,
     ngx_http_x402_main_conf_t *xmcf);
 void ngx_http_x402_reconcile_exit(ngx_cycle_t *cycle);

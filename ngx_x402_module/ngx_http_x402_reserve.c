@@ -346,11 +346,19 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 }
 
 
-/* Reserved: settle, and with x402_settle sync wait for the receipt. */
+/*
+ * Reserved: settle, and with x402_settle sync wait for the receipt.  With
+ * async, a request also waits when this worker's settlements lag by more
+ * than half the time its permit has left: served first, it might not be
+ * settled before the permit expires, and waiting slows the arrivals down
+ * to what the chain takes.
+ */
 
 static void
 ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
+    time_t                      lag;
+    uint64_t                    deadline;
     ngx_uint_t                  sync;
     ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
@@ -371,6 +379,25 @@ ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     sync = (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC);
+
+    if (!sync && xlcf->facilitator_url.len == 0) {
+        lag = ngx_http_x402_settle_backlog(xmcf);
+
+        if (lag > 0
+            && (x402_u256_to_u64(&deadline, &ctx->payment.deadline)
+                != X402_OK
+                || (uint64_t) ngx_time() + 2 * (uint64_t) lag > deadline))
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "x402: settlements lag by %T s on this worker: "
+                          "payer %s waits for the settlement of this "
+                          "payment (its permit expires in %L s)", lag,
+                          ctx->payer,
+                          (int64_t) deadline - (int64_t) ngx_time());
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_WAITED);
+            sync = 1;
+        }
+    }
 
     if (ngx_http_x402_settle_start(r, ctx, sync) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -71,6 +71,7 @@ typedef struct {
     ngx_event_t                  guard;     /* non-cancelable */
     ngx_event_t                  poll;
     ngx_queue_t                  waiting;   /* in xmcf->mined_waiting */
+    ngx_queue_t                  all;       /* in xmcf->jobs */
 
     x402_offer                   offer;
     x402_payment                 payment;
@@ -193,6 +194,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     job->resource[len] = '\0';
 
     job->xmcf = xmcf;
+    ngx_queue_insert_tail(&xmcf->jobs, &job->all);
     job->offer = ctx->offer;
     job->payment = ctx->payment;
     job->upto = ctx->upto_charge;
@@ -285,6 +287,24 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/* How long this worker's oldest settlement in progress has been going. */
+
+time_t
+ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
+{
+    ngx_http_x402_job_t  *job;
+
+    if (ngx_queue_empty(&xmcf->jobs)) {
+        return 0;
+    }
+
+    job = ngx_queue_data(ngx_queue_head(&xmcf->jobs), ngx_http_x402_job_t,
+                         all);
+
+    return ngx_time() - (time_t) job->created;
 }
 
 
@@ -1354,6 +1374,8 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
     ngx_http_x402_job_unwait(job);
 
     ngx_explicit_memzero(job->raw, sizeof(job->raw));
+
+    ngx_queue_remove(&job->all);
 
     ngx_free(job->resource);
     ngx_free(job);

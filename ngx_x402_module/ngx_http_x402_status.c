@@ -113,6 +113,12 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "Settlement jobs started (built-in settler or facilitator).",
       NGX_HTTP_X402_STAT_SETTLE_STARTED, 0 },
 
+    { "x402_settlements_waited_total",
+      "Paid requests under x402_settle async that waited for their "
+      "settlement: the worker's settlements lagged by more than half the "
+      "time left on the payment's permit.",
+      NGX_HTTP_X402_STAT_SETTLE_WAITED, 0 },
+
     { NULL, NULL, 0, 0 }
 };
 

@@ -45,10 +45,11 @@
 #define NGX_HTTP_X402_STAT_RECEIPT_MISSING   17
 #define NGX_HTTP_X402_STAT_RECEIPT_INVALID   18
 #define NGX_HTTP_X402_STAT_RECEIPT_FAILED    19
+#define NGX_HTTP_X402_STAT_SETTLE_WAITED     20  /* async made to wait */
 /* gauges */
-#define NGX_HTTP_X402_STAT_PARKED            20
-#define NGX_HTTP_X402_STAT_JOBS              21
-#define NGX_HTTP_X402_STAT_N                 22
+#define NGX_HTTP_X402_STAT_PARKED            21
+#define NGX_HTTP_X402_STAT_JOBS              22
+#define NGX_HTTP_X402_STAT_N                 23
 
 
 /* latency histograms */

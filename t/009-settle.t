@@ -214,6 +214,47 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     is($tx && hex($tx->{nonce}), tx_count() - 1, 'the released nonce was reused (no gap)');
 }
 
+# async, but this worker's settlements lag by more than half the time left
+# on a payment's permit: that request waits for its settlement (served
+# first, it might not be settled before the permit expires); one worker, as
+# the lag is per worker
+{
+    my $one = server_start({ http_config => $HTTP, config => $CONFIG, workers => 1 });
+    rpc_call('evm_setAutomine', JSON::PP::false);
+    my $first = http_request($one, 'GET /async/lag1', { 'PAYMENT-SIGNATURE' =>
+        pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}") });
+    is($first->{status}, 200, 'lag: the first async payment is served at once');
+    ok(!$first->{headers}{'payment-response'}, 'lag: without waiting for its settlement');
+    sleep 5;    # no block: its settlement has waited 5 s
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO} "
+                . '--deadline ' . (int(time()) + 9));
+    pipe(my $rd, my $wr) or die $!;
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        close $rd;
+        my $t0 = time;
+        my $res = http_request($one, 'GET /async/lag2', { 'PAYMENT-SIGNATURE' => $h });
+        print $wr encode_json({ status => $res->{status}, secs => time - $t0,
+                                pr => $res->{headers}{'payment-response'} // '' });
+        close $wr;
+        _exit(0);
+    }
+    close $wr;
+    sleep 1.5;
+    rpc_call('evm_setAutomine', JSON::PP::true);
+    rpc_call('evm_mine');
+    my $out = do { local $/; <$rd> };
+    waitpid($pid, 0);
+    my $r = eval { decode_json($out) } // {};
+    is($r->{status}, 200, 'lag: the payment with 9 s left is served');
+    cmp_ok($r->{secs} // 0, '>', 1, 'lag: after waiting for its settlement');
+    my $pr = decode_json_b64($r->{pr}) // {};
+    ok($pr->{success}, 'lag: PAYMENT-RESPONSE success, as with x402_settle sync');
+    like(server_stop($one, 'lag'),
+         qr/settlements lag by \d+ s on this worker: payer 0x\w+ waits for the settlement/,
+         'lag: the wait is explained in the log');
+}
+
 my $log = server_stop($srv, 'settler');
 like($log, qr/settling from 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65/i,
      'start-up names the settler address');

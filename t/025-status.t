@@ -104,6 +104,7 @@ my %want = (
     'x402_payments_reserved_total' => 2,
     'x402_replays_refused_total' => 1,
     'x402_settlements_started_total' => 2,
+    'x402_settlements_waited_total' => 0,
     'x402_settlements_total{result="settled"}' => 2,
     'x402_settlements_total{result="failed"}' => 0,
     'x402_settlements_total{result="pending"}' => 0,

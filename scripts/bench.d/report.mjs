@@ -125,6 +125,11 @@ const net = verifyUs - proxyUs;
 p(`Module's own work per paid request (verify-only run minus the plain proxy): **${f1(net)} µs** = `
   + `${(net / mc.digest_ecrecover_us).toFixed(2)}× one recovery + hashing (target ≤ 2×: ${yes(net <= 2 * mc.digest_ecrecover_us)}); `
   + `gross (whole worker, verify-only run): ${(verifyUs / mc.digest_ecrecover_us).toFixed(2)}×.`);
+const userUs = (c, n) => per(c, c.user_ticks, n);
+const netUser = userUs(vc, pv.requests) - userUs(bc, bp.requests);
+p(`Of which in user space (utime: the module, libx402, libsecp256k1, jansson, libcurl, hiredis, nginx): `
+  + `**${f1(netUser)} µs** = ${(netUser / mc.digest_ecrecover_us).toFixed(2)}× one recovery + hashing; `
+  + `the rest, ${f1(net - netUser)} µs, is kernel time (stime), mostly the sockets of the JSON-RPC call and the Redis command each payment needs.`);
 p(`Clock-tick resolution: 1 tick = ${tick(bc).toFixed(0)} µs of CPU over the whole run.`);
 p();
 process.stdout.write(`${out.join('\n')}\n`);
