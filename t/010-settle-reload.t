@@ -63,7 +63,7 @@ sub in_background {
 }
 
 # blocks every 2 s instead of at once: settlements stay in flight
-rpc_call('evm_setAutomine', JSON::PP::false);
+mining_stop();
 rpc_call('evm_setIntervalMining', 2);
 
 my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 });
@@ -119,5 +119,5 @@ for my $h (keys %tx) {
 is($mined, 17, 'and every one is on chain with status 1');
 unlike($log, qr/open socket|aborting/, 'no worker aborted with work left');
 
-rpc_call('evm_setAutomine', JSON::PP::true);
+mining_start();
 done_testing();

@@ -60,7 +60,7 @@ sub pay_async {
 }
 
 # nothing is mined until the test says so
-rpc_call('evm_setAutomine', JSON::PP::false);
+mining_stop();
 
 my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
 
@@ -96,5 +96,5 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     server_stop($again, 'restarted');
 }
 
-rpc_call('evm_setAutomine', JSON::PP::true);
+mining_start();
 done_testing();

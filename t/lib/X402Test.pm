@@ -32,6 +32,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  start_services services redis_cli rpc_call chain_env
+                 mining_stop mining_start
                  redis_start redis_stop free_port settler_key_file
                  server_start server_stop http_request read_file);
 
@@ -160,6 +161,15 @@ sub redis_cli {
     $out =~ s/\s+\z//;
     return $out;
 }
+
+# the devchain mines on arrival and every second (scripts/devchain): stop
+# both, or go back to mining on arrival
+sub mining_stop {
+    rpc_call('evm_setIntervalMining', 0);
+    rpc_call('evm_setAutomine', JSON::PP::false);
+}
+
+sub mining_start { rpc_call('evm_setAutomine', JSON::PP::true) }
 
 sub rpc_call {
     my ($method, @params) = @_;
