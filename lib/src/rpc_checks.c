@@ -61,6 +61,30 @@ x402_rpc_call(x402_buf *b, uint64_t id, uint64_t first_id,
 }
 
 
+/*
+ * The simulated settle(...): its proxy and calldata, charging the full
+ * signed amount (upto: the cap), for a payment in the offer's asset.
+ */
+static x402_err
+x402_rpc_simulation(uint8_t *settle, size_t *settle_len,
+    const x402_address **proxy, const x402_offer *offer,
+    const x402_payment *p)
+{
+    if (offer == NULL || p == NULL
+        || !x402_address_eq(&p->token, &offer->asset))
+    {
+        return X402_ERR_ARG;
+    }
+
+    *proxy = x402_scheme_spender(offer->scheme);
+    if (*proxy == NULL) {
+        return X402_ERR_ARG;
+    }
+
+    return x402_abi_settle(settle, settle_len, offer->scheme, p, &p->amount);
+}
+
+
 x402_err
 x402_rpc_checks_request(char *out, size_t *out_len,
     const x402_offer *offer, const x402_payment *p, const uint8_t digest[32],
@@ -74,22 +98,14 @@ x402_rpc_checks_request(char *out, size_t *out_len,
     const x402_address  *proxy;
     x402_err             rc;
 
-    if (out_len == NULL || offer == NULL || p == NULL || digest == NULL
-        || sim_from == NULL
-        || first_id > X402_RPC_ID_MAX - (X402_RPC_CHECKS - 1)
-        || !x402_address_eq(&p->token, &offer->asset))
+    if (out_len == NULL || digest == NULL || sim_from == NULL
+        || first_id > X402_RPC_ID_MAX - (X402_RPC_CHECKS - 1))
     {
         return X402_ERR_ARG;
     }
 
-    proxy = x402_scheme_spender(offer->scheme);
-    if (proxy == NULL) {
-        return X402_ERR_ARG;
-    }
-
-    /* the simulation charges the full amount (upto: the cap) */
     settle_len = sizeof(settle);
-    rc = x402_abi_settle(settle, &settle_len, offer->scheme, p, &p->amount);
+    rc = x402_rpc_simulation(settle, &settle_len, &proxy, offer, p);
     if (rc != X402_OK) {
         return rc;
     }
@@ -146,21 +162,14 @@ x402_rpc_simulate_request(char *out, size_t *out_len,
     const x402_address  *proxy;
     x402_err             rc;
 
-    if (out_len == NULL || offer == NULL || p == NULL || sim_from == NULL
-        || id > X402_RPC_ID_MAX
-        || p->signature_len != X402_SIGNATURE_MAX
-        || !x402_address_eq(&p->token, &offer->asset))
+    if (out_len == NULL || sim_from == NULL || id > X402_RPC_ID_MAX
+        || (p != NULL && p->signature_len != X402_SIGNATURE_MAX))
     {
         return X402_ERR_ARG;
     }
 
-    proxy = x402_scheme_spender(offer->scheme);
-    if (proxy == NULL) {
-        return X402_ERR_ARG;
-    }
-
     settle_len = sizeof(settle);
-    rc = x402_abi_settle(settle, &settle_len, offer->scheme, p, &p->amount);
+    rc = x402_rpc_simulation(settle, &settle_len, &proxy, offer, p);
     if (rc != X402_OK) {
         return rc;
     }
