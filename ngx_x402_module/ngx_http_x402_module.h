@@ -50,6 +50,11 @@ typedef struct {
     unsigned                     mined_known:1;
     unsigned                     mined_asking:1;
 
+    /* per worker: the oldest settlement recorded pending, until mined */
+    uint64_t                     stale_nonce;
+    time_t                       stale_created;
+    unsigned                     stale_known:1;
+
     /* per worker: the fees of a recent block, for the next settlements */
     x402_u256                    fees_priority;
     x402_u256                    fees_base;

@@ -290,21 +290,31 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 }
 
 
-/* How long this worker's oldest settlement in progress has been going. */
+/*
+ * How long ago this worker's oldest unfinished settlement started: the
+ * oldest job in progress, or an older one recorded pending (sent, not
+ * mined within x402_settle_timeout) until the chain has mined its nonce.
+ */
 
 time_t
 ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
 {
+    time_t                oldest;
     ngx_http_x402_job_t  *job;
 
-    if (ngx_queue_empty(&xmcf->jobs)) {
-        return 0;
+    oldest = ngx_time();
+
+    if (!ngx_queue_empty(&xmcf->jobs)) {
+        job = ngx_queue_data(ngx_queue_head(&xmcf->jobs),
+                             ngx_http_x402_job_t, all);
+        oldest = (time_t) job->created;
     }
 
-    job = ngx_queue_data(ngx_queue_head(&xmcf->jobs), ngx_http_x402_job_t,
-                         all);
+    if (xmcf->stale_known && xmcf->stale_created < oldest) {
+        oldest = xmcf->stale_created;
+    }
 
-    return ngx_time() - (time_t) job->created;
+    return ngx_time() - oldest;
 }
 
 
@@ -1017,6 +1027,10 @@ ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
     xmcf->mined = count;
     xmcf->mined_known = 1;
 
+    if (xmcf->stale_known && xmcf->stale_nonce < count) {
+        xmcf->stale_known = 0;
+    }
+
     q = ngx_queue_head(&xmcf->mined_waiting);
 
     while (q != ngx_queue_sentinel(&xmcf->mined_waiting)) {
@@ -1199,6 +1213,17 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
     job->ending = 1;
 
     ngx_http_x402_job_unwait(job);
+
+    if (job->has_nonce && job->tx[0] != '\0'
+        && ngx_strcmp(status, "pending") == 0
+        && (!job->xmcf->stale_known
+            || (time_t) job->created < job->xmcf->stale_created))
+    {
+        /* still counts in the backlog until its nonce is mined */
+        job->xmcf->stale_nonce = job->nonce;
+        job->xmcf->stale_created = (time_t) job->created;
+        job->xmcf->stale_known = 1;
+    }
 
     /*
      * a sync settlement that never reached the chain because the node or
