@@ -383,17 +383,20 @@ ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     if (!sync && xlcf->facilitator_url.len == 0) {
         lag = ngx_http_x402_settle_backlog(xmcf);
 
+        /* a deadline beyond 64 bits never expires */
+        deadline = (uint64_t) -1;
+        (void) x402_u256_to_u64(&deadline, &ctx->payment.deadline);
+
         if (lag > 0
-            && (x402_u256_to_u64(&deadline, &ctx->payment.deadline)
-                != X402_OK
-                || (uint64_t) ngx_time() + 2 * (uint64_t) lag > deadline))
+            && (uint64_t) ngx_time() + 2 * (uint64_t) lag > deadline)
         {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "x402: settlements lag by %T s on this worker: "
                           "payer %s waits for the settlement of this "
-                          "payment (its permit expires in %L s)", lag,
+                          "payment (its permit expires in %uL s)", lag,
                           ctx->payer,
-                          (int64_t) deadline - (int64_t) ngx_time());
+                          deadline > (uint64_t) ngx_time()
+                          ? deadline - (uint64_t) ngx_time() : 0);
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_WAITED);
             sync = 1;
         }

@@ -15,7 +15,8 @@
  *   -> receipt "broadcast" with the hash, written before the send
  *   -> eth_sendRawTransaction
  *   -> wait until the settler's mined count passes the nonce (one
- *      eth_getTransactionCount per worker tick serves every waiting job)
+ *      eth_getTransactionCount per worker, at most every 100 ms, serves
+ *      every waiting job)
  *   -> eth_getTransactionReceipt, once mined, or x402_settle_timeout
  *   -> receipt "settled", "failed" or "pending"
  *

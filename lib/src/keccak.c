@@ -22,7 +22,6 @@ static const uint64_t x402_keccak_rc[24] = {
     0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL
 };
 
-/* rho rotation offsets and pi lane order, walked along the pi cycle */
 #define X402_ROTL64(x, n)  (((x) << (n)) | ((x) >> (64 - (n))))
 
 /* one row of chi: lanes y*5 .. y*5+4 of a from b */
