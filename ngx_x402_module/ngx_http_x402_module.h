@@ -95,8 +95,11 @@ typedef struct {
     x402_offer                   offer;
     ngx_str_t                    accepts_json;  /* static price: encoded once */
 
-    /* per worker: the node was on the offer's chain, with the asset */
+    /* per worker: the node was on the offer's chain, with the asset and
+       the settlement proxy deployed */
     time_t                       chain_ok_until;
+    time_t                       proxy_retry;   /* no code: not before */
+    unsigned                     proxy_checking:1;
 } ngx_http_x402_loc_conf_t;
 
 

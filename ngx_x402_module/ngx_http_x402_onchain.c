@@ -8,9 +8,10 @@
  * The asynchronous half of verification while the request is parked in the
  * ACCESS phase: the machinery (park, ops, deadline, resume) and its first
  * step, the on-chain checks: one JSON-RPC batch, or, once a batch has shown
- * the node on the offer's chain and the asset deployed, the settlement
- * simulation alone, which passes only when every check would (a revert
- * falls back to the batch for its reason).  The request owns a
+ * the node on the offer's chain and the asset deployed (and a separate
+ * eth_getCode the settlement proxy), the settlement simulation alone, which
+ * passes only when every check would (a revert falls back to the batch for
+ * its reason).  The request owns a
  * non-cancelable deadline; each step is a heap op that the request-pool
  * cleanup detaches, so a reply that arrives after the client left (or
  * after the deadline) only frees it.
@@ -39,6 +40,10 @@ static ngx_int_t ngx_http_x402_rpc_failed(ngx_http_request_t *r,
 static void ngx_http_x402_rpc_malformed(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, x402_err xerr);
 static void ngx_http_x402_sim_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_proxy_check(ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_loc_conf_t *xlcf, x402_scheme scheme);
+static void ngx_http_x402_proxy_checked(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_rpc_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
@@ -315,7 +320,9 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
     if (oc.asset_has_code) {
         /* the next payments here may go by the simulation alone */
         xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
-        xlcf->chain_ok_until = ngx_time() + NGX_HTTP_X402_CHAIN_OK_TTL;
+        ngx_http_x402_proxy_check(
+            ngx_http_get_module_main_conf(r, ngx_http_x402_module), xlcf,
+            ctx->offer.scheme);
     }
 
     reason = x402_onchain_verdict(&oc, &ctx->payment, ctx->local_sig_ok);
@@ -335,6 +342,80 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
     }
 
     ngx_http_x402_reserve(r, ctx);
+}
+
+
+/*
+ * A call to an address without code returns as settle(...) does: the
+ * simulation alone proves nothing until the proxy is known deployed.
+ */
+
+static void
+ngx_http_x402_proxy_check(ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_loc_conf_t *xlcf, x402_scheme scheme)
+{
+    size_t     len;
+    u_char     buf[256];
+    ngx_str_t  body;
+
+    if (xlcf->chain_ok_until > ngx_time() || xlcf->proxy_checking
+        || xlcf->proxy_retry > ngx_time())
+    {
+        return;
+    }
+
+    len = sizeof(buf);
+
+    if (x402_rpc_code_request((char *) buf, &len, x402_scheme_spender(scheme),
+                              1)
+        != X402_OK)
+    {
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    if (ngx_http_x402_curl_post(ngx_cycle->log, &xmcf->rpc, &body,
+                                xmcf->rpc_timeout,
+                                NGX_HTTP_X402_RPC_REPLY_MAX,
+                                ngx_http_x402_proxy_checked, xlcf)
+        == NGX_OK)
+    {
+        xlcf->proxy_checking = 1;
+    }
+}
+
+
+static void
+ngx_http_x402_proxy_checked(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_loc_conf_t  *xlcf = data;
+
+    int  has_code;
+
+    xlcf->proxy_checking = 0;
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL
+        || x402_rpc_code_parse(&has_code, (const char *) body->data,
+                               body->len, 1)
+           != X402_OK)
+    {
+        /* asked again after the next full batch */
+        return;
+    }
+
+    if (!has_code) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: the x402 settlement proxy has no code on the "
+                      "node's chain: payments are checked with the full "
+                      "batch, and no settlement can move tokens");
+        xlcf->proxy_retry = ngx_time() + NGX_HTTP_X402_CHAIN_OK_TTL;
+        return;
+    }
+
+    xlcf->chain_ok_until = ngx_time() + NGX_HTTP_X402_CHAIN_OK_TTL;
 }
 
 

@@ -276,4 +276,29 @@ HTTP
     like($log, qr/RPC node failed/, 'log: RPC failure explained');
 }
 
+# a chain without the settlement proxy (last: it removes the proxy's code):
+# a call to it would return like settle(...), so the simulation alone is
+# never trusted there, and the log says why
+{
+    my $code = rpc_call('eth_getCode', $C->{X402_EXACT_PROXY}, 'latest');
+    rpc_call('anvil_setCode', $C->{X402_EXACT_PROXY}, '0x');
+    my $s = server_start({ config => $CONFIG });
+    my $log = services()->{chain_log};
+    is(paid_get($s, payment())->{status}, 200, 'no proxy code: first payment (full batch)');
+    sleep 0.3;
+    my $mark = -s $log;
+    paid_get($s, payment());
+    open my $fh, '<', $log or die $!;
+    seek $fh, $mark, 0;
+    my @methods = grep { /^eth_\w+$/ } map { s/\s+$//r } <$fh>;
+    close $fh;
+    ok((grep { $_ eq 'eth_chainId' } @methods),
+       'no proxy code: the next payment still gets the full batch')
+        or diag("@methods");
+    like(server_stop($s, 'no proxy code'),
+         qr/the x402 settlement proxy has no code on the node's chain/,
+         'no proxy code: the log says why');
+    rpc_call('anvil_setCode', $C->{X402_EXACT_PROXY}, $code);
+}
+
 done_testing();

@@ -550,15 +550,28 @@ x402_reason x402_onchain_verdict(const x402_onchain *oc,
     const x402_payment *p, int local_sig_ok);
 
 /*
+ * eth_getCode(a, "latest") as a batch of one entry with id `id`, and its
+ * reply: *has_code = 1 when the code is not empty.  The quick form below
+ * is only sound where the settlement proxy has code (a call to an address
+ * without code returns, as settle(...) does), so callers check the proxy
+ * (x402_scheme_spender()) once before they use it.  Errors as
+ * x402_rpc_checks_parse().
+ */
+x402_err x402_rpc_code_request(char *out, size_t *out_len,
+    const x402_address *a, uint64_t id);
+x402_err x402_rpc_code_parse(int *has_code, const char *json, size_t len,
+    uint64_t id);
+
+/*
  * The quick form of the checks, for a payment whose signature recovered
  * locally once a full batch has shown the node on the offer's chain and
  * the asset deployed (callers may cache that, as the reference caches the
  * asset's code for 15 minutes): a batch of one entry, the settlement
  * simulation of x402_rpc_checks_request() (entry 7) with id `id`.  Permit2
  * checks the signature (EIP-1271 for a payer with code), the nonce, the
- * allowance and the balance while it runs, so a simulation that returns
- * means x402_onchain_verdict() would say X402_R_VALID; anything else needs
- * the full batch for its reason.  Arguments and errors as
+ * allowance and the balance while it runs, so, the proxy having code, a
+ * simulation that returns means x402_onchain_verdict() would say
+ * X402_R_VALID; anything else needs the full batch for its reason.  Arguments and errors as
  * x402_rpc_checks_request() (plus X402_ERR_ARG for a signature that is not
  * 65 bytes).
  *

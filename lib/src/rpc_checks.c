@@ -187,6 +187,25 @@ x402_rpc_simulate_request(char *out, size_t *out_len,
 }
 
 
+x402_err
+x402_rpc_code_request(char *out, size_t *out_len, const x402_address *a,
+    uint64_t id)
+{
+    x402_buf  b;
+
+    if (out_len == NULL || a == NULL || id > X402_RPC_ID_MAX) {
+        return X402_ERR_ARG;
+    }
+
+    x402_buf_init(&b, out, *out_len);
+
+    x402_rpc_get_code(&b, id, id, a);
+    x402_puts(&b, "]");
+
+    return x402_buf_finish(&b, out_len);
+}
+
+
 /* -------------------------------------------------------------- reply */
 
 /* eth_getCode: any 0x-hex; "0x" means no code. */
@@ -508,6 +527,43 @@ x402_rpc_simulate_parse(int *ok, const char *json, size_t len, uint64_t id)
         } else {
             *ok = 1;
         }
+    }
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+x402_err
+x402_rpc_code_parse(int *has_code, const char *json, size_t len, uint64_t id)
+{
+    json_t    *root, *slot[1], *res, *err;
+    x402_err   rc;
+
+    if (has_code == NULL || (json == NULL && len != 0) || id > X402_RPC_ID_MAX)
+    {
+        return X402_ERR_ARG;
+    }
+
+    *has_code = 0;
+
+    rc = x402_rpc_load(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_rpc_batch(slot, 1, root, id);
+
+    if (rc == X402_OK) {
+        rc = x402_rpc_entry(&res, &err, slot[0]);
+    }
+
+    if (rc == X402_OK
+        && (err != NULL || x402_rpc_code(has_code, res) != X402_OK))
+    {
+        *has_code = 0;
+        rc = X402_ERR_VALUE;
     }
 
     json_decref(root);

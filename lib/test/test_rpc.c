@@ -878,6 +878,63 @@ test_simulate(void **state)
 #undef XT_SIM
 }
 
+
+/* eth_getCode of one address, as a batch of one entry. */
+static void
+test_code(void **state)
+{
+    x402_address   a;
+    char           out[256];
+    const char    *text;
+    size_t         len;
+    int            has;
+    json_t        *req;
+
+    (void) state;
+
+    text = xt_str("constants.addresses.x402ExactPermit2Proxy");
+    xt_address(&a, text);
+
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_code_request(out, &len, &a, FIRST), X402_OK);
+    assert_int_equal(strlen(out), len);
+    req = xt_load(out, len);
+    assert_true(json_is_array(req));
+    assert_int_equal(json_array_size(req), 1);
+    xt_req_get_code(req, 0, text);
+    json_decref(req);
+
+    len = 10;
+    assert_int_equal(x402_rpc_code_request(out, &len, &a, FIRST),
+                     X402_ERR_BUFFER);
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_code_request(out, &len, NULL, FIRST),
+                     X402_ERR_ARG);
+
+#define XT_CODE(body, want, want_has)                                        \
+    do {                                                                     \
+        has = -1;                                                            \
+        assert_int_equal(x402_rpc_code_parse(&has, body, strlen(body),       \
+                                             FIRST), want);                  \
+        assert_int_equal(has, want_has);                                     \
+    } while (0)
+
+    XT_CODE("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"result\":\"0x6080\"}]",
+            X402_OK, 1);
+    XT_CODE("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"result\":\"0x\"}]",
+            X402_OK, 0);
+    XT_CODE("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"error\":{"
+            "\"code\":-32000,\"message\":\"header not found\"}}]",
+            X402_ERR_VALUE, 0);
+    XT_CODE("[{\"jsonrpc\":\"2.0\",\"id\":" XT_FIRST_S ",\"result\":\"60\"}]",
+            X402_ERR_VALUE, 0);
+    XT_CODE("[{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x60\"}]",
+            X402_ERR_VALUE, 0);
+    XT_CODE("nope", X402_ERR_JSON, 0);
+
+#undef XT_CODE
+}
+
 static void
 test_parse_anvil(void **state)
 {
@@ -1575,6 +1632,7 @@ main(void)
         cmocka_unit_test(test_request_exact),
         cmocka_unit_test(test_request_upto_and_args),
         cmocka_unit_test(test_simulate),
+        cmocka_unit_test(test_code),
         cmocka_unit_test(test_parse_anvil),
         cmocka_unit_test(test_parse_malformed),
         cmocka_unit_test(test_parse_ids),
