@@ -487,10 +487,38 @@ x402_revert_reason(const uint8_t selector[4])
 }
 
 
+/* The only entry of a batch of one; *root is the caller's on success. */
+static x402_err
+x402_rpc_only(json_t **root, json_t **res, json_t **err, const char *json,
+    size_t len, uint64_t id)
+{
+    json_t    *slot[1];
+    x402_err   rc;
+
+    rc = x402_rpc_load(root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_rpc_batch(slot, 1, *root, id);
+
+    if (rc == X402_OK) {
+        rc = x402_rpc_entry(res, err, slot[0]);
+    }
+
+    if (rc != X402_OK) {
+        json_decref(*root);
+        *root = NULL;
+    }
+
+    return rc;
+}
+
+
 x402_err
 x402_rpc_simulate_parse(int *ok, const char *json, size_t len, uint64_t id)
 {
-    json_t      *root, *slot[1], *res, *err;
+    json_t      *root, *res, *err;
     uint8_t      sel[4];
     const char  *s;
     size_t       n;
@@ -503,30 +531,22 @@ x402_rpc_simulate_parse(int *ok, const char *json, size_t len, uint64_t id)
 
     *ok = 0;
 
-    rc = x402_rpc_load(&root, json, len);
+    rc = x402_rpc_only(&root, &res, &err, json, len, id);
     if (rc != X402_OK) {
         return rc;
     }
 
-    rc = x402_rpc_batch(slot, 1, root, id);
-
-    if (rc == X402_OK) {
-        rc = x402_rpc_entry(&res, &err, slot[0]);
-    }
-
-    if (rc == X402_OK) {
-        if (err != NULL) {
-            /* a revert is an answer; a rate limit or a node fault is not */
-            if (!x402_rpc_revert(sel, &has_sel, err)) {
-                rc = X402_ERR_VALUE;
-            }
-
-        } else if (x402_rpc_hex(&s, &n, res) != X402_OK) {
+    if (err != NULL) {
+        /* a revert is an answer; a rate limit or a node fault is not */
+        if (!x402_rpc_revert(sel, &has_sel, err)) {
             rc = X402_ERR_VALUE;
-
-        } else {
-            *ok = 1;
         }
+
+    } else if (x402_rpc_hex(&s, &n, res) != X402_OK) {
+        rc = X402_ERR_VALUE;
+
+    } else {
+        *ok = 1;
     }
 
     json_decref(root);
@@ -538,7 +558,7 @@ x402_rpc_simulate_parse(int *ok, const char *json, size_t len, uint64_t id)
 x402_err
 x402_rpc_code_parse(int *has_code, const char *json, size_t len, uint64_t id)
 {
-    json_t    *root, *slot[1], *res, *err;
+    json_t    *root, *res, *err;
     x402_err   rc;
 
     if (has_code == NULL || (json == NULL && len != 0) || id > X402_RPC_ID_MAX)
@@ -548,20 +568,12 @@ x402_rpc_code_parse(int *has_code, const char *json, size_t len, uint64_t id)
 
     *has_code = 0;
 
-    rc = x402_rpc_load(&root, json, len);
+    rc = x402_rpc_only(&root, &res, &err, json, len, id);
     if (rc != X402_OK) {
         return rc;
     }
 
-    rc = x402_rpc_batch(slot, 1, root, id);
-
-    if (rc == X402_OK) {
-        rc = x402_rpc_entry(&res, &err, slot[0]);
-    }
-
-    if (rc == X402_OK
-        && (err != NULL || x402_rpc_code(has_code, res) != X402_OK))
-    {
+    if (err != NULL || x402_rpc_code(has_code, res) != X402_OK) {
         *has_code = 0;
         rc = X402_ERR_VALUE;
     }
