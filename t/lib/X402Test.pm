@@ -204,13 +204,21 @@ sub section {
     return defined $v ? $v : $DEFAULTS{$name};
 }
 
+# a port nothing listens on, never one this process was given before: the
+# kernel may hand the same free port out twice in a row, and a test server
+# and its backend on one port answer each other's requests
+my %GIVEN;
+
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "cannot bind: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                      Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+            or die "cannot bind: $!";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $GIVEN{$port}++;
+    }
+    die "no fresh free port";
 }
 
 sub pay {
