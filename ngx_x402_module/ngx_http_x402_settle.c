@@ -1099,7 +1099,7 @@ ngx_http_x402_job_guard(ngx_event_t *ev)
     /* its step in flight still holds the job; only stop waiting for it */
 
     if (job->poll.timer_set) {
-        ngx_http_x402_job_unwait(job);
+        /* waiting for its block; job_end stops the wait */
         ngx_http_x402_job_end(job, "pending", "settlement_pending");
     }
 }
