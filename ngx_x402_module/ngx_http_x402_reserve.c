@@ -54,6 +54,7 @@ static const char  ngx_http_x402_release_lua[] =
     "return redis.call('DEL', KEYS[1]) end return 0";
 
 
+static uint64_t ngx_http_x402_permit_left(ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
@@ -69,6 +70,26 @@ static void ngx_http_x402_released_once(void *data, redisReply *reply,
 
 
 /*
+ * Seconds left on the payment's permit: 0 once its deadline has passed (a
+ * slow check may end after it), all ones for a deadline beyond 64 bits.
+ */
+
+static uint64_t
+ngx_http_x402_permit_left(ngx_http_x402_ctx_t *ctx)
+{
+    uint64_t  deadline, now;
+
+    if (x402_u256_to_u64(&deadline, &ctx->payment.deadline) != X402_OK) {
+        return (uint64_t) -1;
+    }
+
+    now = (uint64_t) ngx_time();
+
+    return deadline > now ? deadline - now : 0;
+}
+
+
+/*
  * SET <key> <receipt> NX GET PX <ttl>: one round trip that reserves the
  * payment, or returns the receipt stored by whoever reserved it first
  * (Redis >= 7.0).
@@ -80,7 +101,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     char                        ttl[NGX_INT64_LEN + 1];
     size_t                      len, argvlen[7];
     u_char                     *json, *p;
-    uint64_t                    deadline;
+    uint64_t                    left;
     x402_err                    err;
     ngx_str_t                   url;
     const char                 *argv[7];
@@ -95,20 +116,14 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
     x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
 
-    if (x402_u256_to_u64(&deadline, &ctx->payment.deadline) != X402_OK
-        || deadline > (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX)
-    {
-        deadline = (uint64_t) ngx_time() + NGX_HTTP_X402_TTL_MAX;
-    }
+    left = ngx_http_x402_permit_left(ctx);
 
-    /* a slow check may end after the deadline: never a negative TTL */
-    if (deadline < (uint64_t) ngx_time()) {
-        deadline = (uint64_t) ngx_time();
+    if (left > NGX_HTTP_X402_TTL_MAX) {
+        left = NGX_HTTP_X402_TTL_MAX;
     }
 
     p = ngx_sprintf((u_char *) ttl, "%uL",
-                    ((deadline - (uint64_t) ngx_time())
-                     + (uint64_t) xmcf->receipt_ttl) * 1000);
+                    (left + (uint64_t) xmcf->receipt_ttl) * 1000);
     *p = '\0';
 
     url = r->unparsed_uri;
@@ -358,7 +373,7 @@ static void
 ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
     time_t                      lag;
-    uint64_t                    deadline;
+    uint64_t                    left;
     ngx_uint_t                  sync;
     ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
@@ -382,21 +397,14 @@ ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
     if (!sync && xlcf->facilitator_url.len == 0) {
         lag = ngx_http_x402_settle_backlog(xmcf);
+        left = ngx_http_x402_permit_left(ctx);
 
-        /* a deadline beyond 64 bits never expires */
-        deadline = (uint64_t) -1;
-        (void) x402_u256_to_u64(&deadline, &ctx->payment.deadline);
-
-        if (lag > 0
-            && (uint64_t) ngx_time() + 2 * (uint64_t) lag > deadline)
-        {
+        if (lag > 0 && 2 * (uint64_t) lag > left) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "x402: settlements lag by %T s on this worker: "
                           "payer %s waits for the settlement of this "
                           "payment (its permit expires in %uL s)", lag,
-                          ctx->payer,
-                          deadline > (uint64_t) ngx_time()
-                          ? deadline - (uint64_t) ngx_time() : 0);
+                          ctx->payer, left);
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_WAITED);
             sync = 1;
         }
