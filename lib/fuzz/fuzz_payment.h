@@ -156,7 +156,7 @@ fuzz_payment_downstream(const x402_offer *offer, const x402_payment *p)
     klen = fuzz_strnlen_checked(key, sizeof(key));
     n = (size_t) snprintf(prefix, sizeof(prefix), "x402:%llu:",
                           (unsigned long long) offer->chain_id);
-    FUZZ_CHECK(klen == n + 40 + 1 + 40 + 1 + 64);
+    FUZZ_CHECK(klen == n + 40 + 1 + 64);
     FUZZ_CHECK(memcmp(key, prefix, n) == 0);
 
     /* the reservation record, then what the reconciler reads and rewrites */
@@ -228,7 +228,7 @@ fuzz_payment_against(const x402_offer *offer, const x402_payment *p,
         return;
     }
 
-    reason = x402_verify_local(fuzz_ctx, offer, p, FUZZ_NOW);
+    reason = x402_verify_local(fuzz_ctx, offer, p, FUZZ_NOW, 0);
     FUZZ_CHECK(reason < X402_R_ASSET_NOT_DEPLOYED);
     FUZZ_CHECK(reason != X402_R_PAYMENT_REQUIRED
                && reason != X402_R_NO_MATCH);
@@ -272,10 +272,18 @@ fuzz_payment_check(const x402_payment *p)
     fuzz_payment_against(&fuzz_offers[1], p, 0);
 
     /* the client's own `accepted` as the server's offer */
+    FUZZ_CHECK(fuzz_strnlen_checked(p->accepted.name,
+                                    sizeof(p->accepted.name))
+               <= X402_EXTRA_TEXT_MAX);
+    FUZZ_CHECK(fuzz_strnlen_checked(p->accepted.version,
+                                    sizeof(p->accepted.version))
+               <= X402_EXTRA_TEXT_MAX);
+
     if (p->accepted.scheme != X402_SCHEME_UNKNOWN
         && p->accepted.has_chain_id && p->accepted.permit2
-        && (p->accepted.scheme != X402_SCHEME_UPTO
-            || p->accepted.has_facilitator))
+        && !p->accepted.foreign
+        && (p->accepted.scheme == X402_SCHEME_UPTO)
+           == (p->accepted.has_facilitator != 0))
     {
         memset(&o, 0, sizeof(o));
         o.scheme = p->accepted.scheme;
@@ -285,6 +293,9 @@ fuzz_payment_check(const x402_payment *p)
         o.pay_to = p->accepted.pay_to;
         o.facilitator = p->accepted.facilitator;
         o.max_timeout_seconds = p->accepted.max_timeout_seconds;
+        o.extra_name = p->accepted.has_name ? p->accepted.name : NULL;
+        o.extra_version = p->accepted.has_version ? p->accepted.version
+                                                  : NULL;
         fuzz_payment_against(&o, p, 1);
     }
 }

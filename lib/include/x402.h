@@ -261,6 +261,7 @@ x402_err x402_payment_required_header(char *out, size_t *out_len,
     const x402_offer *accepts, size_t n_accepts);
 
 #define X402_NETWORK_MAX      64      /* longest accepted "network" text */
+#define X402_EXTRA_TEXT_MAX   64      /* longest accepted extra.name/version */
 #define X402_SIGNATURE_MAX    65
 #define X402_PAYLOAD_JSON_MAX 16384   /* longest decoded PaymentPayload */
 
@@ -279,6 +280,13 @@ typedef struct {
         int           permit2;         /* extra.assetTransferMethod=="permit2" */
         int           has_facilitator; /* extra.facilitatorAddress present */
         x402_address  facilitator;
+        int           has_name;        /* extra.name, extra.version */
+        int           has_version;
+        char          name[X402_EXTRA_TEXT_MAX + 1];
+        char          version[X402_EXTRA_TEXT_MAX + 1];
+        /* a member no offer has, in accepted or its extra (or a name or
+           version longer than X402_EXTRA_TEXT_MAX): it never matches */
+        int           foreign;
     } accepted;
 
     /* "payload.permit2Authorization": the signed fields */
@@ -385,35 +393,49 @@ x402_err x402_sign_digest(const x402_context *ctx, uint8_t sig[65],
 /* ------------------------------------------------------- verification */
 
 /*
- * Does the client's `accepted` match this offer?  Compares scheme,
- * network (as text "eip155:<chain_id>"), amount (numerically), asset and
- * payTo (as bytes), maxTimeoutSeconds, extra.assetTransferMethod ==
- * "permit2" and, for upto, extra.facilitatorAddress.  Returns X402_R_VALID
- * or X402_R_NO_MATCH.
+ * Does the client's `accepted` equal this offer, as a whole object (key
+ * order aside)?  Compares scheme, network (as text "eip155:<chain_id>"),
+ * amount (numerically), asset and payTo (as bytes), maxTimeoutSeconds,
+ * extra.assetTransferMethod == "permit2", extra.name and extra.version
+ * (present exactly when the offer has them, same text) and, for upto only,
+ * extra.facilitatorAddress; a member the offer does not have (in accepted
+ * or its extra; null counts as absent) is no match, as at the reference
+ * server.  Returns X402_R_VALID or X402_R_NO_MATCH.
  */
 x402_reason x402_offer_match(const x402_offer *offer, const x402_payment *p);
 
 /*
  * The local verification of the reference facilitator, in its order,
  * against the server's own offer (never against `accepted`):
- * exact: scheme, network, spender, recipient, deadline >= now + 6,
+ * exact: scheme, network, spender, recipient, deadline >= now + min_left,
  * validAfter <= now, amount (numeric equality), token, signature;
  * upto adds the facilitator check after the recipient, and compares the
  * amount with the cap.  The signature must be 65 bytes with v in {27, 28}
  * and recover to `from`.  Returns the first failing reason or
  * X402_R_VALID.  Pure: `now` is the caller's clock in unix seconds.
+ *
+ * min_left: the seconds a permit must still have, at least
+ * X402_DEADLINE_MARGIN (smaller values, 0 included, mean that margin, the
+ * reference's rule).  A gateway that settles after serving passes what the
+ * settlement (and, for upto, the longest response) needs, so that nothing
+ * is served whose settlement would land after the permit expired; too
+ * little is X402_R_DEADLINE_EXPIRED.
  */
 x402_reason x402_verify_local(const x402_context *ctx,
-    const x402_offer *offer, const x402_payment *p, uint64_t now);
+    const x402_offer *offer, const x402_payment *p, uint64_t now,
+    uint64_t min_left);
 
 /* Deadline margin of the reference (block-time buffer), in seconds. */
 #define X402_DEADLINE_MARGIN 6
 
 /*
- * The replay key of a payment: "x402:<chainId>:<token>:<from>:<nonce>"
- * with lowercase hex addresses (no 0x) and the nonce as 64 hex digits, so
- * every encoding of one authorization (high-s twins, case, hex nonces, key
- * order) maps to one key.  out needs X402_REPLAY_KEY_MAX bytes.
+ * The replay key of a payment: "x402:<chainId>:<from>:<nonce>" with the
+ * payer in lowercase hex (no 0x) and the nonce as 64 hex digits, so every
+ * encoding of one authorization (high-s twins, case, hex nonces, key
+ * order) maps to one key.  Permit2's nonce bitmap is per owner (on one
+ * chain), whatever the token or spender: the same nonce signed for two
+ * assets, or for exact and upto, is one payment that can settle once, so
+ * neither is in the key.  out needs X402_REPLAY_KEY_MAX bytes.
  */
 #define X402_REPLAY_KEY_MAX 180
 void x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
@@ -649,6 +671,14 @@ x402_err x402_receipt_peek(char *status, size_t status_cap, char tx[67],
  */
 x402_err x402_receipt_update(char *out, size_t *out_len, const char *json,
     size_t len, const char *status, const char *error, uint64_t updated);
+
+/*
+ * A stored receipt as it may be shown to a client: every field but
+ * "signature" (with it anyone could submit the payment's settlement, and
+ * burn the payer's nonce).  Errors as x402_receipt_update().
+ */
+x402_err x402_receipt_public(char *out, size_t *out_len, const char *json,
+    size_t len);
 
 
 /* ---------------------------------------------------------- settlement */

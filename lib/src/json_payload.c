@@ -181,9 +181,77 @@ x402_decode_payload(x402_payment *out, const char **field, json_t *root)
 }
 
 
+/*
+ * Marks `accepted` foreign when obj has a non-null member outside known[]
+ * (a NULL-terminated list): an offer never has it, so it cannot match.
+ */
+static void
+x402_foreign_members(x402_payment *out, json_t *obj,
+    const char *const *known)
+{
+    size_t       i;
+    json_t      *v;
+    const char  *key;
+
+    json_object_foreach(obj, key, v) {
+        if (json_is_null(v)) {
+            continue;
+        }
+
+        for (i = 0; known[i] != NULL; i++) {
+            if (strcmp(key, known[i]) == 0) {
+                break;
+            }
+        }
+
+        if (known[i] == NULL) {
+            out->accepted.foreign = 1;
+            return;
+        }
+    }
+}
+
+
+/* An optional extra text (name, version), copied when it fits. */
+static x402_err
+x402_extra_text(x402_payment *out, json_t *extra, const char *key, int *has,
+    char *text)
+{
+    json_t    *v;
+    size_t     len;
+    x402_err   rc;
+
+    rc = x402_json_get(&v, extra, key, JSON_STRING, 0);
+    if (rc != X402_OK || v == NULL) {
+        return rc;
+    }
+
+    len = json_string_length(v);
+
+    if (len > X402_EXTRA_TEXT_MAX || memchr(json_string_value(v), 0, len)) {
+        out->accepted.foreign = 1;
+        return X402_OK;
+    }
+
+    memcpy(text, json_string_value(v), len);
+    text[len] = '\0';
+    *has = 1;
+
+    return X402_OK;
+}
+
+
 static x402_err
 x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
 {
+    static const char *const  acc_keys[] = {
+        "scheme", "network", "amount", "asset", "payTo",
+        "maxTimeoutSeconds", "extra", NULL
+    };
+    static const char *const  extra_keys[] = {
+        "assetTransferMethod", "name", "version", "facilitatorAddress", NULL
+    };
+
     json_t      *acc, *v, *extra;
     size_t       len;
     x402_err     rc;
@@ -227,11 +295,23 @@ x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
     }
     out->accepted.max_timeout_seconds = (uint32_t) t;
 
+    x402_foreign_members(out, acc, acc_keys);
+
     X402_TRY(x402_json_get(&extra, acc, "extra", JSON_OBJECT, 0),
              "accepted.extra");
     if (extra == NULL) {
         return X402_OK;
     }
+
+    x402_foreign_members(out, extra, extra_keys);
+
+    X402_TRY(x402_extra_text(out, extra, "name", &out->accepted.has_name,
+                             out->accepted.name),
+             "accepted.extra.name");
+    X402_TRY(x402_extra_text(out, extra, "version",
+                             &out->accepted.has_version,
+                             out->accepted.version),
+             "accepted.extra.version");
 
     X402_TRY(x402_json_get(&v, extra, "assetTransferMethod", JSON_STRING, 0),
              "accepted.extra.assetTransferMethod");

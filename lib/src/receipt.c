@@ -159,3 +159,25 @@ x402_receipt_update(char *out, size_t *out_len, const char *json,
 
     return x402_json_dump(out, out_len, root);
 }
+
+
+x402_err
+x402_receipt_public(char *out, size_t *out_len, const char *json, size_t len)
+{
+    json_t  *root;
+
+    root = x402_receipt_load(json, len);
+    if (root == NULL) {
+        return X402_ERR_JSON;
+    }
+
+    if (json_object_get(root, "status") == NULL) {
+        json_decref(root);
+        return X402_ERR_MISSING;
+    }
+
+    /* whoever holds the signature can submit the settlement */
+    (void) json_object_del(root, "signature");
+
+    return x402_json_dump(out, out_len, root);
+}

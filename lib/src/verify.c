@@ -21,6 +21,18 @@ x402_network_eq(const x402_offer *offer, const x402_payment *p)
 }
 
 
+/* An optional extra text: absent in both, or present in both and equal. */
+static int
+x402_extra_text_eq(const char *offered, int has, const char *accepted)
+{
+    if (offered == NULL) {
+        return !has;
+    }
+
+    return has && strcmp(offered, accepted) == 0;
+}
+
+
 x402_reason
 x402_offer_match(const x402_offer *offer, const x402_payment *p)
 {
@@ -38,9 +50,19 @@ x402_offer_match(const x402_offer *offer, const x402_payment *p)
     }
 
     if (offer->scheme == X402_SCHEME_UPTO
-        && (!p->accepted.has_facilitator
-            || !x402_address_eq(&p->accepted.facilitator,
-                                &offer->facilitator)))
+        ? (!p->accepted.has_facilitator
+           || !x402_address_eq(&p->accepted.facilitator,
+                               &offer->facilitator))
+        : p->accepted.has_facilitator)
+    {
+        return X402_R_NO_MATCH;
+    }
+
+    if (p->accepted.foreign
+        || !x402_extra_text_eq(offer->extra_name, p->accepted.has_name,
+                               p->accepted.name)
+        || !x402_extra_text_eq(offer->extra_version, p->accepted.has_version,
+                               p->accepted.version))
     {
         return X402_R_NO_MATCH;
     }
@@ -51,7 +73,7 @@ x402_offer_match(const x402_offer *offer, const x402_payment *p)
 
 /* deadline >= now + margin, without overflowing either side. */
 static int
-x402_deadline_ok(const x402_u256 *deadline, uint64_t now)
+x402_deadline_ok(const x402_u256 *deadline, uint64_t now, uint64_t margin)
 {
     uint64_t  d;
 
@@ -59,7 +81,7 @@ x402_deadline_ok(const x402_u256 *deadline, uint64_t now)
         return 1;
     }
 
-    return d >= X402_DEADLINE_MARGIN && d - X402_DEADLINE_MARGIN >= now;
+    return d >= margin && d - margin >= now;
 }
 
 
@@ -100,7 +122,7 @@ x402_signature_ok(const x402_context *ctx, x402_scheme scheme,
 
 x402_reason
 x402_verify_local(const x402_context *ctx, const x402_offer *offer,
-    const x402_payment *p, uint64_t now)
+    const x402_payment *p, uint64_t now, uint64_t min_left)
 {
     int  upto;
 
@@ -145,7 +167,10 @@ x402_verify_local(const x402_context *ctx, const x402_offer *offer,
         return X402_R_UPTO_FACILITATOR_MISMATCH;
     }
 
-    if (!x402_deadline_ok(&p->deadline, now)) {
+    if (!x402_deadline_ok(&p->deadline, now,
+                          min_left > X402_DEADLINE_MARGIN
+                          ? min_left : X402_DEADLINE_MARGIN))
+    {
         return X402_R_DEADLINE_EXPIRED;
     }
 
@@ -181,9 +206,6 @@ x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
     memcpy(q, "x402:", 5);
     q += 5;
     q += x402_u64_format(q, chain_id);
-    *q++ = ':';
-    x402_hex_encode(q, p->token.b, sizeof(p->token.b));
-    q += 2 * sizeof(p->token.b);
     *q++ = ':';
     x402_hex_encode(q, p->from.b, sizeof(p->from.b));
     q += 2 * sizeof(p->from.b);

@@ -177,12 +177,66 @@ test_peek_and_update(void **state)
 }
 
 
+/* What a client may see: everything but the signature. */
+static void
+test_public(void **state)
+{
+    char           out[2048], pub[2048];
+    size_t         len, plen;
+    uint8_t        sig[65];
+    json_t        *a, *b;
+    const char    *key;
+    json_t        *v;
+    json_error_t   e;
+    x402_receipt   rc;
+
+    (void) state;
+
+    xt_receipt_fill(&rc, sig);
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_non_null(strstr(out, "\"signature\""));
+
+    plen = sizeof(pub);
+    assert_int_equal(x402_receipt_public(pub, &plen, out, len), X402_OK);
+    assert_int_equal(strlen(pub), plen);
+    assert_null(strstr(pub, "signature"));
+
+    a = json_loads(out, 0, &e);
+    b = json_loads(pub, 0, &e);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(json_object_size(a), json_object_size(b) + 1);
+    json_object_foreach(b, key, v) {
+        assert_true(json_equal(v, json_object_get(a, key)));
+    }
+    json_decref(a);
+    json_decref(b);
+
+    /* a receipt without a signature stays as it is */
+    plen = sizeof(out);
+    assert_int_equal(x402_receipt_public(out, &plen, pub, strlen(pub)),
+                     X402_OK);
+    assert_string_equal(out, pub);
+
+    plen = 8;
+    assert_int_equal(x402_receipt_public(out, &plen, pub, strlen(pub)),
+                     X402_ERR_BUFFER);
+    plen = sizeof(out);
+    assert_int_equal(x402_receipt_public(out, &plen, "[1]", 3),
+                     X402_ERR_JSON);
+    assert_int_equal(x402_receipt_public(out, &plen, "{\"a\":1}", 7),
+                     X402_ERR_MISSING);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_peek_and_update),
+        cmocka_unit_test(test_public),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,17 +48,15 @@ xt_now(void)
 static void
 xt_base_replay_key(char *out, size_t cap)
 {
-    char     token[41], from[41], nonce[65];
+    char     from[41], nonce[65];
     uint8_t  b[32];
 
-    xt_hex_at(b, 20, "common.permit2Authorization.permitted.token");
-    xt_tohex(token, b, 20);
     xt_hex_at(b, 20, "common.signer");
     xt_tohex(from, b, 20);
     xt_hex_at(b, 32, "common.nonceHex");
     xt_tohex(nonce, b, 32);
 
-    snprintf(out, cap, "x402:8453:%s:%s:%s", token, from, nonce);
+    snprintf(out, cap, "x402:8453:%s:%s", from, nonce);
 }
 
 
@@ -92,13 +90,13 @@ test_base_valid(void **state)
         xt_offer(&offer, strtoull(chains[i], NULL, 10));
 
         assert_int_equal(x402_offer_match(&offer, &p), X402_R_VALID);
-        assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now()),
+        assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now(), 0),
                          X402_R_VALID);
 
         /* another chain's offer: network text differs */
         offer.chain_id = (i == 0) ? 84532 : 8453;
         assert_int_equal(x402_offer_match(&offer, &p), X402_R_NO_MATCH);
-        assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now()),
+        assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now(), 0),
                          X402_R_EXACT_NETWORK_MISMATCH);
     }
 
@@ -107,6 +105,24 @@ test_base_valid(void **state)
     x402_replay_key(key, 8453, &p);
     assert_string_equal(key, want);
     assert_true(strlen(key) < X402_REPLAY_KEY_MAX);
+
+    /*
+     * Permit2's nonce bitmap is per owner: the same nonce for another
+     * token (or spender) is the same payment, and the same key
+     */
+    memset(p.token.b, 0x42, sizeof(p.token.b));
+    memset(p.spender.b, 0x43, sizeof(p.spender.b));
+    x402_replay_key(key, 8453, &p);
+    assert_string_equal(key, want);
+
+    /* another payer or nonce is another payment */
+    p.from.b[19] ^= 1;
+    x402_replay_key(key, 8453, &p);
+    assert_string_not_equal(key, want);
+    p.from.b[19] ^= 1;
+    p.nonce.b[0] ^= 1;
+    x402_replay_key(key, 8453, &p);
+    assert_string_not_equal(key, want);
 
     /* the longest chain id still fits */
     x402_replay_key(key, UINT64_MAX, &p);
@@ -141,7 +157,7 @@ xt_check_case(const x402_context *ctx, json_t *c, const x402_offer *offer,
         exp = xt_member(c, "referenceVerify");
     }
 
-    r = x402_verify_local(ctx, offer, &p, xt_now());
+    r = x402_verify_local(ctx, offer, &p, xt_now(), 0);
 
     if (json_is_true(xt_member(exp, "isValid"))) {
         if (r != X402_R_VALID) {
@@ -233,7 +249,7 @@ test_encoding_variants(void **state)
     xt_decode(&p, xt_member_str(c, "paymentSignatureHeader"));
     xt_offer(&offer, 84532);
     assert_int_equal(x402_offer_match(&offer, &p), X402_R_VALID);
-    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now(), 0),
                      X402_R_VALID);
     x402_replay_key(key, 84532, &p);
     assert_true(strncmp(key, "x402:84532:", 11) == 0);
@@ -254,43 +270,56 @@ test_time_and_edges(void **state)
 
     /* deadline >= now + 6: the last second that passes, then expired */
     now = deadline - X402_DEADLINE_MARGIN;
-    assert_int_equal(x402_verify_local(*state, &offer, &p, now),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, now, 0),
                      X402_R_VALID);
-    assert_int_equal(x402_verify_local(*state, &offer, &p, now + 1),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, now + 1, 0),
                      X402_R_DEADLINE_EXPIRED);
-    assert_int_equal(x402_verify_local(*state, &offer, &p, UINT64_MAX),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, UINT64_MAX, 0),
+                     X402_R_DEADLINE_EXPIRED);
+
+    /* below the reference's margin, min_left is that margin */
+    assert_int_equal(x402_verify_local(*state, &offer, &p, now, 1),
+                     X402_R_VALID);
+
+    /* a gateway's own margin: deadline >= now + min_left, to the second */
+    now = deadline - 150;
+    assert_int_equal(x402_verify_local(*state, &offer, &p, now, 150),
+                     X402_R_VALID);
+    assert_int_equal(x402_verify_local(*state, &offer, &p, now + 1, 150),
+                     X402_R_DEADLINE_EXPIRED);
+    assert_int_equal(x402_verify_local(*state, &offer, &p, now, UINT64_MAX),
                      X402_R_DEADLINE_EXPIRED);
 
     /* validAfter = now passes, now + 1 does not (before the signature) */
     q = p;
     xt_u256_u64(&q.valid_after, xt_now());
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_INVALID_SIGNATURE);
     xt_u256_u64(&q.valid_after, xt_now() + 1);
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_NOT_YET_VALID);
     memset(q.valid_after.b, 0xff, 32);
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_NOT_YET_VALID);
 
     /* a huge deadline is not expired */
     q = p;
     memset(q.deadline.b, 0xff, 32);
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_INVALID_SIGNATURE);
 
     /* no context, no signature */
-    assert_int_equal(x402_verify_local(NULL, &offer, &p, xt_now()),
+    assert_int_equal(x402_verify_local(NULL, &offer, &p, xt_now(), 0),
                      X402_R_INVALID_SIGNATURE);
     q = p;
     q.signature_len = 0;
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_INVALID_SIGNATURE);
 
     /* the offer's chain id signs, not the client's: accepted says 8453 */
     q = p;
     q.accepted.chain_id = 84532;
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_VALID);
 
     /* offer fields that accepted must match */
@@ -313,7 +342,7 @@ test_time_and_edges(void **state)
     /* unknown offer scheme */
     offer.scheme = X402_SCHEME_UNKNOWN;
     assert_int_equal(x402_offer_match(&offer, &p), X402_R_NO_MATCH);
-    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now(), 0),
                      X402_R_UNSUPPORTED_PAYLOAD_TYPE);
 }
 
@@ -340,8 +369,86 @@ test_exact_ignores_witness_facilitator(void **state)
 
     xt_offer(&offer, 8453);
     assert_int_equal(x402_offer_match(&offer, &p), X402_R_VALID);
-    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now(), 0),
                      X402_R_VALID);
+}
+
+
+/* The 8453 payload with one member of `accepted` set (NULL: removed). */
+static x402_reason
+xt_match_with(const x402_offer *offer, const char *path, json_t *value)
+{
+    x402_payment  p;
+    json_t       *doc;
+    char         *json;
+
+    doc = json_deep_copy(xt_get("chains.8453.paymentPayload"));
+    xt_set(doc, path, value);
+    json = xt_dump(doc);
+    json_decref(doc);
+
+    assert_int_equal(x402_payment_decode_json(&p, NULL, json, strlen(json)),
+                     X402_OK);
+    free(json);
+
+    return x402_offer_match(offer, &p);
+}
+
+
+/* `accepted` must equal the offer as a whole object, key order aside. */
+static void
+test_accepted_whole_object(void **state)
+{
+    x402_offer  offer;
+    char        pad[3001];
+
+    (void) state;
+
+    xt_offer(&offer, 8453);
+
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.version",
+                                   json_string("1")),
+                     X402_R_VALID);
+
+    /* a member the offer does not have: 3 KB of padding, or anywhere */
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.padding",
+                                   json_string(pad)),
+                     X402_R_NO_MATCH);
+    assert_int_equal(xt_match_with(&offer, "accepted.resource",
+                                   json_string("x")),
+                     X402_R_NO_MATCH);
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.paymentFlow",
+                                   json_string("upfront")),
+                     X402_R_NO_MATCH);
+
+    /* null is absent, as the reference's schemas read it */
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.padding",
+                                   json_null()),
+                     X402_R_VALID);
+
+    /* the offer's extra texts: the same, present exactly when offered */
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.name",
+                                   json_string("OPG2")),
+                     X402_R_NO_MATCH);
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.version", NULL),
+                     X402_R_NO_MATCH);
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.name",
+                                   json_string(pad)),
+                     X402_R_NO_MATCH);
+    offer.extra_name = NULL;
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.version",
+                                   json_string("1")),
+                     X402_R_NO_MATCH);
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.name", NULL),
+                     X402_R_VALID);
+
+    /* a facilitator address belongs to upto offers only */
+    xt_offer(&offer, 8453);
+    assert_int_equal(xt_match_with(&offer, "accepted.extra.facilitatorAddress",
+                         json_string(xt_str("constants.addresses.multicall3"))),
+                     X402_R_NO_MATCH);
 }
 
 
@@ -405,54 +512,54 @@ test_upto_round_trip(void **state)
                     xt_str("constants.addresses.multicall3"));
 
     assert_int_equal(x402_offer_match(&offer, &p), X402_R_VALID);
-    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &p, xt_now(), 0),
                      X402_R_VALID);
 
     /* facilitator mismatch: offer names another facilitator */
     o2 = offer;
     xt_address(&o2.facilitator, xt_str("constants.addresses.create2Deployer"));
     assert_int_equal(x402_offer_match(&o2, &p), X402_R_NO_MATCH);
-    assert_int_equal(x402_verify_local(*state, &o2, &p, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &o2, &p, xt_now(), 0),
                      X402_R_UPTO_FACILITATOR_MISMATCH);
 
     /* signed for another facilitator */
     xt_upto_payment(*state, &q, &offer,
                     xt_str("constants.addresses.create2Deployer"));
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_UPTO_FACILITATOR_MISMATCH);
 
     /* no witness facilitator at all */
     xt_upto_payment(*state, &q, &offer, NULL);
     assert_false(q.has_witness_facilitator);
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_UPTO_FACILITATOR_MISMATCH);
 
     /* scheme, network, spender, amount cap in the upto order */
     q = p;
     q.accepted.scheme = X402_SCHEME_EXACT;
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_UPTO_SCHEME);
     q = p;
     strcpy(q.accepted.network, "eip155:84532");
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_UPTO_NETWORK_MISMATCH);
     q = p;
     q.spender = x402_exact_proxy_address;
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_SPENDER);
     q = p;
     q.to.b[0] ^= 1;
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_RECIPIENT_MISMATCH);
     q = p;
     q.amount.b[31] ^= 1;
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_AMOUNT_MISMATCH);
 
     /* an upto payment against an exact offer */
     o2 = offer;
     o2.scheme = X402_SCHEME_EXACT;
-    assert_int_equal(x402_verify_local(*state, &o2, &p, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &o2, &p, xt_now(), 0),
                      X402_R_UNSUPPORTED_PAYLOAD_TYPE);
 
     /* the exact digest does not verify as upto */
@@ -462,7 +569,7 @@ test_upto_round_trip(void **state)
                      X402_OK);
     assert_int_equal(x402_sign_digest(*state, q.signature, digest, key),
                      X402_OK);
-    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now()),
+    assert_int_equal(x402_verify_local(*state, &offer, &q, xt_now(), 0),
                      X402_R_INVALID_SIGNATURE);
 }
 
@@ -476,6 +583,7 @@ main(void)
         cmocka_unit_test(test_encoding_variants),
         cmocka_unit_test(test_time_and_edges),
         cmocka_unit_test(test_exact_ignores_witness_facilitator),
+        cmocka_unit_test(test_accepted_whole_object),
         cmocka_unit_test(test_upto_round_trip),
     };
 
