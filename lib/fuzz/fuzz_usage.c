@@ -1,8 +1,9 @@
 /*
  * What the upto metering reads from the network: the client's request body
- * → x402_request_model(), and the upstream's response → x402_usage_feed()
- * / x402_usage_finish() (a JSON reply or an SSE stream), then
- * x402_usage_charge().
+ * → x402_request_model() and x402_request_usage_prepare(), and the
+ * upstream's response → x402_usage_feed() / x402_usage_finish() (a JSON
+ * reply or an SSE stream, scanned in bounded memory whatever its size),
+ * then x402_usage_charge().
  *
  * Input: byte 0 = flags (bit 0: SSE; bits 1..7: seed of the chunking),
  * the rest is the body.
@@ -12,8 +13,14 @@
  * bodies); a second finish changes nothing; the charge never exceeds the
  * cap; a model is NUL-terminated inside every capacity (heap buffers of
  * the exact size), without control characters, and the same text for
- * every capacity it fits.
+ * every capacity it fits.  A prepared request: the prompt estimate is at
+ * most ceil(len / 4); a rewritten body fits the length asked for exactly
+ * (one byte less is X402_ERR_BUFFER), is a JSON object with "stream" and
+ * stream_options.include_usage true that needs no second rewrite, and an
+ * inserted member leaves every other byte of the body as it was.
  */
+
+#include <jansson.h>
 
 #include "fuzz_common.h"
 
@@ -89,6 +96,85 @@ fuzz_model(const char *body, size_t len)
 }
 
 
+static void
+fuzz_prepare(const char *body, size_t len)
+{
+    static const char  ins[] = ",\"stream_options\":{\"include_usage\":true}";
+    json_error_t       jerr;
+    json_t            *root, *so;
+    char              *out;
+    size_t             need, out_len, n, end;
+    uint64_t           prompt, prompt2;
+    int                stream, stream2;
+    x402_err           rc;
+
+    out_len = 0;
+    rc = x402_request_usage_prepare(NULL, &out_len, &stream, &prompt, body,
+                                    len);
+    FUZZ_CHECK(rc == X402_OK || rc == X402_ERR_JSON || rc == X402_ERR_TYPE
+               || rc == X402_ERR_BUFFER);
+    FUZZ_CHECK(stream == 0 || stream == 1);
+    FUZZ_CHECK(prompt <= len / 4 + (len % 4 != 0));
+    if (rc == X402_ERR_JSON) {
+        FUZZ_CHECK(stream == 0 && prompt == 0 && out_len == 0);
+    }
+    if (rc != X402_ERR_BUFFER) {
+        FUZZ_CHECK(out_len == 0);
+        FUZZ_CHECK(rc != X402_ERR_TYPE || stream);
+        return;
+    }
+
+    /* a rewrite: exactly the length it asked for, no NUL then */
+    need = out_len;
+    FUZZ_CHECK(stream == 1 && need > 0);
+    out = malloc(need);
+    FUZZ_CHECK(out != NULL);
+    out_len = need - 1;
+    FUZZ_CHECK(x402_request_usage_prepare(out, &out_len, &stream2, &prompt2,
+               body, len) == X402_ERR_BUFFER && out_len == need);
+    out_len = need;
+    FUZZ_CHECK(x402_request_usage_prepare(out, &out_len, &stream2, &prompt2,
+               body, len) == X402_OK && out_len == need);
+    FUZZ_CHECK(stream2 == 1 && prompt2 == prompt);
+
+    root = json_loadb(out, need, JSON_REJECT_DUPLICATES, &jerr);
+    FUZZ_CHECK(json_is_object(root));
+    FUZZ_CHECK(json_is_true(json_object_get(root, "stream")));
+    so = json_object_get(root, "stream_options");
+    FUZZ_CHECK(json_is_true(json_object_get(so, "include_usage")));
+    json_decref(root);
+
+    /* a second pass has nothing to do */
+    out_len = 0;
+    FUZZ_CHECK(x402_request_usage_prepare(NULL, &out_len, &stream2,
+               &prompt2, out, need) == X402_OK && out_len == 0);
+    FUZZ_CHECK(stream2 == 1);
+
+    /* without "stream_options": inserted as text before the last brace,
+     * the body around it untouched */
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    FUZZ_CHECK(json_is_object(root));
+    if (json_object_get(root, "stream_options") == NULL) {
+        n = sizeof(ins) - 1;
+        end = len;
+        while (end > 0 && strchr(" \t\r\n", body[end - 1]) != NULL
+               && body[end - 1] != '\0')
+        {
+            end--;
+        }
+        FUZZ_CHECK(end > 0 && body[end - 1] == '}');
+        end--;
+        FUZZ_CHECK(need == len + n);
+        FUZZ_CHECK(memcmp(out, body, end) == 0);
+        FUZZ_CHECK(memcmp(out + end, ins, n) == 0);
+        FUZZ_CHECK(memcmp(out + end + n, body + end, len - end) == 0);
+    }
+    json_decref(root);
+
+    free(out);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -109,6 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = fuzz_dup(data + 1, len);
 
     fuzz_model(body, len);
+    fuzz_prepare(body, len);
 
     a = malloc(sizeof(*a));
     b = malloc(sizeof(*b));

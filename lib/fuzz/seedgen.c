@@ -14,6 +14,10 @@
  *   receipt         receipts of the vector payment in each state
  *   codec           the vectors' numbers, addresses, networks, hex
  *   facilitator     the vectors' SettleResponses
+ *   usage           (besides lib/fuzz/seeds/usage) request bodies for
+ *                   x402_request_usage_prepare and replies that reach
+ *                   the scanner's corners: escapes, UTF-8, numbers,
+ *                   nested and twin keys, CRLF events split over lines
  *
  * Built without sanitizers from lib/src (see lib/fuzz/Makefile).
  */
@@ -412,6 +416,42 @@ facilitator_seeds(void)
 }
 
 
+/* Byte 0 of a usage seed is fuzz_usage.c's flags: bit 0 is SSE. */
+static void
+usage_seeds(void)
+{
+    static const char  *seeds[][2] = {
+        { "request-stream",
+          "\x00{\"model\":\"m\",\"stream\":true,\"temperature\":0.7,"
+          "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+          "\"text\",\"text\":\"hi \\u00e9\"}]},{\"content\":\"yo\"}]}\n" },
+        { "request-options",
+          "\x00{\"stream\":true,\"stream_options\":{\"include_usage\":false,"
+          "\"x\":1e-7},\"prompt\":[\"a\",\"b\"],\"input\":\"x\"}" },
+        { "reply-corners",
+          "\x00 {\"id\":\"c\\\"}\",\"choices\":[{\"message\":{\"content\":"
+          "\"\\\"usage\\\":{} \\ud83d\\ude00 \xc3\xa9\",\"usage\":{"
+          "\"prompt_tokens\":1,\"completion_tokens\":1}},\"n\":[-0.5e+3,0,"
+          "1E2,true,false,null,{},[]]}],\"usage\":{\"prompt_tokens\":12,"
+          "\"completion_tokens\":34,\"details\":{\"cached\":0}}}\r\n" },
+        { "sse-corners",
+          "\x01: ping\r\n\r\ndata: {\"choices\":[{\"delta\":\r\ndata: "
+          "{\"content\":\"a\\\"\"}},{\"text\":\"b\",\"text\":\"c\"}]}\r\r"
+          "data:{\"choices\":[{\"text\":\"x\"}],\"usage\":null}\n\n"
+          "data: {\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2},"
+          "\"usage\":null}\n\ndata: {\"usage\":{\"prompt_tokens\":5,"
+          "\"completion_tokens\":2}}\n\ndata: [DO\ndata: NE]\n\n"
+          "data: [DONE]\n\n" },
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        /* byte 0 may be NUL: its length is the rest's plus one */
+        put("usage", seeds[i][0], seeds[i][1], 1 + strlen(seeds[i][1] + 1));
+    }
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -441,6 +481,7 @@ main(int argc, char **argv)
     mkdirs("receipt");
     mkdirs("codec");
     mkdirs("facilitator");
+    mkdirs("usage");
 
     payment_seeds();
     rpc_checks_seeds();
@@ -448,6 +489,7 @@ main(int argc, char **argv)
     receipt_seeds();
     codec_seeds();
     facilitator_seeds();
+    usage_seeds();
 
     json_decref(vectors);
     printf("seedgen: %u seeds in %s\n", nwritten, outdir);

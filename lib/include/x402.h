@@ -925,25 +925,79 @@ x402_err x402_request_model(char *out, size_t cap, const char *body,
     size_t len);
 
 /*
+ * Prepares an OpenAI-style request for metering.  body is the client's
+ * JSON request: not JSON, not an object, or with duplicate keys is
+ * X402_ERR_JSON, as for x402_request_model.
+ *
+ * *stream is 1 when its top-level "stream" is true, else 0.
+ * *prompt_tokens estimates the prompt as ceil(B / 4), B the byte length
+ * (decoded UTF-8) of its text: every "messages"[i]."content" string (of
+ * an array content, each part's "text" string), and a top-level "prompt"
+ * or "input" string or the strings of such an array.  When the body has
+ * none of these, B is len.  It saturates.
+ *
+ * A stream sends its usage only when asked: "stream_options":
+ * {"include_usage":true}.  When *stream is 1 and include_usage is not
+ * already true, out gets the body to send instead, with include_usage
+ * true, and *out_len its length (in: the capacity of out; a NUL follows
+ * the body when the capacity has room for it, and is not counted).
+ * Without "stream_options", ,"stream_options":{"include_usage":true} is
+ * inserted before the object's closing brace (the object has "stream", so
+ * it is never empty) and every other byte is kept: a capacity of len + 48
+ * always suffices.  A "stream_options" object is instead re-serialised with
+ * include_usage set to true (jansson: compact, key order kept, reals with
+ * 17 significant digits, so 0.7 becomes 0.69999999999999996): no bound on
+ * that length is promised (1e-7 becomes 9.9999999999999995e-08).
+ * Otherwise (not a stream, or include_usage already true) *out_len is 0:
+ * send the body as it is.
+ *
+ * X402_ERR_TYPE: a stream whose "stream_options" is not an object (null
+ * too); leave the body alone.  X402_ERR_BUFFER: out is too small, and
+ * *out_len is set to the length needed (without the NUL); out may be NULL
+ * when *out_len is 0.  *stream and *prompt_tokens are set whatever the
+ * result (to 0 with X402_ERR_JSON and X402_ERR_ARG).
+ */
+x402_err x402_request_usage_prepare(char *out, size_t *out_len, int *stream,
+    uint64_t *prompt_tokens, const char *body, size_t len);
+
+/*
  * Token usage of an OpenAI-compatible response, read as it streams past:
  * a JSON reply (Content-Type application/json: its top-level "usage") or
  * Server-Sent Events (text/event-stream: "data: {...}" events, the last
  * "usage" object wins, "data: [DONE]" ends).  The scanner also counts the
- * streamed output (one token per non-empty choices[].delta.content or
- * choices[].text of every event), so a stream cut short still tells what
- * was delivered.  Feed the body in any pieces; nothing is allocated beyond
- * the state.
+ * streamed output (one token per element of the top-level "choices" whose
+ * "delta"."content" or "text" is a non-empty string, per event), so a
+ * stream cut short still tells what was delivered.
+ *
+ * A reply or an event of any size is scanned, fed in any pieces (where
+ * they are cut changes nothing), within the state (under 5 KiB): nothing
+ * is allocated or buffered but the raw text of the top-level "usage"
+ * object, which jansson then reads.  The JSON is checked as it passes, as jansson
+ * would (RFC 8259 syntax, UTF-8, no \u0000, no lone surrogate; but the
+ * range of a number outside "usage" is not checked), and only a complete
+ * document whose top level is an object counts: its usage, and in SSE
+ * its streamed tokens.  Nesting deeper than X402_USAGE_DEPTH_MAX is only
+ * followed (brackets counted, strings read), not checked.
  *
  * A usage counts only with both prompt_tokens and completion_tokens as
- * non-negative integers; "usage": null (OpenAI's chunks before the last)
- * or a malformed usage leaves the previous one.  SSE lines end with LF,
- * CRLF or CR; the data lines of an event (up to a blank line) are joined
- * with LF as the SSE specification says; comments and other fields are
- * ignored, whatever their length.  Event data or a JSON reply longer than
- * X402_USAGE_LINE_MAX sets overflow and is dropped (a JSON reply then has
- * no usage).  Input after "data: [DONE]" is ignored.
+ * non-negative integers; "usage": null (OpenAI's chunks before the last),
+ * a malformed usage, or one longer than X402_USAGE_CAPTURE_MAX (this sets
+ * overflow) leaves the previous one.  A key that appears twice where it
+ * matters makes the document ambiguous (two readers must not disagree):
+ * it does not count.  This is certain for "usage" and "choices" at the top
+ * level, "delta" and "text" in a choice and "content" in its delta; other
+ * top-level keys are compared by a 64-bit hash of their raw text, the
+ * first X402_USAGE_KEYS_MAX of them; deeper twins are not looked for.
+ * Keys are matched by their raw text: "usag\u0065" is not "usage".
+ *
+ * SSE lines end with LF, CRLF or CR; the data lines of an event (up to a
+ * blank line) are joined with LF as the SSE specification says; comments
+ * and other fields are ignored, whatever their length.  An event whose
+ * data is exactly "[DONE]" ends the stream: input after it is ignored.
  */
-#define X402_USAGE_LINE_MAX  65536      /* longest SSE line / JSON reply kept */
+#define X402_USAGE_CAPTURE_MAX  4096    /* longest "usage" object read */
+#define X402_USAGE_DEPTH_MAX    2048    /* nesting checked, as jansson's */
+#define X402_USAGE_KEYS_MAX     32      /* top-level keys checked for twins */
 
 typedef struct {
     int           sse;                  /* stream format, set by init */
@@ -952,21 +1006,49 @@ typedef struct {
     uint64_t      completion_tokens;
     uint64_t      streamed_tokens;      /* counted from SSE deltas */
     int           done;                 /* "data: [DONE]" seen */
-    int           overflow;             /* a line/reply exceeded the max */
-    /* private scanner state */
-    int           line;                 /* SSE: where in the current line */
-    int           cr;                   /* SSE: the last byte was a CR */
-    int           data;                 /* SSE: the event has a data line */
-    int           drop;                 /* SSE: the event did not fit */
-    size_t        len;                  /* bytes in buf */
-    char          buf[X402_USAGE_LINE_MAX];
+    int           overflow;             /* a "usage" object was too long */
+    /* private: SSE framing */
+    int           line;                 /* where in the current line */
+    int           cr;                   /* the last byte was a CR */
+    int           data;                 /* the event has a data line */
+    int           dmatch;               /* event data matching "[DONE]" */
+    /* private: the JSON scanner of the reply, or of one event's data */
+    struct x402_usage_json {
+        int            state;           /* what may come next */
+        int            tok;             /* in a string, number, literal */
+        int            sub;             /* where in the token */
+        int            n;               /* hex digits, UTF-8 bytes */
+        int            high;            /* after a \u high surrogate */
+        int            is_key;          /* the string is a key */
+        int            nonempty;        /* the string has a byte */
+        int            key;             /* the role of the last key */
+        int            path;            /* levels on choices[].delta */
+        int            counted;         /* the choice has its token */
+        int            seen;            /* keys that must not repeat */
+        int            cap;             /* capturing the usage object */
+        int            got;             /* the document has a usage */
+        uint32_t       cp;              /* a \u escape's value */
+        unsigned char  lo, hi;          /* the next UTF-8 byte's range */
+        uint64_t       depth;           /* open objects and arrays */
+        uint64_t       tokens;          /* the document's streamed ones */
+        uint64_t       prompt;          /* the document's usage */
+        uint64_t       completion;
+        uint64_t       khash;           /* FNV-1a of the key's raw text */
+        size_t         klen;
+        size_t         nkeys;
+        size_t         cap_len;
+        uint64_t       keys[X402_USAGE_KEYS_MAX];
+        unsigned char  kind[X402_USAGE_DEPTH_MAX / 8];  /* 1: object */
+        char           kbuf[8];         /* the key's first bytes */
+        char           cap_buf[X402_USAGE_CAPTURE_MAX];
+    } js;
 } x402_usage;
 
 void x402_usage_init(x402_usage *u, int sse);
 void x402_usage_feed(x402_usage *u, const char *p, size_t len);
-/* End of body: parses a buffered JSON reply (or a last unterminated SSE
- * line, and an event not closed by a blank line).  Calling it twice is
- * harmless. */
+/* End of body: a JSON reply counts only now; in SSE, a last unterminated
+ * line and an event not closed by a blank line are taken.  Calling it
+ * twice is harmless. */
 void x402_usage_finish(x402_usage *u);
 
 /*

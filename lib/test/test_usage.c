@@ -1,17 +1,20 @@
 /*
- * Usage metering for upto: the model of a request, the token usage of a
- * JSON reply and of an SSE stream (the shapes scripts/mockllm sends, fed
- * whole, byte by byte and in random pieces), and the charge.
+ * Usage metering for upto: the model of a request and its preparation
+ * for a stream's usage, the token usage of a JSON reply and of an SSE
+ * stream (the shapes scripts/mockllm sends, and replies and events of any
+ * size, fed whole, byte by byte and in random pieces), and the charge.
  */
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "x402.h"
 #include "x402_internal.h"
@@ -78,6 +81,12 @@ static const char xt_chat_reply[] =
     "\"content\":\"Mock reply f3002d72: hello there world\"},\"logprobs\":"
     "null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
     "\"completion_tokens\":6,\"total_tokens\":9}}";
+
+
+/* The size of the buffer the usage scanner had before it read a reply of
+ * any size (X402_USAGE_LINE_MAX): the tests around it now check that
+ * nothing is lost past it. */
+#define XT_OLD_MAX  65536
 
 
 /* ------------------------------------------------------------ helpers */
@@ -289,6 +298,345 @@ test_model_errors(void **state)
 }
 
 
+/* ------------------------------------------------- request: stream usage */
+
+/* Prepares body (NUL-terminated) with a roomy buffer; returns the result,
+ * the output text in out. */
+static x402_err
+xt_prep(char *out, size_t cap, size_t *out_len, int *stream,
+    uint64_t *prompt, const char *body)
+{
+    *out_len = cap;
+    *stream = -1;
+    *prompt = 12345;
+
+    return x402_request_usage_prepare(out, out_len, stream, prompt, body,
+                                      strlen(body));
+}
+
+
+/* A body that needs the member inserted: the exact bytes wanted. */
+static void
+xt_prep_insert(const char *body, const char *want)
+{
+    char      out[512];
+    size_t    out_len, len;
+    int       stream;
+    uint64_t  prompt;
+
+    len = strlen(body);
+    assert_int_equal(strlen(want), len + 40);
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                             body), X402_OK);
+    assert_int_equal(stream, 1);
+    assert_int_equal(out_len, strlen(want));
+    assert_memory_equal(out, want, out_len);
+    assert_int_equal(out[out_len], '\0');
+
+    /* len + 48 suffices, and len + 40 too: exactly the length */
+    assert_true(out_len <= len + 48);
+    memset(out, 'z', sizeof(out));
+    out_len = strlen(want);
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                     &prompt, body, len), X402_OK);
+    assert_memory_equal(out, want, out_len);
+    assert_int_equal(out[out_len], 'z');        /* no room for the NUL */
+}
+
+
+static void
+test_prepare_insert(void **state)
+{
+    (void) state;
+
+    xt_prep_insert("{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":"
+                   "\"user\",\"content\":\"hi\"}]}",
+                   "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":"
+                   "\"user\",\"content\":\"hi\"}],\"stream_options\":"
+                   "{\"include_usage\":true}}");
+    /* spacing, numbers and order kept as the client wrote them */
+    xt_prep_insert("  {\n  \"stream\" : true,\n  \"temperature\": 0.7,\n"
+                   "  \"top_p\":1.0e0, \"max_tokens\": 16 ,\"x\":\"}\"\n}\n\n",
+                   "  {\n  \"stream\" : true,\n  \"temperature\": 0.7,\n"
+                   "  \"top_p\":1.0e0, \"max_tokens\": 16 ,\"x\":\"}\"\n"
+                   ",\"stream_options\":{\"include_usage\":true}}\n\n");
+    xt_prep_insert("{\"stream\":true,\"n\":[0.1,-2E-7,{}]}\t\r ",
+                   "{\"stream\":true,\"n\":[0.1,-2E-7,{}],\"stream_options\":"
+                   "{\"include_usage\":true}}\t\r ");
+}
+
+
+static void
+test_prepare_options(void **state)
+{
+    static const char  *bodies[] = {
+        "{\"stream\":true,\"stream_options\":{},\"temperature\":0.7}",
+        "{\"stream\":true,\"stream_options\":{\"include_usage\":false,"
+            "\"other\":[1,\"x\"]},\"temperature\":0.7}",
+        "{\"stream_options\":{\"other\":{\"a\":null},\"include_usage\":null},"
+            "\"stream\":true,\"temperature\":0.7}",
+        "{\"stream\":true,\"stream_\\u006fptions\":{\"include_usage\":0},"
+            "\"temperature\":0.7}",
+    };
+    json_error_t  jerr;
+    json_t       *root, *so;
+    char          out[512];
+    size_t        out_len, i, need;
+    int           stream;
+    uint64_t      prompt;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream,
+                                 &prompt, bodies[i]), X402_OK);
+        assert_int_equal(stream, 1);
+        assert_true(out_len > 0);
+        assert_int_equal(strlen(out), out_len);
+
+        root = json_loadb(out, out_len, JSON_REJECT_DUPLICATES, &jerr);
+        assert_non_null(root);
+        so = json_object_get(root, "stream_options");
+        assert_true(json_is_true(json_object_get(so, "include_usage")));
+        assert_true(json_is_true(json_object_get(root, "stream")));
+        assert_true(json_is_real(json_object_get(root, "temperature")));
+        assert_true(json_real_value(json_object_get(root, "temperature"))
+                    == 0.7);
+        assert_int_equal(json_object_size(root), 3);
+        if (i == 1) {
+            assert_int_equal(json_object_size(so), 2);
+            assert_string_equal(json_string_value(json_array_get(
+                json_object_get(so, "other"), 1)), "x");
+        }
+        if (i == 2) {
+            assert_int_equal(json_object_size(so), 2);
+            assert_true(json_is_null(json_object_get(json_object_get(so,
+                        "other"), "a")));
+        }
+        json_decref(root);
+
+        /* the exact length is enough; one less is not, and says so */
+        need = out_len;
+        out_len = need;
+        assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                         &prompt, bodies[i], strlen(bodies[i])), X402_OK);
+        assert_int_equal(out_len, need);
+        out_len = need - 1;
+        assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                         &prompt, bodies[i], strlen(bodies[i])),
+                         X402_ERR_BUFFER);
+        assert_int_equal(out_len, need);
+        assert_int_equal(stream, 1);
+    }
+
+    /* the order kept, compact */
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                     "{ \"a\" : 1 , \"stream\" : true , \"stream_options\" :"
+                     " { \"x\" : 2 , \"include_usage\" : false , \"y\" : 3 } ,"
+                     " \"b\" : \"\\u00e9\" }"), X402_OK);
+    assert_string_equal(out, "{\"a\":1,\"stream\":true,\"stream_options\":"
+                        "{\"x\":2,\"include_usage\":true,\"y\":3},"
+                        "\"b\":\"\xc3\xa9\"}");
+}
+
+
+static void
+test_prepare_unchanged(void **state)
+{
+    static const char  *bodies[] = {
+        "{\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+        "{\"stream_options\":{\"x\":1,\"include_usage\":true},\"stream\":true}",
+        "{\"stream\":false}",
+        "{\"stream\":false,\"stream_options\":{}}",
+        "{\"stream\":false,\"stream_options\":7}",
+        "{\"stream\":\"true\"}",
+        "{\"stream\":1}",
+        "{\"stream\":null}",
+        "{\"model\":\"m\"}",
+        "{}",
+        "{\"x\":{\"stream\":true}}",
+    };
+    char      out[64];
+    size_t    out_len, i;
+    int       stream;
+    uint64_t  prompt;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        memset(out, 'z', sizeof(out));
+        assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream,
+                                 &prompt, bodies[i]), X402_OK);
+        assert_int_equal(out_len, 0);
+        assert_int_equal(stream, i < 2);
+        assert_int_equal(out[0], 'z');
+        /* no text to count: the whole body */
+        assert_int_equal(prompt, (strlen(bodies[i]) + 3) / 4);
+
+        /* nothing to write: no buffer needed */
+        out_len = 0;
+        assert_int_equal(x402_request_usage_prepare(NULL, &out_len, &stream,
+                         &prompt, bodies[i], strlen(bodies[i])), X402_OK);
+        assert_int_equal(out_len, 0);
+    }
+}
+
+
+static void
+test_prepare_errors(void **state)
+{
+    static const char  *not_json[] = {
+        "", "[]", "\"x\"", "7", "{", "{\"stream\":true", "{\"stream\":true}x",
+        "{\"stream\":true}{}", "stream=true",
+        "{\"stream\":true,\"stream\":false}",
+        "{\"stream\":false,\"a\":1,\"a\":1}",
+        "{\"stream\":true,\"stream_options\":{\"include_usage\":true,"
+            "\"include_usage\":false}}",
+        "{\"stream\":true,\"s\":\"\\u0000\"}",
+    };
+    static const char  body[] = "{\"stream\":true,\"prompt\":\"abcdefgh\"}";
+    static const char  empty[] = "{\"stream\":true}";
+    char      out[128];
+    size_t    out_len, i;
+    int       stream;
+    uint64_t  prompt;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(not_json) / sizeof(not_json[0]); i++) {
+        assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream,
+                                 &prompt, not_json[i]), X402_ERR_JSON);
+        assert_int_equal(out_len, 0);
+        assert_int_equal(stream, 0);
+        assert_int_equal(prompt, 0);
+    }
+
+    /* stream_options that is not an object */
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                     "{\"stream\":true,\"stream_options\":null,\"prompt\":"
+                     "\"abcde\"}"), X402_ERR_TYPE);
+    assert_int_equal(out_len, 0);
+    assert_int_equal(stream, 1);
+    assert_int_equal(prompt, 2);
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                     "{\"stream\":true,\"stream_options\":[{\"include_usage\":"
+                     "true}]}"), X402_ERR_TYPE);
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                     "{\"stream\":true,\"stream_options\":\"x\"}"),
+                     X402_ERR_TYPE);
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                     "{\"stream\":true,\"stream_options\":true}"),
+                     X402_ERR_TYPE);
+
+    /* too small: the length needed; NULL out with no capacity asks it */
+    for (i = 0; i < sizeof(body) - 1 + 40; i++) {
+        out_len = i;
+        stream = 0;
+        prompt = 0;
+        assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                         &prompt, body, sizeof(body) - 1), X402_ERR_BUFFER);
+        assert_int_equal(out_len, sizeof(body) - 1 + 40);
+        assert_int_equal(stream, 1);
+        assert_int_equal(prompt, 2);
+    }
+    out_len = 0;
+    assert_int_equal(x402_request_usage_prepare(NULL, &out_len, &stream,
+                     &prompt, body, sizeof(body) - 1), X402_ERR_BUFFER);
+    assert_int_equal(out_len, sizeof(body) - 1 + 40);
+    out_len = sizeof(body) - 1 + 40;
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                     &prompt, body, sizeof(body) - 1), X402_OK);
+    assert_int_equal(out_len, sizeof(body) - 1 + 40);
+
+    /* the smallest body that needs it, with room for the NUL */
+    out_len = sizeof(empty) - 1 + 41;
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                     &prompt, empty, sizeof(empty) - 1), X402_OK);
+    assert_string_equal(out, "{\"stream\":true,\"stream_options\":"
+                        "{\"include_usage\":true}}");
+
+    /* arguments */
+    out_len = sizeof(out);
+    assert_int_equal(x402_request_usage_prepare(out, NULL, &stream, &prompt,
+                     body, sizeof(body) - 1), X402_ERR_ARG);
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, NULL, &prompt,
+                     body, sizeof(body) - 1), X402_ERR_ARG);
+    stream = 5;
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream, NULL,
+                     body, sizeof(body) - 1), X402_ERR_ARG);
+    assert_int_equal(stream, 0);
+    prompt = 5;
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                     &prompt, NULL, 3), X402_ERR_ARG);
+    assert_int_equal(prompt, 0);
+    assert_int_equal(x402_request_usage_prepare(NULL, &out_len, &stream,
+                     &prompt, body, sizeof(body) - 1), X402_ERR_ARG);
+    assert_int_equal(x402_request_usage_prepare(out, &out_len, &stream,
+                     &prompt, NULL, 0), X402_ERR_JSON);
+}
+
+
+static uint64_t
+xt_prompt(const char *body)
+{
+    char      out[1024];
+    size_t    out_len;
+    int       stream;
+    uint64_t  prompt;
+
+    assert_int_equal(xt_prep(out, sizeof(out), &out_len, &stream, &prompt,
+                             body), X402_OK);
+
+    return prompt;
+}
+
+
+static void
+test_prepare_prompt(void **state)
+{
+    static const char  none[] = "{\"model\":\"m\",\"max_tokens\":5}";
+
+    (void) state;
+
+    /* chat: string contents (12 + 5 + 0 bytes) */
+    assert_int_equal(xt_prompt("{\"messages\":[{\"role\":\"system\",\"content\":"
+                     "\"You are kind\"},{\"role\":\"user\",\"content\":\"hello\"},"
+                     "{\"role\":\"assistant\",\"content\":\"\"},{\"role\":"
+                     "\"assistant\",\"content\":null,\"tool_calls\":[]}]}"), 5);
+    /* parts: each "text" string (4 + 3 + 2 bytes, an escape decoded) */
+    assert_int_equal(xt_prompt("{\"stream\":true,\"messages\":[{\"role\":"
+                     "\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+                     "\"abcd\"},{\"type\":\"image_url\",\"image_url\":{\"url\":"
+                     "\"https://example.com/a-long-url-that-is-not-text\"}},"
+                     "{\"type\":\"text\",\"text\":\"xyz\"},{\"text\":7},"
+                     "{\"text\":\"\\u00e9\"}]},{\"content\":\"a\"},7,"
+                     "{\"content\":{\"text\":\"nope\"}}]}"), 3);
+    /* multi-byte UTF-8 counts its bytes: 4 x 4 */
+    assert_int_equal(xt_prompt("{\"prompt\":\"\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+                     "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\"}"), 4);
+    /* prompt: a string, an array of strings (others skipped) */
+    assert_int_equal(xt_prompt("{\"prompt\":\"123456789\"}"), 3);
+    assert_int_equal(xt_prompt("{\"prompt\":[\"1234\",\"5\",7,[\"x\"],"
+                     "\"678\"]}"), 2);
+    assert_int_equal(xt_prompt("{\"prompt\":\"\"}"), 0);
+    /* input, and everything together */
+    assert_int_equal(xt_prompt("{\"input\":\"12345678\"}"), 2);
+    assert_int_equal(xt_prompt("{\"input\":[\"1\",\"2\"]}"), 1);
+    assert_int_equal(xt_prompt("{\"input\":\"1234\",\"prompt\":\"1234\","
+                     "\"messages\":[{\"content\":\"1\"}]}"), 3);
+    /* none of them: the whole body; token arrays are not text */
+    assert_int_equal(xt_prompt(none), (sizeof(none) - 1 + 3) / 4);
+    assert_int_equal(xt_prompt("{\"prompt\":[1,2,3]}"), 5);
+    assert_int_equal(xt_prompt("{\"messages\":[{\"content\":[{\"type\":"
+                     "\"image_url\"}]}]}"), 13);
+    assert_int_equal(xt_prompt("{\"messages\":\"hello\"}"), 5);
+    assert_int_equal(xt_prompt("{}"), 1);
+    assert_int_equal(xt_prompt("{ }"), 1);
+    assert_int_equal(xt_prompt("{  }"), 1);
+    assert_int_equal(xt_prompt("{   }"), 2);
+}
+
+
 /* --------------------------------------------------------- JSON reply */
 
 static void
@@ -399,31 +747,32 @@ test_json_overflow(void **state)
 
     (void) state;
 
-    /* the document padded with spaces to exactly the limit */
-    big = malloc(X402_USAGE_LINE_MAX + 1);
+    /* the document padded with spaces to exactly the old limit */
+    big = malloc(XT_OLD_MAX + 1);
     assert_non_null(big);
     n = strlen(doc);
     memcpy(big, doc, n);
-    memset(big + n, ' ', X402_USAGE_LINE_MAX + 1 - n);
+    memset(big + n, ' ', XT_OLD_MAX + 1 - n);
 
     u = xt_usage_new(0);
-    xt_feed(u, big, X402_USAGE_LINE_MAX, XT_RANDOM, 7);
+    xt_feed(u, big, XT_OLD_MAX, XT_RANDOM, 7);
     x402_usage_finish(u);
     xt_check(u, 1, 11, 22, 0, 0, 0);
 
-    /* one byte more, in one piece or at the end */
+    /* one byte more, in one piece or at the end: no limit any more (this
+     * was "no usage, overflow" while the reply was buffered) */
     x402_usage_init(u, 0);
-    x402_usage_feed(u, big, X402_USAGE_LINE_MAX + 1);
+    x402_usage_feed(u, big, XT_OLD_MAX + 1);
     x402_usage_finish(u);
-    xt_check(u, 0, 0, 0, 0, 0, 1);
+    xt_check(u, 1, 11, 22, 0, 0, 0);
 
     x402_usage_init(u, 0);
-    x402_usage_feed(u, big, X402_USAGE_LINE_MAX);
+    x402_usage_feed(u, big, XT_OLD_MAX);
     x402_usage_feed(u, " ", 1);
     x402_usage_feed(u, "", 0);
     x402_usage_feed(u, NULL, 5);
     x402_usage_finish(u);
-    xt_check(u, 0, 0, 0, 0, 0, 1);
+    xt_check(u, 1, 11, 22, 0, 0, 0);
 
     free(big);
     free(u);
@@ -574,8 +923,8 @@ test_sse_fields(void **state)
     xt_check(u, 0, 0, 0, 0, 0, 0);
     free(u);
 
-    /* a comment longer than the buffer is no overflow */
-    n = X402_USAGE_LINE_MAX * 2;
+    /* a long comment is no overflow */
+    n = XT_OLD_MAX * 2;
     s = malloc(n + 200);
     assert_non_null(s);
     s[0] = ':';
@@ -709,14 +1058,14 @@ test_sse_overflow(void **state)
     (void) state;
 
     n = strlen(ev);
-    s = malloc(6 + X402_USAGE_LINE_MAX + 1 + sizeof(after));
+    s = malloc(6 + XT_OLD_MAX + 1 + sizeof(after));
     assert_non_null(s);
 
-    /* a data value of exactly the limit is kept */
+    /* a data value of exactly the old limit is kept */
     memcpy(s, "data: ", 6);
     memcpy(s + 6, ev, n);
-    memset(s + 6 + n, ' ', X402_USAGE_LINE_MAX - n);
-    memcpy(s + 6 + X402_USAGE_LINE_MAX, after, sizeof(after));
+    memset(s + 6 + n, ' ', XT_OLD_MAX - n);
+    memcpy(s + 6 + XT_OLD_MAX, after, sizeof(after));
     len = strlen(s);
 
     u = xt_usage_new(1);
@@ -724,32 +1073,34 @@ test_sse_overflow(void **state)
     x402_usage_finish(u);
     xt_check(u, 1, 11, 22, 1, 0, 0);
 
-    /* one byte more is dropped, and the stream goes on */
-    memset(s + 6 + n, ' ', X402_USAGE_LINE_MAX + 1 - n);
-    memcpy(s + 7 + X402_USAGE_LINE_MAX, after, sizeof(after));
+    /* one byte more is kept too (it was dropped, with overflow, while
+     * events were buffered), and the stream goes on */
+    memset(s + 6 + n, ' ', XT_OLD_MAX + 1 - n);
+    memcpy(s + 7 + XT_OLD_MAX, after, sizeof(after));
     len = strlen(s);
 
     x402_usage_init(u, 1);
     xt_feed(u, s, len, XT_WHOLE, 0);
     x402_usage_finish(u);
-    xt_check(u, 0, 0, 0, 1, 0, 1);
+    xt_check(u, 1, 11, 22, 1, 0, 0);
 
     x402_usage_init(u, 1);
     xt_feed(u, s, len, XT_BYTES, 0);
     x402_usage_finish(u);
-    xt_check(u, 0, 0, 0, 1, 0, 1);
+    xt_check(u, 1, 11, 22, 1, 0, 0);
 
-    /* an event of several lines over the limit together */
+    /* an event of several lines over the old limit together: scanned
+     * (not JSON), no overflow, and [DONE] after it still ends */
     x402_usage_init(u, 1);
-    memset(s, 'x', X402_USAGE_LINE_MAX / 2);
+    memset(s, 'x', XT_OLD_MAX / 2);
     for (n = 0; n < 3; n++) {
         x402_usage_feed(u, "data: ", 6);
-        x402_usage_feed(u, s, X402_USAGE_LINE_MAX / 2);
+        x402_usage_feed(u, s, XT_OLD_MAX / 2);
         x402_usage_feed(u, "\n", 1);
     }
     x402_usage_feed(u, "\ndata: [DONE]\n\n", 15);
     x402_usage_finish(u);
-    xt_check(u, 0, 0, 0, 0, 1, 1);
+    xt_check(u, 0, 0, 0, 0, 1, 0);
 
     free(s);
     free(u);
@@ -788,7 +1139,7 @@ test_sse_garbage(void **state)
 
     /* random bytes (NUL, CR, LF, ':' and "data:" more often than chance),
      * then a good event: no crash, and the scanner resynchronises */
-    n = 4 * X402_USAGE_LINE_MAX;
+    n = 4 * XT_OLD_MAX;
     s = malloc(n + sizeof(tail));
     assert_non_null(s);
     seed = 2024;
@@ -813,7 +1164,7 @@ test_sse_garbage(void **state)
             }
         }
         if (round % 2) {
-            memset(s + n / 2, 'g', X402_USAGE_LINE_MAX + 3);
+            memset(s + n / 2, 'g', XT_OLD_MAX + 3);
         }
         memcpy(s + n, tail, sizeof(tail));
 
@@ -824,17 +1175,636 @@ test_sse_garbage(void **state)
         assert_int_equal(u->prompt_tokens, 4);
         assert_int_equal(u->completion_tokens, 5);
         assert_int_equal(u->done, 0);
-        assert_true(u->len == 0);
+        /* nothing is left pending: a second finish changes nothing */
+        x402_usage_finish(u);
+        assert_int_equal(u->has_usage, 1);
+        assert_int_equal(u->prompt_tokens, 4);
+        assert_int_equal(u->completion_tokens, 5);
+        assert_int_equal(u->done, 0);
 
-        /* the same bytes as a JSON reply */
+        /* the same bytes as a JSON reply: not JSON, and no overflow now
+         * that a reply of any size is scanned */
         x402_usage_init(u, 0);
         xt_feed(u, s, n, XT_RANDOM, seed);
         x402_usage_finish(u);
-        xt_check(u, 0, 0, 0, 0, 0, 1);
+        xt_check(u, 0, 0, 0, 0, 0, 0);
     }
 
     free(s);
     free(u);
+}
+
+
+/* ------------------------------------------------ replies of any size */
+
+/* A growing text, for the big replies. */
+typedef struct {
+    char    *p;
+    size_t   len;
+    size_t   cap;
+} xt_text;
+
+
+static void
+xt_put(xt_text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->p = realloc(t->p, t->cap);
+        assert_non_null(t->p);
+    }
+
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+
+static void
+xt_puts(xt_text *t, const char *s)
+{
+    xt_put(t, s, strlen(s));
+}
+
+
+/* Whole copies of s until at least n bytes were added. */
+static void
+xt_repeat(xt_text *t, const char *s, size_t n)
+{
+    size_t  k, m;
+
+    k = strlen(s);
+    for (m = 0; m < n; m += k) {
+        xt_put(t, s, k);
+    }
+}
+
+
+static void
+xt_same(const x402_usage *a, const x402_usage *b)
+{
+    assert_int_equal(a->has_usage, b->has_usage);
+    assert_int_equal(a->prompt_tokens, b->prompt_tokens);
+    assert_int_equal(a->completion_tokens, b->completion_tokens);
+    assert_int_equal(a->streamed_tokens, b->streamed_tokens);
+    assert_int_equal(a->done, b->done);
+    assert_int_equal(a->overflow, b->overflow);
+}
+
+
+/* Scans len bytes of s whole, byte by byte and in random pieces: they
+ * must agree, and a second finish must change nothing.  Returns the
+ * one-piece state (caller frees). */
+static x402_usage *
+xt_scan(const char *s, size_t len, int sse)
+{
+    x402_usage  *u, *v;
+    uint32_t     seed;
+
+    u = xt_usage_new(sse);
+    xt_feed(u, s, len, XT_WHOLE, 0);
+    x402_usage_finish(u);
+
+    v = xt_usage_new(sse);
+    xt_feed(v, s, len, XT_BYTES, 0);
+    x402_usage_finish(v);
+    xt_same(u, v);
+    x402_usage_finish(v);
+    xt_same(u, v);
+
+    for (seed = 1; seed <= 3; seed++) {
+        x402_usage_init(v, sse);
+        xt_feed(v, s, len, XT_RANDOM, seed * 40503u);
+        x402_usage_finish(v);
+        xt_same(u, v);
+    }
+
+    free(v);
+
+    return u;
+}
+
+
+static void
+xt_scan_is(const char *s, int sse, int has_usage, uint64_t prompt,
+    uint64_t completion, uint64_t streamed, int done, int overflow)
+{
+    x402_usage  *u;
+
+    u = xt_scan(s, strlen(s), sse);
+    xt_check(u, has_usage, prompt, completion, streamed, done, overflow);
+    free(u);
+}
+
+
+/* The members of a chat reply with a long content and logprobs-like
+ * padding, each followed by a comma: the usage may come after them. */
+static void
+xt_big_reply(xt_text *t, size_t content, size_t logprobs)
+{
+    static const char  lp[] =
+        "{\"token\":\"a\\\"b\",\"logprob\":-0.25,\"bytes\":[97,34,98],"
+        "\"top_logprobs\":[{\"token\":\"}\",\"logprob\":-1.5e-3,"
+        "\"bytes\":[125]}]},";
+    size_t             n;
+
+    xt_puts(t, "\"id\":\"chatcmpl-big\",\"object\":\"chat.completion\","
+            "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+            "\"content\":\"");
+    /* escaped quotes and backslashes, braces, and a usage as text */
+    xt_puts(t, "He said \\\"{\\\\\\\"usage\\\": {\\\"prompt_tokens\\\":1,"
+            "\\\"completion_tokens\\\":1}}\\\" \\u00e9\\ud83d\\ude00 ");
+    xt_repeat(t, "lorem ipsum \\\" \\\\ } ] { [ , : \\n \xc3\xa9 ", content);
+    xt_puts(t, "\"},\"logprobs\":{\"content\":[");
+    for (n = 0; n < logprobs; n += sizeof(lp) - 1) {
+        xt_puts(t, lp);
+    }
+    xt_puts(t, "{}]},\"finish_reason\":\"length\"}],");
+}
+
+
+static void
+test_json_any_size(void **state)
+{
+    xt_text      t = { NULL, 0, 0 };
+    x402_usage  *u;
+
+    (void) state;
+
+    /* 72 KB: a long content, padding, then usage */
+    xt_puts(&t, "{");
+    xt_big_reply(&t, 48 * 1024, 24 * 1024);
+    xt_puts(&t, "\"usage\":{\"prompt_tokens\":17,\"completion_tokens\":12000,"
+            "\"total_tokens\":12017,\"completion_tokens_details\":"
+            "{\"reasoning_tokens\":0}}}");
+    assert_true(t.len > 72 * 1024);
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 17, 12000, 0, 0, 0);
+    free(u);
+
+    /* cut before the last brace: nothing */
+    u = xt_scan(t.p, t.len - 1, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    /* 200 KB, the usage at the end */
+    t.len = 0;
+    xt_puts(&t, "{");
+    xt_big_reply(&t, 120 * 1024, 80 * 1024);
+    xt_puts(&t, "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n");
+    assert_true(t.len > 200 * 1024);
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 5, 7, 0, 0, 0);
+    free(u);
+
+    /* the usage first, then the big members */
+    t.len = 0;
+    xt_puts(&t, "{\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":9},");
+    xt_big_reply(&t, 120 * 1024, 80 * 1024);
+    xt_puts(&t, "\"model\":\"m\"}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 8, 9, 0, 0, 0);
+    free(u);
+
+    /* ... and a second top-level "usage" after them: ambiguous */
+    t.len = 0;
+    xt_puts(&t, "{\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":9},");
+    xt_big_reply(&t, 70 * 1024, 10 * 1024);
+    xt_puts(&t, "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    /* garbage after the big document */
+    t.len = 0;
+    xt_puts(&t, "{");
+    xt_big_reply(&t, 70 * 1024, 1024);
+    xt_puts(&t, "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}} x");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    free(t.p);
+}
+
+
+static void
+test_json_nested_usage(void **state)
+{
+    (void) state;
+
+    /* "usage" keys below the top level are not the reply's */
+    xt_scan_is("{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+               "\"content\":\"x\",\"usage\":{\"prompt_tokens\":1,"
+               "\"completion_tokens\":1}}}],\"meta\":{\"usage\":{"
+               "\"prompt_tokens\":2,\"completion_tokens\":2}},\"list\":"
+               "[{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3}}]}",
+               0, 0, 0, 0, 0, 0, 0);
+
+    /* nor a top-level one's neighbours, before or after it */
+    xt_scan_is("{\"choices\":[{\"message\":{\"usage\":{\"prompt_tokens\":1,"
+               "\"completion_tokens\":1}}}],\"usage\":{\"prompt_tokens\":40,"
+               "\"completion_tokens\":41,\"details\":{\"usage\":{"
+               "\"prompt_tokens\":3,\"completion_tokens\":3}}},\"x\":{"
+               "\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":4}}}",
+               0, 1, 40, 41, 0, 0, 0);
+
+    /* nor the text of one in a string, as a value or as a key */
+    xt_scan_is("{\"content\":\"\\\"usage\\\": {\\\"prompt_tokens\\\":1,"
+               "\\\"completion_tokens\\\":1}\"}", 0, 0, 0, 0, 0, 0, 0);
+    xt_scan_is("{\"note\":\"\\\\\",\"x\":\"\\\\\\\"usage\\\":{}\","
+               "\"\\\"usage\\\":{\\\"prompt_tokens\\\":9,"
+               "\\\"completion_tokens\\\":9}\":1}", 0, 0, 0, 0, 0, 0, 0);
+    xt_scan_is("{\"content\":\"\\\"usage\\\": {\\\"prompt_tokens\\\":1,"
+               "\\\"completion_tokens\\\":1}\",\"usage\":{\"prompt_tokens\":"
+               "6,\"completion_tokens\":7}}", 0, 1, 6, 7, 0, 0, 0);
+
+    /* escaped quotes and backslashes right before the closing quote */
+    xt_scan_is("{\"a\":\"\\\\\",\"b\":\"\\\"\",\"c\":\"\\\\\\\"\\\\\","
+               "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,"
+               "\"s\":\"}\\\"}\"}}", 0, 1, 1, 2, 0, 0, 0);
+
+    /* keys are matched by their raw text */
+    xt_scan_is("{\"usag\\u0065\":{\"prompt_tokens\":1,"
+               "\"completion_tokens\":2}}", 0, 0, 0, 0, 0, 0, 0);
+}
+
+
+/* Each document has a good usage (1, 2): whether it counts must be what
+ * jansson says of the whole document. */
+static void
+test_json_wellformed(void **state)
+{
+    static const char  *docs[] = {
+        /* well-formed */
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        " \t\r\n{ \"usage\" : { \"prompt_tokens\" : 1 , \"completion_tokens\""
+            " : 2 } , \"a\" : [ 1 , -0.5e+3 , 0 , -0 , 1E2 , 2e-9 , 0.25 ,"
+            " true , false , null , { } , [ ] , [ [ ] ] ] } \n",
+        "{\"s\":\"\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\b\\f\\n\\r\\t\\uFFFF\","
+            "\"t\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"
+            "\x7f\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"\":0,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},"
+            "\"a\":{\"a\":{\"a\":1}},\"b\":[{\"a\":1,\"b\":[1,{}]}]}",
+        /* not: structure */
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}{}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}x",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\":[1,]}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\":[}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\":{]}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\":[1}]",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\" 1}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\":1 "
+            "\"b\":2}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},1:2}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},\"a\"}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},,\"a\":1}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}]",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}",
+        "[{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}]",
+        "\xef\xbb\xbf{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        /* not: numbers and literals */
+        "{\"a\":01,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":1.,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":.5,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":-,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":+1,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":1e,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":1e+,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":0x1,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":1.5.3,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":tru,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":True,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":nulll,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":NaN,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        /* not: strings */
+        "{\"a\":\"\\x\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":\"\\u12\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\u00g0\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\u0000\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\ud800\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\udc00\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\ud800\\u0041\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\ud800\\n\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\\ud800x\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\t\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":\"\xff\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\":\"\xc0\x80\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\xe0\x80\x80\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\xed\xa0\x80\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\xf4\x90\x80\x80\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\xe2\x82\",\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+        "{\"a\":\"\x80\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{\"a\xff\":1,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        "{'a':1,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+        /* not: duplicate top-level keys */
+        "{\"a\":1,\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},"
+            "\"a\":1}",
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2},\"choices\":[]}",
+        "{\"usage\":null,\"usage\":{\"prompt_tokens\":1,"
+            "\"completion_tokens\":2}}",
+    };
+    json_error_t  jerr;
+    json_t       *root;
+    x402_usage   *u;
+    size_t        i;
+    int           good;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        root = json_loads(docs[i], JSON_REJECT_DUPLICATES, &jerr);
+        good = json_is_object(root);
+        json_decref(root);
+        assert_int_equal(good, i < 4);
+
+        u = xt_scan(docs[i], strlen(docs[i]), 0);
+        xt_check(u, good, 1, 2, 0, 0, 0);
+        free(u);
+    }
+}
+
+
+static void
+test_json_keys_depth(void **state)
+{
+    static const char  tail[] =
+        ",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}";
+    xt_text      t = { NULL, 0, 0 };
+    x402_usage  *u;
+    char         key[32];
+    size_t       i;
+
+    (void) state;
+
+    /* more top-level keys than the duplicate table: fine */
+    xt_puts(&t, "{");
+    for (i = 0; i < X402_USAGE_KEYS_MAX + 8; i++) {
+        snprintf(key, sizeof(key), "\"k%u\":%u,", (unsigned) i, (unsigned) i);
+        xt_puts(&t, key);
+    }
+    xt_puts(&t, "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 1, 2, 0, 0, 0);
+    free(u);
+
+    /* a twin of one of them: ambiguous */
+    t.p[t.len - 1] = ',';
+    xt_puts(&t, "\"k7\":0}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    /* nesting: to the checked depth, where a wrong bracket still shows */
+    t.len = 0;
+    xt_puts(&t, "{\"a\":");
+    xt_repeat(&t, "[", X402_USAGE_DEPTH_MAX - 1);
+    xt_puts(&t, "\"]}\"");
+    xt_repeat(&t, "]", X402_USAGE_DEPTH_MAX - 1);
+    xt_puts(&t, ",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 1, 2, 0, 0, 0);
+    free(u);
+
+    t.p[5 + X402_USAGE_DEPTH_MAX - 1 + 4] = '}';
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    /* and far below it, only followed: the usage after it is found */
+    t.len = 0;
+    xt_puts(&t, "{\"a\":");
+    xt_repeat(&t, "[{\"b\":", 6 * 3 * X402_USAGE_DEPTH_MAX);
+    xt_puts(&t, "\"]}\\\"[{\"");
+    xt_repeat(&t, "}]", 2 * 3 * X402_USAGE_DEPTH_MAX);
+    xt_puts(&t, tail);
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 3, 4, 0, 0, 0);
+    free(u);
+
+    /* ... but not when the brackets do not balance */
+    t.p[t.len - strlen(tail) - 4 * X402_USAGE_DEPTH_MAX] = '{';
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    /* nor with a wrong bracket back in the checked levels (50 deep) */
+    t.p[t.len - strlen(tail) - 4 * X402_USAGE_DEPTH_MAX] = '}';
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 3, 4, 0, 0, 0);
+    free(u);
+    assert_int_equal(t.p[t.len - strlen(tail) - 100], '}');
+    t.p[t.len - strlen(tail) - 100] = ']';
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    free(t.p);
+}
+
+
+static void
+test_json_capture_limit(void **state)
+{
+    xt_text      t = { NULL, 0, 0 };
+    x402_usage  *u;
+    size_t       n;
+
+    (void) state;
+
+    /* a usage object of exactly X402_USAGE_CAPTURE_MAX bytes is read */
+    xt_puts(&t, "{\"id\":\"x\",\"usage\":");
+    n = t.len;
+    xt_puts(&t, "{\"prompt_tokens\":10,\"completion_tokens\":20,"
+            "\"prompt_tokens_details\":{\"note\":\"");
+    xt_repeat(&t, "a", X402_USAGE_CAPTURE_MAX - (t.len - n) - 3);
+    xt_puts(&t, "\"}}");
+    assert_int_equal(t.len - n, X402_USAGE_CAPTURE_MAX);
+    xt_puts(&t, "}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 1, 10, 20, 0, 0, 0);
+    free(u);
+
+    /* one byte more (a space) is not, and says so */
+    t.len -= 4;
+    xt_puts(&t, "\"} }}");
+    u = xt_scan(t.p, t.len, 0);
+    xt_check(u, 0, 0, 0, 0, 0, 1);
+    free(u);
+
+    /* in SSE, the previous usage stays */
+    t.len = 0;
+    xt_puts(&t, "data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":"
+            "2}}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],"
+            "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,"
+            "\"x\":[");
+    xt_repeat(&t, "1,", 2 * X402_USAGE_CAPTURE_MAX);
+    xt_puts(&t, "1]}}\n\ndata: [DONE]\n\n");
+    u = xt_scan(t.p, t.len, 1);
+    xt_check(u, 1, 1, 2, 1, 1, 1);
+    free(u);
+
+    free(t.p);
+}
+
+
+/* ------------------------------------------------ SSE events of any size */
+
+static void
+test_sse_any_size(void **state)
+{
+    xt_text      t = { NULL, 0, 0 };
+    x402_usage  *u;
+
+    (void) state;
+
+    /* a 100 KB delta, then the usage event */
+    xt_puts(&t, ": keep-alive\r\n\r\ndata: {\"id\":\"c\",\"choices\":[{\"index\""
+            ":0,\"delta\":{\"role\":\"assistant\",\"content\":\"");
+    xt_repeat(&t, "word \\\"q\\\" \\\\ \\n {\\\"usage\\\":{}} ", 100 * 1024);
+    xt_puts(&t, "\"},\"logprobs\":null}]}\r\n\r\n"
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+            "\"completion_tokens\":3000}}\r\n\r\ndata: [DONE]\r\n\r\n");
+    assert_true(t.len > 100 * 1024);
+    u = xt_scan(t.p, t.len, 1);
+    xt_check(u, 1, 9, 3000, 1, 1, 0);
+    free(u);
+
+    /* the same event over several data lines, cut between tokens */
+    t.len = 0;
+    xt_puts(&t, "data: {\"choices\":[{\"delta\":\ndata: {\"content\":\"");
+    xt_repeat(&t, "0123456789abcdef", 100 * 1024);
+    xt_puts(&t, "\"\ndata: }},\ndata: {\"text\":\"x\"},{\"text\":\"y\"}]}\n\n"
+            "data: {\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":4}"
+            ",\"choices\":[]}\n\n");
+    u = xt_scan(t.p, t.len, 1);
+    xt_check(u, 1, 2, 4, 3, 0, 0);
+    free(u);
+
+    /* a big event cut short counts nothing of it */
+    u = xt_scan(t.p, 60 * 1024, 1);
+    xt_check(u, 0, 0, 0, 0, 0, 0);
+    free(u);
+
+    free(t.p);
+}
+
+
+static void
+test_sse_choices(void **state)
+{
+    (void) state;
+
+    /* at most one per element; the paths that count, and those that not */
+    xt_scan_is("data: {\"choices\":[{\"delta\":{\"content\":\"a\",\"x\":1},"
+               "\"text\":\"b\"},{\"delta\":{\"content\":\"\"}},{\"text\":"
+               "\"c\"},\"str\",[{\"text\":\"x\"}],{\"delta\":{\"x\":{"
+               "\"content\":\"y\"}}},{\"message\":{\"content\":\"m\"}},"
+               "{\"delta\":[{\"content\":\"z\"}]},{\"text\":{\"t\":\"t\"}},"
+               "{\"x\":{\"text\":\"t\"},\"delta\":{\"content\":[\"c\"]}},"
+               "{\"delta\":{\"content\":\"\\u00e9\"}}],\"x\":{\"choices\":"
+               "[{\"text\":\"a\"}]}}\n\n", 1, 0, 0, 0, 3, 0, 0);
+    xt_scan_is("data: {\"choices\":{\"0\":{\"text\":\"a\"}}}\n\n"
+               "data: {\"x\":[{\"choices\":[{\"text\":\"a\"}]}]}\n\n"
+               "data: {\"choices\":[{\"text\":\"a\"}],\"choices\":[]}\n\n"
+               "data: {\"choices\":[{\"text\":\"a\"}]}{}\n\n"
+               "data: {\"choices\":[{\"text\":\"a\"}]\n\n"
+               "data: {\"choices\":[{\"text\":\"a\"}]}\n\n", 1,
+               0, 0, 0, 1, 0, 0);
+    /* a twin of a key that counts, in a choice or its delta: that event
+     * counts nothing; each choice and delta has its own keys */
+    xt_scan_is("data: {\"choices\":[{\"text\":\"a\",\"text\":\"\"}]}\n\n"
+               "data: {\"choices\":[{\"text\":\"\",\"x\":{},\"text\":\"b\"}]}"
+               "\n\n"
+               "data: {\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":"
+               "\"b\"}}]}\n\n"
+               "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"delta\":"
+               "{}}]}\n\n"
+               "data: {\"choices\":[{\"delta\":{\"content\":\"a\",\"x\":{"
+               "\"content\":\"b\"}},\"text\":\"t\",\"y\":{\"text\":\"u\","
+               "\"delta\":1}},{\"delta\":{\"content\":\"c\"},\"text\":\"d\"}"
+               "]}\n\n", 1, 0, 0, 0, 2, 0, 0);
+    /* a JSON reply counts none */
+    xt_scan_is("{\"choices\":[{\"text\":\"a\"},{\"delta\":{\"content\":"
+               "\"b\"}}]}", 0, 0, 0, 0, 0, 0, 0);
+}
+
+
+static void
+test_sse_done_split(void **state)
+{
+    static const char  s[] =
+        "data: {\"choices\":[{\"text\":\"a\"}],\"usage\":{\"prompt_tokens\":"
+        "1,\"completion_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n"
+        "data: {\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":5}}\n\n";
+    const char        *d;
+    x402_usage        *u;
+    size_t             i, j, k;
+
+    (void) state;
+
+    d = strstr(s, "[DONE]");
+    assert_non_null(d);
+    k = (size_t) (d - s);
+
+    /* cut in three anywhere around "[DONE]" */
+    u = xt_usage_new(1);
+    for (i = k - 3; i <= k + 8; i++) {
+        for (j = i; j <= k + 10; j++) {
+            x402_usage_init(u, 1);
+            x402_usage_feed(u, s, i);
+            x402_usage_feed(u, s + i, j - i);
+            x402_usage_feed(u, s + j, sizeof(s) - 1 - j);
+            x402_usage_finish(u);
+            xt_check(u, 1, 1, 1, 1, 1, 0);
+        }
+    }
+    free(u);
+
+    u = xt_scan(s, sizeof(s) - 1, 1);
+    xt_check(u, 1, 1, 1, 1, 1, 0);
+    free(u);
+
+    /* "[DONE]" over two data lines is "[DO\nNE]": not it */
+    xt_scan_is("data: [DO\ndata: NE]\n\ndata: {\"usage\":{\"prompt_tokens\":"
+               "3,\"completion_tokens\":4}}\n\n", 1, 1, 3, 4, 0, 0, 0);
+    /* unterminated at the end of the body */
+    xt_scan_is("data: {\"choices\":[{\"text\":\"a\"}]}\r\rdata: [DONE]", 1,
+               0, 0, 0, 1, 1, 0);
+}
+
+
+static void
+test_sse_twin_usage(void **state)
+{
+    (void) state;
+
+    /* a twin usage in an event: that event's usage is not taken */
+    xt_scan_is("data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":"
+               "2}}\n\ndata: {\"usage\":{\"prompt_tokens\":3,"
+               "\"completion_tokens\":4},\"x\":1,\"usage\":{\"prompt_tokens\":"
+               "5,\"completion_tokens\":6},\"choices\":[{\"text\":\"a\"}]}\n\n",
+               1, 1, 1, 2, 0, 0, 0);
+    /* nor is the usage of an event that is not well-formed */
+    xt_scan_is("data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":"
+               "2}}\n\ndata: {\"usage\":{\"prompt_tokens\":3,"
+               "\"completion_tokens\":4},\"x\":01}\n\n",
+               1, 1, 1, 2, 0, 0, 0);
 }
 
 
@@ -983,6 +1953,11 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_ok),
         cmocka_unit_test(test_model_errors),
+        cmocka_unit_test(test_prepare_insert),
+        cmocka_unit_test(test_prepare_options),
+        cmocka_unit_test(test_prepare_unchanged),
+        cmocka_unit_test(test_prepare_errors),
+        cmocka_unit_test(test_prepare_prompt),
         cmocka_unit_test(test_json_reply),
         cmocka_unit_test(test_json_no_usage),
         cmocka_unit_test(test_json_overflow),
@@ -993,6 +1968,15 @@ main(void)
         cmocka_unit_test(test_sse_done),
         cmocka_unit_test(test_sse_overflow),
         cmocka_unit_test(test_sse_garbage),
+        cmocka_unit_test(test_json_any_size),
+        cmocka_unit_test(test_json_nested_usage),
+        cmocka_unit_test(test_json_wellformed),
+        cmocka_unit_test(test_json_keys_depth),
+        cmocka_unit_test(test_json_capture_limit),
+        cmocka_unit_test(test_sse_any_size),
+        cmocka_unit_test(test_sse_choices),
+        cmocka_unit_test(test_sse_done_split),
+        cmocka_unit_test(test_sse_twin_usage),
         cmocka_unit_test(test_charge),
         cmocka_unit_test(test_u256_mul_div),
     };
