@@ -26,7 +26,7 @@ static void ngx_http_x402_cleanup(void *data);
 
 
 ngx_int_t
-ngx_http_x402_access_handler(ngx_http_request_t *r)
+ngx_http_x402_precontent_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_str_t                   header;
@@ -38,14 +38,24 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
-    if (!xlcf->enable) {
+    /* subrequests are the configuration's own, as ACCESS skips them */
+
+    if (!xlcf->enable || r != r->main) {
         return NGX_DECLINED;
     }
 
-    /* a CORS preflight is never gated; with x402_cors it is answered */
+    /* a real CORS preflight is never gated; any other OPTIONS is */
 
     if (r->method == NGX_HTTP_OPTIONS) {
-        return ngx_http_x402_preflight(r, xlcf);
+        rc = ngx_http_x402_preflight(r, xlcf);
+
+        if (rc == NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
@@ -104,7 +114,7 @@ ngx_http_x402_access_handler(ngx_http_request_t *r)
         && ctx->verdict
         && ngx_http_x402_offer_eq(&ctx->offer, &offer))
     {
-        /* resumed, or ACCESS runs again (e.g. after an internal redirect) */
+        /* resumed, or the phase runs again (e.g. after an internal redirect) */
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "x402: reusing verdict %d", (int) ctx->reason);
@@ -208,14 +218,15 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
     }
 
     if (ctx->paid) {
-        /* ACCESS may run again for one request (internal redirects) */
+        /* the phase may run again for one request (internal redirects) */
 
         if (!ctx->counted) {
             ctx->counted = 1;
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PAID);
         }
 
-        return NGX_OK;
+        /* the phase's other handlers (try_files, mirror) still run */
+        return NGX_DECLINED;
     }
 
     if (ctx->reason_text) {

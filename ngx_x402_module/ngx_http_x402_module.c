@@ -340,12 +340,18 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    /*
+     * after ACCESS: allow/deny, auth_basic and auth_request decide (with
+     * "satisfy") before a payment is offered or taken; pushed last, it
+     * runs before try_files and mirror in this phase
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_x402_access_handler;
+    *h = ngx_http_x402_precontent_handler;
 
     if (ngx_http_x402_cors_init(cf) != NGX_OK) {
         return NGX_ERROR;

@@ -173,7 +173,7 @@ typedef struct {
 } ngx_http_x402_ctx_t;
 
 
-ngx_int_t ngx_http_x402_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_x402_precontent_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_x402_answer(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 ngx_http_x402_ctx_t *ngx_http_x402_get_ctx(ngx_http_request_t *r);

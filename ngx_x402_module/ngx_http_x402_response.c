@@ -283,30 +283,38 @@ ngx_http_x402_output(ngx_http_request_t *r, ngx_uint_t status,
 
 
 /*
- * OPTIONS in a gated location: with x402_cors, a CORS preflight (it has
- * Access-Control-Request-Method) is answered 204 here, without payment;
- * anything else goes on ungated (NGX_DECLINED).
+ * OPTIONS in a gated location.  Only a real CORS preflight (Origin and
+ * Access-Control-Request-Method, no body) goes ungated: with x402_cors it
+ * is answered 204 here (NGX_DONE), without it it goes on to the backend
+ * (NGX_OK), whose CORS answers it.  Any other OPTIONS is gated like every
+ * method (NGX_DECLINED): it could reach the backend's work unpaid.
  */
 
 ngx_int_t
 ngx_http_x402_preflight(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf)
 {
     ngx_int_t  rc;
-    ngx_str_t  method;
+    ngx_str_t  value;
 
-    if (xlcf->cors == NULL
-        || ngx_http_x402_request_header(r, "Access-Control-Request-Method",
-                                        &method)
-           == NGX_DECLINED)
+    if (ngx_http_x402_request_header(r, "Access-Control-Request-Method",
+                                     &value)
+           != NGX_OK
+        || ngx_http_x402_request_header(r, "Origin", &value) != NGX_OK
+        || r->headers_in.content_length_n > 0
+        || r->headers_in.chunked)
     {
         return NGX_DECLINED;
+    }
+
+    if (xlcf->cors == NULL) {
+        return NGX_OK;
     }
 
     rc = ngx_http_x402_cors_headers(r, xlcf, 1);
 
     if (rc == NGX_DECLINED) {
-        /* an origin that x402_cors does not allow */
-        return NGX_DECLINED;
+        /* an origin that x402_cors does not allow: no CORS, no work */
+        return NGX_OK;
     }
 
     if (rc != NGX_OK) {

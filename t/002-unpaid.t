@@ -97,7 +97,7 @@ Content-Type: application/json
 --- body_json
 error: Payment required
 
-=== OPTIONS (CORS preflight) is never gated
+=== a real CORS preflight (Origin, Access-Control-Request-Method, no body) is never gated
 --- config
 location / {
     x402 on;
@@ -107,9 +107,58 @@ location / {
 }
 --- request
 OPTIONS /v1/chat/completions
+--- more_headers
+Origin: https://app.example.com
+Access-Control-Request-Method: POST
 --- error_code: 200
 --- response_body_like
 ^backend OPTIONS
+
+=== any other OPTIONS is gated like every method: it could reach the backend's work unpaid
+--- config
+location / {
+    x402 on;
+    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
+    x402_price 1;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+--- request
+OPTIONS /v1/chat/completions
+--- error_code: 402
+--- payment_required
+error: Payment required
+
+=== an OPTIONS without Origin is no preflight: gated
+--- config
+location / {
+    x402 on;
+    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
+    x402_price 1;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+--- request
+OPTIONS /v1/chat/completions
+--- more_headers
+Access-Control-Request-Method: POST
+--- error_code: 402
+
+=== an OPTIONS with a body is no preflight: gated
+--- config
+location / {
+    x402 on;
+    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
+    x402_price 1;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+--- request
+OPTIONS /v1/chat/completions
+--- more_headers
+Origin: https://app.example.com
+Access-Control-Request-Method: POST
+Content-Type: application/json
+--- request_body
+{"model":"m","messages":[{"role":"user","content":"work for free"}]}
+--- error_code: 402
 
 === upto offer carries the cap and the facilitator address
 --- config

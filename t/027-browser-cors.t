@@ -165,10 +165,10 @@ my $BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     is($res->{content} // '', '', 'preflight: no body');
     is($res->{headers}{'content-length'} // '0', '0', 'preflight: no length');
 
-    # a plain OPTIONS (not a preflight) goes to the backend, ungated
+    # a plain OPTIONS (not a preflight) is gated like every method
     $res = http_request($srv, 'OPTIONS /cors/x');
-    is($res->{status}, 200, 'plain OPTIONS: passed through');
-    like($res->{content}, qr/^backend OPTIONS/, 'plain OPTIONS: the backend answered');
+    is($res->{status}, 402, 'plain OPTIONS: gated');
+    unlike($res->{content}, qr/^backend OPTIONS/, 'plain OPTIONS: the backend never saw it');
 
     # CORS off: OPTIONS passes through untouched
     $res = http_request($srv, 'OPTIONS /nocors/x', \%pre);
