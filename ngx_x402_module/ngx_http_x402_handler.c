@@ -68,9 +68,18 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_x402_get_ctx(r);
 
-    /* the model (for a per-model price) is in the request body */
+    /*
+     * the request body: its model (for a per-model price); for a paid upto
+     * request also what its usage billing needs (x402_usage_prepare)
+     */
 
-    if (xlcf->read_model && (ctx == NULL || !ctx->body_done)) {
+    if ((ctx == NULL || !ctx->body_done)
+        && (xlcf->read_model
+            || (xlcf->scheme == X402_SCHEME_UPTO
+                && ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE",
+                                                &header)
+                   != NGX_DECLINED)))
+    {
 
         if (ctx == NULL) {
             ctx = ngx_http_x402_create_ctx(r);
@@ -305,10 +314,11 @@ static x402_reason
 ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
     ngx_http_x402_ctx_t *ctx, ngx_str_t *header)
 {
-    x402_err        err;
-    const char     *field;
-    x402_reason     reason;
-    x402_payment   *payment;
+    x402_err                   err;
+    const char                *field;
+    x402_reason                reason;
+    x402_payment              *payment;
+    ngx_http_x402_loc_conf_t  *xlcf;
 
     field = NULL;
     payment = &ctx->payment;
@@ -337,8 +347,19 @@ ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
     reason = x402_offer_match(&ctx->offer, payment);
 
     if (reason == X402_R_VALID) {
+        xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
         reason = x402_verify_local(xmcf->x402, &ctx->offer, payment,
-                                   (uint64_t) ngx_time());
+                                   (uint64_t) ngx_time(),
+                                   ngx_http_x402_min_left(xlcf));
+
+        if (reason == X402_R_DEADLINE_EXPIRED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "x402: the permit of payer %s expires too soon: "
+                          "this location admits a payment with %T s left, "
+                          "for its settlement to land in time",
+                          ctx->payer, ngx_http_x402_min_left(xlcf));
+        }
     }
 
     ctx->decoded = (reason == X402_R_VALID
@@ -485,4 +506,8 @@ ngx_http_x402_cleanup(void *data)
 
     ngx_http_x402_onchain_detach(ctx);
     ngx_http_x402_unpark(ctx);
+
+    if (ctx->cutoff.timer_set) {
+        ngx_del_timer(&ctx->cutoff);
+    }
 }

@@ -18,6 +18,15 @@
 #define NGX_HTTP_X402_DEFAULT_DECIMALS  18
 #define NGX_HTTP_X402_MAX_DECIMALS      77
 #define NGX_HTTP_X402_DEFAULT_TIMEOUT   300
+/* time kept for a settlement to land before the permit expires */
+#define NGX_HTTP_X402_DEFAULT_SETTLE_MARGIN  30
+/* upto: the longest response admitted (an LLM stream) */
+#define NGX_HTTP_X402_DEFAULT_RESPONSE_TIME  120
+/* a client's clock and the request's way here, in maxTimeoutSeconds */
+#define NGX_HTTP_X402_TRANSIT                10
+/* Base's fees stay near 0.005 gwei; a node asking more is not trusted */
+#define NGX_HTTP_X402_DEFAULT_MAX_FEE        "0.1"
+
 
 
 static ngx_int_t ngx_http_x402_preconfiguration(ngx_conf_t *cf);
@@ -57,6 +66,13 @@ static char *ngx_http_x402_load_settler(ngx_conf_t *cf,
 static char *ngx_http_x402_facilitator_urls(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_check_url(ngx_str_t *url);
+static char *ngx_http_x402_set_max_fee(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_check_timing(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf);
+static void ngx_http_x402_forget_key(void *data);
 
 
 static ngx_conf_enum_t  ngx_http_x402_usage_missing[] = {
@@ -71,6 +87,13 @@ static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
     { ngx_string("async"), NGX_HTTP_X402_SETTLE_ASYNC },
     { ngx_null_string, 0 }
 };
+
+static ngx_conf_enum_t  ngx_http_x402_receipt_uris[] = {
+    { ngx_string("path"), NGX_HTTP_X402_RECEIPT_PATH },
+    { ngx_string("full"), NGX_HTTP_X402_RECEIPT_FULL },
+    { ngx_null_string, 0 }
+};
+
 
 static ngx_int_t ngx_http_x402_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_x402_init_process(ngx_cycle_t *cycle);
@@ -179,7 +202,7 @@ static ngx_command_t  ngx_http_x402_commands[] = {
 
     { ngx_string("x402_usage_missing"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_x402_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, usage_missing),
       &ngx_http_x402_usage_missing },
@@ -256,7 +279,7 @@ static ngx_command_t  ngx_http_x402_commands[] = {
 
     { ngx_string("x402_settle"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_x402_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, settle),
       &ngx_http_x402_settle_modes },
@@ -281,6 +304,34 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_x402_main_conf_t, gas_limit_max),
       NULL },
+
+    { ngx_string("x402_settle_margin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, settle_margin),
+      NULL },
+
+    { ngx_string("x402_max_response_time"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, response_time),
+      NULL },
+
+    { ngx_string("x402_settle_max_fee"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_max_fee,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("x402_receipt_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, receipt_uri),
+      &ngx_http_x402_receipt_uris },
 
     { ngx_string("x402_receipt_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -421,6 +472,12 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(xmcf->reconcile_interval, 10000);
     ngx_conf_init_uint_value(xmcf->gas_limit_max, 500000);
 
+    if (!xmcf->max_fee_set) {
+        (void) x402_amount_parse(&xmcf->max_fee,
+                                 NGX_HTTP_X402_DEFAULT_MAX_FEE,
+                                 sizeof(NGX_HTTP_X402_DEFAULT_MAX_FEE) - 1, 9);
+    }
+
     if (xmcf->settler_key_file.len
         && ngx_http_x402_load_settler(cf, xmcf) != NGX_CONF_OK)
     {
@@ -474,6 +531,9 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
     conf->cors = NGX_CONF_UNSET_PTR;
+    conf->settle_margin = NGX_CONF_UNSET;
+    conf->response_time = NGX_CONF_UNSET;
+    conf->receipt_uri = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -519,6 +579,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                          NGX_HTTP_X402_DEFAULT_DECIMALS);
     ngx_conf_merge_sec_value(conf->max_timeout, prev->max_timeout,
                              NGX_HTTP_X402_DEFAULT_TIMEOUT);
+    ngx_conf_merge_sec_value(conf->settle_margin, prev->settle_margin,
+                             NGX_HTTP_X402_DEFAULT_SETTLE_MARGIN);
+    ngx_conf_merge_sec_value(conf->response_time, prev->response_time,
+                             NGX_HTTP_X402_DEFAULT_RESPONSE_TIME);
+    ngx_conf_merge_uint_value(conf->receipt_uri, prev->receipt_uri,
+                              NGX_HTTP_X402_RECEIPT_PATH);
 
     ngx_conf_merge_str_value(conf->network, prev->network,
                              NGX_HTTP_X402_DEFAULT_NETWORK);
@@ -623,6 +689,29 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * the upto proxy takes settle(...) only from the facilitator signed
+     * into the witness: without an x402_facilitator to settle, that must be
+     * our own settler, or every settlement reverts and every request is free
+     */
+
+    if (conf->scheme == X402_SCHEME_UPTO && conf->facilitator_url.len == 0
+        && xmcf->has_settler
+        && !x402_address_eq(&conf->offer.facilitator, &xmcf->settler))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_facilitator_address\" %V is not the "
+                           "settler of \"x402_settler_key_file\", and no "
+                           "\"x402_facilitator\" settles for it: the upto "
+                           "proxy would refuse every settlement "
+                           "(UnauthorizedFacilitator)", &conf->facilitator);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_x402_check_offer(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -630,6 +719,62 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     xmcf->enabled = 1;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A payment is admitted only with time left on its permit for what follows
+ * it (x402.h, x402_verify_local): its settlement (x402_settle_margin) and,
+ * for upto, which settles once the response is over, the longest response
+ * (x402_max_response_time).  The client signs its deadline as now +
+ * maxTimeoutSeconds: an offer shorter than that, plus the request's way
+ * here, would refuse every payment.
+ */
+
+static char *
+ngx_http_x402_check_timing(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
+{
+    time_t  need, least;
+
+    if (conf->settle_margin <= 0
+        || (conf->scheme == X402_SCHEME_UPTO && conf->response_time <= 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_settle_margin\" and (with upto) "
+                           "\"x402_max_response_time\" must be above zero");
+        return NGX_CONF_ERROR;
+    }
+
+    need = ngx_http_x402_min_left(conf);
+    least = need + NGX_HTTP_X402_TRANSIT;
+
+    if (conf->max_timeout >= least) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->scheme == X402_SCHEME_UPTO) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_max_timeout\" %T is too short here: an "
+                           "upto payment must arrive with %T s left on its "
+                           "permit (x402_max_response_time %T + "
+                           "x402_settle_margin %T + %d s of block time), "
+                           "plus %d s for its way here: set it to at least "
+                           "%T", conf->max_timeout, need, conf->response_time,
+                           conf->settle_margin, X402_DEADLINE_MARGIN,
+                           NGX_HTTP_X402_TRANSIT, least);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"x402_max_timeout\" %T is too short here: a "
+                           "payment must arrive with %T s left on its permit "
+                           "(x402_settle_margin %T + %d s of block time), "
+                           "plus %d s for its way here: set it to at least "
+                           "%T", conf->max_timeout, need, conf->settle_margin,
+                           X402_DEADLINE_MARGIN, NGX_HTTP_X402_TRANSIT,
+                           least);
+    }
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -1169,6 +1314,93 @@ ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* ngx_conf_set_enum_slot, with an error that names the allowed values. */
+
+static char *
+ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char           *p, *last, list[128];
+    ngx_str_t        *value;
+    ngx_uint_t        i;
+    ngx_conf_enum_t  *e;
+
+    e = cmd->post;
+    value = cf->args->elts;
+
+    for (i = 0; e[i].name.len; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            return ngx_conf_set_enum_slot(cf, cmd, conf);
+        }
+    }
+
+    p = list;
+    last = list + sizeof(list);
+
+    for (i = 0; e[i].name.len; i++) {
+        p = ngx_slprintf(p, last, "%s%V", i ? " or " : "", &e[i].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%V \"%V\" is invalid (expected %*s)",
+                       &cmd->name, &value[1], p - list, list);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * x402_settle_max_fee GWEI: the most the settler pays per unit of gas
+ * (maxFeePerGas), whatever the node says the fees are: a broken or hostile
+ * node cannot make settlements cost more than this.
+ */
+
+static char *
+ngx_http_x402_set_max_fee(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_main_conf_t *xmcf = conf;
+
+    ngx_str_t  *value;
+    x402_u256   zero;
+
+    if (xmcf->max_fee_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&zero, sizeof(x402_u256));
+
+    if (x402_amount_parse(&xmcf->max_fee, (const char *) value[1].data,
+                          value[1].len, 9)
+        != X402_OK
+        || x402_u256_cmp(&xmcf->max_fee, &zero) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_settle_max_fee \"%V\" is invalid "
+                           "(expected a fee per gas in gwei above zero, "
+                           "with at most 9 decimals, e.g. 0.1)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    xmcf->max_fee_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* The settler's key leaves no copy in a configuration pool that is freed. */
+
+static void
+ngx_http_x402_forget_key(void *data)
+{
+    ngx_http_x402_main_conf_t *xmcf = data;
+
+    ngx_explicit_memzero(xmcf->settler_key, sizeof(xmcf->settler_key));
+}
+
+
 /*
  * Reads the settler's private key (hex, optionally 0x-prefixed) at load
  * time, as root in the master.  The file must not be accessible by others;
@@ -1178,20 +1410,34 @@ ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
 {
-    u_char           *p, *last, buf[256];
-    size_t            len;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t        *path;
-    x402_context     *x402;
-    ngx_file_info_t   fi;
-    char              addr[X402_ADDRESS_STR_LEN];
+    u_char              *p, *last, buf[256];
+    size_t               len;
+    ssize_t              n;
+    ngx_fd_t             fd;
+    ngx_str_t           *path;
+    x402_context        *x402;
+    ngx_file_info_t      fi;
+    ngx_pool_cleanup_t  *cln;
+    char                 addr[X402_ADDRESS_STR_LEN];
 
     path = &xmcf->settler_key_file;
 
     if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    /*
+     * zeroed when this configuration's pool goes: after a reload, or a
+     * reload that failed (the master keeps no copy of an old key)
+     */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_x402_forget_key;
+    cln->data = xmcf;
 
     fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {

@@ -38,6 +38,8 @@ typedef struct {
     ngx_msec_t                   settle_timeout;
     ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
+    x402_u256                    max_fee;   /* x402_settle_max_fee, wei */
+    ngx_flag_t                   max_fee_set;
 
     /* per worker: the settlements in progress, oldest first (settle.c) */
     ngx_queue_t                  jobs;
@@ -75,6 +77,9 @@ typedef struct {
     ngx_uint_t                   content;   /* NGX_HTTP_X402_CONTENT_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;
+    time_t                       settle_margin;     /* x402_settle_margin */
+    time_t                       response_time; /* x402_max_response_time */
+    ngx_uint_t                   receipt_uri;   /* NGX_HTTP_X402_RECEIPT_* */
 
     ngx_str_t                    network;
     ngx_str_t                    asset;
@@ -104,6 +109,20 @@ typedef struct {
 
 
 #define NGX_HTTP_X402_PAYMENT_REQUIRED  402
+
+
+/*
+ * Seconds a payment's permit must have left when it is admitted: its
+ * settlement's margin, for upto the longest response before it, and the
+ * reference's block-time buffer.
+ */
+#define ngx_http_x402_min_left(xlcf)                                         \
+    ((xlcf)->settle_margin + X402_DEADLINE_MARGIN                            \
+     + ((xlcf)->scheme == X402_SCHEME_UPTO ? (xlcf)->response_time : 0))
+
+
+#define NGX_HTTP_X402_RECEIPT_PATH  1       /* the URI without its query */
+#define NGX_HTTP_X402_RECEIPT_FULL  2
 
 /* receipts whose settlement was sent but not seen mined */
 #define NGX_HTTP_X402_INFLIGHT_KEY      "x402:inflight"
@@ -151,6 +170,7 @@ typedef struct {
     unsigned                     counted:1;     /* x402_requests_total */
 
     ngx_str_t                    model;         /* $x402_model */
+    uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */
     ngx_str_t                    usage_cost;    /* x402_usage_header value */
     void                        *usage;         /* x402_usage, from r->pool */
@@ -158,7 +178,9 @@ typedef struct {
     x402_payment                 payment;
     ngx_http_x402_op_t          *op;
     ngx_event_t                  deadline;
+    ngx_event_t                  cutoff;    /* upto: the response's end */
     ngx_str_t                    receipt;   /* the stored one, on replay */
+    ngx_str_t                    resource;  /* the receipt's, NUL-ended */
     const char                  *error;     /* with status, for the client */
     ngx_str_t                    payment_response;  /* PAYMENT-RESPONSE */
     const char                  *reason_text;   /* a reason from elsewhere: */
@@ -257,6 +279,8 @@ ngx_int_t ngx_http_x402_add_variables(ngx_conf_t *cf);
 /* upto billing (ngx_http_x402_usage.c) */
 ngx_int_t ngx_http_x402_usage_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_x402_read_model(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+void ngx_http_x402_usage_cutoff(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 
 #define NGX_HTTP_X402_USAGE_MISSING_CAP   1

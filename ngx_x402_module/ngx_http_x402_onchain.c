@@ -597,6 +597,10 @@ ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "x402: payment accepted, payer %s amount %s",
                       ctx->payer, ctx->amount);
+
+        if (ctx->upto_charge) {
+            ngx_http_x402_usage_cutoff(r, ctx);
+        }
     }
 
     c = r->connection;

@@ -7,13 +7,14 @@
 /*
  * x402_receipts: a content handler that answers whether a payment was
  * taken, from the receipt the module keeps in Redis under the payment's
- * replay key (x402_replay_key(): chain, token, payer, nonce):
+ * replay key (x402_replay_key(): chain, payer, nonce):
  *
  *   GET <location>?payer=0x...&nonce=<decimal or 0x hex>
- *       [&network=eip155:<chain id>][&asset=0x...]
+ *       [&network=eip155:<chain id>]
  *   GET <location> with the PAYMENT-SIGNATURE header that was sent
  *
- * 200 with the stored receipt (JSON), 404 {"error":"no receipt"}, 400 for
+ * 200 with the stored receipt (JSON, without the payment's signature: it
+ * would let anyone submit the settlement), 404 {"error":"no receipt"}, 400 for
  * bad parameters, 503 when Redis does not answer.  The lookup is an
  * asynchronous GET with the request's own non-cancelable deadline
  * (x402_timeout); the op is detached by a pool cleanup when the client
@@ -220,7 +221,7 @@ ngx_http_x402_receipts_key(ngx_http_request_t *r,
         return "invalid network (expected eip155:<chain id>)";
     }
 
-    payment.token = xlcf->offer.asset;
+    /* accepted as before; a nonce is the payer's on every asset */
 
     rc = ngx_http_x402_receipts_arg(r, "asset", &v);
 
@@ -284,6 +285,7 @@ ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_op_t  *op = data;
 
+    size_t                         len;
     ngx_int_t                      rc;
     ngx_str_t                      body, type;
     ngx_connection_t              *c;
@@ -323,15 +325,24 @@ ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
     } else if (reply->type == REDIS_REPLY_STRING) {
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FOUND);
 
-        body.len = reply->len + 1;
-        body.data = ngx_pnalloc(r->pool, body.len);
+        /* shown without its signature; re-encoding never makes it longer */
+        len = reply->len + 2;
+        body.data = ngx_pnalloc(r->pool, len);
 
         if (body.data == NULL) {
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
+        } else if (x402_receipt_public((char *) body.data, &len, reply->str,
+                                       reply->len)
+                   != X402_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "x402: the receipt in redis is not readable");
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
         } else {
-            ngx_memcpy(body.data, reply->str, reply->len);
-            body.data[reply->len] = LF;
+            body.data[len] = LF;
+            body.len = len + 1;
 
             ngx_str_set(&type, "application/json");
 

@@ -107,6 +107,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     const char                 *argv[7];
     x402_receipt                rc;
     ngx_http_x402_resv_t       *resv;
+    ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
@@ -126,7 +127,22 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
                     (left + (uint64_t) xmcf->receipt_ttl) * 1000);
     *p = '\0';
 
+    /*
+     * the path paid for; its query string may hold what is nobody else's
+     * business (tokens, user names), so it is kept only when asked for
+     */
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
     url = r->unparsed_uri;
+
+    if (xlcf->receipt_uri == NGX_HTTP_X402_RECEIPT_PATH) {
+        p = ngx_strlchr(url.data, url.data + url.len, '?');
+
+        if (p != NULL) {
+            url.len = p - url.data;
+        }
+    }
 
     p = ngx_pnalloc(r->pool, url.len + 1);
     if (p == NULL) {
@@ -135,6 +151,9 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     *ngx_cpymem(p, url.data, url.len) = '\0';
+
+    ctx->resource.data = p;
+    ctx->resource.len = url.len;
 
     ngx_http_x402_receipt_init(&rc, &ctx->offer, &ctx->payment,
                                (const char *) p, (uint64_t) ngx_time());
@@ -298,6 +317,7 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_resv_t *resv = data;
 
+    size_t                len;
     ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
 
@@ -340,16 +360,25 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
         return;
     }
 
-    /* someone reserved this payment first: answer with their receipt */
+    /*
+     * someone reserved this payment first: answer with their receipt,
+     * without its signature (re-encoding never makes it longer)
+     */
 
-    ctx->receipt.data = ngx_pnalloc(r->pool, reply->len);
+    len = reply->len + 1;
+
+    ctx->receipt.data = ngx_pnalloc(r->pool, len);
     if (ctx->receipt.data == NULL) {
         ngx_http_x402_fail(r, ctx, "internal error");
         return;
     }
 
-    ngx_memcpy(ctx->receipt.data, reply->str, reply->len);
-    ctx->receipt.len = reply->len;
+    if (x402_receipt_public((char *) ctx->receipt.data, &len, reply->str,
+                            reply->len)
+        == X402_OK)
+    {
+        ctx->receipt.len = len;
+    }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "x402: payment replayed, payer %s: already reserved",

@@ -138,6 +138,8 @@ static void ngx_http_x402_mined_done(void *data, ngx_int_t rc,
 static void ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_log_fee(ngx_http_x402_job_t *job,
+    const char *what);
 static void ngx_http_x402_job_guard(ngx_event_t *ev);
 static ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     const char *status, ngx_http_x402_redis_done_pt done);
@@ -183,7 +185,8 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    len = r->unparsed_uri.len;
+    /* the reservation's */
+    len = ctx->resource.len;
 
     job->resource = ngx_alloc(len + 1, ngx_cycle->log);
     if (job->resource == NULL) {
@@ -191,7 +194,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(job->resource, r->unparsed_uri.data, len);
+    ngx_memcpy(job->resource, ctx->resource.data, len);
     job->resource[len] = '\0';
 
     job->xmcf = xmcf;
@@ -473,6 +476,14 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
         return;
     }
 
+    if (x402_u256_cmp(&job->fees.base_fee, &xmcf->max_fee) > 0) {
+        /* the node's fees are above what the operator pays: not signed */
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_FEE_REFUSED);
+        ngx_http_x402_job_log_fee(job, "the node's base fee");
+        ngx_http_x402_job_end(job, "failed", "settlement_fee_above_max");
+        return;
+    }
+
     if (job->fees.gas_estimate > xmcf->gas_limit_max) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s needs %uL gas, above "
@@ -607,17 +618,24 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
     tx.data = job->calldata;
     tx.data_len = job->calldata_len;
 
-    /* max fee: twice the base fee plus the tip (survives a few full blocks) */
+    /*
+     * max fee: twice the base fee plus the tip (survives a few full
+     * blocks), never above x402_settle_max_fee; nor the tip above it
+     */
 
     if (x402_u256_add(&tx.max_fee_per_gas, &job->fees.base_fee,
                       &job->fees.base_fee) != X402_OK
         || x402_u256_add(&tx.max_fee_per_gas, &tx.max_fee_per_gas,
-                         &job->fees.priority_fee) != X402_OK)
+                         &job->fees.priority_fee) != X402_OK
+        || x402_u256_cmp(&tx.max_fee_per_gas, &xmcf->max_fee) > 0)
     {
-        ngx_http_x402_job_release_nonce(job);
-        ngx_http_x402_job_end(job, "failed",
-                              "invalid_exact_evm_transaction_failed");
-        return;
+        tx.max_fee_per_gas = xmcf->max_fee;
+    }
+
+    if (x402_u256_cmp(&tx.max_priority_fee_per_gas, &tx.max_fee_per_gas)
+        > 0)
+    {
+        tx.max_priority_fee_per_gas = tx.max_fee_per_gas;
     }
 
     job->raw_len = sizeof(job->raw);
@@ -1046,6 +1064,21 @@ ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
 }
 
 
+static void
+ngx_http_x402_job_log_fee(ngx_http_x402_job_t *job, const char *what)
+{
+    char  fee[X402_U256_DEC_MAX], max[X402_U256_DEC_MAX];
+
+    x402_u256_format_dec(fee, &job->fees.base_fee);
+    x402_u256_format_dec(max, &job->xmcf->max_fee);
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "x402: settlement of %s not signed: %s, %s wei per gas, "
+                  "is above x402_settle_max_fee (%s wei)",
+                  job->key, what, fee, max);
+}
+
+
 /* A nonce that never reached the chain goes back to the pool. */
 
 static void
@@ -1234,7 +1267,8 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
 
     if (job->sync && job->tx[0] == '\0' && error_reason != NULL
         && (ngx_strcmp(error_reason, "settlement_rpc_unavailable") == 0
-            || ngx_strcmp(error_reason, "settlement_redis_unavailable") == 0))
+            || ngx_strcmp(error_reason, "settlement_redis_unavailable") == 0
+            || ngx_strcmp(error_reason, "settlement_fee_above_max") == 0))
     {
         job->unavailable = 1;
         ngx_http_x402_job_notify(job);

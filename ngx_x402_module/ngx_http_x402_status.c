@@ -27,7 +27,7 @@
 
 #define NGX_HTTP_X402_STATUS_ZONE_SIZE   (128 * 1024)
 #define NGX_HTTP_X402_STATUS_MAGIC       0x78343032
-#define NGX_HTTP_X402_STATUS_VERSION     1
+#define NGX_HTTP_X402_STATUS_VERSION     2
 #define NGX_HTTP_X402_STATUS_REASONS     64
 #define NGX_HTTP_X402_STATUS_REASON_LEN  64
 #define NGX_HTTP_X402_STATUS_ASSETS      32
@@ -118,6 +118,16 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "settlement: the worker's settlements lagged by more than half the "
       "time left on the payment's permit.",
       NGX_HTTP_X402_STAT_SETTLE_WAITED, 0 },
+
+    { "x402_responses_cut_total",
+      "upto responses ended at the permit's deadline less "
+      "x402_settle_margin, so that their settlement lands in time.",
+      NGX_HTTP_X402_STAT_CUT, 0 },
+
+    { "x402_settlements_fee_refused_total",
+      "Settlements not signed: the node's base fee was above "
+      "x402_settle_max_fee.",
+      NGX_HTTP_X402_STAT_FEE_REFUSED, 0 },
 
     { NULL, NULL, 0, 0 }
 };

@@ -46,10 +46,12 @@
 #define NGX_HTTP_X402_STAT_RECEIPT_INVALID   18
 #define NGX_HTTP_X402_STAT_RECEIPT_FAILED    19
 #define NGX_HTTP_X402_STAT_SETTLE_WAITED     20  /* async made to wait */
+#define NGX_HTTP_X402_STAT_CUT               21  /* upto: at the margin */
+#define NGX_HTTP_X402_STAT_FEE_REFUSED       22  /* above max fee */
 /* gauges */
-#define NGX_HTTP_X402_STAT_PARKED            21
-#define NGX_HTTP_X402_STAT_JOBS              22
-#define NGX_HTTP_X402_STAT_N                 23
+#define NGX_HTTP_X402_STAT_PARKED            23
+#define NGX_HTTP_X402_STAT_JOBS              24
+#define NGX_HTTP_X402_STAT_N                 25
 
 
 /* latency histograms */
