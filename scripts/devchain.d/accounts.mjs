@@ -5,6 +5,9 @@ export const ADDR = {
   exactProxy: '0x402085c248EeA27D92E8b30b2C58ed07f9E20001',
   uptoProxy: '0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002',
   asset: '0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB', // OPG on Base
+  // a second ERC-20 (the same test token's code): one Permit2 nonce signed
+  // for two assets is still one payment
+  asset2: '0x2222222222222222222222222222222222222222',
   // TestWallet.sol (EIP-1271), deployed by walletOwner with its nonce 0
   // (CREATE address of #5 at nonce 0; setup.mjs checks it)
   wallet: '0x0116686E2291dbd5e317F47faDBFb43B599786Ef',
@@ -46,6 +49,7 @@ export function envLines(url = rpcUrl()) {
     X402_EXACT_PROXY: ADDR.exactProxy,
     X402_UPTO_PROXY: ADDR.uptoProxy,
     X402_ASSET: ADDR.asset,
+    X402_ASSET2: ADDR.asset2,
     X402_PAY_TO: A.payTo.address,
     X402_SETTLER_ADDRESS: A.settler.address,
     X402_SETTLER_KEY: A.settler.key,

@@ -100,6 +100,10 @@ async function main() {
     await test.setCode({ address: target, bytecode: code });
     expectEq(`code copied to ${target}`, await pub.getCode({ address: target }), code);
     log(`${art[id].name}: deployed at ${r.contractAddress}, runtime (${(code.length - 2) / 2} bytes) copied to ${target}`);
+    if (id === 'token') {
+      await test.setCode({ address: ADDR.asset2, bytecode: code });
+      log(`${art[id].name}: also copied to ${ADDR.asset2} (the second asset)`);
+    }
   }
 
   const wr = await pub.waitForTransactionReceipt({ hash: walletHash });
@@ -135,6 +139,9 @@ async function main() {
   for (const role of ['payer', 'payer2']) {
     mints.push(await wallet(role).writeContract({ ...tok, functionName: 'approve', args: [ADDR.permit2, maxUint256] }));
   }
+  const tok2 = { address: ADDR.asset2, abi: art.token.abi };
+  mints.push(await deployer.writeContract({ ...tok2, functionName: 'mint', args: [ACCOUNTS.payer.address, MINT_AMOUNT] }));
+  mints.push(await wallet('payer').writeContract({ ...tok2, functionName: 'approve', args: [ADDR.permit2, maxUint256] }));
   const approveData = encodeFunctionData({ abi: art.token.abi, functionName: 'approve', args: [ADDR.permit2, maxUint256] });
   mints.push(await owner.writeContract({ ...wal, functionName: 'execute', args: [ADDR.asset, approveData] }));
   for (const h of mints) {
@@ -151,6 +158,7 @@ async function main() {
     const eth = await pub.getBalance({ address: a });
     if (eth === 0n) fail(`${role} ${a} has no ETH`);
   }
+  expectEq('second asset balance of payer', await pub.readContract({ ...tok2, functionName: 'balanceOf', args: [ACCOUNTS.payer.address] }), MINT_AMOUNT);
   expectEq('OPG balance of the wallet', await pub.readContract({ ...tok, functionName: 'balanceOf', args: [ADDR.wallet] }), MINT_AMOUNT);
   expectEq('Permit2 allowance of the wallet',
     await pub.readContract({ ...tok, functionName: 'allowance', args: [ADDR.wallet, ADDR.permit2] }), maxUint256);
