@@ -3,7 +3,19 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::Base;
+use File::Temp qw(tempdir);
 use X402Test;
+
+# a settler key (anvil's public test account #4) for the blocks that need one
+my $keydir = tempdir('x402-cfg-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $keydir;
+open my $kf, '>', "$keydir/settler.key" or die $!;
+print $kf "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a\n";
+close $kf;
+chmod 0600, "$keydir/settler.key";
+
+filters { http_config => [qw(keyfile)] };
+sub keyfile { my $t = shift; $t =~ s/\$KEYFILE\b/$keydir\/settler.key/g; $t }
 
 run_blocks(blocks());
 
@@ -93,6 +105,72 @@ x402_scheme
 location / { x402 on; x402_scheme upto; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
 --- must_die
 "x402_facilitator_address" (or "x402_settler_key_file") is required
+
+=== upto whose facilitator address is not the settler, with no x402_facilitator: every settlement would revert
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme upto; x402_facilitator_address 0x90F79bf6EB2c4f870365E785982E1f101E93b906; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_facilitator_address" 0x90F79bf6EB2c4f870365E785982E1f101E93b906 is not the settler
+UnauthorizedFacilitator
+
+=== upto with the settler's own address is fine
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme upto; x402_facilitator_address 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- request
+GET /
+--- error_code: 402
+--- payment_required
+accepts.0.extra.facilitatorAddress: 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
+
+=== max_timeout must leave the settlement margin: refused with the minimum
+--- config
+location / { x402 on; x402_max_timeout 40; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_max_timeout" 40 is too short here
+(x402_settle_margin 30 + 6 s of block time)
+set it to at least 46
+
+=== upto: max_timeout must leave the longest response and the margin
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme upto; x402_max_response_time 100s; x402_settle_margin 20s; x402_max_timeout 2m; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+an upto payment must arrive with 126 s left
+(x402_max_response_time 100 + x402_settle_margin 20 + 6 s of block time)
+set it to at least 136
+
+=== settle margin must be above zero
+--- config
+location / { x402 on; x402_settle_margin 0; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_settle_margin" and (with upto) "x402_max_response_time" must be above zero
+
+=== the fee ceiling is a fee in gwei
+--- http_config
+x402_settle_max_fee 0.0000000001;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle_max_fee "0.0000000001" is invalid (expected a fee per gas in gwei
+
+=== the fee ceiling is above zero
+--- http_config
+x402_settle_max_fee 0;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle_max_fee "0" is invalid
+
+=== x402_receipt_uri is path or full
+--- config
+location / { x402 on; x402_receipt_uri query; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_receipt_uri "query" is invalid (expected path or full)
 
 === max_timeout must be positive
 --- config

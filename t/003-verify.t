@@ -178,7 +178,7 @@ PAYMENT-SIGNATURE: {{pay --amount 1000000000000000 --pay-to 0x209693Bc6afc0C5328
 --- payment_required
 error: Payment required
 
-=== the official client's header (8453 vector) decodes and matches; its deadline has passed
+=== the official client's header (8453 vector) decodes; its accepted has extra.name and version, which this offer has not
 --- config
 location / {
     x402 on;
@@ -191,7 +191,7 @@ location / {
 PAYMENT-SIGNATURE: {{vector chains.8453.paymentSignatureHeader}}
 --- error_code: 402
 --- payment_required
-error: permit2_deadline_expired
+error: No matching payment requirements
 --- error_log
 payer 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
 
@@ -209,7 +209,9 @@ location / {
 PAYMENT-SIGNATURE: {{vector encodingVariants.cases.6.paymentSignatureHeader}}
 --- error_code: 402
 --- payment_required
-error: permit2_deadline_expired
+error: No matching payment requirements
+--- error_log
+payer 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
 
 === a url-safe character makes the header undecodable: unpaid
 --- config

@@ -224,7 +224,8 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 {
     # x402_settle_timeout 3s: the first settlement is recorded pending long
     # before the second payment, and still counts until its block
-    (my $http3 = $HTTP) =~ s/x402_settle_timeout 10s/x402_settle_timeout 3s/;
+    # x402_settle_margin 2s: a permit with 9 s left is admitted at all
+    (my $http3 = $HTTP) =~ s/x402_settle_timeout 10s/x402_settle_timeout 3s;\nx402_settle_margin 2s/;
     my $one = server_start({ http_config => $http3, config => $CONFIG, workers => 1 });
     mining_stop();
     my $first = http_request($one, 'GET /async/lag1', { 'PAYMENT-SIGNATURE' =>

@@ -130,7 +130,19 @@ is_deeply($c->{usage}, { prompt_tokens => 3, completion_tokens => 6, total_token
 
 # ---- stream --------------------------------------------------------------
 my $plain = jbody(post("$base/v1/chat/completions", $chat));
+
+# as OpenAI: a stream states its usage only when asked for it
 $r = post("$base/v1/chat/completions", { %$chat, stream => JSON::PP::true });
+is($r->{status}, 200, 'stream without stream_options -> 200');
+ok(!(grep { /"usage"/ } eval { sse_events($r->{content}) }),
+   'no usage in a stream that did not ask for it');
+$r = post("$base/v1/chat/completions", { %$chat, stream => JSON::PP::true,
+          stream_options => { include_usage => JSON::PP::false } });
+ok(!(grep { /"usage"/ } eval { sse_events($r->{content}) }),
+   'no usage with include_usage false');
+
+$r = post("$base/v1/chat/completions", { %$chat, stream => JSON::PP::true,
+          stream_options => { include_usage => JSON::PP::true } });
 is($r->{status}, 200, 'stream -> 200');
 like($r->{headers}{'content-type'}, qr{^text/event-stream}, 'stream is text/event-stream');
 my @ev = eval { sse_events($r->{content}) };
@@ -147,11 +159,19 @@ my $streamed = join '', map { $_->{choices}[0]{delta}{content} // '' } @chunks[0
 is($streamed, $plain->{choices}[0]{message}{content}, 'streamed deltas make up the same reply');
 is($chunks[-2]{choices}[0]{finish_reason}, 'stop', 'finish_reason in the chunk before usage');
 
-$r = post("$base/v1/completions", { prompt => 'a b', stream => JSON::PP::true });
+$r = post("$base/v1/completions", { prompt => 'a b', stream => JSON::PP::true,
+          stream_options => { include_usage => JSON::PP::true } });
 @ev = eval { sse_events($r->{content}) };
 is($ev[-1], '[DONE]', 'completions stream ends with [DONE]');
 is_deeply(decode_json($ev[-2])->{usage}, { prompt_tokens => 2, completion_tokens => 5, total_tokens => 7 },
           'completions stream final chunk has usage');
+
+# X-Mock-Pad-Bytes: a big reply, its usage after the padding
+$r = post("$base/v1/chat/completions", $chat, 'X-Mock-Pad-Bytes' => 80000);
+cmp_ok(length($r->{content}), '>', 80000, 'padded reply is over 80 KB');
+ok(index($r->{content}, '"padding":"' . ('p' x 80000) . '"') >= 0
+   && index($r->{content}, '"usage":{') > 80000, 'its usage comes after the padding');
+is_deeply(jbody($r)->{usage}, $plain->{usage}, 'and is the same usage');
 
 # ---- errors --------------------------------------------------------------
 $r = post("$base/v1/chat/completions", '{"model": "gpt-5", "messages": [');

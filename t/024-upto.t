@@ -9,6 +9,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use Math::BigInt;
 use Time::HiRes qw(time sleep);
+use HTTP::Tiny;
 use X402Test;
 
 start_services(redis => 1, devchain => 1, mockllm => 1);
@@ -33,7 +34,9 @@ HTTP
 location /v1/ {
     x402 on;
     x402_scheme upto;
+    x402_receipt_uri full;      # the tests tell receipts apart by query
     x402_read_model on;
+    client_body_buffer_size 64k;    # a 2000-word prompt stays in memory
     x402_pay_to $X402_PAY_TO;
     x402_price $cap;
     x402_input_price $in_price;
@@ -57,6 +60,46 @@ location /nousagecap/ {
     x402_price 0.1;
     proxy_set_header X-Mock-No-Usage 1;
     proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location /nousagestream/ {
+    x402 on;
+    client_body_buffer_size 64k;
+    x402_scheme upto;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    x402_input_price 0.01;
+    x402_output_price 0.02;
+    proxy_buffering off;
+    proxy_set_header X-Mock-No-Usage 1;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location /big/ {
+    x402 on;
+    x402_scheme upto;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    x402_input_price 0.01;
+    x402_output_price 0.02;
+    proxy_set_header X-Mock-Pad-Bytes 80000;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location /slow/ {
+    x402 on;
+    x402_scheme upto;
+    x402_settle_margin 3s;
+    x402_max_response_time 6s;
+    x402_max_timeout 30;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    x402_input_price 0.01;
+    x402_output_price 0.02;
+    proxy_buffering off;
+    proxy_set_header X-Mock-Completion-Tokens 40;
+    proxy_set_header X-Mock-Delay-Ms 400;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location = /metrics {
+    x402_status;
 }
 location /stated/ {
     x402 on;
@@ -218,6 +261,109 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
        'only for what was delivered, not the whole reply');
 }
 
+# ---- issue 14: what the client leaves out or makes big is still billed ----
+
+sub mock_last {
+    my $r = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:" . services()->{mockllm} . "/_mock/last");
+    return eval { decode_json($r->{content}) } // {};
+}
+
+# a stream without stream_options: the module asks for the usage, and the
+# prompt is billed (it was not, when the backend stated no usage)
+{
+    my $words = join ' ', ('word') x 2000;
+    my $m0 = balance($C->{X402_PAY_TO});
+    my $r = client('/v1/chat/completions', { model => 'demo', stream => JSON::PP::true,
+        messages => [{ role => 'user', content => $words }] });
+    is($r->{status}, 200, '2000-word prompt streamed without stream_options');
+    my $sent = eval { decode_json(mock_last()->{body}) } // {};
+    is_deeply($sent->{stream_options}, { include_usage => JSON::PP::true },
+              'the backend was asked for the stream\'s usage');
+    is($sent->{messages}[0]{content}, $words, 'the rest of the body unchanged');
+    my ($usage) = $r->{body} =~ /"usage":(\{[^}]*\})/;
+    my $u = eval { decode_json($usage // '{}') } // {};
+    is($u->{prompt_tokens}, 2000, 'the stream stated 2000 prompt tokens');
+    my $want = price_of('demo', 2000, $u->{completion_tokens} // 0);
+    ok($want > atomic('0.02'), 'which cost more than 0.02 OPG');
+    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'the merchant got the prompt and the reply');
+
+    # the backend never states a usage: the prompt by what the body shows
+    $m0 = balance($C->{X402_PAY_TO});
+    $r = client('/nousagestream/chat/completions', { model => 'demo', stream => JSON::PP::true,
+        messages => [{ role => 'user', content => $words }] });
+    is($r->{status}, 200, 'a stream with no usage at all');
+    my $deltas = () = $r->{body} =~ /"content":"[^"]+"/g;
+    my $est = int((length($words) + 3) / 4);
+    my $n = atomic('0.01') * $est + atomic('0.02') * $deltas;
+    $want = ($n + 999) / 1000;
+    is(balance($C->{X402_PAY_TO}), $m0 + $want,
+       "billed $est prompt tokens (its text / 4) and $deltas streamed tokens");
+}
+
+# a JSON reply of any size: its usage is found after 80 KB of padding
+{
+    my $m0 = balance($C->{X402_PAY_TO});
+    my $r = client('/big/chat/completions', $chat);
+    is($r->{status}, 200, 'an 80 KB reply');
+    cmp_ok(length($r->{body}), '>', 80000, 'it is over 80 KB');
+    my $u = (eval { decode_json($r->{body}) } // {})->{usage} // {};
+    ok($u->{completion_tokens}, 'with a usage after the padding');
+    my $want = price_of('demo', $u->{prompt_tokens}, $u->{completion_tokens});
+    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'charged exactly its usage, not the cap');
+}
+
+# the permit must outlive the longest response and the settlement
+{
+    my $cap = atomic($CAP);
+    my $args = "--scheme upto --facilitator $C->{X402_SETTLER_ADDRESS} --amount $cap "
+             . "--pay-to $C->{X402_PAY_TO} --max-timeout 30";
+    my $res = http_request($srv, 'POST /slow/chat/completions', {
+        'PAYMENT-SIGNATURE' => pay("$args --ttl 10"), 'Content-Type' => 'application/json' },
+        encode_json($chat));
+    is($res->{status}, 402, '10 s left where 15 are needed (6 s response, 3 s margin, 6 s)');
+    is(decode_json_b64($res->{headers}{'payment-required'})->{error}, 'permit2_deadline_expired',
+       'refused as a deadline too close');
+
+    # admitted with 16 s left: a 16 s stream is cut at the deadline less 3 s
+    my $n = X402Test::random_nonce();
+    my $deadline = int(time()) + 16;
+    my $h = pay("$args --nonce $n --deadline $deadline");
+    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my $body = encode_json({ %$chat, stream => JSON::PP::true });
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$srv->{port}") or die $!;
+    print $s "POST /slow/chat/completions HTTP/1.1\r\nHost: x\r\nPAYMENT-SIGNATURE: $h\r\n"
+           . "Content-Type: application/json\r\nContent-Length: " . length($body)
+           . "\r\n\r\n$body";
+    my ($got, $t0) = ('', time);
+    while (time - $t0 < 25) {
+        my $buf;
+        last unless sysread($s, $buf, 4096);
+        $got .= $buf;
+    }
+    my $ended = time;
+    close $s;
+    like($got, qr/^HTTP\/1.1 200/, 'the stream started');
+    unlike($got, qr/\[DONE\]/, 'it did not reach its end');
+    ok($ended <= $deadline - 2, sprintf('it was cut %.1f s before the deadline', $deadline - $ended));
+    my $rc;
+    for (1 .. 100) {
+        $rc = receipt_of('/slow/chat/completions');
+        last if $rc;
+        sleep 0.1;
+    }
+    is($rc && $rc->{status}, 'settled', 'its settlement landed');
+    ok($rc && $rc->{updated} <= $deadline, 'before the permit expired');
+    ok($rc && $rc->{charged} > 0 && $rc->{charged} < price_of('demo', 1000, 40),
+       'for what it delivered');
+    is(X402Test::nonce_used($C->{X402_PAYER_ADDRESS}, $n), 1, 'the nonce is used on chain');
+    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - ($rc->{charged} // 0), 'the payer paid that');
+    is(balance($C->{X402_PAY_TO}), $m0 + ($rc->{charged} // 0), 'the merchant got it');
+    my ($cut) = http_request($srv, 'GET /metrics')->{content} =~ /^x402_responses_cut_total (\d+)$/m;
+    is($cut, 1, 'x402_responses_cut_total counts it');
+}
+
 my $log = server_stop($srv, 'upto');
+like($log, qr/the response of payer 0x\w+ is cut: its permit expires in x402_settle_margin/,
+     'log: the cut is explained');
 like($log, qr/upto usage of x402:8453:\S+: charging \d+ of cap \d+/, 'log: usage charge');
 done_testing();

@@ -107,8 +107,11 @@ is($doc && $doc->{error}, 'no receipt', '404 body');
 ($res, $doc) = lookup("?payer=$payer&nonce=$NONCE&network=eip155:1");
 is($res->{status}, 404, 'another chain: 404');
 
+# a Permit2 nonce is the payer's on every asset: the asset does not matter
 ($res, $doc) = lookup("?payer=$payer&nonce=$NONCE&asset=0x0000000000000000000000000000000000000001");
-is($res->{status}, 404, 'another asset: 404');
+is($res->{status}, 200, 'another asset: the same payment');
+($res, $doc) = lookup("?payer=$payer&nonce=$NONCE&asset=0x12");
+is($res->{status}, 400, 'a malformed asset is still refused');
 
 my $other = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
 ($res, $doc) = lookup('', { 'PAYMENT-SIGNATURE' => $other });
@@ -149,7 +152,7 @@ is($res->{status}, 404, 'redis back: answers again (empty database: 404)');
 
 my $m = http_request($srv, 'GET /metrics')->{content};
 like($m, qr/^x402_receipt_lookups_total\{result="found"\} [1-9]/m, 'found lookups counted');
-like($m, qr/^x402_receipt_lookups_total\{result="invalid"\} 11$/m, 'invalid lookups counted');
+like($m, qr/^x402_receipt_lookups_total\{result="invalid"\} 12$/m, 'invalid lookups counted');
 like($m, qr/^x402_receipt_lookups_total\{result="unavailable"\} [1-9]/m, 'failed lookups counted');
 
 server_stop($srv, 'receipts');

@@ -34,7 +34,8 @@ our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  start_services services redis_cli rpc_call chain_env
                  mining_stop mining_start
                  redis_start redis_stop free_port settler_key_file
-                 server_start server_stop http_request read_file);
+                 server_start server_stop http_request read_file
+                 token_balance nonce_used random_nonce);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $BUILD  = $ENV{X402_BUILD} || 'build';
@@ -180,6 +181,37 @@ sub rpc_call {
     });
     my $doc = eval { decode_json($res->{content}) } or return undef;
     return $doc->{result};
+}
+
+# The chain's own view (never the module's receipts): an ERC-20 balance
+# (Math::BigInt), and whether Permit2 has used an owner's nonce.
+sub token_balance {
+    my ($token, $who) = @_;
+    require Math::BigInt;
+    my $data = '0x70a08231' . ('0' x 24) . lc(substr($who, 2));
+    my $r = rpc_call('eth_call', { to => $token, data => $data }, 'latest');
+    return Math::BigInt->from_hex(substr($r // '0x0', 2));
+}
+
+sub nonce_used {
+    my ($owner, $nonce) = @_;
+    require Math::BigInt;
+    my $n = Math::BigInt->new($nonce);
+    my $word = substr(('0' x 64) . substr($n->copy->brsft(8)->as_hex, 2), -64);
+    my $bit = $n->copy->band(255)->numify;
+    my $data = '0x4fe02b44' . ('0' x 24) . lc(substr($owner, 2)) . $word;
+    my $r = rpc_call('eth_call', { to => '0x000000000022D473030F116dDEE9F6B43aC78BA3',
+                                   data => $data }, 'latest')
+        // die "nonceBitmap: no answer";
+    return Math::BigInt->from_hex(substr($r, 2))->brsft($bit)->band(1)->numify;
+}
+
+# A fresh Permit2 nonce in decimal (256 random bits, as the client draws).
+sub random_nonce {
+    require Math::BigInt;
+    open my $fh, '<:raw', '/dev/urandom' or die $!;
+    read($fh, my $b, 32) == 32 or die "urandom";
+    return Math::BigInt->from_hex(unpack('H*', $b))->bstr;
 }
 
 sub wait_port {
