@@ -624,7 +624,8 @@ x402_reason x402_revert_reason(const uint8_t selector[4]);
  * (omitted).  Encoded as compact JSON:
  * {"status","network","scheme","payer","payTo","asset","amount","nonce",
  *  "deadline","resource","created","updated","transaction"?,"error"?,
- *  "charged"?,"validAfter"?,"signature"?}
+ *  "charged"?,"validAfter"?,"signature"?,"facilitator"?,"txNonce"?,
+ *  "mode"?}
  * with addresses EIP-55, amounts and nonce in decimal, times in unix
  * seconds.
  */
@@ -645,6 +646,12 @@ typedef struct {
     const char   *error;       /* a reason string */
     x402_u256     charged;     /* upto: the settled charge */
     int           has_charged;
+    x402_address  facilitator; /* upto: the witness's facilitator */
+    int           has_facilitator;
+    uint64_t      tx_nonce;    /* the settler's nonce of "transaction" */
+    int           has_tx_nonce;
+    const char   *mode;        /* "sync": settled before it is served;
+                                  "async", "upto": after (optional) */
     /* what a reconciler needs to settle it again (optional) */
     x402_u256     valid_after;
     const uint8_t *signature;
@@ -671,6 +678,35 @@ x402_err x402_receipt_peek(char *status, size_t status_cap, char tx[67],
  */
 x402_err x402_receipt_update(char *out, size_t *out_len, const char *json,
     size_t len, const char *status, const char *error, uint64_t updated);
+
+/*
+ * The settlement a stored receipt describes, rebuilt from it alone (a
+ * reconciler settles a payment whose worker is gone): the offer (scheme,
+ * chain, asset, payTo, the signed amount, and for upto the facilitator;
+ * max_timeout_seconds and the extra texts are 0) and the signed payment
+ * (from, token, amount, the spender of the scheme, nonce, deadline,
+ * witness to / facilitator / validAfter, signature), the receipt's
+ * "charged" (upto) when it has one, its creation time, the settler's nonce
+ * of its transaction (UINT64_MAX: none), whether it is served before its
+ * settlement (every mode but "sync"; absent: yes) and its resource, copied
+ * NUL-terminated into resource (resource_cap >= len always suffices).
+ * A receipt without the signed authorization (validAfter, signature, and
+ * for upto facilitator) is X402_ERR_MISSING; a field of the wrong type or
+ * value X402_ERR_TYPE / X402_ERR_VALUE; a resource that does not fit
+ * X402_ERR_BUFFER; not a receipt X402_ERR_JSON.
+ */
+typedef struct {
+    x402_offer    offer;
+    x402_payment  payment;
+    x402_u256     charged;
+    int           has_charged;
+    uint64_t      created;
+    uint64_t      tx_nonce;
+    int           served;
+} x402_receipt_settlement;
+
+x402_err x402_receipt_settlement_decode(x402_receipt_settlement *out,
+    char *resource, size_t resource_cap, const char *json, size_t len);
 
 /*
  * A stored receipt as it may be shown to a client: every field but

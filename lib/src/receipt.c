@@ -52,7 +52,14 @@ x402_receipt_encode(char *out, size_t *out_len, const x402_receipt *rc)
         || (rc->signature_len
             && (x402_json_set_u256(root, "validAfter", &rc->valid_after)
                 || x402_json_set_hex(root, "signature", rc->signature,
-                                     rc->signature_len))))
+                                     rc->signature_len)))
+        || (rc->has_facilitator
+            && x402_json_set_address(root, "facilitator",
+                                     &rc->facilitator))
+        || (rc->has_tx_nonce
+            && x402_json_set(root, "txNonce",
+                             json_integer((json_int_t) rc->tx_nonce)))
+        || (rc->mode != NULL && x402_json_set_str(root, "mode", rc->mode)))
     {
         /* bad UTF-8 in the resource, or allocation failure */
         json_decref(root);
@@ -180,4 +187,231 @@ x402_receipt_public(char *out, size_t *out_len, const char *json, size_t len)
     (void) json_object_del(root, "signature");
 
     return x402_json_dump(out, out_len, root);
+}
+
+
+/* A required text member of a receipt. */
+static x402_err
+x402_receipt_text(const char **s, size_t *n, json_t *root, const char *key)
+{
+    json_t  *v;
+
+    v = json_object_get(root, key);
+
+    if (v == NULL) {
+        return X402_ERR_MISSING;
+    }
+
+    if (!json_is_string(v)) {
+        return X402_ERR_TYPE;
+    }
+
+    *s = json_string_value(v);
+    *n = json_string_length(v);
+
+    return X402_OK;
+}
+
+
+static x402_err
+x402_receipt_address(x402_address *a, json_t *root, const char *key)
+{
+    size_t       n;
+    x402_err     rc;
+    const char  *s;
+
+    rc = x402_receipt_text(&s, &n, root, key);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    return x402_address_parse(a, s, n) == X402_OK ? X402_OK : X402_ERR_VALUE;
+}
+
+
+static x402_err
+x402_receipt_u256(x402_u256 *v, json_t *root, const char *key)
+{
+    size_t       n;
+    x402_err     rc;
+    const char  *s;
+
+    rc = x402_receipt_text(&s, &n, root, key);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    return x402_u256_parse_dec(v, s, n) == X402_OK ? X402_OK : X402_ERR_VALUE;
+}
+
+
+/* A non-negative integer member, or `dflt` when absent. */
+static x402_err
+x402_receipt_uint(uint64_t *v, json_t *root, const char *key, uint64_t dflt)
+{
+    json_t  *j;
+
+    j = json_object_get(root, key);
+
+    if (j == NULL) {
+        *v = dflt;
+        return X402_OK;
+    }
+
+    if (!json_is_integer(j) || json_integer_value(j) < 0) {
+        return X402_ERR_TYPE;
+    }
+
+    *v = (uint64_t) json_integer_value(j);
+
+    return X402_OK;
+}
+
+
+static x402_err
+x402_receipt_fields(x402_receipt_settlement *out, char *resource,
+    size_t resource_cap, json_t *root)
+{
+    size_t         n;
+    x402_err       rc;
+    x402_offer    *offer;
+    const char    *s;
+    x402_payment  *p;
+
+    offer = &out->offer;
+    p = &out->payment;
+
+    rc = x402_receipt_text(&s, &n, root, "scheme");
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    offer->scheme = x402_scheme_parse(s, n);
+    if (offer->scheme == X402_SCHEME_UNKNOWN) {
+        return X402_ERR_VALUE;
+    }
+
+    rc = x402_receipt_text(&s, &n, root, "network");
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    if (x402_network_parse(&offer->chain_id, s, n) != X402_OK) {
+        return X402_ERR_VALUE;
+    }
+
+    if ((rc = x402_receipt_address(&p->from, root, "payer")) != X402_OK
+        || (rc = x402_receipt_address(&offer->pay_to, root, "payTo"))
+           != X402_OK
+        || (rc = x402_receipt_address(&offer->asset, root, "asset"))
+           != X402_OK
+        || (rc = x402_receipt_u256(&p->amount, root, "amount")) != X402_OK
+        || (rc = x402_receipt_u256(&p->nonce, root, "nonce")) != X402_OK
+        || (rc = x402_receipt_u256(&p->deadline, root, "deadline"))
+           != X402_OK
+        || (rc = x402_receipt_u256(&p->valid_after, root, "validAfter"))
+           != X402_OK
+        || (rc = x402_receipt_uint(&out->created, root, "created", 0))
+           != X402_OK
+        || (rc = x402_receipt_uint(&out->tx_nonce, root, "txNonce",
+                                   UINT64_MAX))
+           != X402_OK)
+    {
+        return rc;
+    }
+
+    if (offer->scheme == X402_SCHEME_UPTO) {
+        rc = x402_receipt_address(&offer->facilitator, root, "facilitator");
+        if (rc != X402_OK) {
+            return rc;
+        }
+
+        p->witness_facilitator = offer->facilitator;
+        p->has_witness_facilitator = 1;
+    }
+
+    rc = x402_receipt_text(&s, &n, root, "signature");
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    p->signature_len = sizeof(p->signature);
+
+    if (n < 2 || s[0] != '0' || s[1] != 'x'
+        || x402_hex_decode(p->signature, &p->signature_len, s + 2, n - 2)
+           != X402_OK
+        || p->signature_len != X402_SIGNATURE_MAX)
+    {
+        return X402_ERR_VALUE;
+    }
+
+    if (json_object_get(root, "charged") != NULL) {
+        rc = x402_receipt_u256(&out->charged, root, "charged");
+        if (rc != X402_OK) {
+            return rc;
+        }
+
+        out->has_charged = 1;
+    }
+
+    out->served = 1;
+
+    if (json_object_get(root, "mode") != NULL) {
+        rc = x402_receipt_text(&s, &n, root, "mode");
+        if (rc != X402_OK) {
+            return rc;
+        }
+
+        out->served = !x402_str_eq("sync", s, n);
+    }
+
+    s = "";
+    n = 0;
+
+    if (json_object_get(root, "resource") != NULL) {
+        rc = x402_receipt_text(&s, &n, root, "resource");
+        if (rc != X402_OK) {
+            return rc;
+        }
+    }
+
+    if (n >= resource_cap || memchr(s, 0, n) != NULL) {
+        return X402_ERR_BUFFER;
+    }
+
+    memcpy(resource, s, n);
+    resource[n] = '\0';
+
+    offer->amount = p->amount;
+    p->token = offer->asset;
+    p->to = offer->pay_to;
+    p->spender = *x402_scheme_spender(offer->scheme);
+
+    return X402_OK;
+}
+
+
+x402_err
+x402_receipt_settlement_decode(x402_receipt_settlement *out, char *resource,
+    size_t resource_cap, const char *json, size_t len)
+{
+    json_t    *root;
+    x402_err   rc;
+
+    if (out == NULL || resource == NULL || resource_cap == 0) {
+        return X402_ERR_ARG;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    root = x402_receipt_load(json, len);
+    if (root == NULL) {
+        return X402_ERR_JSON;
+    }
+
+    rc = x402_receipt_fields(out, resource, resource_cap, root);
+
+    json_decref(root);
+
+    return rc;
 }

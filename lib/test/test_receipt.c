@@ -230,10 +230,141 @@ test_public(void **state)
 }
 
 
+/* A reconciler rebuilds the very settlement from the receipt alone. */
+static void
+test_settlement(void **state)
+{
+    char                     out[2048], res[2048];
+    size_t                   len, la, lb;
+    uint8_t                  sig[65], a[X402_SETTLE_UPTO_LEN],
+                             b[X402_SETTLE_UPTO_LEN];
+    x402_u256                want;
+    x402_payment             p;
+    x402_receipt             rc;
+    x402_receipt_settlement  st;
+
+    (void) state;
+
+    /* exact: the payment a receipt was written for */
+    memset(&p, 0, sizeof(p));
+    xt_receipt_fill(&rc, sig);
+    p.from = rc.payer;
+    p.token = rc.asset;
+    p.amount = rc.amount;
+    p.spender = x402_exact_proxy_address;
+    p.nonce = rc.nonce;
+    p.deadline = rc.deadline;
+    p.to = rc.pay_to;
+    x402_u256_from_u64(&p.valid_after, 7);
+    rc.valid_after = p.valid_after;
+    memcpy(p.signature, sig, 65);
+    p.signature_len = 65;
+
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    out, len), X402_OK);
+    assert_int_equal(st.offer.scheme, X402_SCHEME_EXACT);
+    assert_int_equal(st.offer.chain_id, 8453);
+    assert_true(x402_address_eq(&st.offer.pay_to, &rc.pay_to));
+    assert_true(x402_address_eq(&st.offer.asset, &rc.asset));
+    assert_int_equal(x402_u256_cmp(&st.offer.amount, &rc.amount), 0);
+    assert_false(st.has_charged);
+    assert_int_equal(st.created, rc.created);
+    assert_true(st.tx_nonce == UINT64_MAX);
+    assert_true(st.served);
+    assert_string_equal(res, rc.resource);
+
+    la = lb = sizeof(a);
+    assert_int_equal(x402_abi_settle(a, &la, X402_SCHEME_EXACT, &p,
+                                     &p.amount), X402_OK);
+    assert_int_equal(x402_abi_settle(b, &lb, X402_SCHEME_EXACT, &st.payment,
+                                     &st.payment.amount), X402_OK);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    assert_true(x402_address_eq(&st.payment.spender,
+                                &x402_exact_proxy_address));
+
+    /* settled before it is served */
+    rc.mode = "sync";
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_non_null(strstr(out, "\"mode\":\"sync\""));
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    out, len), X402_OK);
+    assert_false(st.served);
+    rc.mode = "async";
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    out, len), X402_OK);
+    assert_true(st.served);
+
+    /* too small a resource buffer */
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, 4, out, len),
+                     X402_ERR_BUFFER);
+
+    /* upto: the facilitator, the charge and the settler's nonce too */
+    rc.scheme = X402_SCHEME_UPTO;
+    rc.facilitator = rc.payer;
+    rc.facilitator.b[0] ^= 0x55;
+    rc.has_facilitator = 1;
+    x402_u256_from_u64(&rc.charged, 12345);
+    rc.has_charged = 1;
+    rc.tx_nonce = 77;
+    rc.has_tx_nonce = 1;
+    p.spender = x402_upto_proxy_address;
+    p.witness_facilitator = rc.facilitator;
+    p.has_witness_facilitator = 1;
+
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    out, len), X402_OK);
+    assert_int_equal(st.offer.scheme, X402_SCHEME_UPTO);
+    assert_true(x402_address_eq(&st.offer.facilitator, &rc.facilitator));
+    assert_true(st.has_charged);
+    x402_u256_from_u64(&want, 12345);
+    assert_int_equal(x402_u256_cmp(&st.charged, &want), 0);
+    assert_int_equal(st.tx_nonce, 77);
+
+    la = lb = sizeof(a);
+    assert_int_equal(x402_abi_settle(a, &la, X402_SCHEME_UPTO, &p, &want),
+                     X402_OK);
+    assert_int_equal(x402_abi_settle(b, &lb, X402_SCHEME_UPTO, &st.payment,
+                                     &st.charged), X402_OK);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+
+    /* without the signed authorization there is nothing to settle */
+    rc.has_facilitator = 0;
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    out, len),
+                     X402_ERR_MISSING);
+    rc.scheme = X402_SCHEME_EXACT;
+    rc.signature_len = 0;
+    len = sizeof(out);
+    assert_int_equal(x402_receipt_encode(out, &len, &rc), X402_OK);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    out, len),
+                     X402_ERR_MISSING);
+
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                                                    "[1]", 3), X402_ERR_JSON);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                         "{\"scheme\":\"x\"}", 14), X402_ERR_VALUE);
+    assert_int_equal(x402_receipt_settlement_decode(&st, res, sizeof(res),
+                         "{\"scheme\":1}", 12), X402_ERR_TYPE);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_settlement),
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_peek_and_update),
         cmocka_unit_test(test_public),
