@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_x402_module.h"
+#include "ngx_http_x402_admitted.h"
 #include "ngx_http_x402_curl.h"
 
 
@@ -418,6 +419,10 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (xmcf->enabled && ngx_http_x402_admitted_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_x402_usage_init(cf);
 }
 
@@ -482,6 +487,11 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
         && ngx_http_x402_load_settler(cf, xmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    if (xmcf->txs_key == NULL) {
+        /* no settler of ours: a facilitator's receipts still use it */
+        xmcf->txs_key = "x402:settler:none:txs";
     }
 
     if (xmcf->timeout == 0 || xmcf->rpc_timeout == 0
@@ -710,6 +720,22 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    /* one settler, one node: one chain (the reconciler signs on it too) */
+
+    if (xmcf->has_settler && conf->facilitator_url.len == 0) {
+        if (xmcf->chain_id == 0) {
+            xmcf->chain_id = conf->offer.chain_id;
+
+        } else if (xmcf->chain_id != conf->offer.chain_id) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"x402_network\" %V is not the network of "
+                               "the other locations the settler settles for "
+                               "(eip155:%uL): one x402_rpc node serves one "
+                               "chain", &conf->network, xmcf->chain_id);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (ngx_http_x402_check_offer(cf, conf) != NGX_CONF_OK) {
@@ -1127,6 +1153,8 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_x402_status_init_process();
+
     return ngx_http_x402_reconcile_init(cycle, xmcf);
 }
 
@@ -1528,7 +1556,11 @@ ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
     xmcf->released_key = ngx_pnalloc(cf->pool,
                                      sizeof("x402:settler::released")
                                      + X402_ADDRESS_STR_LEN);
-    if (xmcf->nonce_key == NULL || xmcf->released_key == NULL) {
+    xmcf->txs_key = ngx_pnalloc(cf->pool, sizeof("x402:settler::txs")
+                                          + X402_ADDRESS_STR_LEN);
+    if (xmcf->nonce_key == NULL || xmcf->released_key == NULL
+        || xmcf->txs_key == NULL)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1536,6 +1568,8 @@ ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
         = '\0';
     *ngx_sprintf((u_char *) xmcf->released_key, "x402:settler:%s:released",
                  addr) = '\0';
+    *ngx_sprintf((u_char *) xmcf->txs_key, "x402:settler:%s:txs", addr)
+        = '\0';
 
     ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
                        "x402: settling from %s", addr);

@@ -32,12 +32,14 @@ typedef struct {
     ngx_str_t                    settler_key_file;
     char                        *nonce_key;     /* redis keys */
     char                        *released_key;
+    char                        *txs_key;       /* nonce -> transaction */
     ngx_flag_t                   has_settler;
     u_char                       settler_key[32];
     x402_address                 settler;
     ngx_msec_t                   settle_timeout;
     ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
+    uint64_t                     chain_id;  /* the settler's (locations') */
     x402_u256                    max_fee;   /* x402_settle_max_fee, wei */
     ngx_flag_t                   max_fee_set;
 
@@ -47,7 +49,8 @@ typedef struct {
     /* per worker: how many settler transactions are mined (settle.c) */
     ngx_queue_t                  mined_waiting;  /* jobs with a tx out */
     uint64_t                     mined;
-    ngx_msec_t                   mined_read;     /* when last read */
+    ngx_msec_t                   mined_read;     /* when last asked */
+    ngx_msec_t                   mined_at;       /* when last answered */
     ngx_msec_t                   mined_advanced; /* when it last grew */
     unsigned                     mined_known:1;
     unsigned                     mined_asking:1;
@@ -55,6 +58,7 @@ typedef struct {
     /* per worker: the oldest settlement recorded pending, until mined */
     uint64_t                     stale_nonce;
     time_t                       stale_created;
+    ngx_event_t                  stale_ev;   /* reads the count meanwhile */
     unsigned                     stale_known:1;
 
     /* per worker: the fees of a recent block, for the next settlements */
@@ -64,6 +68,7 @@ typedef struct {
     unsigned                     fees_known:1;
 
     ngx_shm_zone_t              *status_zone;   /* "x402_status" */
+    ngx_shm_zone_t              *admitted_zone; /* "x402_admitted" */
     ngx_flag_t                   status_used;   /* x402_status somewhere */
 } ngx_http_x402_main_conf_t;
 
@@ -110,6 +115,14 @@ typedef struct {
 
 #define NGX_HTTP_X402_PAYMENT_REQUIRED  402
 
+/* a node's error message has this text (nodes differ in case) */
+#define ngx_http_x402_node_says(msg, text)                                   \
+    (ngx_strcasestrn((u_char *) (msg), (char *) (text), sizeof(text) - 2)   \
+     != NULL)
+
+/* Retry-After of a 503: Redis, the node or the settler, seconds */
+#define NGX_HTTP_X402_RETRY_AFTER_S     "2"
+
 
 /*
  * Seconds a payment's permit must have left when it is admitted: its
@@ -126,10 +139,29 @@ typedef struct {
 
 /* receipts whose settlement was sent but not seen mined */
 #define NGX_HTTP_X402_INFLIGHT_KEY      "x402:inflight"
+/*
+ * served payments not settled yet, scored by the time (ms) from which a
+ * reconciler may take one over: its job's lease, or its next attempt
+ */
+#define NGX_HTTP_X402_UNSETTLED_KEY     "x402:unsettled"
+
+/* a reservation outlives the permit's deadline; bound absurd deadlines */
+#define NGX_HTTP_X402_TTL_MAX           (10 * 365 * 86400)
+
+/* s before a permit's deadline: too late for a settlement to be tried */
+#define NGX_HTTP_X402_GIVE_UP           (X402_DEADLINE_MARGIN + 4)
 
 
 #define NGX_HTTP_X402_SETTLE_SYNC   1
 #define NGX_HTTP_X402_SETTLE_ASYNC  2
+
+
+/* how one payment is settled, decided before it is reserved */
+#define NGX_HTTP_X402_MODE_NONE     0       /* nothing settles here */
+#define NGX_HTTP_X402_MODE_SYNC     1       /* settled, then served */
+#define NGX_HTTP_X402_MODE_ASYNC    2       /* served, then settled */
+#define NGX_HTTP_X402_MODE_UPTO     3       /* served, settled at its end */
+#define NGX_HTTP_X402_MODE_STALLED  4       /* refused: the settler stalls */
 
 
 /* a location's content handler from this module: never gated */
@@ -169,6 +201,7 @@ typedef struct {
     unsigned                     parked:1;      /* x402_parked_requests */
     unsigned                     counted:1;     /* x402_requests_total */
 
+    ngx_uint_t                   mode;      /* NGX_HTTP_X402_MODE_* */
     ngx_str_t                    model;         /* $x402_model */
     uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */
@@ -223,17 +256,33 @@ ngx_int_t ngx_http_x402_receipts_handler(ngx_http_request_t *r);
 void ngx_http_x402_unpark(ngx_http_x402_ctx_t *ctx);
 
 /* settlement (ngx_http_x402_settle.c) */
+typedef enum {
+    NGX_HTTP_X402_SETTLED = 0,
+    NGX_HTTP_X402_PENDING,      /* sent, not seen mined: followed later */
+    NGX_HTTP_X402_FAILED,       /* the payment's fault: final */
+    NGX_HTTP_X402_RETRY         /* the gateway's: not sent, tried again */
+} ngx_http_x402_outcome_e;
+
 typedef struct {
-    ngx_uint_t                   success;
-    ngx_uint_t                   unavailable;   /* never sent: retry later */
+    ngx_http_x402_outcome_e      outcome;
     const char                  *error_reason;  /* static string or NULL */
     u_char                       tx[67];        /* "0x…" or "" */
 } ngx_http_x402_settle_result_t;
 
 ngx_int_t ngx_http_x402_settle_start(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_uint_t attach);
+ngx_int_t ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf,
+    const char *key, const char *json, size_t len);
 void ngx_http_x402_settle_detach(ngx_http_x402_ctx_t *ctx);
 time_t ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf);
+ngx_uint_t ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf);
+ngx_msec_t ngx_http_x402_settle_bound(ngx_http_x402_main_conf_t *xmcf);
+uint64_t ngx_http_x402_settle_lease(ngx_http_x402_main_conf_t *xmcf,
+    uint64_t start, uint64_t deadline);
+void ngx_http_x402_settle_mined(ngx_http_x402_main_conf_t *xmcf,
+    uint64_t count);
+void ngx_http_x402_settle_max_fees(ngx_http_x402_main_conf_t *xmcf,
+    x402_tx *tx, x402_fees *fees);
 ngx_int_t ngx_http_x402_reconcile_init(ngx_cycle_t *cycle,
     ngx_http_x402_main_conf_t *xmcf);
 void ngx_http_x402_reconcile_exit(ngx_cycle_t *cycle);

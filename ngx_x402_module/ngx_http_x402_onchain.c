@@ -170,7 +170,7 @@ ngx_http_x402_park(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
 
     if (!ctx->parked) {
         ctx->parked = 1;
-        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PARKED);
+        ngx_http_x402_stat_gauge(NGX_HTTP_X402_GAUGE_PARKED, 1);
     }
 
     r->read_event_handler = ngx_http_test_reading;
@@ -186,7 +186,7 @@ ngx_http_x402_unpark(ngx_http_x402_ctx_t *ctx)
 {
     if (ctx->parked) {
         ctx->parked = 0;
-        ngx_http_x402_stat_add(NGX_HTTP_X402_STAT_PARKED, -1);
+        ngx_http_x402_stat_gauge(NGX_HTTP_X402_GAUGE_PARKED, -1);
     }
 }
 
@@ -430,22 +430,23 @@ void
 ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_settle_result_t *result)
 {
-    size_t     len;
-    u_char     json[1024];
-    x402_err   err;
-    ngx_str_t  *pr;
+    size_t       len;
+    u_char       json[1024];
+    x402_err     err;
+    ngx_str_t   *pr;
+    ngx_uint_t   success;
 
-    if (result->unavailable) {
+    if (result->outcome == NGX_HTTP_X402_RETRY) {
         /* the gateway's fault, nothing was sent: the payment stays usable */
         ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
         return;
     }
 
+    success = (result->outcome == NGX_HTTP_X402_SETTLED);
     len = sizeof(json);
 
-    err = x402_settle_response_encode((char *) json, &len, result->success,
-                                      result->success
-                                      ? NULL : result->error_reason,
+    err = x402_settle_response_encode((char *) json, &len, success,
+                                      success ? NULL : result->error_reason,
                                       &ctx->payment.from,
                                       (const char *) result->tx,
                                       ctx->offer.chain_id, NULL);
@@ -466,9 +467,7 @@ ngx_http_x402_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         }
     }
 
-    if (result->success
-        || ngx_strcmp(result->error_reason, "settlement_pending") == 0)
-    {
+    if (success || result->outcome == NGX_HTTP_X402_PENDING) {
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
         return;
     }

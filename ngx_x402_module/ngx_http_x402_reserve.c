@@ -5,9 +5,16 @@
 
 
 /*
- * The replay reservation in Redis (SET NX GET: reserve, or learn the first
+ * The replay reservation in Redis (one script: reserve, or learn the first
  * holder's receipt), the release of reservations nobody will use, the hand
  * over to settlement, and the receipt fields every stage writes.
+ *
+ * How the payment will be settled is decided before it is reserved: a
+ * payment served before its settlement (async, upto) is entered in
+ * x402:unsettled with the reservation, in the same step, so that whatever
+ * happens to this worker afterwards a reconciler settles it; one settled
+ * before it is served (sync) is not, as a worker that dies takes its
+ * request with it.
  */
 
 
@@ -16,17 +23,17 @@
 #include <ngx_http.h>
 
 #include "ngx_http_x402_module.h"
+#include "ngx_http_x402_admitted.h"
 
 
 #define NGX_HTTP_X402_RECEIPT_MAX      2048
-/* a reservation outlives the permit's deadline; bound absurd deadlines */
-#define NGX_HTTP_X402_TTL_MAX          (10 * 365 * 86400)
 
 
 /* a reservation in flight: the op, and the record it wrote */
 typedef struct {
     ngx_http_x402_op_t           op;        /* first: freed as an op */
     ngx_http_x402_redis_conf_t  *redis;
+    time_t                       deadline;  /* the permit's, bounded */
     size_t                       len;
     char                         key[X402_REPLAY_KEY_MAX];
     u_char                       json[1];
@@ -51,10 +58,33 @@ static ngx_connection_t  ngx_http_x402_release_dummy;
 /* deletes the key only if it still holds this very record */
 static const char  ngx_http_x402_release_lua[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('ZREM', KEYS[2], KEYS[1]) "
     "return redis.call('DEL', KEYS[1]) end return 0";
 
 
+/* a reservation nobody will settle: the receipt and its debt */
+static const char  ngx_http_x402_unreserve_lua[] =
+    "redis.call('ZREM', KEYS[2], KEYS[1]) "
+    "return redis.call('DEL', KEYS[1])";
+
+
+/*
+ * KEYS: the receipt, x402:unsettled; ARGV: the receipt, its TTL (ms), the
+ * time (ms) from which a reconciler may settle it, "0" when it is settled
+ * before it is served.  The first holder's receipt, or nil: reserved.
+ */
+static const char  ngx_http_x402_reserve_lua[] =
+    "local old = redis.call('GET', KEYS[1]) "
+    "if old then return old end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "if ARGV[3] ~= '0' then "
+    "redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1]) end "
+    "return false";
+
+
 static uint64_t ngx_http_x402_permit_left(ngx_http_x402_ctx_t *ctx);
+static ngx_uint_t ngx_http_x402_settle_mode(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
@@ -90,32 +120,106 @@ ngx_http_x402_permit_left(ngx_http_x402_ctx_t *ctx)
 
 
 /*
- * SET <key> <receipt> NX GET PX <ttl>: one round trip that reserves the
- * payment, or returns the receipt stored by whoever reserved it first
- * (Redis >= 7.0).
+ * How this payment will be settled (NGX_HTTP_X402_MODE_*).  With async,
+ * a request also waits when this worker's settlements lag by more than
+ * half the time its permit has left: served first, it might not be
+ * settled before the permit expires, and waiting slows the arrivals down
+ * to what the chain takes.  A stalling settler refuses the payment.
+ */
+
+static ngx_uint_t
+ngx_http_x402_settle_mode(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    time_t                      lag;
+    uint64_t                    left;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (xlcf->facilitator_url.len == 0) {
+
+        if (!xmcf->has_settler) {
+            return NGX_HTTP_X402_MODE_NONE;
+        }
+
+        if (ngx_http_x402_settle_stalled(xmcf)) {
+            return NGX_HTTP_X402_MODE_STALLED;
+        }
+    }
+
+    if (ctx->offer.scheme == X402_SCHEME_UPTO) {
+        /* the charge is known once the response is: settled at its end */
+        return NGX_HTTP_X402_MODE_UPTO;
+    }
+
+    if (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC) {
+        return NGX_HTTP_X402_MODE_SYNC;
+    }
+
+    if (xlcf->facilitator_url.len == 0) {
+        lag = ngx_http_x402_settle_backlog(xmcf);
+        left = ngx_http_x402_permit_left(ctx);
+
+        if (lag > 0 && 2 * (uint64_t) lag > left) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "x402: settlements lag by %T s on this worker: "
+                          "payer %s waits for the settlement of this "
+                          "payment (its permit expires in %uL s)", lag,
+                          ctx->payer, left);
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_WAITED);
+            return NGX_HTTP_X402_MODE_SYNC;
+        }
+    }
+
+    return NGX_HTTP_X402_MODE_ASYNC;
+}
+
+
+/*
+ * One round trip that reserves the payment (and, when it is served before
+ * its settlement, enters it in x402:unsettled), or returns the receipt
+ * stored by whoever reserved it first.
  */
 
 void
 ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    char                        ttl[NGX_INT64_LEN + 1];
-    size_t                      len, argvlen[7];
+    u_char                      ttl[NGX_INT64_LEN + 1],
+                                owed[NGX_INT64_LEN + 1];
+    size_t                      len, argvlen[8];
     u_char                     *json, *p;
-    uint64_t                    left;
+    uint64_t                    left, at, now, start;
     x402_err                    err;
     ngx_str_t                   url;
-    const char                 *argv[7];
+    const char                 *argv[8];
     x402_receipt                rc;
     ngx_http_x402_resv_t       *resv;
     ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
     /* every check passed (on chain, or the facilitator's) */
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_VERIFIED);
 
     x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
+
+    ctx->mode = ngx_http_x402_settle_mode(r, ctx);
+
+    if (ctx->mode == NGX_HTTP_X402_MODE_STALLED) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: payment of %s refused: the settler's "
+                      "transactions stall (none mined for "
+                      "x402_settle_timeout); served now, it might never be "
+                      "paid", ctx->payer);
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_STALLED);
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable: the "
+                                   "settler's transactions stall");
+        return;
+    }
 
     left = ngx_http_x402_permit_left(ctx);
 
@@ -123,16 +227,39 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         left = NGX_HTTP_X402_TTL_MAX;
     }
 
-    p = ngx_sprintf((u_char *) ttl, "%uL",
-                    (left + (uint64_t) xmcf->receipt_ttl) * 1000);
-    *p = '\0';
+    *ngx_sprintf(ttl, "%uL", (left + (uint64_t) xmcf->receipt_ttl) * 1000)
+        = '\0';
+
+    /*
+     * served before it is settled: a reconciler may take it once its job
+     * had its time, the job starting now (async) or when the response
+     * ends, at the latest at the cut (upto)
+     */
+
+    at = 0;
+
+    if (xlcf->facilitator_url.len == 0
+        && (ctx->mode == NGX_HTTP_X402_MODE_ASYNC
+            || ctx->mode == NGX_HTTP_X402_MODE_UPTO))
+    {
+        now = (uint64_t) ngx_time();
+        start = now;
+
+        if (ctx->mode == NGX_HTTP_X402_MODE_UPTO
+            && left > (uint64_t) xlcf->settle_margin)
+        {
+            start += left - (uint64_t) xlcf->settle_margin;
+        }
+
+        at = ngx_http_x402_settle_lease(xmcf, start * 1000, now + left);
+    }
+
+    *ngx_sprintf(owed, "%uL", at) = '\0';
 
     /*
      * the path paid for; its query string may hold what is nobody else's
      * business (tokens, user names), so it is kept only when asked for
      */
-
-    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
     url = r->unparsed_uri;
 
@@ -158,6 +285,20 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     ngx_http_x402_receipt_init(&rc, &ctx->offer, &ctx->payment,
                                (const char *) p, (uint64_t) ngx_time());
     rc.status = "reserved";
+    rc.mode = (ctx->mode == NGX_HTTP_X402_MODE_SYNC) ? "sync"
+              : (ctx->mode == NGX_HTTP_X402_MODE_UPTO) ? "upto" : "async";
+
+    if (ctx->mode == NGX_HTTP_X402_MODE_UPTO) {
+        /*
+         * what a reconciler charges should the worker die before the
+         * response's usage is known: as a response without usage
+         */
+        rc.has_charged = 1;
+
+        if (xlcf->usage_missing == NGX_HTTP_X402_USAGE_MISSING_CAP) {
+            rc.charged = ctx->payment.amount;
+        }
+    }
 
     json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len);
     if (json == NULL) {
@@ -176,21 +317,23 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return;
     }
 
-    argv[0] = "SET";
-    argv[1] = ctx->key;
-    argv[2] = (const char *) json;
-    argv[3] = "NX";
-    argv[4] = "GET";
-    argv[5] = "PX";
-    argv[6] = ttl;
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_reserve_lua;
+    argv[2] = "2";
+    argv[3] = ctx->key;
+    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[5] = (const char *) json;
+    argv[6] = (const char *) ttl;
+    argv[7] = (const char *) owed;
 
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(ctx->key);
-    argvlen[2] = len;
-    argvlen[3] = 2;
-    argvlen[4] = 3;
-    argvlen[5] = 2;
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_reserve_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(ctx->key);
+    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[5] = len;
     argvlen[6] = ngx_strlen(ttl);
+    argvlen[7] = ngx_strlen(owed);
 
     /* the op keeps the record: a reservation nobody uses is released */
 
@@ -204,12 +347,13 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     resv->op.ctx = ctx;
     resv->redis = &xmcf->redis;
     resv->len = len;
+    resv->deadline = ngx_time() + left;
     ngx_memcpy(resv->key, ctx->key, X402_REPLAY_KEY_MAX);
     ngx_memcpy(resv->json, json, len);
 
     if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
                                     ngx_http_x402_reserve_done, resv,
-                                    7, argv, argvlen)
+                                    8, argv, argvlen)
         != NGX_OK)
     {
         ngx_free(resv);
@@ -262,8 +406,8 @@ ngx_http_x402_release(ngx_http_x402_resv_t *resv)
 static void
 ngx_http_x402_release_retry(ngx_event_t *ev)
 {
-    size_t                    argvlen[5];
-    const char               *argv[5];
+    size_t                    argvlen[6];
+    const char               *argv[6];
     ngx_http_x402_release_t  *rel;
 
     rel = (ngx_http_x402_release_t *)
@@ -271,19 +415,21 @@ ngx_http_x402_release_retry(ngx_event_t *ev)
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_x402_release_lua;
-    argv[2] = "1";
+    argv[2] = "2";
     argv[3] = rel->key;
-    argv[4] = (const char *) rel->json;
+    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[5] = (const char *) rel->json;
 
     argvlen[0] = 4;
     argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
     argvlen[2] = 1;
     argvlen[3] = ngx_strlen(rel->key);
-    argvlen[4] = rel->len;
+    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[5] = rel->len;
 
     if (ngx_http_x402_redis_command(rel->redis, ngx_cycle->log,
                                     ngx_http_x402_released, rel,
-                                    5, argv, argvlen)
+                                    6, argv, argvlen)
         != NGX_OK)
     {
         ngx_free(rel);
@@ -318,6 +464,7 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
     ngx_http_x402_resv_t *resv = data;
 
     size_t                len;
+    time_t                deadline;
     ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
 
@@ -333,6 +480,9 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
         ngx_http_x402_release(resv);
     }
 
+    deadline = resv->deadline;
+
+    /* frees resv */
     r = ngx_http_x402_op_finish(data, &ctx);
     if (r == NULL) {
         return;
@@ -347,6 +497,26 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
     }
 
     if (reply->type == REDIS_REPLY_NIL) {
+
+        /*
+         * new to Redis, but this node admitted it already: Redis lost the
+         * reservation (restarted without persistence, flushed, failed
+         * over) while its first settlement may still be on its way
+         */
+
+        if (ngx_http_x402_admitted_add(ctx->key, (uint64_t) deadline)
+            == NGX_DECLINED)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "x402: payment replayed, payer %s: admitted here "
+                          "before, although redis had no reservation of it "
+                          "(does redis keep its data?)", ctx->payer);
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_FORGOTTEN);
+            ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+            return;
+        }
+
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RESERVED);
         ngx_http_x402_reserved(r, ctx);
         return;
@@ -390,67 +560,41 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 }
 
 
-/*
- * Reserved: settle, and with x402_settle sync wait for the receipt.  With
- * async, a request also waits when this worker's settlements lag by more
- * than half the time its permit has left: served first, it might not be
- * settled before the permit expires, and waiting slows the arrivals down
- * to what the chain takes.
- */
+/* Reserved: settle as decided, and with sync wait for the receipt. */
 
 static void
 ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    time_t                      lag;
-    uint64_t                    left;
-    ngx_uint_t                  sync;
-    ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
-    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
-    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+    switch (ctx->mode) {
 
-    if (!xmcf->has_settler && xlcf->facilitator_url.len == 0) {
+    case NGX_HTTP_X402_MODE_NONE:
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
         return;
-    }
 
-    if (ctx->offer.scheme == X402_SCHEME_UPTO) {
-        /* the charge is known once the response is: settled at its end */
+    case NGX_HTTP_X402_MODE_UPTO:
         ctx->upto_charge = 1;
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
         return;
     }
 
-    sync = (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC);
-
-    if (!sync && xlcf->facilitator_url.len == 0) {
-        lag = ngx_http_x402_settle_backlog(xmcf);
-        left = ngx_http_x402_permit_left(ctx);
-
-        if (lag > 0 && 2 * (uint64_t) lag > left) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "x402: settlements lag by %T s on this worker: "
-                          "payer %s waits for the settlement of this "
-                          "payment (its permit expires in %uL s)", lag,
-                          ctx->payer, left);
-            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_WAITED);
-            sync = 1;
-        }
-    }
-
-    if (ngx_http_x402_settle_start(r, ctx, sync) != NGX_OK) {
+    if (ngx_http_x402_settle_start(r, ctx,
+                                   ctx->mode == NGX_HTTP_X402_MODE_SYNC)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: cannot start the settlement of %s", ctx->key);
 
         /* nothing was sent: the payment stays usable */
+        xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
         ngx_http_x402_unreserve(xmcf, ctx->key);
 
         ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
         return;
     }
 
-    if (!sync) {
+    if (ctx->mode == NGX_HTTP_X402_MODE_ASYNC) {
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
     }
 }
@@ -461,18 +605,26 @@ ngx_http_x402_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 static void
 ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
 {
-    size_t       argvlen[2];
-    const char  *argv[2];
+    size_t       argvlen[5];
+    const char  *argv[5];
 
-    argv[0] = "DEL";
-    argv[1] = key;
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_unreserve_lua;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
 
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_unreserve_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(key);
+    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+
+    ngx_http_x402_admitted_remove(key);
 
     (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
                                        ngx_http_x402_released_once, NULL,
-                                       2, argv, argvlen);
+                                       5, argv, argvlen);
 }
 
 
@@ -505,4 +657,10 @@ ngx_http_x402_receipt_init(x402_receipt *rc, x402_offer *offer,
     rc->valid_after = p->valid_after;
     rc->signature = p->signature;
     rc->signature_len = p->signature_len;
+
+    if (offer->scheme == X402_SCHEME_UPTO) {
+        /* signed into the witness: needed to settle it again */
+        rc->facilitator = offer->facilitator;
+        rc->has_facilitator = 1;
+    }
 }

@@ -139,7 +139,18 @@ ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
 {
     u_char     *p;
     size_t      len;
-    ngx_str_t   body;
+    ngx_str_t   body, retry;
+
+    /* the gateway's fault, for a while: the same payment is welcome again */
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_str_set(&retry, NGX_HTTP_X402_RETRY_AFTER_S);
+
+        if (ngx_http_x402_push_header(r, "Retry-After", &retry) != NGX_OK) {
+            return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NULL, NULL);
+        }
+    }
 
     len = ngx_strlen(error);
 

@@ -5,25 +5,32 @@
 
 
 /*
- * The built-in settler: a settlement job per paid request that sends the
- * proxy's settle(...) as an EIP-1559 transaction from the settler account
- * and follows it to its receipt:
+ * The built-in settler: a settlement job per paid request (or per receipt
+ * the reconciler takes over) that sends the proxy's settle(...) as an
+ * EIP-1559 transaction from the settler account and follows it to its
+ * receipt:
  *
  *   fees + gas estimate + pending nonce (one JSON-RPC batch; the fees are
  *   those of a recent block, read at most once per block time per worker)
- *   -> a transaction nonce from Redis (shared by workers and nodes)
- *   -> receipt "broadcast" with the hash, written before the send
+ *   -> a transaction nonce from Redis (shared by workers and nodes; the
+ *      allocation is recorded in the settler's transaction table)
+ *   -> receipt "broadcast" with the hash, and the signed transaction kept
+ *      in that table, both written before the send in one script
  *   -> eth_sendRawTransaction
  *   -> wait until the settler's mined count passes the nonce (one
  *      eth_getTransactionCount per worker, at most every 100 ms, serves
  *      every waiting job)
  *   -> eth_getTransactionReceipt, once mined, or x402_settle_timeout
- *   -> receipt "settled", "failed" or "pending"
+ *   -> the outcome: "settled", "pending" (sent, not seen mined: the
+ *      reconciler follows it), "failed" (the payment's fault: final) or
+ *      "retry" (the gateway's fault: node, Redis, gas, fees; tried again
+ *      by any node's reconciler until shortly before the permit expires)
  *
  * A job is heap memory and never needs its request: with x402_settle sync
- * the request waits for it (and may go away meanwhile); with async it runs
- * alone.  A non-cancelable guard timer keeps a gracefully exiting worker
- * alive until the job ends; every step has its own deadline.
+ * the request waits for it (and may go away meanwhile); with async and
+ * upto it runs alone, the payment already served.  A non-cancelable guard
+ * timer keeps a gracefully exiting worker alive until the job ends; every
+ * step has its own deadline.
  */
 
 
@@ -32,36 +39,94 @@
 #include <ngx_http.h>
 
 #include "ngx_http_x402_module.h"
+#include "ngx_http_x402_admitted.h"
 #include "ngx_http_x402_curl.h"
 
 
 #define NGX_HTTP_X402_RPC_BODY_MAX   4096
 #define NGX_HTTP_X402_RPC_REPLY_MAX  (256 * 1024)
-#define NGX_HTTP_X402_RAW_TX_MAX     1024
 #define NGX_HTTP_X402_JOB_RECEIPT    2048     /* plus the escaped resource */
 #define NGX_HTTP_X402_POLL_INTERVAL  250
 #define NGX_HTTP_X402_MINED_FRESH    100     /* a mined count is reused */
+#define NGX_HTTP_X402_STALE_WATCH    500     /* a pending one's count */
 #define NGX_HTTP_X402_STALL          2000    /* nothing mined: resend */
 #define NGX_HTTP_X402_RESEND_MAX     16000
 #define NGX_HTTP_X402_FEES_FRESH     2000    /* Base's block time */
 #define NGX_HTTP_X402_SEND_ATTEMPTS  3
+#define NGX_HTTP_X402_RETRY_AFTER    2000    /* ms: a gateway failure again */
+#define NGX_HTTP_X402_RAW_TX_MAX     1024
 
 
 /*
  * Allocates the settler's next transaction nonce: a nonce released by a
  * failed broadcast first (so no gap stalls later transactions), else the
- * counter, never below the chain's pending count (ARGV[1]).
+ * counter, never below the chain's pending count (ARGV[1]).  The
+ * allocation is recorded in the settler's transaction table (KEYS[3]:
+ * nonce -> "<ms>"), where the signed transaction joins it before it is
+ * sent: the reconciler finds there every nonce the chain has not mined.
  */
 
 static const char  ngx_http_x402_nonce_lua[] =
+    "local t = redis.call('TIME') "
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "local n "
     "local r = redis.call('ZPOPMIN', KEYS[2]) "
     "if #r > 0 and tonumber(r[1]) >= tonumber(ARGV[1]) then "
-    "return tonumber(r[1]) end "
-    "local n = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "n = tonumber(r[1]) else "
+    "n = tonumber(redis.call('GET', KEYS[1]) or '0') "
     "local p = tonumber(ARGV[1]) "
     "if n < p then n = p end "
-    "redis.call('SET', KEYS[1], n + 1) "
+    "redis.call('SET', KEYS[1], n + 1) end "
+    "redis.call('HSET', KEYS[3], string.format('%d', n), "
+    "string.format('%d', now)) "
     "return n";
+
+
+/* A nonce that never reached the chain goes back to the pool. */
+
+static const char  ngx_http_x402_release_lua[] =
+    "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1]) "
+    "redis.call('HDEL', KEYS[2], ARGV[1]) "
+    "return 1";
+
+
+/*
+ * Every receipt a job writes, with the sets that follow the receipt's
+ * status, in one step:
+ *   KEYS: the receipt, x402:inflight, x402:unsettled, the settler's
+ *         transaction table;
+ *   ARGV: the receipt, its status, a TTL for a receipt Redis lost (else
+ *         the TTL is kept), the time (ms) from which a reconciler may take
+ *         it ("retry", or "reserved": the job's lease), the settler nonce
+ *         and "<hash> <key> <o|s> <raw>" of a broadcast (else ""): the
+ *         transaction of a payment served already (owed), or not yet.
+ * A receipt already "settled" is never overwritten by another outcome.
+ */
+
+static const char  ngx_http_x402_receipt_lua[] =
+    "local cur = redis.call('GET', KEYS[1]) "
+    "local s = ARGV[2] "
+    "if cur and s ~= 'settled' "
+    "and string.find(cur, '\"status\":\"settled\"', 1, true) then "
+    "return 0 end "
+    "if cur then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') "
+    "else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) end "
+    "if s == 'broadcast' or s == 'pending' then "
+    "redis.call('SADD', KEYS[2], KEYS[1]) "
+    "else redis.call('SREM', KEYS[2], KEYS[1]) end "
+    "if s == 'retry' or s == 'reserved' then "
+    "redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1]) "
+    "else redis.call('ZREM', KEYS[3], KEYS[1]) end "
+    "if ARGV[6] ~= '' then "
+    "local old = redis.call('HGET', KEYS[4], ARGV[5]) "
+    "local at = old and string.match(old, '^%d+') or '0' "
+    "redis.call('HSET', KEYS[4], ARGV[5], at .. ' ' .. ARGV[6]) end "
+    "return 1";
+
+
+static const char  *ngx_http_x402_outcomes[] = {
+    "settled", "pending", "failed", "retry"
+};
 
 
 typedef struct {
@@ -77,6 +142,7 @@ typedef struct {
     x402_offer                   offer;
     x402_payment                 payment;
     x402_u256                    charge;    /* what is settled */
+    uint64_t                     deadline;  /* the permit's, unix s */
     unsigned                     upto:1;
     char                         key[X402_REPLAY_KEY_MAX];
     char                        *resource;
@@ -95,20 +161,27 @@ typedef struct {
     ngx_msec_t                   resend_gap;
     ngx_uint_t                   attempts;
 
-    const char                  *status;    /* the receipt's final status */
+    ngx_http_x402_outcome_e      outcome;
     const char                  *error_reason;
     char                         reason[128];   /* a facilitator's */
 
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
     unsigned                     sync:1;        /* a request waited for it */
-    unsigned                     unavailable:1;
+    unsigned                     served:1;      /* the payment was served */
     unsigned                     counted:1;     /* x402_settlement_jobs */
     unsigned                     in_queue:1;    /* waiting for its block */
     unsigned                     unconfirmed:1; /* the node may not have it */
 } ngx_http_x402_job_t;
 
 
+static ngx_http_x402_job_t *ngx_http_x402_job_create(
+    ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
+    x402_payment *payment, x402_u256 *charge, ngx_uint_t upto,
+    const char *key, u_char *resource, size_t resource_len,
+    uint64_t created);
+static ngx_int_t ngx_http_x402_job_run(ngx_http_x402_job_t *job,
+    ngx_str_t *facilitator_url, ngx_str_t *facilitator_body);
 static ngx_int_t ngx_http_x402_job_fees(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_facilitated(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
@@ -120,6 +193,9 @@ static ngx_int_t ngx_http_x402_job_fees_answered(ngx_http_x402_job_t *job,
     ngx_uint_t full, ngx_int_t rc, ngx_uint_t status, ngx_str_t *body,
     const char *err);
 static void ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_diagnosed(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_nonce_done(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
@@ -133,6 +209,8 @@ static ngx_int_t ngx_http_x402_job_expired(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_poll(ngx_event_t *ev);
 static void ngx_http_x402_job_receipt(ngx_http_x402_job_t *job);
 static void ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf);
+static void ngx_http_x402_stale_watch(ngx_http_x402_main_conf_t *xmcf);
+static void ngx_http_x402_stale_tick(ngx_event_t *ev);
 static void ngx_http_x402_mined_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc,
@@ -144,8 +222,10 @@ static void ngx_http_x402_job_guard(ngx_event_t *ev);
 static ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     const char *status, ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
-    const char *status, const char *error_reason);
+    ngx_http_x402_outcome_e outcome, const char *error_reason);
 static void ngx_http_x402_job_ended(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_job_ignored(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_notify(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_release(ngx_http_x402_job_t *job);
@@ -164,15 +244,19 @@ static ngx_connection_t  ngx_http_x402_job_dummy;
 static const x402_u256   ngx_http_x402_zero;
 
 
+/*
+ * Starts the settlement of a reserved payment.  attach: the request waits
+ * for it (x402_settle sync, or async made to wait); else the payment is
+ * served (async, or upto at the end of its response).
+ */
+
 ngx_int_t
 ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_uint_t attach)
 {
-    size_t                      len;
     ngx_int_t                   rc;
     ngx_str_t                   body;
     x402_offer                  offer;
-    ngx_msec_t                  bound;
     ngx_http_x402_job_t        *job;
     ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
@@ -180,43 +264,168 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
-    job = ngx_calloc(sizeof(ngx_http_x402_job_t), ngx_cycle->log);
+    job = ngx_http_x402_job_create(xmcf, &ctx->offer, &ctx->payment,
+                                   ctx->upto_charge ? &ctx->charge
+                                                    : &ctx->payment.amount,
+                                   ctx->upto_charge, ctx->key,
+                                   ctx->resource.data, ctx->resource.len,
+                                   (uint64_t) ngx_time());
     if (job == NULL) {
         return NGX_ERROR;
     }
 
-    /* the reservation's */
-    len = ctx->resource.len;
+    job->served = !attach;
 
-    job->resource = ngx_alloc(len + 1, ngx_cycle->log);
-    if (job->resource == NULL) {
-        ngx_free(job);
+    if (attach) {
+        job->sync = 1;
+        job->request = r;
+        job->ctx = ctx;
+        ctx->job = job;
+    }
+
+    ngx_str_null(&body);
+
+    if (xlcf->facilitator_url.len
+        && x402_u256_cmp(&job->charge, &ngx_http_x402_zero) != 0)
+    {
+        /* the facilitator broadcasts and waits for the block itself */
+        offer = ctx->offer;
+        offer.amount = job->charge;
+
+        if (ngx_http_x402_facilitator_body(r->pool, ctx, &offer, &body)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    rc = ngx_http_x402_job_run(job, &xlcf->settle_url, &body);
+
+    if (rc == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (attach && rc == NGX_AGAIN) {
+        ctx->state = NGX_HTTP_X402_SETTLING;
+
+        /* the request now waits for the settlement */
+
+        if (ctx->deadline.timer_set) {
+            ngx_del_timer(&ctx->deadline);
+        }
+
+        ngx_add_timer(&ctx->deadline,
+                      ngx_http_x402_settle_bound(xmcf) + xmcf->timeout);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    if (attach) {
+        ctx->job = NULL;
+    }
+
+    ngx_http_x402_job_free(job);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The reconciler takes over a served payment whose settlement never
+ * happened (its worker died, or the gateway failed): a job from the
+ * receipt alone, run like any other, never attached to a request.
+ */
+
+ngx_int_t
+ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf, const char *key,
+    const char *json, size_t len)
+{
+    char                     *resource;
+    x402_err                  err;
+    ngx_str_t                 none;
+    ngx_http_x402_job_t      *job;
+    x402_receipt_settlement   st;
+
+    resource = ngx_alloc(len + 1, ngx_cycle->log);
+    if (resource == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(job->resource, ctx->resource.data, len);
-    job->resource[len] = '\0';
+    err = x402_receipt_settlement_decode(&st, resource, len + 1, json, len);
+
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: the receipt of %s cannot be settled again: %s",
+                      key, x402_strerror(err));
+        ngx_free(resource);
+        return NGX_DECLINED;
+    }
+
+    job = ngx_http_x402_job_create(xmcf, &st.offer, &st.payment,
+                                   st.has_charged ? &st.charged
+                                                  : &st.payment.amount,
+                                   st.offer.scheme == X402_SCHEME_UPTO, key,
+                                   (u_char *) resource, ngx_strlen(resource),
+                                   st.created);
+    ngx_free(resource);
+
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->served = 1;
+
+    ngx_str_null(&none);
+
+    if (ngx_http_x402_job_run(job, &none, &none) == NGX_ERROR) {
+        ngx_http_x402_job_free(job);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_x402_job_t *
+ngx_http_x402_job_create(ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
+    x402_payment *payment, x402_u256 *charge, ngx_uint_t upto,
+    const char *key, u_char *resource, size_t resource_len, uint64_t created)
+{
+    ngx_http_x402_job_t  *job;
+
+    job = ngx_calloc(sizeof(ngx_http_x402_job_t), ngx_cycle->log);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    job->resource = ngx_alloc(resource_len + 1, ngx_cycle->log);
+    if (job->resource == NULL) {
+        ngx_free(job);
+        return NULL;
+    }
+
+    ngx_memcpy(job->resource, resource, resource_len);
+    job->resource[resource_len] = '\0';
 
     job->xmcf = xmcf;
     ngx_queue_insert_tail(&xmcf->jobs, &job->all);
-    job->offer = ctx->offer;
-    job->payment = ctx->payment;
-    job->upto = ctx->upto_charge;
-    job->charge = ctx->upto_charge ? ctx->charge : ctx->payment.amount;
-    job->created = (uint64_t) ngx_time();
-    ngx_memcpy(job->key, ctx->key, X402_REPLAY_KEY_MAX);
+    job->offer = *offer;
+    job->payment = *payment;
+    job->upto = upto;
+    job->charge = *charge;
+    job->created = created;
+    ngx_memcpy(job->key, key, X402_REPLAY_KEY_MAX);
+
+    if (x402_u256_to_u64(&job->deadline, &payment->deadline) != X402_OK) {
+        job->deadline = (uint64_t) -1;
+    }
 
     job->poll.handler = ngx_http_x402_job_poll;
     job->poll.data = &ngx_http_x402_job_dummy;
     job->poll.log = ngx_cycle->log;
     job->poll.cancelable = 1;
-
-    /* every step is bounded; the guard only catches a stuck job */
-
-    bound = xmcf->settle_timeout
-            + NGX_HTTP_X402_SEND_ATTEMPTS
-              * (2 * xmcf->rpc_timeout + 2 * xmcf->redis.timeout)
-            + 2 * xmcf->redis.timeout;
 
     ngx_http_x402_job_dummy.fd = (ngx_socket_t) -1;
 
@@ -224,37 +433,78 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     job->guard.data = &ngx_http_x402_job_dummy;
     job->guard.log = ngx_cycle->log;
 
+    return job;
+}
+
+
+/*
+ * Every step is bounded; the guard only catches a stuck job.  A
+ * reconciler's lease on a payment it takes over lasts as long.
+ */
+
+ngx_msec_t
+ngx_http_x402_settle_bound(ngx_http_x402_main_conf_t *xmcf)
+{
+    return xmcf->settle_timeout
+           + NGX_HTTP_X402_SEND_ATTEMPTS
+             * (2 * xmcf->rpc_timeout + 2 * xmcf->redis.timeout)
+           + 4 * xmcf->redis.timeout;
+}
+
+
+/*
+ * Until when (ms) the job of a payment served before its settlement holds
+ * it, the job starting at "start" (ms): its whole time, but never so long
+ * that a reconciler taking over after it, within one round, would find the
+ * permit too close to its deadline (s) to settle; yet long enough for the
+ * job's first steps.  A job that outlives its lease only races a takeover:
+ * one of the two settlements lands, the other reverts.
+ */
+
+uint64_t
+ngx_http_x402_settle_lease(ngx_http_x402_main_conf_t *xmcf, uint64_t start,
+    uint64_t deadline)
+{
+    uint64_t  lease, latest, least, keep;
+
+    lease = start + ngx_http_x402_settle_bound(xmcf);
+    least = start + xmcf->rpc_timeout + 2 * xmcf->redis.timeout;
+    keep = (NGX_HTTP_X402_GIVE_UP + 1) * 1000 + xmcf->reconcile_interval;
+    latest = (deadline * 1000 > keep) ? deadline * 1000 - keep : 0;
+
+    if (lease > latest) {
+        lease = ngx_max(latest, least);
+    }
+
+    return lease;
+}
+
+
+/*
+ * The first step.  NGX_AGAIN: the job runs; NGX_OK: it ended at once (a
+ * zero charge); NGX_ERROR: not started (the caller frees it).
+ */
+
+static ngx_int_t
+ngx_http_x402_job_run(ngx_http_x402_job_t *job, ngx_str_t *facilitator_url,
+    ngx_str_t *facilitator_body)
+{
+    ngx_int_t  rc;
+
     if (x402_u256_cmp(&job->charge, &ngx_http_x402_zero) == 0) {
         /* nothing to move: a zero receipt, no transaction */
-        ngx_add_timer(&job->guard, xmcf->redis.timeout * 2);
+        ngx_add_timer(&job->guard, job->xmcf->redis.timeout * 2);
         ngx_http_x402_job_started(job);
-
-        if (attach) {
-            /* told at once: the waiting request goes on */
-            job->sync = 1;
-            job->request = r;
-            job->ctx = ctx;
-            ctx->job = job;
-        }
-
-        ngx_http_x402_job_end(job, "settled", NULL);
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_SETTLED, NULL);
         return NGX_OK;
     }
 
-    if (xlcf->facilitator_url.len) {
-        /* the facilitator broadcasts and waits for the block itself */
-
-        offer = ctx->offer;
-        offer.amount = job->charge;
-
-        rc = ngx_http_x402_facilitator_body(r->pool, ctx, &offer, &body);
-
-        if (rc == NGX_OK) {
-            rc = ngx_http_x402_curl_post(ngx_cycle->log, &xlcf->settle_url,
-                                         &body, xmcf->settle_timeout,
-                                         NGX_HTTP_X402_RPC_REPLY_MAX,
-                                         ngx_http_x402_job_facilitated, job);
-        }
+    if (facilitator_url->len) {
+        rc = ngx_http_x402_curl_post(ngx_cycle->log, facilitator_url,
+                                     facilitator_body,
+                                     job->xmcf->settle_timeout,
+                                     NGX_HTTP_X402_RPC_REPLY_MAX,
+                                     ngx_http_x402_job_facilitated, job);
 
     } else {
         job->calldata_len = sizeof(job->calldata);
@@ -266,31 +516,14 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     }
 
     if (rc != NGX_OK) {
-        ngx_http_x402_job_free(job);
         return NGX_ERROR;
     }
 
-    ngx_add_timer(&job->guard, bound);
+    ngx_add_timer(&job->guard, ngx_http_x402_settle_bound(job->xmcf));
 
     ngx_http_x402_job_started(job);
 
-    if (attach) {
-        job->sync = 1;
-        job->request = r;
-        job->ctx = ctx;
-        ctx->job = job;
-        ctx->state = NGX_HTTP_X402_SETTLING;
-
-        /* the request now waits for the settlement */
-
-        if (ctx->deadline.timer_set) {
-            ngx_del_timer(&ctx->deadline);
-        }
-
-        ngx_add_timer(&ctx->deadline, bound + xmcf->timeout);
-    }
-
-    return NGX_OK;
+    return NGX_AGAIN;
 }
 
 
@@ -319,6 +552,74 @@ ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
     }
 
     return ngx_time() - oldest;
+}
+
+
+/*
+ * The settler stalls: its transactions wait for blocks (this worker's, or
+ * one recorded pending) and the chain has mined none of them for
+ * x402_settle_timeout (a nonce gap holds them, or the node lost them).
+ * New payments are then refused (503) rather than served unsettled until
+ * the reconciler has repaired it; the mined count is asked again, so the
+ * stall ends as soon as the chain moves.
+ */
+
+ngx_uint_t
+ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf)
+{
+    if (!xmcf->has_settler
+        || (ngx_queue_empty(&xmcf->mined_waiting) && !xmcf->stale_known))
+    {
+        return 0;
+    }
+
+    ngx_http_x402_mined_ask(xmcf);
+
+    /* the last count answered: kept fresh while settlements wait */
+
+    return xmcf->mined_known
+           && xmcf->mined_at - xmcf->mined_advanced > xmcf->settle_timeout;
+}
+
+
+/*
+ * While a settlement recorded pending is not mined, the mined count is
+ * read on its own (no job waits to ask for it), so that the backlog and a
+ * stall end as soon as the chain moves.
+ */
+
+static void
+ngx_http_x402_stale_watch(ngx_http_x402_main_conf_t *xmcf)
+{
+    ngx_event_t  *ev;
+
+    ev = &xmcf->stale_ev;
+
+    if (ev->timer_set) {
+        return;
+    }
+
+    ev->handler = ngx_http_x402_stale_tick;
+    ev->data = &ngx_http_x402_job_dummy;
+    ev->log = ngx_cycle->log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_HTTP_X402_STALE_WATCH);
+}
+
+
+static void
+ngx_http_x402_stale_tick(ngx_event_t *ev)
+{
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = (ngx_http_x402_main_conf_t *)
+           ((u_char *) ev - offsetof(ngx_http_x402_main_conf_t, stale_ev));
+
+    if (xmcf->stale_known) {
+        ngx_http_x402_mined_ask(xmcf);
+        ngx_http_x402_stale_watch(xmcf);
+    }
 }
 
 
@@ -430,7 +731,8 @@ ngx_http_x402_job_fees_answered(ngx_http_x402_job_t *job, ngx_uint_t full,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: RPC node failed: %s",
                       job->key, err ? err : "bad HTTP status");
-        ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
         return 0;
     }
 
@@ -443,7 +745,8 @@ ngx_http_x402_job_fees_answered(ngx_http_x402_job_t *job, ngx_uint_t full,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: malformed fee reply: %s",
                       job->key, x402_strerror(xerr));
-        ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
         return 0;
     }
 
@@ -465,14 +768,8 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
     xmcf = job->xmcf;
 
     if (!job->fees.estimate_ok) {
-        /* the settlement would revert: never broadcast it */
-        ngx_http_x402_job_end(job, "failed",
-                              job->fees.has_revert
-                              ? x402_settle_error_reason(job->fees.revert)
-                              : "invalid_exact_evm_transaction_failed");
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: settlement of %s would revert: %s",
-                      job->key, job->error_reason);
+        /* the settlement would revert: never broadcast it; say why */
+        ngx_http_x402_job_diagnose(job);
         return;
     }
 
@@ -480,7 +777,8 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
         /* the node's fees are above what the operator pays: not signed */
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_FEE_REFUSED);
         ngx_http_x402_job_log_fee(job, "the node's base fee");
-        ngx_http_x402_job_end(job, "failed", "settlement_fee_above_max");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_fee_above_max");
         return;
     }
 
@@ -489,8 +787,8 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
                       "x402: settlement of %s needs %uL gas, above "
                       "x402_settle_gas_max %ui", job->key,
                       job->fees.gas_estimate, xmcf->gas_limit_max);
-        ngx_http_x402_job_end(job, "failed",
-                              "invalid_exact_evm_transaction_failed");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_gas_above_max");
         return;
     }
 
@@ -499,25 +797,98 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_x402_nonce_lua;
-    argv[2] = "2";
+    argv[2] = "3";
     argv[3] = xmcf->nonce_key;
     argv[4] = xmcf->released_key;
-    argv[5] = nonce_arg;
+    argv[5] = xmcf->txs_key;
+    argv[6] = nonce_arg;
 
     argvlen[0] = 4;
     argvlen[1] = sizeof(ngx_http_x402_nonce_lua) - 1;
     argvlen[2] = 1;
     argvlen[3] = ngx_strlen(xmcf->nonce_key);
     argvlen[4] = ngx_strlen(xmcf->released_key);
-    argvlen[5] = ngx_strlen(nonce_arg);
+    argvlen[5] = ngx_strlen(xmcf->txs_key);
+    argvlen[6] = ngx_strlen(nonce_arg);
 
     if (ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
                                     ngx_http_x402_job_nonce_done, job,
-                                    6, argv, argvlen)
+                                    7, argv, argvlen)
         != NGX_OK)
     {
-        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_redis_unavailable");
     }
+}
+
+
+/*
+ * The gas estimate reverted: the payment cannot settle as it is.  The
+ * checks a payment passes before it is admitted, asked again, say why
+ * (the payer moved the funds, revoked the allowance, used the nonce);
+ * the revert's selector when they cannot.
+ */
+
+static void
+ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
+{
+    size_t     len;
+    u_char     buf[X402_RPC_CHECKS_REQUEST_MAX];
+    uint8_t    digest[32];
+    ngx_str_t  body;
+
+    job->error_reason = job->fees.has_revert
+                        ? x402_settle_error_reason(job->fees.revert)
+                        : "invalid_exact_evm_transaction_failed";
+
+    len = sizeof(buf);
+
+    if (x402_permit2_digest(digest, job->offer.scheme, job->offer.chain_id,
+                            &job->payment)
+           != X402_OK
+        || x402_rpc_checks_request((char *) buf, &len, &job->offer,
+                                   &job->payment, digest, &job->xmcf->settler,
+                                   1)
+           != X402_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_diagnosed)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+    }
+}
+
+
+static void
+ngx_http_x402_job_diagnosed(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    x402_reason   reason;
+    x402_onchain  oc;
+
+    if (rc == NGX_OK && status == NGX_HTTP_OK && body != NULL
+        && x402_rpc_checks_parse(&oc, (const char *) body->data, body->len,
+                                 1)
+           == X402_OK)
+    {
+        /* the signature recovered when the payment was admitted */
+        reason = x402_onchain_verdict(&oc, &job->payment, 1);
+
+        if (reason != X402_R_VALID && reason != X402_R_SIMULATION_FAILED) {
+            job->error_reason = x402_reason_string(reason);
+        }
+    }
+
+    ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
 }
 
 
@@ -546,7 +917,8 @@ ngx_http_x402_job_facilitated(void *data, ngx_int_t rc, ngx_uint_t status,
                       "x402: settlement of %s: facilitator /settle gave no "
                       "answer: %s (HTTP status %ui)", job->key,
                       err ? err : x402_strerror(xerr), status);
-        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
+                              "settlement_pending");
         return;
     }
 
@@ -558,7 +930,7 @@ ngx_http_x402_job_facilitated(void *data, ngx_int_t rc, ngx_uint_t status,
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "x402: settled %s by the facilitator in %s",
                       job->key, job->tx[0] ? (char *) job->tx : "no tx");
-        ngx_http_x402_job_end(job, "settled", NULL);
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_SETTLED, NULL);
         return;
     }
 
@@ -568,7 +940,7 @@ ngx_http_x402_job_facilitated(void *data, ngx_int_t rc, ngx_uint_t status,
 
     ngx_http_x402_job_end(job,
                           ngx_strcmp(job->reason, "settlement_pending") == 0
-                          ? "pending" : "failed",
+                          ? NGX_HTTP_X402_PENDING : NGX_HTTP_X402_FAILED,
                           job->reason);
 }
 
@@ -593,7 +965,8 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
                       reply ? (reply->type == REDIS_REPLY_ERROR
                                ? reply->str : "unexpected reply")
                             : err);
-        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_redis_unavailable");
         return;
     }
 
@@ -618,25 +991,7 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
     tx.data = job->calldata;
     tx.data_len = job->calldata_len;
 
-    /*
-     * max fee: twice the base fee plus the tip (survives a few full
-     * blocks), never above x402_settle_max_fee; nor the tip above it
-     */
-
-    if (x402_u256_add(&tx.max_fee_per_gas, &job->fees.base_fee,
-                      &job->fees.base_fee) != X402_OK
-        || x402_u256_add(&tx.max_fee_per_gas, &tx.max_fee_per_gas,
-                         &job->fees.priority_fee) != X402_OK
-        || x402_u256_cmp(&tx.max_fee_per_gas, &xmcf->max_fee) > 0)
-    {
-        tx.max_fee_per_gas = xmcf->max_fee;
-    }
-
-    if (x402_u256_cmp(&tx.max_priority_fee_per_gas, &tx.max_fee_per_gas)
-        > 0)
-    {
-        tx.max_priority_fee_per_gas = tx.max_fee_per_gas;
-    }
+    ngx_http_x402_settle_max_fees(xmcf, &tx, &job->fees);
 
     job->raw_len = sizeof(job->raw);
 
@@ -647,8 +1002,8 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "x402: settlement of %s: signing failed", job->key);
         ngx_http_x402_job_release_nonce(job);
-        ngx_http_x402_job_end(job, "failed",
-                              "invalid_exact_evm_transaction_failed");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_signing_failed");
         return;
     }
 
@@ -656,14 +1011,46 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
     job->tx[1] = 'x';
     x402_hex_encode((char *) job->tx + 2, job->hash, 32);
 
-    /* the hash is on record before the transaction can exist */
+    /* the hash is on record, and the signed bytes kept, before it is sent */
 
     if (ngx_http_x402_job_write_receipt(job, "broadcast",
                                         ngx_http_x402_job_broadcast_done)
         != NGX_OK)
     {
         ngx_http_x402_job_release_nonce(job);
-        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+        job->tx[0] = '\0';
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_redis_unavailable");
+    }
+}
+
+
+/*
+ * The fees of a settler transaction: max fee = twice the base fee plus the
+ * tip (survives a few full blocks), never above x402_settle_max_fee; nor
+ * the tip above the max fee.  The caller checked the base fee against the
+ * ceiling.
+ */
+
+void
+ngx_http_x402_settle_max_fees(ngx_http_x402_main_conf_t *xmcf, x402_tx *tx,
+    x402_fees *fees)
+{
+    tx->max_priority_fee_per_gas = fees->priority_fee;
+
+    if (x402_u256_add(&tx->max_fee_per_gas, &fees->base_fee,
+                      &fees->base_fee) != X402_OK
+        || x402_u256_add(&tx->max_fee_per_gas, &tx->max_fee_per_gas,
+                         &fees->priority_fee) != X402_OK
+        || x402_u256_cmp(&tx->max_fee_per_gas, &xmcf->max_fee) > 0)
+    {
+        tx->max_fee_per_gas = xmcf->max_fee;
+    }
+
+    if (x402_u256_cmp(&tx->max_priority_fee_per_gas, &tx->max_fee_per_gas)
+        > 0)
+    {
+        tx->max_priority_fee_per_gas = tx->max_fee_per_gas;
     }
 }
 
@@ -684,7 +1071,9 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
                       "broadcast: %s", job->key,
                       reply ? reply->str : err);
         ngx_http_x402_job_release_nonce(job);
-        ngx_http_x402_job_end(job, "failed", "settlement_redis_unavailable");
+        job->tx[0] = '\0';
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_redis_unavailable");
         return;
     }
 
@@ -694,8 +1083,9 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
         != X402_OK)
     {
         ngx_http_x402_job_release_nonce(job);
-        ngx_http_x402_job_end(job, "failed",
-                              "invalid_exact_evm_transaction_failed");
+        job->tx[0] = '\0';
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_signing_failed");
         return;
     }
 
@@ -705,8 +1095,12 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
     if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_send_done)
         != NGX_OK)
     {
-        ngx_http_x402_job_release_nonce(job);
-        ngx_http_x402_job_end(job, "failed", "settlement_rpc_unavailable");
+        /* recorded, not sent: kept for the reconciler to send */
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s: %s recorded but not sent",
+                      job->key, job->tx);
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
+                              "settlement_pending");
     }
 }
 
@@ -736,7 +1130,9 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
     xerr = x402_rpc_send_parse(hash, msg, sizeof(msg),
                                (const char *) body->data, body->len, 1);
 
-    if (xerr == X402_OK || ngx_strstr(msg, "already known") != NULL) {
+    if (xerr == X402_OK || ngx_http_x402_node_says(msg, "already known")
+        || ngx_http_x402_node_says(msg, "already imported"))
+    {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "x402: settlement of %s: sent %s (nonce %uL)",
                       job->key, job->tx, job->nonce);
@@ -744,7 +1140,8 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    if (ngx_strstr(msg, "nonce too low") != NULL
+    if ((ngx_http_x402_node_says(msg, "nonce too low")
+         || ngx_http_x402_node_says(msg, "replacement transaction"))
         && ++job->attempts < NGX_HTTP_X402_SEND_ATTEMPTS)
     {
         /* someone else used the nonce: start over with a fresh one */
@@ -755,7 +1152,7 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
         job->tx[0] = '\0';
 
         if (ngx_http_x402_job_fees(job) != NGX_OK) {
-            ngx_http_x402_job_end(job, "failed",
+            ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
                                   "settlement_rpc_unavailable");
         }
 
@@ -768,7 +1165,28 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
 
     ngx_http_x402_job_release_nonce(job);
     job->tx[0] = '\0';
-    ngx_http_x402_job_end(job, "failed",
+
+    /*
+     * the settler's account cannot pay (no gas), or its nonces collide:
+     * the gateway's fault, tried again; a refusal of the transaction
+     * itself is final
+     */
+
+    if (ngx_http_x402_node_says(msg, "insufficient funds")) {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_gas_unavailable");
+        return;
+    }
+
+    if (ngx_http_x402_node_says(msg, "nonce too low")
+        || ngx_http_x402_node_says(msg, "replacement transaction"))
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_nonce_conflict");
+        return;
+    }
+
+    ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED,
                           "invalid_exact_evm_transaction_failed");
 }
 
@@ -837,7 +1255,7 @@ ngx_http_x402_job_expired(ngx_http_x402_job_t *job)
                   "x402: settlement of %s: %s not mined within "
                   "x402_settle_timeout, recorded as pending",
                   job->key, job->tx);
-    ngx_http_x402_job_end(job, "pending", "settlement_pending");
+    ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING, "settlement_pending");
 
     return 1;
 }
@@ -907,7 +1325,8 @@ ngx_http_x402_job_receipt(ngx_http_x402_job_t *job)
     if (x402_rpc_receipt_request((char *) buf, &len, job->hash, 1)
         != X402_OK)
     {
-        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
+                              "settlement_pending");
         return;
     }
 
@@ -917,7 +1336,8 @@ ngx_http_x402_job_receipt(ngx_http_x402_job_t *job)
     if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_receipt_done)
         != NGX_OK)
     {
-        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
+                              "settlement_pending");
     }
 }
 
@@ -944,13 +1364,13 @@ ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "x402: settled %s in %s (block %uL)",
                           job->key, job->tx, block);
-            ngx_http_x402_job_end(job, "settled", NULL);
+            ngx_http_x402_job_end(job, NGX_HTTP_X402_SETTLED, NULL);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "x402: settlement of %s reverted in %s "
                           "(block %uL)", job->key, job->tx, block);
-            ngx_http_x402_job_end(job, "failed",
+            ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED,
                                   "invalid_exact_evm_transaction_failed");
         }
 
@@ -1039,16 +1459,7 @@ ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    if (!xmcf->mined_known || count > xmcf->mined) {
-        xmcf->mined_advanced = ngx_current_msec;
-    }
-
-    xmcf->mined = count;
-    xmcf->mined_known = 1;
-
-    if (xmcf->stale_known && xmcf->stale_nonce < count) {
-        xmcf->stale_known = 0;
-    }
+    ngx_http_x402_settle_mined(xmcf, count);
 
     q = ngx_queue_head(&xmcf->mined_waiting);
 
@@ -1061,6 +1472,71 @@ ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
             ngx_http_x402_job_receipt(job);
         }
     }
+}
+
+
+/* A fresh count of the settler's mined transactions (also the reconciler's). */
+
+void
+ngx_http_x402_settle_mined(ngx_http_x402_main_conf_t *xmcf, uint64_t count)
+{
+    if (!xmcf->mined_known || count > xmcf->mined) {
+        xmcf->mined_advanced = ngx_current_msec;
+    }
+
+    xmcf->mined = count;
+    xmcf->mined_known = 1;
+    xmcf->mined_at = ngx_current_msec;
+
+    if (xmcf->stale_known && xmcf->stale_nonce < count) {
+        xmcf->stale_known = 0;
+    }
+}
+
+
+/* A nonce that never reached the chain goes back to the pool. */
+
+static void
+ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job)
+{
+    char                        score[NGX_INT64_LEN + 1];
+    u_char                     *p;
+    size_t                      argvlen[6];
+    const char                 *argv[6];
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    if (!job->has_nonce) {
+        return;
+    }
+
+    job->has_nonce = 0;
+    xmcf = job->xmcf;
+
+    p = ngx_sprintf((u_char *) score, "%uL", job->nonce);
+    *p = '\0';
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_release_lua;
+    argv[2] = "2";
+    argv[3] = xmcf->released_key;
+    argv[4] = xmcf->txs_key;
+    argv[5] = score;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(xmcf->released_key);
+    argvlen[4] = ngx_strlen(xmcf->txs_key);
+    argvlen[5] = ngx_strlen(score);
+
+    /*
+     * best effort: a release lost with Redis leaves an allocation the
+     * chain never sees, which the reconciler fills (a gap never stays)
+     */
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_job_ignored, NULL,
+                                       6, argv, argvlen);
 }
 
 
@@ -1079,45 +1555,6 @@ ngx_http_x402_job_log_fee(ngx_http_x402_job_t *job, const char *what)
 }
 
 
-/* A nonce that never reached the chain goes back to the pool. */
-
-static void
-ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job)
-{
-    char                        score[NGX_INT64_LEN + 1];
-    u_char                     *p;
-    size_t                      argvlen[4];
-    const char                 *argv[4];
-    ngx_http_x402_main_conf_t  *xmcf;
-
-    if (!job->has_nonce) {
-        return;
-    }
-
-    job->has_nonce = 0;
-    xmcf = job->xmcf;
-
-    p = ngx_sprintf((u_char *) score, "%uL", job->nonce);
-    *p = '\0';
-
-    argv[0] = "ZADD";
-    argv[1] = xmcf->released_key;
-    argv[2] = score;
-    argv[3] = score;
-
-    argvlen[0] = 4;
-    argvlen[1] = ngx_strlen(xmcf->released_key);
-    argvlen[2] = ngx_strlen(score);
-    argvlen[3] = argvlen[2];
-
-    /* best effort: the pending-count floor covers a lost release */
-
-    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
-                                       ngx_http_x402_job_ended, NULL,
-                                       4, argv, argvlen);
-}
-
-
 static void
 ngx_http_x402_job_guard(ngx_event_t *ev)
 {
@@ -1133,7 +1570,8 @@ ngx_http_x402_job_guard(ngx_event_t *ev)
 
     if (job->poll.timer_set) {
         /* waiting for its block; job_end stops the wait */
-        ngx_http_x402_job_end(job, "pending", "settlement_pending");
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
+                              "settlement_pending");
     }
 }
 
@@ -1142,11 +1580,15 @@ static ngx_int_t
 ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     ngx_http_x402_redis_done_pt done)
 {
-    size_t                      len, argvlen[5];
-    u_char                     *json;
+    u_char                     *p, *json, *record;
+    size_t                      len, argvlen[13];
+    uint64_t                    left, now;
     ngx_int_t                   rv;
     x402_receipt                rc;
-    const char                 *argv[5];
+    const char                 *argv[13];
+    u_char                      ttl[NGX_INT64_LEN + 1],
+                                at[NGX_INT64_LEN + 1],
+                                nonce[NGX_INT64_LEN + 1];
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = job->xmcf;
@@ -1154,7 +1596,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
     /* the resource may need six bytes per byte once escaped */
     len = NGX_HTTP_X402_JOB_RECEIPT + 6 * ngx_strlen(job->resource);
 
-    json = ngx_alloc(len, ngx_cycle->log);
+    /* the receipt, then "<hash> <key> <raw>" of a broadcast */
+    json = ngx_alloc(len + 2 * job->raw_len + 256, ngx_cycle->log);
     if (json == NULL) {
         return NGX_ERROR;
     }
@@ -1163,93 +1606,171 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
                                job->resource, job->created);
 
     rc.status = status;
-    rc.updated = (uint64_t) ngx_time();
     rc.charged = job->charge;
     rc.has_charged = job->upto;
     rc.transaction = job->tx[0] ? (const char *) job->tx : NULL;
     rc.error = job->error_reason;
+    rc.tx_nonce = job->nonce;
+    rc.has_tx_nonce = job->has_nonce && job->tx[0];
+    rc.mode = job->served ? (job->upto ? "upto" : "async") : "sync";
 
     if (x402_receipt_encode((char *) json, &len, &rc) != X402_OK) {
         ngx_free(json);
         return NGX_ERROR;
     }
 
-    argv[0] = "SET";
-    argv[1] = job->key;
-    argv[2] = (const char *) json;
-    argv[3] = "XX";
-    argv[4] = "KEEPTTL";
+    record = json + len;
+    p = record;
 
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(job->key);
-    argvlen[2] = len;
-    argvlen[3] = 2;
-    argvlen[4] = 7;
+    if (ngx_strcmp(status, "broadcast") == 0) {
+        /* served before its settlement ("o": owed) or not yet ("s") */
+        p = ngx_sprintf(p, "%s %s %c ", job->tx, job->key,
+                        job->served ? 'o' : 's');
+        x402_hex_encode((char *) p, job->raw, job->raw_len);
+        p += 2 * job->raw_len;
+    }
+
+    now = (uint64_t) ngx_time();
+    left = (job->deadline > now) ? job->deadline - now : 0;
+    left = ngx_min(left, NGX_HTTP_X402_TTL_MAX);
+
+    *ngx_sprintf(ttl, "%uL", (left + (uint64_t) xmcf->receipt_ttl) * 1000)
+        = '\0';
+
+    /* retry: when a reconciler may take it; reserved: the job's lease */
+    *ngx_sprintf(at, "%uL", now * 1000
+                 + (ngx_strcmp(status, "retry") == 0
+                    ? NGX_HTTP_X402_RETRY_AFTER
+                    : ngx_http_x402_settle_bound(xmcf))) = '\0';
+
+    *ngx_sprintf(nonce, "%uL", job->nonce) = '\0';
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_receipt_lua;
+    argv[2] = "4";
+    argv[3] = job->key;
+    argv[4] = NGX_HTTP_X402_INFLIGHT_KEY;
+    argv[5] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[6] = xmcf->txs_key;
+    argv[7] = (const char *) json;
+    argv[8] = status;
+    argv[9] = (const char *) ttl;
+    argv[10] = (const char *) at;
+    argv[11] = (const char *) nonce;
+    argv[12] = (const char *) record;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_receipt_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(job->key);
+    argvlen[4] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
+    argvlen[5] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[6] = ngx_strlen(xmcf->txs_key);
+    argvlen[7] = len;
+    argvlen[8] = ngx_strlen(status);
+    argvlen[9] = ngx_strlen(ttl);
+    argvlen[10] = ngx_strlen(at);
+    argvlen[11] = ngx_strlen(nonce);
+    argvlen[12] = p - record;
 
     /* hiredis copies the command: the buffer is ours again at once */
     rv = ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
-                                     job, 5, argv, argvlen);
+                                     job, 13, argv, argvlen);
+
+    ngx_explicit_memzero(record, p - record);
     ngx_free(json);
 
-    if (rv != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /*
-     * the reconciler's list: receipts sent but not seen mined; queued
-     * behind the receipt on the same connection, best effort
-     */
-
-    argv[0] = (ngx_strcmp(status, "broadcast") == 0
-               || ngx_strcmp(status, "pending") == 0) ? "SADD" : "SREM";
-    argv[1] = NGX_HTTP_X402_INFLIGHT_KEY;
-    argv[2] = job->key;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
-    argvlen[2] = ngx_strlen(job->key);
-
-    if (job->tx[0] == '\0') {
-        /* nothing the chain can tell about: never in the list */
-        return NGX_OK;
-    }
-
-    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
-                                       ngx_http_x402_job_ended, NULL,
-                                       3, argv, argvlen);
-
-    return NGX_OK;
+    return rv;
 }
 
 
-/* Records the final state, tells the waiting request, frees the job. */
+/*
+ * Records the outcome, tells the waiting request, frees the job.  A
+ * gateway failure (RETRY) is tried again by a reconciler while the permit
+ * leaves time; with a request waiting (sync) it is answered 503 and the
+ * reservation released instead, so the same payment can be sent again.
+ */
 
 static void
-ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
-    const char *error_reason)
+ngx_http_x402_job_end(ngx_http_x402_job_t *job,
+    ngx_http_x402_outcome_e outcome, const char *error_reason)
 {
+    char     amount[X402_U256_DEC_MAX], payer[X402_ADDRESS_STR_LEN];
+    time_t   now;
+
+    now = ngx_time();
+
+    x402_address_format(payer, &job->payment.from);
+
+    if (outcome == NGX_HTTP_X402_RETRY && !job->sync
+        && job->deadline < (uint64_t) now + NGX_HTTP_X402_GIVE_UP)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: settlement of %s (%s, payer %s): gave up, its "
+                      "permit expires before another attempt could land",
+                      job->key, job->resource,
+                      payer);
+        outcome = NGX_HTTP_X402_FAILED;
+    }
+
     if (!job->ending) {
-        if (ngx_strcmp(status, "settled") == 0) {
+        switch (outcome) {
+
+        case NGX_HTTP_X402_SETTLED:
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLED);
-            ngx_http_x402_stat_settled(job->offer.chain_id,
-                                       &job->offer.asset, &job->charge);
+            ngx_http_x402_stat_amount(NGX_HTTP_X402_AMOUNT_SETTLED,
+                                      job->offer.chain_id, &job->offer.asset,
+                                      &job->charge);
+            break;
 
-        } else if (ngx_strcmp(status, "pending") == 0) {
+        case NGX_HTTP_X402_PENDING:
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_PENDING);
+            break;
 
-        } else {
+        case NGX_HTTP_X402_RETRY:
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_RETRY);
+            break;
+
+        default:
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_FAILED);
+
+            if (job->served) {
+                /* served, and never paid: the documented loss, counted */
+                ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_UNPAID);
+                ngx_http_x402_stat_amount(NGX_HTTP_X402_AMOUNT_UNPAID,
+                                          job->offer.chain_id,
+                                          &job->offer.asset, &job->charge);
+            }
+        }
+
+        if (outcome == NGX_HTTP_X402_FAILED
+            || outcome == NGX_HTTP_X402_RETRY)
+        {
+            x402_u256_format_dec(amount, &job->charge);
+
+            ngx_log_error((outcome == NGX_HTTP_X402_RETRY ? NGX_LOG_WARN
+                                                          : NGX_LOG_ERR),
+                          ngx_cycle->log, 0,
+                          "x402: settlement of %s (%s, payer %s, %s) %s: "
+                          "%s%s", job->key, job->resource,
+                          payer, amount,
+                          outcome == NGX_HTTP_X402_RETRY
+                          ? "not sent, tried again" : "failed",
+                          error_reason ? error_reason : "unknown",
+                          job->served && outcome == NGX_HTTP_X402_FAILED
+                          ? " (served, unpaid)" : "");
         }
     }
 
-    job->status = status;
-    job->error_reason = error_reason;
+    job->outcome = outcome;
+    job->error_reason = (outcome == NGX_HTTP_X402_SETTLED) ? NULL
+                                                           : error_reason;
     job->ending = 1;
 
     ngx_http_x402_job_unwait(job);
 
     if (job->has_nonce && job->tx[0] != '\0'
-        && ngx_strcmp(status, "pending") == 0
+        && outcome == NGX_HTTP_X402_PENDING
         && (!job->xmcf->stale_known
             || (time_t) job->created < job->xmcf->stale_created))
     {
@@ -1257,20 +1778,11 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
         job->xmcf->stale_nonce = job->nonce;
         job->xmcf->stale_created = (time_t) job->created;
         job->xmcf->stale_known = 1;
+
+        ngx_http_x402_stale_watch(job->xmcf);
     }
 
-    /*
-     * a sync settlement that never reached the chain because the node or
-     * Redis failed: the request is answered 503 and the reservation
-     * released, so the same payment can be used again
-     */
-
-    if (job->sync && job->tx[0] == '\0' && error_reason != NULL
-        && (ngx_strcmp(error_reason, "settlement_rpc_unavailable") == 0
-            || ngx_strcmp(error_reason, "settlement_redis_unavailable") == 0
-            || ngx_strcmp(error_reason, "settlement_fee_above_max") == 0))
-    {
-        job->unavailable = 1;
+    if (job->sync && outcome == NGX_HTTP_X402_RETRY) {
         ngx_http_x402_job_notify(job);
         ngx_http_x402_job_release(job);
         return;
@@ -1280,12 +1792,14 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job, const char *status,
 
     ngx_http_x402_job_notify(job);
 
-    if (ngx_http_x402_job_write_receipt(job, status, ngx_http_x402_job_ended)
+    if (ngx_http_x402_job_write_receipt(job, ngx_http_x402_outcomes[outcome],
+                                        ngx_http_x402_job_ended)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s ended %s but the receipt "
-                      "could not be written", job->key, status);
+                      "could not be written", job->key,
+                      ngx_http_x402_outcomes[outcome]);
         ngx_http_x402_job_free(job);
     }
 }
@@ -1296,20 +1810,23 @@ ngx_http_x402_job_ended(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_job_t  *job = data;
 
-    if (job == NULL) {
-        /* a nonce release */
-        return;
-    }
-
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s ended %s (%s) but the "
                       "receipt could not be written: %s", job->key,
-                      job->status, job->tx[0] ? (char *) job->tx : "no tx",
+                      ngx_http_x402_outcomes[job->outcome],
+                      job->tx[0] ? (char *) job->tx : "no tx",
                       reply ? reply->str : err);
     }
 
     ngx_http_x402_job_free(job);
+}
+
+
+static void
+ngx_http_x402_job_ignored(void *data, redisReply *reply, const char *err)
+{
+    /* best effort */
 }
 
 
@@ -1331,8 +1848,7 @@ ngx_http_x402_job_notify(ngx_http_x402_job_t *job)
     job->ctx = NULL;
     ctx->job = NULL;
 
-    result.success = (ngx_strcmp(job->status, "settled") == 0);
-    result.unavailable = job->unavailable;
+    result.outcome = job->outcome;
     result.error_reason = job->error_reason;
     ngx_memcpy(result.tx, job->tx, sizeof(job->tx));
 
@@ -1346,7 +1862,7 @@ ngx_http_x402_job_started(ngx_http_x402_job_t *job)
     job->counted = 1;
 
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SETTLE_STARTED);
-    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_JOBS);
+    ngx_http_x402_stat_gauge(NGX_HTTP_X402_GAUGE_JOBS, 1);
 }
 
 
@@ -1367,6 +1883,8 @@ ngx_http_x402_job_release(ngx_http_x402_job_t *job)
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "x402: settlement of %s not sent (%s): reservation "
                   "released", job->key, job->error_reason);
+
+    ngx_http_x402_admitted_remove(job->key);
 
     if (ngx_http_x402_redis_command(&job->xmcf->redis, ngx_cycle->log,
                                     ngx_http_x402_job_ended, job,
@@ -1424,7 +1942,7 @@ static void
 ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 {
     if (job->counted) {
-        ngx_http_x402_stat_add(NGX_HTTP_X402_STAT_JOBS, -1);
+        ngx_http_x402_stat_gauge(NGX_HTTP_X402_GAUGE_JOBS, -1);
     }
 
     if (job->guard.timer_set) {

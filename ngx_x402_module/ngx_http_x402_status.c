@@ -27,12 +27,13 @@
 
 #define NGX_HTTP_X402_STATUS_ZONE_SIZE   (128 * 1024)
 #define NGX_HTTP_X402_STATUS_MAGIC       0x78343032
-#define NGX_HTTP_X402_STATUS_VERSION     2
+#define NGX_HTTP_X402_STATUS_VERSION     3
 #define NGX_HTTP_X402_STATUS_REASONS     64
 #define NGX_HTTP_X402_STATUS_REASON_LEN  64
 #define NGX_HTTP_X402_STATUS_ASSETS      32
 #define NGX_HTTP_X402_STATUS_BUCKETS     12
 #define NGX_HTTP_X402_STATUS_OUT_FIXED   16384
+#define NGX_HTTP_X402_STATUS_SLOTS       64     /* workers, old and new */
 
 
 typedef struct {
@@ -59,6 +60,17 @@ typedef struct {
 } ngx_http_x402_status_amount_t;
 
 
+/*
+ * A worker's gauges: its own slot, claimed at start, so that what a
+ * worker killed by a signal held (parked requests, settlement jobs) stops
+ * counting with it; only live workers' slots are summed.
+ */
+typedef struct {
+    ngx_atomic_t                 pid;       /* 0: free */
+    ngx_atomic_t                 gauge[NGX_HTTP_X402_GAUGE_N];
+} ngx_http_x402_status_slot_t;
+
+
 typedef struct {
     uint32_t                     magic;
     uint32_t                     version;
@@ -68,16 +80,20 @@ typedef struct {
 
     ngx_http_x402_status_reason_t  reasons[NGX_HTTP_X402_STATUS_REASONS];
     ngx_atomic_t                 reasons_other[2];  /* 402, 412 */
-    ngx_http_x402_status_amount_t  amounts[NGX_HTTP_X402_STATUS_ASSETS];
+    ngx_http_x402_status_amount_t  amounts[2][NGX_HTTP_X402_STATUS_ASSETS];
+    ngx_http_x402_status_slot_t  slots[NGX_HTTP_X402_STATUS_SLOTS];
     ngx_atomic_t                 overflow;
 } ngx_http_x402_status_shm_t;
+
+
+/* this worker's slot (NULL: none) */
+static ngx_http_x402_status_slot_t  *ngx_http_x402_status_slot;
 
 
 typedef struct {
     const char                  *name;
     const char                  *help;
-    ngx_uint_t                   counter;
-    ngx_uint_t                   gauge;
+    ngx_uint_t                   counter;   /* or gauge */
 } ngx_http_x402_status_metric_t;
 
 
@@ -92,44 +108,84 @@ static u_char *ngx_http_x402_status_hist(u_char *p, u_char *last,
     ngx_http_x402_status_hist_t *h);
 static u_char *ngx_http_x402_status_label(u_char *p, u_char *last,
     u_char *s);
+static u_char *ngx_http_x402_status_amounts(u_char *p, u_char *last,
+    const char *name, const char *help, ngx_http_x402_status_amount_t *a);
+static ngx_int_t ngx_http_x402_status_alive(ngx_atomic_uint_t pid);
 
 
 static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
 
     { "x402_payments_verified_total",
       "Payments that passed every check (local and on chain).",
-      NGX_HTTP_X402_STAT_VERIFIED, 0 },
+      NGX_HTTP_X402_STAT_VERIFIED },
 
     { "x402_payments_reserved_total",
       "Payments reserved in Redis (first use of the authorization).",
-      NGX_HTTP_X402_STAT_RESERVED, 0 },
+      NGX_HTTP_X402_STAT_RESERVED },
 
     { "x402_replays_refused_total",
       "Payments refused as already used (reserved in Redis, or the nonce "
       "spent on chain).",
-      NGX_HTTP_X402_STAT_REPLAYS, 0 },
+      NGX_HTTP_X402_STAT_REPLAYS },
 
     { "x402_settlements_started_total",
       "Settlement jobs started (built-in settler or facilitator).",
-      NGX_HTTP_X402_STAT_SETTLE_STARTED, 0 },
+      NGX_HTTP_X402_STAT_SETTLE_STARTED },
 
     { "x402_settlements_waited_total",
       "Paid requests under x402_settle async that waited for their "
       "settlement: the worker's settlements lagged by more than half the "
       "time left on the payment's permit.",
-      NGX_HTTP_X402_STAT_SETTLE_WAITED, 0 },
+      NGX_HTTP_X402_STAT_SETTLE_WAITED },
 
     { "x402_responses_cut_total",
       "upto responses ended at the permit's deadline less "
       "x402_settle_margin, so that their settlement lands in time.",
-      NGX_HTTP_X402_STAT_CUT, 0 },
+      NGX_HTTP_X402_STAT_CUT },
 
     { "x402_settlements_fee_refused_total",
       "Settlements not signed: the node's base fee was above "
       "x402_settle_max_fee.",
-      NGX_HTTP_X402_STAT_FEE_REFUSED, 0 },
+      NGX_HTTP_X402_STAT_FEE_REFUSED },
 
-    { NULL, NULL, 0, 0 }
+    { "x402_settlements_taken_over_total",
+      "Served payments a reconciler settled: their worker died, or the "
+      "gateway failed (node, Redis, gas, fees) and they were tried again.",
+      NGX_HTTP_X402_STAT_TAKEN_OVER },
+
+    { "x402_settlements_unpaid_total",
+      "Payments served and never paid: their settlement failed for good "
+      "(the payer moved the funds after an async verification, or the "
+      "permit expired while the gateway could not settle).",
+      NGX_HTTP_X402_STAT_UNPAID },
+
+    { "x402_stalled_refusals_total",
+      "Paid requests answered 503 because the settler's transactions "
+      "stalled (none mined for x402_settle_timeout).",
+      NGX_HTTP_X402_STAT_STALLED },
+
+    { "x402_settler_resent_total",
+      "Settler transactions sent again by a reconciler (the node lost them, "
+      "or their worker died before sending).",
+      NGX_HTTP_X402_STAT_RESENT },
+
+    { "x402_settler_gaps_filled_total",
+      "Settler nonces allocated and never signed (a worker killed between), "
+      "filled by a reconciler with an empty transaction.",
+      NGX_HTTP_X402_STAT_GAP_FILLED },
+
+    { "x402_settlements_cancelled_total",
+      "Settlements of sync payments whose worker died before answering: "
+      "their settler nonce given an empty transaction, the payment never "
+      "served, its reservation released.",
+      NGX_HTTP_X402_STAT_CANCELLED },
+
+    { "x402_replays_forgotten_total",
+      "Replays refused by this node's memory of the payments it admitted, "
+      "although Redis had lost their reservation.",
+      NGX_HTTP_X402_STAT_FORGOTTEN },
+
+    { NULL, NULL, 0 }
 };
 
 
@@ -137,13 +193,13 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_gauges[] = {
 
     { "x402_parked_requests",
       "Requests waiting for the chain, Redis or a settlement.",
-      NGX_HTTP_X402_STAT_PARKED, 1 },
+      NGX_HTTP_X402_GAUGE_PARKED },
 
     { "x402_settlement_jobs",
       "Settlement jobs running.",
-      NGX_HTTP_X402_STAT_JOBS, 1 },
+      NGX_HTTP_X402_GAUGE_JOBS },
 
-    { NULL, NULL, 0, 0 }
+    { NULL, NULL, 0 }
 };
 
 
@@ -380,11 +436,80 @@ ngx_http_x402_stat_latency(ngx_uint_t which, ngx_msec_t start,
 }
 
 
-/* A settlement was mined: add its amount to its asset's total, exactly. */
+/*
+ * This worker's gauges start at zero in a slot of its own: a free one, or
+ * one whose worker is gone (killed, or exited after a reload).
+ */
 
 void
-ngx_http_x402_stat_settled(uint64_t chain_id, const x402_address *asset,
-    const x402_u256 *amount)
+ngx_http_x402_status_init_process(void)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_x402_status_shm_t   *st;
+    ngx_http_x402_status_slot_t  *sl;
+
+    ngx_http_x402_status_slot = NULL;
+
+    st = ngx_http_x402_status_get(NULL);
+
+    if (st == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_SLOTS; i++) {
+        sl = &st->slots[i];
+
+        if (sl->pid != 0 && ngx_http_x402_status_alive(sl->pid)) {
+            continue;
+        }
+
+        if (!ngx_atomic_cmp_set(&sl->pid, sl->pid, (ngx_atomic_uint_t) ngx_pid))
+        {
+            continue;
+        }
+
+        for (n = 0; n < NGX_HTTP_X402_GAUGE_N; n++) {
+            sl->gauge[n] = 0;
+        }
+
+        ngx_http_x402_status_slot = sl;
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "x402: more than %d workers: this one's gauges are not "
+                  "counted", NGX_HTTP_X402_STATUS_SLOTS);
+}
+
+
+static ngx_int_t
+ngx_http_x402_status_alive(ngx_atomic_uint_t pid)
+{
+    return kill((ngx_pid_t) pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+}
+
+
+void
+ngx_http_x402_stat_gauge(ngx_uint_t gauge, ngx_atomic_int_t n)
+{
+    if (ngx_http_x402_status_slot == NULL || gauge >= NGX_HTTP_X402_GAUGE_N
+        || ngx_http_x402_status_get(NULL) == NULL)
+    {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_x402_status_slot->gauge[gauge], n);
+}
+
+
+/*
+ * A settlement was mined (or a served payment never paid): add its amount
+ * to its asset's total, exactly.
+ */
+
+void
+ngx_http_x402_stat_amount(ngx_uint_t kind, uint64_t chain_id,
+    const x402_address *asset, const x402_u256 *amount)
 {
     ngx_uint_t                      i;
     x402_u256                       sum;
@@ -394,7 +519,7 @@ ngx_http_x402_stat_settled(uint64_t chain_id, const x402_address *asset,
 
     st = ngx_http_x402_status_get(&sp);
 
-    if (st == NULL) {
+    if (st == NULL || kind > NGX_HTTP_X402_AMOUNT_UNPAID) {
         return;
     }
 
@@ -403,7 +528,7 @@ ngx_http_x402_stat_settled(uint64_t chain_id, const x402_address *asset,
     ngx_shmtx_lock(&sp->mutex);
 
     for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
-        a = &st->amounts[i];
+        a = &st->amounts[kind][i];
 
         if (!a->used) {
             if (slot == NULL) {
@@ -448,17 +573,17 @@ found:
 ngx_int_t
 ngx_http_x402_status_handler(ngx_http_request_t *r)
 {
-    char                            dec[X402_U256_DEC_MAX];
-    char                            addr[X402_ADDRESS_STR_LEN];
     u_char                         *p, *last;
     size_t                          size;
     ngx_int_t                       rc;
     ngx_str_t                       body, type;
     ngx_uint_t                      i, n;
     ngx_slab_pool_t                *sp;
+    ngx_atomic_int_t                total;
     ngx_http_x402_status_shm_t     *st;
+    ngx_http_x402_status_metric_t  *m;
     ngx_http_x402_status_reason_t  *rs;
-    ngx_http_x402_status_amount_t   amounts[NGX_HTTP_X402_STATUS_ASSETS];
+    ngx_http_x402_status_amount_t   amounts[2][NGX_HTTP_X402_STATUS_ASSETS];
 
     static const char  *outcomes[] = {
         "paid", "payment_required", "allowance_required", "unavailable",
@@ -480,7 +605,7 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     size = NGX_HTTP_X402_STATUS_OUT_FIXED
            + NGX_HTTP_X402_STATUS_REASONS
              * (2 * NGX_HTTP_X402_STATUS_REASON_LEN + 64)
-           + NGX_HTTP_X402_STATUS_ASSETS
+           + 2 * NGX_HTTP_X402_STATUS_ASSETS
              * (X402_U256_DEC_MAX + X402_ADDRESS_STR_LEN + 96);
 
     p = ngx_pnalloc(r->pool, size);
@@ -544,10 +669,12 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
                      "# TYPE x402_settlements_total counter\n"
                      "x402_settlements_total{result=\"settled\"} %uA\n"
                      "x402_settlements_total{result=\"failed\"} %uA\n"
-                     "x402_settlements_total{result=\"pending\"} %uA\n",
+                     "x402_settlements_total{result=\"pending\"} %uA\n"
+                     "x402_settlements_total{result=\"retry\"} %uA\n",
                      st->counter[NGX_HTTP_X402_STAT_SETTLED],
                      st->counter[NGX_HTTP_X402_STAT_SETTLE_FAILED],
-                     st->counter[NGX_HTTP_X402_STAT_SETTLE_PENDING]);
+                     st->counter[NGX_HTTP_X402_STAT_SETTLE_PENDING],
+                     st->counter[NGX_HTTP_X402_STAT_SETTLE_RETRY]);
 
     p = ngx_slprintf(p, last,
                      "# HELP x402_reconciled_total Broadcast or pending "
@@ -564,23 +691,14 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     ngx_memcpy(amounts, st->amounts, sizeof(amounts));
     ngx_shmtx_unlock(&sp->mutex);
 
-    p = ngx_slprintf(p, last,
-                     "# HELP x402_settled_amount_total Amount settled, in "
-                     "atomic units of the asset (exact decimal).\n"
-                     "# TYPE x402_settled_amount_total counter\n");
-
-    for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
-        if (!amounts[i].used) {
-            continue;
-        }
-
-        x402_address_format(addr, &amounts[i].asset);
-        x402_u256_format_dec(dec, &amounts[i].total);
-
-        p = ngx_slprintf(p, last, "x402_settled_amount_total{network="
-                         "\"eip155:%uL\",asset=\"%s\"} %s\n",
-                         amounts[i].chain_id, addr, dec);
-    }
+    p = ngx_http_x402_status_amounts(p, last, "x402_settled_amount_total",
+                                     "Amount settled (by the settler, a "
+                                     "facilitator or the reconciler)",
+                                     amounts[NGX_HTTP_X402_AMOUNT_SETTLED]);
+    p = ngx_http_x402_status_amounts(p, last, "x402_unpaid_amount_total",
+                                     "Amount of payments served and never "
+                                     "paid",
+                                     amounts[NGX_HTTP_X402_AMOUNT_UNPAID]);
 
     /* receipts lookups */
 
@@ -610,10 +728,23 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
                                   "reply",
                                   &st->hist[NGX_HTTP_X402_STAT_REDIS]);
 
-    /* gauges */
+    /* gauges, summed over the live workers' slots */
 
-    p = ngx_http_x402_status_metrics(p, last, st,
-                                     ngx_http_x402_status_gauges);
+    for (m = ngx_http_x402_status_gauges; m->name; m++) {
+        total = 0;
+
+        for (i = 0; i < NGX_HTTP_X402_STATUS_SLOTS; i++) {
+            if (st->slots[i].pid != 0
+                && ngx_http_x402_status_alive(st->slots[i].pid))
+            {
+                total += (ngx_atomic_int_t) st->slots[i].gauge[m->counter];
+            }
+        }
+
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s gauge\n%s %i\n",
+                         m->name, m->help, m->name, m->name,
+                         (ngx_int_t) total);
+    }
 
     n = st->overflow;
 
@@ -637,23 +768,38 @@ static u_char *
 ngx_http_x402_status_metrics(u_char *p, u_char *last,
     ngx_http_x402_status_shm_t *st, ngx_http_x402_status_metric_t *m)
 {
-    ngx_atomic_t  *v;
-
     for ( /* void */ ; m->name; m++) {
-        v = &st->counter[m->counter];
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n"
+                         "%s %uA\n", m->name, m->help, m->name, m->name,
+                         st->counter[m->counter]);
+    }
 
-        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
-                         m->name, m->help, m->name,
-                         m->gauge ? "gauge" : "counter");
+    return p;
+}
 
-        if (m->gauge) {
-            /* decremented as well: never shown as a huge unsigned */
-            p = ngx_slprintf(p, last, "%s %i\n", m->name,
-                             (ngx_int_t) (ngx_atomic_int_t) *v);
 
-        } else {
-            p = ngx_slprintf(p, last, "%s %uA\n", m->name, *v);
+static u_char *
+ngx_http_x402_status_amounts(u_char *p, u_char *last, const char *name,
+    const char *help, ngx_http_x402_status_amount_t *a)
+{
+    char        dec[X402_U256_DEC_MAX];
+    char        addr[X402_ADDRESS_STR_LEN];
+    ngx_uint_t  i;
+
+    p = ngx_slprintf(p, last,
+                     "# HELP %s %s, in atomic units of the asset (exact "
+                     "decimal).\n# TYPE %s counter\n", name, help, name);
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
+        if (!a[i].used) {
+            continue;
         }
+
+        x402_address_format(addr, &a[i].asset);
+        x402_u256_format_dec(dec, &a[i].total);
+
+        p = ngx_slprintf(p, last, "%s{network=\"eip155:%uL\",asset=\"%s\"} "
+                         "%s\n", name, a[i].chain_id, addr, dec);
     }
 
     return p;

@@ -48,10 +48,26 @@
 #define NGX_HTTP_X402_STAT_SETTLE_WAITED     20  /* async made to wait */
 #define NGX_HTTP_X402_STAT_CUT               21  /* upto: at the margin */
 #define NGX_HTTP_X402_STAT_FEE_REFUSED       22  /* above max fee */
-/* gauges */
-#define NGX_HTTP_X402_STAT_PARKED            23
-#define NGX_HTTP_X402_STAT_JOBS              24
-#define NGX_HTTP_X402_STAT_N                 25
+#define NGX_HTTP_X402_STAT_SETTLE_RETRY      23  /* the gateway's fault */
+#define NGX_HTTP_X402_STAT_UNPAID            24  /* served, never paid */
+#define NGX_HTTP_X402_STAT_TAKEN_OVER        25  /* by a reconciler */
+#define NGX_HTTP_X402_STAT_STALLED           26  /* refused: settler stalls */
+#define NGX_HTTP_X402_STAT_RESENT            27  /* by a reconciler */
+#define NGX_HTTP_X402_STAT_GAP_FILLED        28
+#define NGX_HTTP_X402_STAT_FORGOTTEN         29  /* replays Redis forgot */
+#define NGX_HTTP_X402_STAT_CANCELLED         30  /* sync, never answered */
+#define NGX_HTTP_X402_STAT_N                 31
+
+
+/* gauges: one slot per worker, summed over live workers */
+#define NGX_HTTP_X402_GAUGE_PARKED           0
+#define NGX_HTTP_X402_GAUGE_JOBS             1
+#define NGX_HTTP_X402_GAUGE_N                2
+
+
+/* amounts: exact 256-bit sums per network and asset */
+#define NGX_HTTP_X402_AMOUNT_SETTLED         0
+#define NGX_HTTP_X402_AMOUNT_UNPAID          1
 
 
 /* latency histograms */
@@ -63,8 +79,10 @@ void ngx_http_x402_stat_add(ngx_uint_t counter, ngx_atomic_int_t n);
 void ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason);
 void ngx_http_x402_stat_latency(ngx_uint_t which, ngx_msec_t start,
     ngx_uint_t failed);
-void ngx_http_x402_stat_settled(uint64_t chain_id, const x402_address *asset,
-    const x402_u256 *amount);
+void ngx_http_x402_stat_amount(ngx_uint_t kind, uint64_t chain_id,
+    const x402_address *asset, const x402_u256 *amount);
+void ngx_http_x402_stat_gauge(ngx_uint_t gauge, ngx_atomic_int_t n);
+void ngx_http_x402_status_init_process(void);
 
 
 #define ngx_http_x402_stat_inc(counter)  ngx_http_x402_stat_add(counter, 1)
