@@ -193,27 +193,30 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     is($sorted[-1] - $sorted[0] + 1, scalar @sorted, 'nonces are consecutive (no gap)');
 }
 
-# the settler out of gas: clear failure, nothing settled; funded: recovers
+# the settler out of gas: the gateway's fault, not the payer's: 503, nothing
+# settled, the reservation released; funded again, the same payment is
+# accepted and settles, with the released nonce
 {
     my $bal = rpc_call('eth_getBalance', $C->{X402_SETTLER_ADDRESS}, 'latest');
     rpc_call('anvil_setBalance', $C->{X402_SETTLER_ADDRESS}, '0x0');
     my $m0 = balance($C->{X402_PAY_TO});
     my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
     my $res = http_request($srv, 'GET /sync/broke', { 'PAYMENT-SIGNATURE' => $h });
-    is($res->{status}, 402, 'settler without gas: 402');
-    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
-    ok(exists $pr->{success} && !$pr->{success}, 'PAYMENT-RESPONSE success:false');
-    is($pr->{errorReason}, 'invalid_exact_evm_transaction_failed', 'errorReason');
-    is($pr->{transaction}, '', 'nothing was broadcast');
+    is($res->{status}, 503, 'settler without gas: 503, not the payer\'s fault');
+    is($res->{headers}{'retry-after'}, '2', 'with Retry-After');
+    ok(!$res->{headers}{'payment-required'}, 'no new payment asked for');
+    ok(!$res->{headers}{'payment-response'}, 'no settlement answered');
     is(balance($C->{X402_PAY_TO}), $m0, 'nothing moved');
     my ($rc) = grep { $_->{resource} eq '/sync/broke' } values %{ receipts() };
-    is($rc && $rc->{status}, 'failed', 'receipt marked failed, not settled');
+    ok(!$rc, 'the reservation is released');
 
     rpc_call('anvil_setBalance', $C->{X402_SETTLER_ADDRESS}, $bal);
-    my $r = client_pays($srv, '/sync/again');
-    ok($r->{paymentResponse} && $r->{paymentResponse}{success},
-       'funded again: the next payment settles');
-    my $tx = rpc_call('eth_getTransactionByHash', $r->{paymentResponse}{transaction} // '0x');
+    $res = http_request($srv, 'GET /sync/broke', { 'PAYMENT-SIGNATURE' => $h });
+    is($res->{status}, 200, 'funded again: the same payment is accepted');
+    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+    ok($pr->{success}, 'and settles');
+    is(balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'paid once');
+    my $tx = rpc_call('eth_getTransactionByHash', $pr->{transaction} // '0x');
     is($tx && hex($tx->{nonce}), tx_count() - 1, 'the released nonce was reused (no gap)');
 }
 
@@ -222,10 +225,10 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 # first, it might not be settled before the permit expires); one worker, as
 # the lag is per worker
 {
-    # x402_settle_timeout 3s: the first settlement is recorded pending long
-    # before the second payment, and still counts until its block
-    # x402_settle_margin 2s: a permit with 9 s left is admitted at all
-    (my $http3 = $HTTP) =~ s/x402_settle_timeout 10s/x402_settle_timeout 3s;\nx402_settle_margin 2s/;
+    # x402_settle_timeout 10s: the first settlement still waits for its block
+    # when the second payment comes, and the settler does not count as
+    # stalled; x402_settle_margin 2s: a permit with 9 s left is admitted
+    (my $http3 = $HTTP) =~ s/x402_settle_timeout 10s/x402_settle_timeout 10s;\nx402_settle_margin 2s/;
     my $one = server_start({ http_config => $http3, config => $CONFIG, workers => 1 });
     mining_stop();
     my $first = http_request($one, 'GET /async/lag1', { 'PAYMENT-SIGNATURE' =>
@@ -260,6 +263,41 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     like(server_stop($one, 'lag'),
          qr/settlements lag by \d+ s on this worker: payer 0x\w+ waits for the settlement/,
          'lag: the wait is explained in the log');
+}
+
+# the settler stalls (nothing of its mined for x402_settle_timeout while a
+# settlement waits): new payments are refused 503 before anything is sent,
+# the same payment is welcome again once the chain moves
+{
+    (my $http3 = $HTTP) =~ s/x402_settle_timeout 10s/x402_settle_timeout 3s/;
+    my $one = server_start({ http_config => $http3, config => $CONFIG, workers => 1 });
+    mining_stop();
+    my $tx0 = tx_count();
+    my $first = http_request($one, 'GET /async/stall1', { 'PAYMENT-SIGNATURE' =>
+        pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}") });
+    is($first->{status}, 200, 'stall: an async payment is served');
+    sleep 4.5;    # recorded pending, and no block for longer than 3 s
+    my $n = random_nonce();
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO} --nonce $n");
+    for my $path ('/async/stall2', '/sync/stall2') {
+        my $r = http_request($one, "GET $path", { 'PAYMENT-SIGNATURE' => $h });
+        is($r->{status}, 503, "stall: $path is refused, not served unsettled");
+        is($r->{headers}{'retry-after'}, '2', "stall: $path says when to come back");
+        like($r->{content}, qr/the settler's transactions stall/, "stall: $path says why");
+    }
+    my $key = 'x402:8453:' . lc(substr($C->{X402_PAYER2_ADDRESS}, 2)) . ':'
+              . substr(('0' x 64) . substr(Math::BigInt->new($n)->as_hex, 2), -64);
+    is(redis_cli('EXISTS', $key), '0', 'stall: nothing reserved for it');
+    mining_start();
+    rpc_call('evm_mine');
+    sleep 1.5;
+    my $r = http_request($one, 'GET /sync/stall3', { 'PAYMENT-SIGNATURE' => $h });
+    is($r->{status}, 200, 'stall over: the same payment is served');
+    ok((decode_json_b64($r->{headers}{'payment-response'}) // {})->{success},
+       'stall over: and settled');
+    is(tx_count(), $tx0 + 2, 'stall: two settlements on chain, none for the refusals');
+    like(server_stop($one, 'stall'), qr/the settler's transactions stall/,
+         'stall: the refusal is explained in the log');
 }
 
 my $log = server_stop($srv, 'settler');

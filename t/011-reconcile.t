@@ -1,11 +1,16 @@
 # The reconciler finishes settlements nobody is waiting for any more: a
 # "pending" receipt (not mined within x402_settle_timeout) and a "broadcast"
-# receipt left by a worker that was killed, once the chain mines them.
+# receipt left by a worker that was killed, once the chain mines them; it
+# fills a settler nonce a killed worker allocated and never signed; a
+# Redis that lost its data does not let a replay through the node that
+# admitted the payment; a payment served by a worker that died before its
+# settlement was sent is settled by another node, before its permit ends.
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
+use Math::BigInt;
 use Time::HiRes qw(time sleep);
 use X402Test;
 
@@ -30,6 +35,9 @@ location /async/ {
     x402_pay_to $X402_PAY_TO;
     x402_price 0.001;
     proxy_pass http://127.0.0.1:$BACKEND;
+}
+location = /metrics {
+    x402_status;
 }
 CONF
 
@@ -94,6 +102,117 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     is($rc && $rc->{status}, '0x1', 'and it is on chain');
     is(redis_cli('SCARD', 'x402:inflight'), '0', 'nothing left to reconcile');
     server_stop($again, 'restarted');
+}
+
+# a worker killed between taking a settler nonce and signing its
+# transaction leaves an allocation the chain never sees (made here as the
+# allocation script leaves it): the reconciler fills it with an empty
+# transaction, and the settlements after it are mined
+{
+    mining_start();
+    my $srv3 = server_start({ http_config => $HTTP, config => $CONFIG });
+    my $settler = $C->{X402_SETTLER_ADDRESS};
+    my $txs = "x402:settler:$settler:txs";
+    my $count = hex(rpc_call('eth_getTransactionCount', $settler, 'pending'));
+    my $old = int(time() * 1000) - 60_000;
+    redis_cli('SET', "x402:settler:$settler:nonce", $count + 1);
+    redis_cli('HSET', $txs, $count, $old);
+    is(pay_async($srv3, '/async/after-gap')->{status}, 200, 'a payment after the gap is served');
+    my $r = wait_status('/async/after-gap', 'settled', 15);
+    is($r && $r->{status}, 'settled', 'and settled: the gap did not hold it back');
+    is(hex(rpc_call('eth_getTransactionCount', $settler, 'latest')),
+       hex(rpc_call('eth_getTransactionCount', $settler, 'pending')),
+       'nothing of the settler queued in the node');
+    for (1 .. 30) { last if redis_cli('HLEN', $txs) eq '0'; sleep 0.2 }
+    is(redis_cli('HLEN', $txs), '0', 'every allocated nonce mined, the table empty');
+    my $metrics = http_request($srv3, 'GET /metrics')->{content};
+    like($metrics, qr/^x402_settler_gaps_filled_total 1$/m, 'the fill is counted');
+    my $log = server_stop($srv3, 'gap');
+    like($log, qr/the settler's nonce $count was allocated and never signed/,
+         'the fill is explained in the log');
+    like($log, qr/keeps no append-only file and has no replicas/,
+         'a Redis that keeps nothing is warned about');
+}
+
+# Redis loses its data while a settlement is on its way: a replay of the
+# same payment to this node is refused all the same, and it is paid once
+{
+    my $srv4 = server_start({ http_config => $HTTP, config => $CONFIG });
+    mining_stop();
+    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
+    my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
+    is(http_request($srv4, 'GET /async/wiped', { 'PAYMENT-SIGNATURE' => $h })->{status}, 200,
+       'served, its settlement waiting for a block');
+    redis_cli('FLUSHALL');
+    my $res = http_request($srv4, 'GET /async/wiped', { 'PAYMENT-SIGNATURE' => $h });
+    is($res->{status}, 402, 'Redis forgot it: the replay is refused anyway');
+    is(decode_json_b64($res->{headers}{'payment-required'})->{error}, 'permit2_invalid_nonce',
+       'as a used payment');
+    mining_start();
+    rpc_call('evm_mine');
+    for (1 .. 50) {
+        last if X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}) > $m0;
+        sleep 0.1;
+    }
+    sleep 1;
+    is(X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}), $m0 + $PRICE,
+       'paid exactly once, on chain');
+    like(http_request($srv4, 'GET /metrics')->{content}, qr/^x402_replays_forgotten_total 1$/m,
+         'counted as a replay Redis forgot');
+    server_stop($srv4, 'wiped');
+}
+
+# a worker killed after serving an async payment and before its settlement
+# was sent: another node takes it over from Redis once the job's lease
+# ends, and the lease ends in time for a permit of 24 s (the job's own
+# bound, 29 s here, would have let the permit expire first)
+{
+    mining_start();
+    my $port = free_port();
+    my $hold = fault_rpc_start($port, 'hold-from=eth_estimateGas');
+    my $short = <<'CONF';
+location /short/ {
+    x402 on;
+    x402_settle async;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.001;
+    x402_max_timeout 30;
+    x402_settle_margin 10s;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+location = /metrics {
+    x402_status;
+}
+CONF
+    my $held = server_start({ http_config => $HTTP =~ s/\$RPC/http:\/\/127.0.0.1:$port/r,
+                              config => $short });
+    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
+    my $nonce = random_nonce();
+    my $deadline = time() + 24;
+    my $h = pay(sprintf('--amount %s --pay-to %s --max-timeout 30 --deadline %d --nonce %s',
+                        $PRICE, $C->{X402_PAY_TO}, $deadline, $nonce));
+    is(http_request($held, 'GET /short/orphan', { 'PAYMENT-SIGNATURE' => $h })->{status}, 200,
+       'served; its settlement waits on a node that stopped answering');
+    for (1 .. 50) { last if X402Test::read_file($hold->{log}) =~ /held/; sleep 0.1 }
+    system("pkill -KILL -P $held->{pid}");
+    server_stop($held, 'killed', qr/exited on signal 9/);
+    my $r = receipt_of('/short/orphan');
+    is($r && $r->{status}, 'reserved', 'the worker died with the payment reserved, unsettled');
+    is(redis_cli('ZCARD', 'x402:unsettled'), '1', 'listed as served and unsettled');
+
+    my $other = server_start({ http_config => $HTTP, config => $short });
+    $r = wait_status('/short/orphan', 'settled', 22);
+    is($r && $r->{status}, 'settled', 'another node settled it');
+    ok(nonce_used($C->{X402_PAYER_ADDRESS}, $nonce), 'its Permit2 nonce is used on chain');
+    cmp_ok(time(), '<', $deadline, 'before the permit expired');
+    is(X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}), $m0 + $PRICE,
+       'the merchant paid once');
+    like(http_request($other, 'GET /metrics')->{content},
+         qr/^x402_settlements_taken_over_total 1$/m, 'counted as taken over');
+    is(redis_cli('ZCARD', 'x402:unsettled'), '0', 'nothing left unsettled');
+    like(server_stop($other, 'takeover'), qr/served and its settlement was never sent: settling it here/,
+         'the log explains the takeover');
+    fault_rpc_stop($hold);
 }
 
 mining_start();

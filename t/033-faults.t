@@ -38,10 +38,8 @@ for (1 .. 100) {
     sleep 0.05;
 }
 $REDIS_PID = X402Test::read_file("$DIR/redis.pid") =~ s/\s+//gr;
-my @PROXIES;
 END {
     local $?;
-    for my $p (@PROXIES) { kill 'TERM', $p->{pid} if kill 0, $p->{pid}; waitpid($p->{pid}, 0) }
     if ($REDIS_PID) {
         kill 'TERM', $REDIS_PID;
         for (1 .. 100) { last unless kill 0, $REDIS_PID; sleep 0.05 }
@@ -81,42 +79,6 @@ sub timed_get {
     $res->{secs} = time - $t0;
     $res->{json} = eval { decode_json($res->{content}) } // {};
     return $res;
-}
-
-sub proxy_start {
-    my ($port, $mode) = @_;
-    my $log = "$DIR/proxy-$port.log";
-    my $pid = fork // die $!;
-    if ($pid == 0) {
-        open STDOUT, '>>', "$DIR/proxy.out";
-        open STDERR, '>>', "$DIR/proxy.out";
-        { exec $^X, 't/tools/x402-fault-rpc.pl', '--port', $port, '--upstream', $RPC,
-               '--mode', $mode, '--log', $log }
-        _exit(127);
-    }
-    X402Test::wait_port($port) or die "fault proxy did not listen on $port";
-    my $p = { pid => $pid, port => $port, log => $log };
-    push @PROXIES, $p;
-    return $p;
-}
-
-sub proxy_stop {
-    my ($p) = @_;
-    kill 'TERM', $p->{pid};
-    waitpid($p->{pid}, 0);
-    @PROXIES = grep { $_ != $p } @PROXIES;
-}
-
-sub proxy_exited {
-    my ($p) = @_;
-    for (1 .. 40) {
-        if (waitpid($p->{pid}, POSIX::WNOHANG()) == $p->{pid}) {
-            @PROXIES = grep { $_ != $p } @PROXIES;
-            return 1;
-        }
-        sleep 0.05;
-    }
-    return 0;
 }
 
 my $CONFIG = <<'CONF';
@@ -264,7 +226,7 @@ for my $t (
     [ 'chainid=1', 'the chain node is on another chain', qr/RPC node is on chain 1, the offer is for chain 8453/ ],
 ) {
     my ($mode, $why) = @$t;
-    my $p = proxy_start($PPORT, $mode);
+    my $p = fault_rpc_start($PPORT, $mode);
     my $keys0 = scalar keys %{ receipts() };
     my $tx0 = tx_count();
     my $res = timed_get($srv, "/paid/$mode");
@@ -275,26 +237,26 @@ for my $t (
     is(scalar keys %{ receipts() }, $keys0, "RPC $mode: nothing reserved");
     is(tx_count(), $tx0, "RPC $mode: nothing settled");
     row("RPC $mode", sprintf('503 "%s" in %.2f s', $res->{json}{error} // '?', $res->{secs}));
-    proxy_stop($p);
+    fault_rpc_stop($p);
 }
 
 # ---- 4. the chain node goes away between verification and settlement ---
 
 # sanity: through the proxy in pass mode, payments settle
 {
-    my $p = proxy_start($PPORT, 'pass');
+    my $p = fault_rpc_start($PPORT, 'pass');
     my $res = timed_get($srv, '/paid/pass');
     is($res->{status}, 200, 'RPC through the pass-through proxy: settled and served');
-    proxy_stop($p);
+    fault_rpc_stop($p);
 }
 
 # a) gone before the settlement's first call: nothing is broadcast
 {
-    my $p = proxy_start($PPORT, 'exit-before=eth_estimateGas');
+    my $p = fault_rpc_start($PPORT, 'exit-before=eth_estimateGas');
     my $tx0 = tx_count();
     my $h = payment();
     my $res = timed_get($srv, '/paid/gone-before', $h);
-    ok(proxy_exited($p), 'the node went away after the checks');
+    ok(fault_rpc_exited($p), 'the node went away after the checks');
     is($res->{status}, 503, 'node gone before the settlement: 503 (the gateway\'s fault)');
     is($res->{json}{error}, 'payment settlement unavailable', 'JSON error');
     ok(!$res->{headers}{'payment-required'}, 'no PAYMENT-REQUIRED: not the payment\'s fault');
@@ -303,11 +265,11 @@ for my $t (
     for (1 .. 20) { $rc = receipt_of('/paid/gone-before'); last unless $rc; sleep 0.1 }
     ok(!$rc, 'nothing was sent: the reservation is released');
     is(tx_count(), $tx0, 'nothing on chain');
-    $p = proxy_start($PPORT, 'pass');
+    $p = fault_rpc_start($PPORT, 'pass');
     my $again = timed_get($srv, '/paid/gone-before-retry', $h);
     is($again->{status}, 200, 'the node back: the same payment is served and settled');
     is(tx_count(), $tx0 + 1, 'exactly one settlement');
-    proxy_stop($p);
+    fault_rpc_stop($p);
     row('node gone before the settlement (sync)', sprintf('%d "%s" in %.2f s, released; retry %d',
         $res->{status}, $res->{json}{error} // '?', $res->{secs}, $again->{status}));
 }
@@ -315,10 +277,10 @@ for my $t (
 # b) gone right after the broadcast: the hash is kept, pending, then
 # reconciled to settled once the node is back
 {
-    my $p = proxy_start($PPORT, 'exit-after=eth_sendRawTransaction');
+    my $p = fault_rpc_start($PPORT, 'exit-after=eth_sendRawTransaction');
     my $tx0 = tx_count();
     my $res = timed_get($srv, '/paid/gone-after');
-    ok(proxy_exited($p), 'the node went away after the broadcast');
+    ok(fault_rpc_exited($p), 'the node went away after the broadcast');
     my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
     is($res->{status}, 200, 'node gone after the broadcast: served (paid, pending)');
     ok(exists $pr->{success} && !$pr->{success}, 'PAYMENT-RESPONSE success:false');
@@ -333,21 +295,21 @@ for my $t (
     row('node gone after the broadcast (sync)', sprintf('%d %s, receipt %s, in %.2f s',
         $res->{status}, $pr->{errorReason} // '?', $rc ? $rc->{status} : 'LOST', $res->{secs}));
 
-    $p = proxy_start($PPORT, 'pass');
+    $p = fault_rpc_start($PPORT, 'pass');
     my $t = time;
     for (1 .. 60) { $rc = receipt_of('/paid/gone-after'); last if $rc && $rc->{status} eq 'settled'; sleep 0.1 }
     is($rc && $rc->{status}, 'settled', 'node back: the reconciler records settled');
     row('  node back: reconciled', sprintf('%s after %.1f s', $rc ? $rc->{status} : '?', time - $t));
-    proxy_stop($p);
+    fault_rpc_stop($p);
 }
 
 # c) the broadcast's reply is lost (the node took it): followed by hash,
 # never re-sent; pending, then settled once the node is back
 {
-    my $p = proxy_start($PPORT, 'drop-reply=eth_sendRawTransaction');
+    my $p = fault_rpc_start($PPORT, 'drop-reply=eth_sendRawTransaction');
     my $tx0 = tx_count();
     my $res = timed_get($srv, '/paid/lost-reply');
-    ok(proxy_exited($p), 'the node dropped the reply and went away');
+    ok(fault_rpc_exited($p), 'the node dropped the reply and went away');
     my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
     is($res->{status}, 200, 'lost broadcast reply: served (pending)');
     is($pr->{errorReason}, 'settlement_pending', 'errorReason settlement_pending');
@@ -359,13 +321,13 @@ for my $t (
     row('broadcast reply lost, node gone (sync)', sprintf('%d %s, receipt %s, in %.2f s',
         $res->{status}, $pr->{errorReason} // '?', $rc ? $rc->{status} : 'LOST', $res->{secs}));
 
-    $p = proxy_start($PPORT, 'pass');
+    $p = fault_rpc_start($PPORT, 'pass');
     for (1 .. 60) { $rc = receipt_of('/paid/lost-reply'); last if $rc && $rc->{status} eq 'settled'; sleep 0.1 }
     is($rc && $rc->{status}, 'settled', 'node back: settled');
     is(tx_count(), $tx0 + 1, 'exactly one transaction: never re-sent');
     my $p2 = timed_get($srv, '/paid/after-faults');
     is($p2->{status}, 200, 'and the next payment settles normally');
-    proxy_stop($p);
+    fault_rpc_stop($p);
 }
 
 my $log = server_stop($srv, 'rpc faults');

@@ -1,6 +1,7 @@
 # The documentation covers the module: every directive and variable in the
 # sources has its entry in docs/directives.md, and every reason string the
-# module can answer is in docs/troubleshooting.md.
+# module can answer is in docs/troubleshooting.md, every metric in
+# docs/metrics.md.
 use strict;
 use warnings;
 use Test::More;
@@ -32,6 +33,19 @@ my @r = $reasons =~ /"((?:permit2|invalid|unsupported|upto|asset)_[a-z0-9_]+)"/g
 cmp_ok(scalar @r, '>=', 15, 'reason strings found');
 for my $r (sort { $a cmp $b } keys %{{ map { $_ => 1 } @r }}) {
     like($trouble, qr/`\Q$r\E`/, "reason $r is in troubleshooting.md");
+}
+
+# the settlement's own reasons (module sources), and every metric
+my %settle = map { $_ => 1 } $src =~ /"(settlement_[a-z_]+)"/g;
+cmp_ok(scalar keys %settle, '>=', 10, 'settlement reasons found');
+for my $r (sort keys %settle) {
+    like($trouble, qr/`\Q$r\E`/, "reason $r is in troubleshooting.md");
+}
+my $metrics = slurp('docs/metrics.md');
+my %metric = map { $_ => 1 } $src =~ /"(x402_[a-z_]+_(?:total|ms|requests|jobs))\b/g;
+cmp_ok(scalar keys %metric, '>=', 20, 'metric names found');
+for my $m (sort keys %metric) {
+    like($metrics, qr/`\Q$m\E`/, "metric $m is in metrics.md");
 }
 
 done_testing();

@@ -35,7 +35,8 @@ our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  mining_stop mining_start
                  redis_start redis_stop free_port settler_key_file
                  server_start server_stop http_request read_file
-                 token_balance nonce_used random_nonce);
+                 token_balance nonce_used random_nonce
+                 fault_rpc_start fault_rpc_stop fault_rpc_exited);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $BUILD  = $ENV{X402_BUILD} || 'build';
@@ -79,6 +80,7 @@ sub start_services {
     my $dir = tempdir('x402-svc-XXXXXX', TMPDIR => 1,
                       CLEANUP => !$ENV{TEST_LEAVE});
     chmod 0755, $dir;
+    $SVC{dir} = $dir;
     if ($want{redis}) {
         $SVC{redis_port} = free_port();
         $SVC{redis_dir} = $dir;
@@ -129,6 +131,52 @@ sub start_services {
         $SVC{facilitator_log} = "$dir/facilitator.log";
         push @STOPS, sub { kill 'TERM', $pid; waitpid($pid, 0) };
     }
+}
+
+# t/tools/x402-fault-rpc.pl on a loopback port in front of the devchain,
+# misbehaving as $mode says (see the tool); stopped at exit.  Returns
+# { pid, port, log }: the log lists the methods of every request.
+my @FAULT_RPC;
+
+sub fault_rpc_start {
+    my ($port, $mode) = @_;
+    my $dir = $SVC{dir} // die 'fault_rpc_start needs start_services';
+    my $log = "$dir/fault-rpc-$port.log";
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        open STDOUT, '>>', "$dir/fault-rpc.out";
+        open STDERR, '>>', "$dir/fault-rpc.out";
+        { exec $^X, 't/tools/x402-fault-rpc.pl', '--port', $port,
+               '--upstream', $SVC{rpc}, '--mode', $mode, '--log', $log }
+        POSIX::_exit(127);
+    }
+    wait_port($port) or die "fault proxy did not listen on $port";
+    my $p = { pid => $pid, port => $port, log => $log };
+    if (!@FAULT_RPC) {
+        push @STOPS, sub { fault_rpc_stop($_) for @FAULT_RPC };
+    }
+    push @FAULT_RPC, $p;
+    return $p;
+}
+
+sub fault_rpc_stop {
+    my ($p) = @_;
+    kill 'TERM', $p->{pid} if kill 0, $p->{pid};
+    waitpid($p->{pid}, 0);
+    @FAULT_RPC = grep { $_ != $p } @FAULT_RPC;
+}
+
+# whether the proxy exited by itself (the exit-* modes) within 2 s
+sub fault_rpc_exited {
+    my ($p) = @_;
+    for (1 .. 40) {
+        if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) {
+            @FAULT_RPC = grep { $_ != $p } @FAULT_RPC;
+            return 1;
+        }
+        sleep 0.05;
+    }
+    return 0;
 }
 
 # Start (again) / stop the test Redis, on the same port (fault tests).
@@ -592,11 +640,14 @@ sub http_request {
         ->request($method, "http://127.0.0.1:$srv->{port}$uri", \%opt);
 }
 
+# $expected: a pattern of alert lines the test caused itself (a worker it
+# killed, say), not counted
 sub server_stop {
-    my ($srv, $name) = @_;
+    my ($srv, $name, $expected) = @_;
     stop_nginx($srv->{pid}) or fail("$name: nginx stopped within 10 s");
     my $log = read_file("$srv->{dir}/logs/error.log");
-    unlike($log, qr/\[(alert|crit|emerg)\]|Sanitizer/,
+    my $checked = $expected ? join('', grep { !/$expected/ } split /^/m, $log) : $log;
+    unlike($checked, qr/\[(alert|crit|emerg)\]|Sanitizer/,
            "$name: no alerts in error.log");
     return $log;
 }

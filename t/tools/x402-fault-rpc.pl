@@ -15,6 +15,9 @@
 #                            then exits
 #   --mode drop-reply=M      forwards the request calling M to the node
 #                            (it executes) but drops the reply, then exits
+#   --mode hold-from=M       forwards until a request calls method M: that
+#                            one and every later one is held open,
+#                            unanswered (a node that stopped answering)
 #
 # Usage: x402-fault-rpc.pl --port P [--upstream URL] --mode MODE --log FILE
 use strict;
@@ -75,6 +78,8 @@ sub rewrite {
     return $json->encode($ans);
 }
 
+my ($holding, @held) = (0);
+
 while (my $c = $srv->accept) {
     binmode $c;
     my $buf = '';
@@ -95,7 +100,13 @@ while (my $c = $srv->accept) {
     print $log join(',', @m), "\n";
     my $calls = sub { my $want = shift; grep { $_ eq $want } @m };
 
-    if ($mode eq 'garbage') {
+    if ($holding || ($mode =~ /^hold-from=(\w+)$/ && $calls->($1))) {
+        print $log "held\n";
+        $holding = 1;
+        push @held, $c;
+        next;
+
+    } elsif ($mode eq 'garbage') {
         reply($c, 200, 'application/json', "this is not JSON\n");
 
     } elsif ($mode eq 'http500') {
