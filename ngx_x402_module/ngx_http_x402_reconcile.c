@@ -43,67 +43,93 @@
 
 
 #define NGX_HTTP_X402_RECONCILE_BATCH  16
-#define NGX_HTTP_X402_RECONCILE_JSON   8192
+#define NGX_HTTP_X402_RECONCILE_SLACK  512      /* an update's growth */
 #define NGX_HTTP_X402_RECONCILE_RPC    (64 * 1024)
 #define NGX_HTTP_X402_TX_RECORD_MAX    2400     /* "<ms> <hash> <key> <raw>" */
 #define NGX_HTTP_X402_FILL_GAS         21000
 #define NGX_HTTP_X402_RPC_BODY_MAX     4096
 
 
+/* Redis's clock (ms): every node's leases and records on one clock */
+#define NGX_HTTP_X402_LUA_NOW                                                 \
+    "local t = redis.call('TIME') "                                           \
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+
+
 /*
- * A receipt the chain has decided, with its sets: never over "settled".
- * KEYS: the receipt, x402:inflight, x402:unsettled; ARGV: the receipt,
- * its status, the time (ms) from which it may be tried again ("retry").
+ * A receipt the chain has decided, with its sets, unless the receipt
+ * changed since it was read (a job or another node wrote it: the next
+ * round looks again).  KEYS: the receipt, x402:inflight, x402:unsettled;
+ * ARGV: the new receipt, its status, in how many ms it may be tried again
+ * ("retry"), the receipt as read.
  */
 static const char  ngx_http_x402_record_lua[] =
+    NGX_HTTP_X402_LUA_NOW
     "local cur = redis.call('GET', KEYS[1]) "
     "if not cur then redis.call('SREM', KEYS[2], KEYS[1]) "
     "redis.call('ZREM', KEYS[3], KEYS[1]) return 0 end "
-    "if ARGV[2] ~= 'settled' "
-    "and string.find(cur, '\"status\":\"settled\"', 1, true) then "
-    "redis.call('SREM', KEYS[2], KEYS[1]) return 0 end "
+    "if cur ~= ARGV[4] then return 0 end "
     "redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') "
     "redis.call('SREM', KEYS[2], KEYS[1]) "
     "if ARGV[2] == 'retry' then "
-    "redis.call('ZADD', KEYS[3], ARGV[3], KEYS[1]) "
+    "redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), KEYS[1]) "
     "else redis.call('ZREM', KEYS[3], KEYS[1]) end "
     "return 1";
 
 
-/* The receipt and its sets, gone. */
+/* The receipt and its sets gone, unless it changed since it was read. */
 static const char  ngx_http_x402_release_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
     "redis.call('SREM', KEYS[2], KEYS[1]) "
     "redis.call('ZREM', KEYS[3], KEYS[1]) "
     "return redis.call('DEL', KEYS[1])";
 
 
+/* Up to ARGV[1] unsettled payments due now. */
+static const char  ngx_http_x402_due_lua[] =
+    NGX_HTTP_X402_LUA_NOW
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, "
+    "'LIMIT', 0, tonumber(ARGV[1]))";
+
+
 /*
  * Takes over an unsettled payment whose time has come: its receipt, and a
- * lease (ARGV[2], ms) no other reconciler takes; nil when it is not due
+ * lease (ARGV[1] ms) no other reconciler takes; nil when it is not due
  * (another took it, or its job still runs).
  */
 static const char  ngx_http_x402_claim_lua[] =
+    NGX_HTTP_X402_LUA_NOW
     "local sc = redis.call('ZSCORE', KEYS[1], KEYS[2]) "
-    "if not sc or tonumber(sc) > tonumber(ARGV[1]) then return false end "
+    "if not sc or tonumber(sc) > now then return false end "
     "local r = redis.call('GET', KEYS[2]) "
     "if not r then redis.call('ZREM', KEYS[1], KEYS[2]) return false end "
-    "redis.call('ZADD', KEYS[1], ARGV[2], KEYS[2]) "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), KEYS[2]) "
     "return r";
 
 
 /*
- * The settler's transaction table below the mined count is done: dropped.
- * The rest, lowest nonces first (at most ARGV[2]): nonce, record, ...
+ * The settler's transaction table below the mined count (ARGV[1]) is
+ * done: dropped.  Nonces a failed broadcast returned to the pool (KEYS[2])
+ * join the table as allocated and never signed, so that they are filled
+ * even when no new settlement takes them.  Returns Redis's time (ms), then
+ * the rest, lowest nonces first (at most ARGV[2]): nonce, record, ...
  */
 static const char  ngx_http_x402_gaps_lua[] =
+    NGX_HTTP_X402_LUA_NOW
     "local mined = tonumber(ARGV[1]) "
+    "for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do "
+    "redis.call('ZREM', KEYS[2], k) "
+    "local n = tonumber(k) "
+    "if n ~= nil and n >= mined then "
+    "redis.call('HSETNX', KEYS[1], string.format('%d', n), "
+    "string.format('%d', now)) end end "
     "local open = {} "
     "for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do "
     "local n = tonumber(k) "
     "if n == nil or n < mined then redis.call('HDEL', KEYS[1], k) "
     "else open[#open + 1] = n end end "
     "table.sort(open) "
-    "local out = {} "
+    "local out = { string.format('%d', now) } "
     "for i = 1, math.min(#open, tonumber(ARGV[2])) do "
     "local k = string.format('%d', open[i]) "
     "out[#out + 1] = k "
@@ -127,6 +153,7 @@ static const char  ngx_http_x402_fill_lua[] =
 /* a record of the settler's transaction table, parsed */
 typedef struct {
     uint64_t                     at;        /* allocated, ms */
+    char                        *hash;      /* of the signed transaction */
     char                        *key;       /* the payment's receipt */
     char                        *raw;       /* NULL: never signed */
     ngx_uint_t                   owed;      /* served before settled */
@@ -139,13 +166,16 @@ typedef struct {
 
     uint64_t                     mined;     /* the settler's, this round */
     unsigned                     mined_known:1;
+    uint64_t                     redis_now; /* ms, when step 4 listed */
 
     ngx_uint_t                   n;         /* keys of this step */
     ngx_uint_t                   next;
     char                         keys[NGX_HTTP_X402_RECONCILE_BATCH]
                                      [X402_REPLAY_KEY_MAX];
-    char                         json[NGX_HTTP_X402_RECONCILE_JSON];
+    char                        *json;      /* the key's receipt */
     size_t                       json_len;
+    size_t                       json_cap;
+    char                        *scratch;   /* json_cap + slack bytes */
     char                         status[16];
     char                         tx[67];
 
@@ -207,6 +237,9 @@ static void ngx_http_x402_durability(ngx_http_x402_reconcile_t *rc);
 static void ngx_http_x402_durability_info(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_reconcile_end(ngx_http_x402_reconcile_t *rc);
+static void ngx_http_x402_reconcile_free(ngx_http_x402_reconcile_t *rc);
+static ngx_int_t ngx_http_x402_reconcile_keep(ngx_http_x402_reconcile_t *rc,
+    const char *s, size_t len);
 static void ngx_http_x402_reconcile_drop(ngx_http_x402_reconcile_t *rc,
     const char *cmd, const char *set, ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_reconcile_advance(ngx_http_x402_reconcile_t *rc,
@@ -278,8 +311,7 @@ ngx_http_x402_reconcile_exit(ngx_cycle_t *cycle)
     /* a step still in flight frees it when it completes */
 
     if (!rc->busy) {
-        ngx_http_x402_gaps_clear(rc);
-        ngx_free(rc);
+        ngx_http_x402_reconcile_free(rc);
     }
 
     ngx_http_x402_reconciler = NULL;
@@ -461,7 +493,7 @@ ngx_http_x402_inflight_got(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_reconcile_t *rc = data;
 
-    char        *status, buf[NGX_HTTP_X402_RECONCILE_JSON];
+    char        *status, buf[NGX_HTTP_X402_RPC_BODY_MAX];
     size_t       len;
     uint8_t      hash[32];
     uint64_t     updated;
@@ -474,7 +506,6 @@ ngx_http_x402_inflight_got(void *data, redisReply *reply, const char *err)
     status = rc->status;
 
     if (reply->type != REDIS_REPLY_STRING
-        || reply->len >= NGX_HTTP_X402_RECONCILE_JSON
         || x402_receipt_peek(status, sizeof(rc->status), rc->tx, &updated,
                              reply->str, reply->len)
            != X402_OK
@@ -487,8 +518,10 @@ ngx_http_x402_inflight_got(void *data, redisReply *reply, const char *err)
         return;
     }
 
-    ngx_memcpy(rc->json, reply->str, reply->len);
-    rc->json_len = reply->len;
+    if (ngx_http_x402_reconcile_keep(rc, reply->str, reply->len) != NGX_OK) {
+        ngx_http_x402_reconcile_end(rc);
+        return;
+    }
 
     /* a settlement still running on some worker is left to it */
 
@@ -497,8 +530,8 @@ ngx_http_x402_inflight_got(void *data, redisReply *reply, const char *err)
     if ((ngx_strcmp(status, "broadcast") == 0
          && updated + rc->xmcf->settle_timeout / 1000 + 5
             > (uint64_t) ngx_time())
-        || rc->tx[0] != '0'
-        || x402_hex_decode(hash, &len, rc->tx + 2, ngx_strlen(rc->tx) - 2)
+        || ngx_strlen(rc->tx) != 66
+        || x402_hex_decode(hash, &len, rc->tx + 2, 64)
            != X402_OK
         || len != sizeof(hash))
     {
@@ -578,13 +611,12 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
 static void
 ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc)
 {
-    char                      res[NGX_HTTP_X402_RECONCILE_JSON];
     uint64_t                  deadline;
     x402_receipt_settlement   st;
 
     if (!rc->mined_known
-        || x402_receipt_settlement_decode(&st, res, sizeof(res), rc->json,
-                                          rc->json_len)
+        || x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                          rc->json, rc->json_len)
            != X402_OK
         || st.tx_nonce == UINT64_MAX || st.tx_nonce >= rc->mined)
     {
@@ -636,8 +668,8 @@ ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc)
 static void
 ngx_http_x402_inflight_release(ngx_http_x402_reconcile_t *rc)
 {
-    size_t       argvlen[6];
-    const char  *argv[6];
+    size_t       argvlen[7];
+    const char  *argv[7];
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_x402_release_lua;
@@ -645,6 +677,7 @@ ngx_http_x402_inflight_release(ngx_http_x402_reconcile_t *rc)
     argv[3] = rc->keys[rc->next];
     argv[4] = NGX_HTTP_X402_INFLIGHT_KEY;
     argv[5] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[6] = rc->json;
 
     argvlen[0] = 4;
     argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
@@ -652,11 +685,12 @@ ngx_http_x402_inflight_release(ngx_http_x402_reconcile_t *rc)
     argvlen[3] = ngx_strlen(argv[3]);
     argvlen[4] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
     argvlen[5] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[6] = rc->json_len;
 
     ngx_http_x402_admitted_remove(rc->keys[rc->next]);
 
     if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_recorded,
-                                      6, argv, argvlen)
+                                      7, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_x402_reconcile_end(rc);
@@ -673,11 +707,12 @@ static void
 ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
     const char *status, const char *error, ngx_uint_t last)
 {
-    char         json[NGX_HTTP_X402_RECONCILE_JSON], at[NGX_INT64_LEN + 1];
-    size_t       len, argvlen[9];
-    const char  *argv[9];
+    char        *json;
+    size_t       len, argvlen[10];
+    const char  *argv[10];
 
-    len = sizeof(json);
+    json = rc->scratch;
+    len = rc->json_cap + NGX_HTTP_X402_RECONCILE_SLACK;
 
     if (x402_receipt_update(json, &len, rc->json, rc->json_len, status,
                             error, (uint64_t) ngx_time())
@@ -687,8 +722,6 @@ ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
         return;
     }
 
-    *ngx_sprintf((u_char *) at, "%uL", (uint64_t) ngx_time() * 1000) = '\0';
-
     argv[0] = "EVAL";
     argv[1] = ngx_http_x402_record_lua;
     argv[2] = "3";
@@ -697,7 +730,8 @@ ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
     argv[5] = NGX_HTTP_X402_UNSETTLED_KEY;
     argv[6] = json;
     argv[7] = status;
-    argv[8] = at;
+    argv[8] = "0";          /* "retry": due at once */
+    argv[9] = rc->json;
 
     argvlen[0] = 4;
     argvlen[1] = sizeof(ngx_http_x402_record_lua) - 1;
@@ -707,12 +741,13 @@ ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
     argvlen[5] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
     argvlen[6] = len;
     argvlen[7] = ngx_strlen(status);
-    argvlen[8] = ngx_strlen(at);
+    argvlen[8] = 1;
+    argvlen[9] = rc->json_len;
 
     if (ngx_http_x402_reconcile_redis(rc,
                                       last ? ngx_http_x402_unsettled_recorded
                                            : ngx_http_x402_inflight_recorded,
-                                      9, argv, argvlen)
+                                      10, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_x402_reconcile_end(rc);
@@ -733,29 +768,22 @@ ngx_http_x402_inflight_recorded(void *data, redisReply *reply,
 static void
 ngx_http_x402_unsettled_start(ngx_http_x402_reconcile_t *rc)
 {
-    u_char       now[NGX_INT64_LEN + 1];
-    size_t       argvlen[7];
-    const char  *argv[7];
+    size_t       argvlen[5];
+    const char  *argv[5];
 
-    *ngx_sprintf(now, "%uL", (uint64_t) ngx_time() * 1000) = '\0';
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_due_lua;
+    argv[2] = "1";
+    argv[3] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[4] = "16";
 
-    argv[0] = "ZRANGEBYSCORE";
-    argv[1] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[2] = "-inf";
-    argv[3] = (const char *) now;
-    argv[4] = "LIMIT";
-    argv[5] = "0";
-    argv[6] = "16";
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_due_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[4] = 2;
 
-    argvlen[0] = sizeof("ZRANGEBYSCORE") - 1;
-    argvlen[1] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[2] = 4;
-    argvlen[3] = ngx_strlen(now);
-    argvlen[4] = 5;
-    argvlen[5] = 1;
-    argvlen[6] = 2;
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_keys, 7,
+    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_keys, 5,
                                       argv, argvlen)
         != NGX_OK)
     {
@@ -781,10 +809,9 @@ ngx_http_x402_unsettled_keys(void *data, redisReply *reply, const char *err)
 static void
 ngx_http_x402_unsettled_next(ngx_http_x402_reconcile_t *rc)
 {
-    u_char       now[NGX_INT64_LEN + 1], lease[NGX_INT64_LEN + 1];
-    size_t       argvlen[7];
-    uint64_t     ms;
-    const char  *argv[7];
+    u_char       lease[NGX_INT64_LEN + 1];
+    size_t       argvlen[6];
+    const char  *argv[6];
 
     if (rc->exiting) {
         ngx_http_x402_reconcile_end(rc);
@@ -796,30 +823,26 @@ ngx_http_x402_unsettled_next(ngx_http_x402_reconcile_t *rc)
         return;
     }
 
-    ms = (uint64_t) ngx_time() * 1000;
+    /* the takeover's own job: as long as any job */
 
-    *ngx_sprintf(now, "%uL", ms) = '\0';
-    *ngx_sprintf(lease, "%uL", ms + ngx_http_x402_settle_bound(rc->xmcf))
-        = '\0';
+    *ngx_sprintf(lease, "%M", ngx_http_x402_settle_bound(rc->xmcf)) = '\0';
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_x402_claim_lua;
     argv[2] = "2";
     argv[3] = NGX_HTTP_X402_UNSETTLED_KEY;
     argv[4] = rc->keys[rc->next];
-    argv[5] = (const char *) now;
-    argv[6] = (const char *) lease;
+    argv[5] = (const char *) lease;
 
     argvlen[0] = 4;
     argvlen[1] = sizeof(ngx_http_x402_claim_lua) - 1;
     argvlen[2] = 1;
     argvlen[3] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
     argvlen[4] = ngx_strlen(argv[4]);
-    argvlen[5] = ngx_strlen(now);
-    argvlen[6] = ngx_strlen(lease);
+    argvlen[5] = ngx_strlen(lease);
 
     if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_claimed,
-                                      7, argv, argvlen)
+                                      6, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_x402_reconcile_end(rc);
@@ -834,7 +857,6 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
     ngx_http_x402_reconcile_t *rc = data;
 
     char                      status[16], tx[67];
-    char                      res[NGX_HTTP_X402_RECONCILE_JSON];
     char                     *key;
     uint64_t                  updated, deadline;
     ngx_int_t                 rv;
@@ -854,10 +876,9 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
         return;
     }
 
-    if (reply->len >= NGX_HTTP_X402_RECONCILE_JSON
-        || x402_receipt_peek(status, sizeof(status), tx, &updated,
-                             reply->str, reply->len)
-           != X402_OK)
+    if (x402_receipt_peek(status, sizeof(status), tx, &updated,
+                          reply->str, reply->len)
+        != X402_OK)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: reconcile %s: the receipt is not readable",
@@ -867,8 +888,10 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
         return;
     }
 
-    ngx_memcpy(rc->json, reply->str, reply->len);
-    rc->json_len = reply->len;
+    if (ngx_http_x402_reconcile_keep(rc, reply->str, reply->len) != NGX_OK) {
+        ngx_http_x402_reconcile_end(rc);
+        return;
+    }
 
     if (ngx_strcmp(status, "reserved") != 0
         && ngx_strcmp(status, "retry") != 0)
@@ -879,8 +902,8 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
         return;
     }
 
-    if (x402_receipt_settlement_decode(&st, res, sizeof(res), rc->json,
-                                       rc->json_len)
+    if (x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                       rc->json, rc->json_len)
         != X402_OK
         || x402_u256_to_u64(&deadline, &st.payment.deadline) != X402_OK)
     {
@@ -935,8 +958,8 @@ static void
 ngx_http_x402_gaps_start(ngx_http_x402_reconcile_t *rc)
 {
     u_char       mined[NGX_INT64_LEN + 1], max[NGX_INT64_LEN + 1];
-    size_t       argvlen[6];
-    const char  *argv[6];
+    size_t       argvlen[7];
+    const char  *argv[7];
 
     if (!rc->mined_known) {
         ngx_http_x402_durability(rc);
@@ -948,19 +971,21 @@ ngx_http_x402_gaps_start(ngx_http_x402_reconcile_t *rc)
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_x402_gaps_lua;
-    argv[2] = "1";
+    argv[2] = "2";
     argv[3] = rc->xmcf->txs_key;
-    argv[4] = (const char *) mined;
-    argv[5] = (const char *) max;
+    argv[4] = rc->xmcf->released_key;
+    argv[5] = (const char *) mined;
+    argv[6] = (const char *) max;
 
     argvlen[0] = 4;
     argvlen[1] = sizeof(ngx_http_x402_gaps_lua) - 1;
     argvlen[2] = 1;
     argvlen[3] = ngx_strlen(argv[3]);
-    argvlen[4] = ngx_strlen(mined);
-    argvlen[5] = ngx_strlen(max);
+    argvlen[4] = ngx_strlen(argv[4]);
+    argvlen[5] = ngx_strlen(mined);
+    argvlen[6] = ngx_strlen(max);
 
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_listed, 6,
+    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_listed, 7,
                                       argv, argvlen)
         != NGX_OK)
     {
@@ -974,18 +999,32 @@ ngx_http_x402_gaps_listed(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_reconcile_t *rc = data;
 
+    off_t        ms;
     ngx_uint_t   i;
     redisReply  *n, *v;
 
     rc->n = 0;
     rc->next = 0;
 
-    if (rc->exiting || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    if (rc->exiting || reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
         ngx_http_x402_reconcile_end(rc);
         return;
     }
 
-    for (i = 0; i + 1 < reply->elements
+    /* the allocations' clock */
+    ms = ngx_atoof((u_char *) reply->element[0]->str, reply->element[0]->len);
+
+    if (ms == NGX_ERROR) {
+        ngx_http_x402_reconcile_end(rc);
+        return;
+    }
+
+    rc->redis_now = (uint64_t) ms;
+
+    for (i = 1; i + 1 < reply->elements
                 && rc->n < NGX_HTTP_X402_RECONCILE_BATCH; i += 2)
     {
         n = reply->element[i];
@@ -1053,6 +1092,7 @@ ngx_http_x402_gap_parse(char *rec, ngx_http_x402_gap_t *gap)
     }
 
     if (n == 5) {
+        gap->hash = f[1];
         gap->key = f[2];
         gap->owed = (f[3][0] != 's');
         gap->raw = f[4];
@@ -1107,7 +1147,7 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
         return;
     }
 
-    now = (uint64_t) ngx_time() * 1000;
+    now = rc->redis_now;
 
     if (gap.raw == NULL) {
         grace = ngx_max(5000, 4 * xmcf->redis.timeout
@@ -1184,7 +1224,13 @@ ngx_http_x402_gaps_resend(ngx_http_x402_reconcile_t *rc, const char *raw)
 }
 
 
-/* A sync payment's transaction, its job over: resent, or cancelled. */
+/*
+ * A sync payment's transaction, its job over.  Answered (served with
+ * "pending"): sent again.  Its receipt still "broadcast" with this very
+ * transaction: the worker died before answering, and the payment is
+ * cancelled.  Anything else (the reservation released after a 503, the
+ * job moved on to another nonce): never sent again, the nonce filled.
+ */
 
 static void
 ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
@@ -1194,6 +1240,7 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
     char                  status[16], tx[67];
     u_char                buf[NGX_HTTP_X402_TX_RECORD_MAX];
     uint64_t              updated;
+    ngx_uint_t            same;
     ngx_http_x402_gap_t   gap;
 
     if (rc->exiting || reply == NULL || reply->type == REDIS_REPLY_ERROR) {
@@ -1201,12 +1248,28 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_STRING
-        && x402_receipt_peek(status, sizeof(status), tx, &updated,
-                             reply->str, reply->len)
-           == X402_OK
-        && ngx_strcmp(status, "broadcast") == 0)
+    ngx_cpystrn(buf, (u_char *) rc->records[rc->next], sizeof(buf));
+
+    if (ngx_http_x402_gap_parse((char *) buf, &gap) != NGX_OK
+        || gap.raw == NULL)
     {
+        rc->next++;
+        ngx_http_x402_gaps_next(rc);
+        return;
+    }
+
+    same = reply->type == REDIS_REPLY_STRING
+           && x402_receipt_peek(status, sizeof(status), tx, &updated,
+                                reply->str, reply->len)
+              == X402_OK
+           && ngx_strcasecmp((u_char *) tx, (u_char *) gap.hash) == 0;
+
+    if (same && ngx_strcmp(status, "broadcast") != 0) {
+        ngx_http_x402_gaps_resend(rc, gap.raw);
+        return;
+    }
+
+    if (same) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "x402: reconcile %s: its worker died before its "
                       "request was answered: the settler's nonce %uL is "
@@ -1214,19 +1277,16 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
                       "unless the node has it already", rc->keys[0],
                       rc->nonces[rc->next]);
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_CANCELLED);
-        ngx_http_x402_gaps_fill(rc);
-        return;
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: reconcile %s: the settler's nonce %uL holds a "
+                      "transaction its payment no longer uses (refused, "
+                      "or settled at another nonce): filled with an empty "
+                      "transaction", rc->keys[0], rc->nonces[rc->next]);
     }
 
-    /* answered (pending: served), or ended: sent again */
-
-    ngx_cpystrn(buf, (u_char *) rc->records[rc->next], sizeof(buf));
-
-    if (ngx_http_x402_gap_parse((char *) buf, &gap) != NGX_OK) {
-        gap.raw = NULL;
-    }
-
-    ngx_http_x402_gaps_resend(rc, gap.raw);
+    ngx_http_x402_gaps_fill(rc);
 }
 
 
@@ -1515,7 +1575,7 @@ ngx_http_x402_reconcile_end(ngx_http_x402_reconcile_t *rc)
     ngx_http_x402_gaps_clear(rc);
 
     if (rc->exiting) {
-        ngx_free(rc);
+        ngx_http_x402_reconcile_free(rc);
         return;
     }
 
@@ -1525,17 +1585,29 @@ ngx_http_x402_reconcile_end(ngx_http_x402_reconcile_t *rc)
 }
 
 
+static void
+ngx_http_x402_reconcile_free(ngx_http_x402_reconcile_t *rc)
+{
+    ngx_http_x402_gaps_clear(rc);
+
+    if (rc->json != NULL) {
+        ngx_free(rc->json);
+    }
+
+    ngx_free(rc);
+}
+
+
 /* The amount of the receipt in rc->json, to a settled or unpaid total. */
 
 static void
 ngx_http_x402_reconcile_amount(ngx_http_x402_reconcile_t *rc,
     ngx_uint_t kind)
 {
-    char                      res[NGX_HTTP_X402_RECONCILE_JSON];
     x402_receipt_settlement   st;
 
-    if (x402_receipt_settlement_decode(&st, res, sizeof(res), rc->json,
-                                       rc->json_len)
+    if (x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                       rc->json, rc->json_len)
         != X402_OK)
     {
         return;
@@ -1544,6 +1616,39 @@ ngx_http_x402_reconcile_amount(ngx_http_x402_reconcile_t *rc,
     ngx_http_x402_stat_amount(kind, st.offer.chain_id, &st.offer.asset,
                               st.has_charged ? &st.charged
                                              : &st.payment.amount);
+}
+
+
+/*
+ * A copy of the key's receipt, whatever its size (a long resource), with
+ * room for what the steps derive from it.
+ */
+
+static ngx_int_t
+ngx_http_x402_reconcile_keep(ngx_http_x402_reconcile_t *rc, const char *s,
+    size_t len)
+{
+    if (len + 1 > rc->json_cap) {
+        if (rc->json != NULL) {
+            ngx_free(rc->json);
+        }
+
+        rc->json = ngx_alloc(2 * (len + 1) + NGX_HTTP_X402_RECONCILE_SLACK,
+                             ngx_cycle->log);
+        if (rc->json == NULL) {
+            rc->json_cap = 0;
+            return NGX_ERROR;
+        }
+
+        rc->json_cap = len + 1;
+        rc->scratch = rc->json + rc->json_cap;
+    }
+
+    ngx_memcpy(rc->json, s, len);
+    rc->json[len] = '\0';
+    rc->json_len = len;
+
+    return NGX_OK;
 }
 
 

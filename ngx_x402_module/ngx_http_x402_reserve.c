@@ -69,16 +69,19 @@ static const char  ngx_http_x402_unreserve_lua[] =
 
 
 /*
- * KEYS: the receipt, x402:unsettled; ARGV: the receipt, its TTL (ms), the
- * time (ms) from which a reconciler may settle it, "0" when it is settled
- * before it is served.  The first holder's receipt, or nil: reserved.
+ * KEYS: the receipt, x402:unsettled; ARGV: the receipt, its TTL (ms), in
+ * how many ms (on Redis's clock) a reconciler may settle it, "-" when it
+ * is settled before it is served.  The first holder's receipt, or nil:
+ * reserved.
  */
 static const char  ngx_http_x402_reserve_lua[] =
     "local old = redis.call('GET', KEYS[1]) "
     "if old then return old end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
-    "if ARGV[3] ~= '0' then "
-    "redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1]) end "
+    "if ARGV[3] ~= '-' then "
+    "local t = redis.call('TIME') "
+    "redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000) "
+    "+ tonumber(ARGV[3]), KEYS[1]) end "
     "return false";
 
 
@@ -94,6 +97,8 @@ static void ngx_http_x402_released(void *data, redisReply *reply,
 static void ngx_http_x402_reserved(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf,
+    char *key);
+static void ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf,
     char *key);
 static void ngx_http_x402_released_once(void *data, redisReply *reply,
     const char *err);
@@ -236,7 +241,8 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
      * ends, at the latest at the cut (upto)
      */
 
-    at = 0;
+    owed[0] = '-';
+    owed[1] = '\0';
 
     if (xlcf->facilitator_url.len == 0
         && (ctx->mode == NGX_HTTP_X402_MODE_ASYNC
@@ -252,9 +258,9 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         }
 
         at = ngx_http_x402_settle_lease(xmcf, start * 1000, now + left);
-    }
 
-    *ngx_sprintf(owed, "%uL", at) = '\0';
+        *ngx_sprintf(owed, "%uL", at - now * 1000) = '\0';
+    }
 
     /*
      * the path paid for; its query string may hold what is nobody else's
@@ -463,10 +469,11 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_resv_t *resv = data;
 
-    size_t                len;
-    time_t                deadline;
-    ngx_http_request_t   *r;
-    ngx_http_x402_ctx_t  *ctx;
+    size_t                      len;
+    time_t                      deadline;
+    ngx_http_request_t         *r;
+    ngx_http_x402_ctx_t        *ctx;
+    ngx_http_x402_main_conf_t  *xmcf;
 
     /*
      * taken (nil) for a request that is gone, or unknown (no reply: the
@@ -513,6 +520,15 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
                           "(does redis keep its data?)", ctx->payer);
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_FORGOTTEN);
+
+            /*
+             * the reservation just taken keeps the key from further
+             * replays, but it was never served: no reconciler settles it
+             * (the first settlement writes its own outcome over it)
+             */
+            xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+            ngx_http_x402_disown(xmcf, ctx->key);
+
             ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
             return;
         }
@@ -625,6 +641,28 @@ ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
     (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
                                        ngx_http_x402_released_once, NULL,
                                        5, argv, argvlen);
+}
+
+
+/* A reservation nobody served: out of x402:unsettled, the key kept. */
+
+static void
+ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf, char *key)
+{
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    argv[0] = "ZREM";
+    argv[1] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[2] = key;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[2] = ngx_strlen(key);
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_released_once, NULL,
+                                       3, argv, argvlen);
 }
 
 

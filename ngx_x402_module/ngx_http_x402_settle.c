@@ -54,6 +54,7 @@
 #define NGX_HTTP_X402_FEES_FRESH     2000    /* Base's block time */
 #define NGX_HTTP_X402_SEND_ATTEMPTS  3
 #define NGX_HTTP_X402_RETRY_AFTER    2000    /* ms: a gateway failure again */
+#define NGX_HTTP_X402_REWRITE_INTERVAL  1000 /* ms: a job's last receipt */
 #define NGX_HTTP_X402_RAW_TX_MAX     1024
 
 
@@ -96,14 +97,24 @@ static const char  ngx_http_x402_release_lua[] =
  *   KEYS: the receipt, x402:inflight, x402:unsettled, the settler's
  *         transaction table;
  *   ARGV: the receipt, its status, a TTL for a receipt Redis lost (else
- *         the TTL is kept), the time (ms) from which a reconciler may take
- *         it ("retry", or "reserved": the job's lease), the settler nonce
- *         and "<hash> <key> <o|s> <raw>" of a broadcast (else ""): the
- *         transaction of a payment served already (owed), or not yet.
- * A receipt already "settled" is never overwritten by another outcome.
+ *         the TTL is kept), in how many ms a reconciler may take it
+ *         ("retry", or "reserved": the job's lease, on Redis's clock), the
+ *         settler nonce and "<hash> <key> <o|s> <raw>" of a broadcast (else
+ *         ""): the transaction of a payment served already (owed), or not
+ *         yet.
+ * A receipt already "settled" is never overwritten by another outcome.  A
+ * broadcast is refused (-1) when its nonce's record is gone or holds
+ * another transaction (a reconciler filled it): it must not be sent.
  */
 
 static const char  ngx_http_x402_receipt_lua[] =
+    "local old = nil "
+    "if ARGV[6] ~= '' then "
+    "old = redis.call('HGET', KEYS[4], ARGV[5]) "
+    "if not old then return -1 end "
+    "local signed = string.match(old, '^%d+ (%S+)') "
+    "if signed and signed ~= string.match(ARGV[6], '^(%S+)') then "
+    "return -1 end end "
     "local cur = redis.call('GET', KEYS[1]) "
     "local s = ARGV[2] "
     "if cur and s ~= 'settled' "
@@ -115,12 +126,13 @@ static const char  ngx_http_x402_receipt_lua[] =
     "redis.call('SADD', KEYS[2], KEYS[1]) "
     "else redis.call('SREM', KEYS[2], KEYS[1]) end "
     "if s == 'retry' or s == 'reserved' then "
-    "redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1]) "
+    "local t = redis.call('TIME') "
+    "redis.call('ZADD', KEYS[3], t[1] * 1000 + math.floor(t[2] / 1000) "
+    "+ tonumber(ARGV[4]), KEYS[1]) "
     "else redis.call('ZREM', KEYS[3], KEYS[1]) end "
-    "if ARGV[6] ~= '' then "
-    "local old = redis.call('HGET', KEYS[4], ARGV[5]) "
-    "local at = old and string.match(old, '^%d+') or '0' "
-    "redis.call('HSET', KEYS[4], ARGV[5], at .. ' ' .. ARGV[6]) end "
+    "if old then "
+    "redis.call('HSET', KEYS[4], ARGV[5], "
+    "string.match(old, '^%d+') .. ' ' .. ARGV[6]) end "
     "return 1";
 
 
@@ -157,6 +169,7 @@ typedef struct {
     uint8_t                      hash[32];
     u_char                       tx[67];    /* "0x" + hash, or "" */
     ngx_msec_t                   wait_until;
+    ngx_msec_t                   rewrite_until; /* its last receipt */
     ngx_msec_t                   resend_at;
     ngx_msec_t                   resend_gap;
     ngx_uint_t                   attempts;
@@ -172,6 +185,7 @@ typedef struct {
     unsigned                     counted:1;     /* x402_settlement_jobs */
     unsigned                     in_queue:1;    /* waiting for its block */
     unsigned                     unconfirmed:1; /* the node may not have it */
+    unsigned                     answer_late:1; /* once Redis has its end */
 } ngx_http_x402_job_t;
 
 
@@ -219,6 +233,8 @@ static void ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_log_fee(ngx_http_x402_job_t *job,
     const char *what);
 static void ngx_http_x402_job_guard(ngx_event_t *ev);
+static void ngx_http_x402_job_write_end(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_rewrite(ngx_event_t *ev);
 static ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     const char *status, ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
@@ -507,6 +523,15 @@ ngx_http_x402_job_run(ngx_http_x402_job_t *job, ngx_str_t *facilitator_url,
                                      ngx_http_x402_job_facilitated, job);
 
     } else {
+        if (job->upto && job->served) {
+            /*
+             * the measured charge, for a reconciler that takes over: the
+             * reservation holds only what a response without usage costs
+             */
+            (void) ngx_http_x402_job_write_receipt(job, "reserved",
+                                                   ngx_http_x402_job_ignored);
+        }
+
         job->calldata_len = sizeof(job->calldata);
 
         rc = x402_abi_settle(job->calldata, &job->calldata_len,
@@ -577,8 +602,11 @@ ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf)
 
     /* the last count answered: kept fresh while settlements wait */
 
+    /* signed: a wait that began after the last answer is not a stall */
+
     return xmcf->mined_known
-           && xmcf->mined_at - xmcf->mined_advanced > xmcf->settle_timeout;
+           && (ngx_msec_int_t) (xmcf->mined_at - xmcf->mined_advanced)
+              > (ngx_msec_int_t) xmcf->settle_timeout;
 }
 
 
@@ -1077,6 +1105,18 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
         return;
     }
 
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1) {
+        /* a reconciler filled the nonce: it is not ours any more */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: settlement of %s: nonce %uL was filled by a "
+                      "reconciler before it was signed: not sent",
+                      job->key, job->nonce);
+        job->tx[0] = '\0';
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_nonce_conflict");
+        return;
+    }
+
     len = sizeof(buf);
 
     if (x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len, 1)
@@ -1217,6 +1257,14 @@ static void
 ngx_http_x402_job_wait(ngx_http_x402_job_t *job)
 {
     if (!job->in_queue) {
+
+        if (ngx_queue_empty(&job->xmcf->mined_waiting)
+            && !job->xmcf->stale_known)
+        {
+            /* nobody waited: a stall is counted from now, not the last block */
+            job->xmcf->mined_advanced = ngx_current_msec;
+        }
+
         ngx_queue_insert_tail(&job->xmcf->mined_waiting, &job->waiting);
         job->in_queue = 1;
     }
@@ -1563,6 +1611,11 @@ ngx_http_x402_job_guard(ngx_event_t *ev)
     job = (ngx_http_x402_job_t *)
           ((u_char *) ev - offsetof(ngx_http_x402_job_t, guard));
 
+    if (job->ending) {
+        /* only its last receipt is still being written, for a while */
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                   "x402: settlement of %s did not finish in time", job->key);
 
@@ -1638,10 +1691,11 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job, const char *status,
         = '\0';
 
     /* retry: when a reconciler may take it; reserved: the job's lease */
-    *ngx_sprintf(at, "%uL", now * 1000
-                 + (ngx_strcmp(status, "retry") == 0
-                    ? NGX_HTTP_X402_RETRY_AFTER
-                    : ngx_http_x402_settle_bound(xmcf))) = '\0';
+    *ngx_sprintf(at, "%uL", ngx_strcmp(status, "retry") == 0
+                            ? (uint64_t) NGX_HTTP_X402_RETRY_AFTER
+                            : ngx_http_x402_settle_lease(xmcf, now * 1000,
+                                                         job->deadline)
+                              - now * 1000) = '\0';
 
     *ngx_sprintf(nonce, "%uL", job->nonce) = '\0';
 
@@ -1788,19 +1842,39 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job,
         return;
     }
 
-    /* the request need not wait for the bookkeeping */
+    /*
+     * A waiting request served unsettled ("pending") is answered once
+     * Redis knows: a sync receipt left "broadcast" means a request never
+     * answered, whose transaction a reconciler cancels.  Any other request
+     * need not wait for the bookkeeping.
+     */
 
-    ngx_http_x402_job_notify(job);
+    if (outcome == NGX_HTTP_X402_PENDING && job->request != NULL) {
+        job->answer_late = 1;
 
-    if (ngx_http_x402_job_write_receipt(job, ngx_http_x402_outcomes[outcome],
+    } else {
+        ngx_http_x402_job_notify(job);
+    }
+
+    /* the write is tried again for a while, before a reconciler acts */
+
+    job->rewrite_until = ngx_current_msec
+                         + (ngx_http_x402_settle_bound(job->xmcf)
+                            - job->xmcf->settle_timeout) / 2;
+
+    ngx_http_x402_job_write_end(job);
+}
+
+
+static void
+ngx_http_x402_job_write_end(ngx_http_x402_job_t *job)
+{
+    if (ngx_http_x402_job_write_receipt(job,
+                                        ngx_http_x402_outcomes[job->outcome],
                                         ngx_http_x402_job_ended)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: settlement of %s ended %s but the receipt "
-                      "could not be written", job->key,
-                      ngx_http_x402_outcomes[outcome]);
-        ngx_http_x402_job_free(job);
+        ngx_http_x402_job_ended(job, NULL, "cannot send the command");
     }
 }
 
@@ -1811,15 +1885,54 @@ ngx_http_x402_job_ended(void *data, redisReply *reply, const char *err)
     ngx_http_x402_job_t  *job = data;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+
+        /* served meanwhile: Redis may be down for longer than it waits */
+
+        if (job->answer_late) {
+            job->answer_late = 0;
+            ngx_http_x402_job_notify(job);
+        }
+
+        if ((ngx_msec_int_t) (job->rewrite_until - ngx_current_msec)
+            > NGX_HTTP_X402_REWRITE_INTERVAL)
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "x402: settlement of %s ended %s (%s) but the "
+                          "receipt could not be written (%s): trying again",
+                          job->key, ngx_http_x402_outcomes[job->outcome],
+                          job->tx[0] ? (char *) job->tx : "no tx",
+                          reply ? reply->str : err);
+
+            job->poll.handler = ngx_http_x402_job_rewrite;
+            ngx_add_timer(&job->poll, NGX_HTTP_X402_REWRITE_INTERVAL);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s ended %s (%s) but the "
                       "receipt could not be written: %s", job->key,
                       ngx_http_x402_outcomes[job->outcome],
                       job->tx[0] ? (char *) job->tx : "no tx",
                       reply ? reply->str : err);
+
+    } else if (job->answer_late) {
+        job->answer_late = 0;
+        ngx_http_x402_job_notify(job);
     }
 
     ngx_http_x402_job_free(job);
+}
+
+
+static void
+ngx_http_x402_job_rewrite(ngx_event_t *ev)
+{
+    ngx_http_x402_job_t  *job;
+
+    job = (ngx_http_x402_job_t *)
+          ((u_char *) ev - offsetof(ngx_http_x402_job_t, poll));
+
+    ngx_http_x402_job_write_end(job);
 }
 
 
