@@ -14,7 +14,7 @@ use Math::BigInt;
 use Time::HiRes qw(time sleep);
 use X402Test;
 
-start_services(redis => 1, devchain => 1);
+start_services(redis => 1, devchain => 1, mockllm => 1);
 
 my $C = chain_env();
 my $KEY = settler_key_file();
@@ -137,7 +137,9 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
 # Redis loses its data while a settlement is on its way: a replay of the
 # same payment to this node is refused all the same, and it is paid once
 {
-    my $srv4 = server_start({ http_config => $HTTP, config => $CONFIG });
+    # its first settlement stays "broadcast" meanwhile
+    my $srv4 = server_start({ http_config => $HTTP =~ s/x402_settle_timeout 1s/x402_settle_timeout 10s/r,
+                              config => $CONFIG });
     mining_stop();
     my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
     my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
@@ -148,6 +150,9 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     is($res->{status}, 402, 'Redis forgot it: the replay is refused anyway');
     is(decode_json_b64($res->{headers}{'payment-required'})->{error}, 'permit2_invalid_nonce',
        'as a used payment');
+    my $left = '';
+    for (1 .. 20) { $left = redis_cli('ZCARD', 'x402:unsettled'); last if $left eq '0'; sleep 0.05 }
+    is($left, '0', 'the refused replay is left for no reconciler to settle');
     mining_start();
     rpc_call('evm_mine');
     for (1 .. 50) {
@@ -213,6 +218,110 @@ CONF
     like(server_stop($other, 'takeover'), qr/served and its settlement was never sent: settling it here/,
          'the log explains the takeover');
     fault_rpc_stop($hold);
+}
+
+# a quiet settler is not a stalled one: seconds without a settlement, then
+# payments one after the other, the first waiting for its block (2 s, more
+# than x402_settle_timeout): the next are served, not refused as stalled
+{
+    my $srv5 = server_start({ http_config => $HTTP, config => $CONFIG });
+    mining_stop();
+    rpc_call('evm_setIntervalMining', 2);
+    sleep 2.5;
+    my @st = map { pay_async($srv5, "/async/quiet-$_")->{status} } 1 .. 3;
+    is("@st", '200 200 200', 'after a quiet while, payments in a row are all served');
+    rpc_call('evm_setIntervalMining', 0);
+    mining_start();
+    rpc_call('evm_mine');
+    my $r = wait_status('/async/quiet-3', 'settled', 10);
+    is($r && $r->{status}, 'settled', 'and settled');
+    server_stop($srv5, 'quiet');
+}
+
+# a nonce a failed broadcast returned to the pool, and no settlement left to
+# take it again: the reconciler fills it, the transaction after it is mined
+{
+    my $srv6 = server_start({ http_config => $HTTP, config => $CONFIG });
+    my $settler = $C->{X402_SETTLER_ADDRESS};
+    my $count = hex(rpc_call('eth_getTransactionCount', $settler, 'pending'));
+    redis_cli('SET', "x402:settler:$settler:nonce", $count + 1);
+    is(pay_async($srv6, '/async/behind-released')->{status}, 200, 'served');
+    my $r = wait_status('/async/behind-released', 'broadcast', 3);
+    redis_cli('ZADD', "x402:settler:$settler:released", $count, $count);
+    $r = wait_status('/async/behind-released', 'settled', 25);
+    is($r && $r->{status}, 'settled', 'settled once the released nonce was filled');
+    is(redis_cli('ZCARD', "x402:settler:$settler:released"), '0', 'the pool is empty');
+    is(hex(rpc_call('eth_getTransactionCount', $settler, 'latest')), $count + 2,
+       'both nonces mined');
+    like(http_request($srv6, 'GET /metrics')->{content}, qr/^x402_settler_gaps_filled_total 1$/m,
+         'the fill is counted');
+    server_stop($srv6, 'released');
+}
+
+# upto: a worker killed after the response, its settlement not yet sent:
+# the reconciler that takes over charges what the response used, not the
+# cap the reservation would charge a response without usage
+{
+    my $port = free_port();
+    my $hold = fault_rpc_start($port, 'hold-from=eth_estimateGas');
+    my $quick = <<'HTTP';
+x402_redis $REDIS;
+x402_settler_key_file KEYFILE;
+x402_settle_timeout 1s;
+x402_rpc_timeout 1s;
+x402_redis_timeout 500ms;
+x402_reconcile_interval 300ms;
+HTTP
+    $quick =~ s/KEYFILE/$KEY/;
+    my $upto = <<'CONF';
+location /v1/ {
+    x402 on;
+    x402_scheme upto;
+    x402_pay_to $X402_PAY_TO;
+    x402_price 0.1;
+    x402_input_price 0.01;
+    x402_output_price 0.02;
+    x402_max_timeout 45;
+    x402_settle_margin 20s;
+    x402_max_response_time 5s;
+    proxy_set_header X-Mock-Completion-Tokens 7;
+    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
+}
+location = /metrics {
+    x402_status;
+}
+CONF
+    my $held = server_start({ http_config => "x402_rpc http://127.0.0.1:$port;\n$quick",
+                              config => $upto });
+    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
+    my $cap = '100000000000000000';
+    my $nonce = random_nonce();
+    my $deadline = int(time()) + 40;
+    my $h = pay("--scheme upto --facilitator $C->{X402_SETTLER_ADDRESS} --amount $cap "
+                . "--pay-to $C->{X402_PAY_TO} --max-timeout 45 --deadline $deadline "
+                . "--nonce $nonce");
+    my $res = http_request($held, 'POST /v1/chat/completions',
+        { 'PAYMENT-SIGNATURE' => $h, 'Content-Type' => 'application/json' },
+        encode_json({ model => 'demo', messages => [{ role => 'user', content => 'hi' }] }));
+    is($res->{status}, 200, 'upto: served; its settlement waits on a node that stopped answering');
+    for (1 .. 50) { last if X402Test::read_file($hold->{log}) =~ /held/; sleep 0.1 }
+    my $r = receipt_of('/v1/chat/completions');
+    ok($r && $r->{charged} && Math::BigInt->new($r->{charged}) < Math::BigInt->new($cap),
+       'the measured charge is in the receipt before the settlement is sent')
+        or diag(explain $r);
+    system("pkill -KILL -P $held->{pid}");
+    server_stop($held, 'upto killed', qr/exited on signal 9/);
+    fault_rpc_stop($hold);
+
+    my $other = server_start({ http_config => "x402_rpc \$RPC;\n$quick", config => $upto });
+    $r = wait_status('/v1/chat/completions', 'settled', 22);
+    is($r && $r->{status}, 'settled', 'another node settled it');
+    cmp_ok(time(), '<', $deadline, 'before the permit expired');
+    my $got = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}) - $m0;
+    ok($got > 0 && $got < Math::BigInt->new($cap),
+       "charged what the response used ($got), not the cap");
+    is("$got", $r->{charged}, 'exactly the receipt\'s charge');
+    server_stop($other, 'upto takeover');
 }
 
 mining_start();
