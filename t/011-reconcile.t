@@ -61,6 +61,21 @@ sub wait_status {
     return $r;
 }
 
+# the settler's transactions on chain, by nonce (for a failure's report)
+sub settler_transactions {
+    my ($settler) = @_;
+    my @out;
+    for my $n (0 .. hex(rpc_call('eth_blockNumber'))) {
+        my $b = rpc_call('eth_getBlockByNumber', sprintf('0x%x', $n), JSON::PP::true) or next;
+        for my $tx (@{ $b->{transactions} }) {
+            next unless lc($tx->{from}) eq lc($settler);
+            push @out, sprintf('nonce %d in block %d: %s to %s, input %s…', hex($tx->{nonce}), $n,
+                               $tx->{hash}, $tx->{to} // '-', substr($tx->{input}, 0, 10));
+        }
+    }
+    return join "\n", @out;
+}
+
 sub pay_async {
     my ($srv, $uri) = @_;
     return http_request($srv, "GET $uri", { 'PAYMENT-SIGNATURE' =>
@@ -89,9 +104,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     is(pay_async($srv, '/async/crash')->{status}, 200, 'served');
     my $r = wait_status('/async/crash', 'broadcast', 3);
     is($r && $r->{status}, 'broadcast', 'sent, waiting for the block');
-    system("pkill -KILL -P $srv->{pid}");
-    kill 'KILL', $srv->{pid};
-    waitpid($srv->{pid}, 0);
+    kill_nginx($srv->{pid});
     rpc_call('evm_mine');
 
     my $t0 = time;
@@ -126,7 +139,8 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     for (1 .. 30) { last if redis_cli('HLEN', $txs) eq '0'; sleep 0.2 }
     is(redis_cli('HLEN', $txs), '0', 'every allocated nonce mined, the table empty');
     my $metrics = http_request($srv3, 'GET /metrics')->{content};
-    like($metrics, qr/^x402_settler_gaps_filled_total 1$/m, 'the fill is counted');
+    like($metrics, qr/^x402_settler_gaps_filled_total 1$/m, 'the fill is counted')
+        or diag(settler_transactions($settler));
     my $log = server_stop($srv3, 'gap');
     like($log, qr/the settler's nonce $count was allocated and never signed/,
          'the fill is explained in the log');

@@ -36,7 +36,7 @@ our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  redis_start redis_stop free_port settler_key_file
                  server_start server_stop http_request read_file
                  token_balance nonce_used random_nonce
-                 fault_rpc_start fault_rpc_stop fault_rpc_exited);
+                 fault_rpc_start fault_rpc_stop fault_rpc_exited kill_nginx);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $BUILD  = $ENV{X402_BUILD} || 'build';
@@ -51,6 +51,7 @@ my %DEFAULTS;
 my %SVC = (rpc => 'http://127.0.0.1:9', redis => '127.0.0.1:9');
 my %CHAIN;
 my @STOPS;
+my %LIVE;       # nginx masters server_start started and nothing stopped yet
 
 END {
     local $?;
@@ -435,8 +436,20 @@ sub start_nginx {
         if ($s) { close $s; return $pid; }
         sleep 0.05;
     }
-    kill 'KILL', $pid;
+    kill_nginx($pid);
     die "nginx did not listen on $port";
+}
+
+# SIGKILL to nginx, the master first: a master that outlives its workers
+# starts new ones, and a worker whose master is gone runs on, orphaned,
+# with its timers (a reconciler acting on the next test's chain)
+sub kill_nginx {
+    my ($pid) = @_;
+    delete $LIVE{$pid};
+    my @workers = map { /(\d+)/ ? $1 : () } `pgrep -P $pid`;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    kill 'KILL', @workers if @workers;
 }
 
 sub stop_nginx {
@@ -444,13 +457,14 @@ sub stop_nginx {
     kill 'QUIT', $pid;
     my $deadline = time + 10;
     while (time < $deadline) {
-        return 1 if waitpid($pid, WNOHANG) == $pid;
+        if (waitpid($pid, WNOHANG) == $pid) {
+            delete $LIVE{$pid};
+            return 1;
+        }
         sleep 0.05;
     }
     # never leave workers behind a master that would not stop
-    system('pkill', '-KILL', '-P', $pid);
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
+    kill_nginx($pid);
     return 0;
 }
 
@@ -628,6 +642,11 @@ sub server_start {
         write_conf($dir, $block, $port, $backend);
     }
     my $pid = start_nginx($dir, $port);
+    if (!%LIVE) {
+        # a test that dies before server_stop leaves no nginx behind
+        push @STOPS, sub { kill_nginx($_) for keys %LIVE };
+    }
+    $LIVE{$pid} = 1;
     return { dir => $dir, port => $port, pid => $pid };
 }
 
