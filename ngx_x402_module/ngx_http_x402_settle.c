@@ -600,9 +600,10 @@ ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf)
 
     ngx_http_x402_mined_ask(xmcf);
 
-    /* the last count answered: kept fresh while settlements wait */
-
-    /* signed: a wait that began after the last answer is not a stall */
+    /*
+     * the last count answered, kept fresh while settlements wait; signed:
+     * a wait that began after the last answer is no stall
+     */
 
     return xmcf->mined_known
            && (ngx_msec_int_t) (xmcf->mined_at - xmcf->mined_advanced)
