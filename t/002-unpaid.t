@@ -5,6 +5,16 @@ use lib 't/lib';
 use Test::Base;
 use X402Test;
 
+# blocks without a config section use this one
+set_defaults(config => <<'CONF');
+location / {
+    x402 on;
+    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
+    x402_price 1;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+CONF
+
 run_blocks(blocks());
 
 __DATA__
@@ -64,13 +74,6 @@ accepts.0.payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287C
 accepts.0.amount: 1000000000000000000
 
 === HEAD gets the 402 headers without a body
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 HEAD /thing
 --- error_code: 402
@@ -80,13 +83,6 @@ HEAD /thing
 error: Payment required
 
 === POST with a body gets 402 (body discarded, connection fine)
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 POST /v1/chat/completions
 --- more_headers
@@ -98,13 +94,6 @@ Content-Type: application/json
 error: Payment required
 
 === a real CORS preflight (Origin, Access-Control-Request-Method, no body) is never gated
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 OPTIONS /v1/chat/completions
 --- more_headers
@@ -115,13 +104,6 @@ Access-Control-Request-Method: POST
 ^backend OPTIONS
 
 === any other OPTIONS is gated like every method: it could reach the backend's work unpaid
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 OPTIONS /v1/chat/completions
 --- error_code: 402
@@ -129,13 +111,6 @@ OPTIONS /v1/chat/completions
 error: Payment required
 
 === an OPTIONS without Origin is no preflight: gated
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 OPTIONS /v1/chat/completions
 --- more_headers
@@ -143,13 +118,6 @@ Access-Control-Request-Method: POST
 --- error_code: 402
 
 === an OPTIONS with a body is no preflight: gated
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 OPTIONS /v1/chat/completions
 --- more_headers
@@ -223,13 +191,6 @@ X-Model: broken
 evaluated to an invalid amount
 
 === an undecodable PAYMENT-SIGNATURE is treated as unpaid
---- config
-location / {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 1;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
 --- request
 GET /
 --- more_headers
