@@ -10,10 +10,36 @@
 #include "x402_internal.h"
 
 
+/*
+ * The request body as a JSON object, duplicate keys refused: the upstream
+ * must not read another model or request than we do.  The caller owns it.
+ */
+static x402_err
+x402_request_object(json_t **root, const char *body, size_t len)
+{
+    json_error_t  jerr;
+
+    if (len == 0) {
+        return X402_ERR_JSON;
+    }
+
+    *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (*root == NULL) {
+        return X402_ERR_JSON;
+    }
+
+    if (!json_is_object(*root)) {
+        json_decref(*root);
+        return X402_ERR_JSON;
+    }
+
+    return X402_OK;
+}
+
+
 x402_err
 x402_request_model(char *out, size_t cap, const char *body, size_t len)
 {
-    json_error_t  jerr;
     json_t       *root, *model;
     const char   *s;
     size_t        n, i;
@@ -25,19 +51,9 @@ x402_request_model(char *out, size_t cap, const char *body, size_t len)
 
     out[0] = '\0';
 
-    if (len == 0) {
-        return X402_ERR_JSON;
-    }
-
-    /* duplicate keys: the upstream must not read another model than we */
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        return X402_ERR_JSON;
-    }
-
-    if (!json_is_object(root)) {
-        rc = X402_ERR_JSON;
-        goto done;
+    rc = x402_request_object(&root, body, len);
+    if (rc != X402_OK) {
+        return rc;
     }
 
     model = json_object_get(root, "model");
@@ -155,7 +171,6 @@ x402_err
 x402_request_usage_prepare(char *out, size_t *out_len, int *stream,
     uint64_t *prompt_tokens, const char *body, size_t len)
 {
-    json_error_t  jerr;
     json_t       *root, *options;
     size_t        cap, need, end, ins;
     char          none[1];
@@ -178,19 +193,9 @@ x402_request_usage_prepare(char *out, size_t *out_len, int *stream,
     cap = *out_len;
     *out_len = 0;
 
-    if (len == 0) {
-        return X402_ERR_JSON;
-    }
-
-    /* duplicate keys: the upstream must not read another request */
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        return X402_ERR_JSON;
-    }
-
-    if (!json_is_object(root)) {
-        rc = X402_ERR_JSON;
-        goto done;
+    rc = x402_request_object(&root, body, len);
+    if (rc != X402_OK) {
+        return rc;
     }
 
     *stream = json_is_true(json_object_get(root, "stream"));
