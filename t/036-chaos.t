@@ -368,14 +368,20 @@ sub receipts {
 my $t_rec = time;
 my $rec;
 my $settler = $C->{X402_SETTLER_ADDRESS};
+# a sync reservation whose settlement never started (its worker killed
+# first, or its release lost to the Redis faults) stays "reserved" until
+# its permit expires: nothing charges it, and no reconciler acts on it
+my $left_alone = sub { $_[0]{status} eq 'reserved' && ($_[0]{mode} // '') eq 'sync' };
 for (1 .. 300) {
     $rec = receipts();
-    last unless grep { $_->{status} =~ /^(reserved|retry|broadcast|pending)$/ } values %$rec
+    last unless grep { $_->{status} =~ /^(reserved|retry|broadcast|pending)$/
+                       && !$left_alone->($_) } values %$rec
              or redis_cli('ZCARD', 'x402:unsettled') ne '0'
              or redis_cli('HLEN', "x402:settler:$settler:txs") ne '0';
     sleep 0.2;
 }
-fault(sprintf 'reconciled after %.1f s', time - $t_rec);
+fault(sprintf 'reconciled after %.1f s (%d sync reservations left reserved, never sent)',
+      time - $t_rec, scalar(grep { $left_alone->($_) } values %$rec));
 
 # ---- the chain is the judge ---------------------------------------------------------------
 my @paid_ok = grep { $_->{status} == 200 } @res;
