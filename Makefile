@@ -54,7 +54,7 @@ tools: lib
 
 test: deps
 	$(MAKE) module unit tools
-	TEST_X402_MODULE=$(MODULE) X402_BUILD=$(BUILD) prove -r t
+	TEST_X402_MODULE=$(MODULE) X402_BUILD=$(BUILD) scripts/prove-all $(BUILD)/test.log
 
 run: deps
 	$(MAKE) module
