@@ -558,8 +558,9 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
 {
     ngx_http_x402_reconcile_t *rc = data;
 
-    int        found, ok;
-    uint64_t   block;
+    int                       found, ok;
+    uint64_t                  block;
+    x402_receipt_settlement   st;
 
     if (rc->exiting) {
         ngx_http_x402_reconcile_end(rc);
@@ -580,6 +581,27 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
 
     if (!found) {
         ngx_http_x402_inflight_dead(rc);
+        return;
+    }
+
+    if (!ok
+        && x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                          rc->json, rc->json_len)
+           == X402_OK
+        && st.served)
+    {
+        /*
+         * Served, and its transaction reverted: a settlement job finds
+         * out why, and whether another settlement of the payment won
+         * (then it is paid), rather than a "failed" that may not be true.
+         */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: reconcile %s: %s reverted in block %uL: "
+                      "settled again to learn why", rc->keys[rc->next],
+                      rc->tx, block);
+        ngx_http_x402_reconcile_record(rc, "retry",
+                                       "invalid_exact_evm_transaction_failed",
+                                       0);
         return;
     }
 

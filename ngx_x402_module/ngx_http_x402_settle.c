@@ -178,6 +178,10 @@ typedef struct {
     const char                  *error_reason;
     char                         reason[128];   /* a facilitator's */
 
+    uint8_t                    (*found)[32];    /* transfers to look into */
+    ngx_uint_t                   found_n;
+    ngx_uint_t                   found_next;
+
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
     unsigned                     sync:1;        /* a request waited for it */
@@ -209,6 +213,14 @@ static ngx_int_t ngx_http_x402_job_fees_answered(ngx_http_x402_job_t *job,
 static void ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_diagnosed(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_find(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_find_head(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_find_logs(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_job_find_txs(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_find_txs_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_nonce_done(void *data, redisReply *reply,
     const char *err);
@@ -915,9 +927,222 @@ ngx_http_x402_job_diagnosed(void *data, ngx_int_t rc, ngx_uint_t status,
         if (reason != X402_R_VALID && reason != X402_R_SIMULATION_FAILED) {
             job->error_reason = x402_reason_string(reason);
         }
+
+        if (reason == X402_R_INVALID_NONCE) {
+            /* another settlement of this payment may have won */
+            ngx_http_x402_job_find(job);
+            return;
+        }
     }
 
     ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+}
+
+
+/*
+ * The permit's nonce is used: a takeover that raced a late job, a resent
+ * transaction, or the payer's own submission may have settled this very
+ * payment.  Recorded "failed", it would count a paid payment as unpaid.
+ * The token's Transfer(payer, payTo) logs since the payment was admitted
+ * and the transactions that emitted them say whether the permit paid.
+ */
+
+#define NGX_HTTP_X402_FIND_LOGS_MAX  256
+#define NGX_HTTP_X402_FIND_SKEW      60     /* s, our clock against blocks */
+
+static void
+ngx_http_x402_job_find(ngx_http_x402_job_t *job)
+{
+    size_t     len;
+    u_char     buf[256];
+    ngx_str_t  body;
+
+    len = sizeof(buf);
+
+    if (x402_rpc_head_request((char *) buf, &len, 1) != X402_OK) {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_find_head)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
+    }
+}
+
+
+static void
+ngx_http_x402_job_find_head(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    size_t     len;
+    u_char     buf[512];
+    uint64_t   head, head_time, since;
+    ngx_str_t  req;
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL
+        || x402_rpc_head_parse(&head, &head_time, (const char *) body->data,
+                               body->len, 1)
+           != X402_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
+        return;
+    }
+
+    since = job->created > NGX_HTTP_X402_FIND_SKEW
+            ? job->created - NGX_HTTP_X402_FIND_SKEW : 0;
+
+    len = sizeof(buf);
+
+    if (x402_rpc_transfers_request((char *) buf, &len, &job->offer.asset,
+                                   &job->payment.from, &job->offer.pay_to,
+                                   x402_find_first_block(head, head_time,
+                                                         since), 1)
+        != X402_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+        return;
+    }
+
+    req.data = buf;
+    req.len = len;
+
+    if (ngx_http_x402_job_rpc(job, &req, ngx_http_x402_job_find_logs)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
+    }
+}
+
+
+static void
+ngx_http_x402_job_find_logs(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    size_t  n;
+
+    if (job->found == NULL) {
+        job->found = ngx_alloc(NGX_HTTP_X402_FIND_LOGS_MAX * 32,
+                               ngx_cycle->log);
+    }
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL
+        || job->found == NULL
+        || x402_rpc_transfers_parse(job->found, &n,
+                                    NGX_HTTP_X402_FIND_LOGS_MAX,
+                                    (const char *) body->data, body->len, 1)
+           != X402_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
+        return;
+    }
+
+    job->found_n = n;
+    job->found_next = 0;
+
+    ngx_http_x402_job_find_txs(job);
+}
+
+
+static void
+ngx_http_x402_job_find_txs(ngx_http_x402_job_t *job)
+{
+    size_t     len, n;
+    u_char     buf[X402_FIND_TXS_MAX * 160];
+    ngx_str_t  body;
+
+    n = ngx_min(job->found_n - job->found_next, X402_FIND_TXS_MAX);
+
+    if (n == 0) {
+        /* no transfer of this permit: the payer used the nonce otherwise */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: settlement of %s: its Permit2 nonce is used, "
+                      "and no transfer to the merchant carries it (%ui "
+                      "transfers looked into)", job->key, job->found_n);
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+        return;
+    }
+
+    len = sizeof(buf);
+
+    if (x402_rpc_txs_request((char *) buf, &len,
+                             (const uint8_t (*)[32])
+                                 job->found + job->found_next,
+                             n, 1)
+        != X402_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+        return;
+    }
+
+    body.data = buf;
+    body.len = len;
+
+    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_find_txs_done)
+        != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
+    }
+}
+
+
+static void
+ngx_http_x402_job_find_txs_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    char     winner[2 * 32 + 1];
+    size_t   n, index;
+    u_char  *hash;
+
+    n = ngx_min(job->found_n - job->found_next, X402_FIND_TXS_MAX);
+
+    if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL
+        || x402_rpc_txs_find_permit(&index, (const char *) body->data,
+                                    body->len, n, &job->payment.from,
+                                    &job->payment.nonce, 1)
+           != X402_OK)
+    {
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
+        return;
+    }
+
+    if (index == n) {
+        job->found_next += n;
+        ngx_http_x402_job_find_txs(job);
+        return;
+    }
+
+    hash = job->found[job->found_next + index];
+
+    x402_hex_encode(winner, hash, 32);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "x402: settlement of %s%s%s: the payment was settled "
+                  "already, in 0x%s", job->key,
+                  job->tx[0] ? " reverted in " : "",
+                  job->tx[0] ? (char *) job->tx : "", winner);
+
+    job->tx[0] = '0';
+    job->tx[1] = 'x';
+    ngx_memcpy(job->tx + 2, winner, sizeof(winner));
+
+    ngx_http_x402_job_end(job, NGX_HTTP_X402_SETTLED, NULL);
 }
 
 
@@ -1419,8 +1644,9 @@ ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "x402: settlement of %s reverted in %s "
                           "(block %uL)", job->key, job->tx, block);
-            ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED,
-                                  "invalid_exact_evm_transaction_failed");
+
+            /* why, and whether another settlement of it won */
+            ngx_http_x402_job_diagnose(job);
         }
 
         return;
@@ -2068,6 +2294,10 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
     ngx_explicit_memzero(job->raw, sizeof(job->raw));
 
     ngx_queue_remove(&job->all);
+
+    if (job->found != NULL) {
+        ngx_free(job->found);
+    }
 
     ngx_free(job->resource);
     ngx_free(job);

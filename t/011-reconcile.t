@@ -117,6 +117,46 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     server_stop($again, 'restarted');
 }
 
+# the permit submitted by somebody else first, and ours sent after it (its
+# estimate on the latest block passes), then the worker killed: in the
+# block, ours reverts on the used nonce; the reconciler has the payment
+# settled again rather than failed, and that settlement finds the transfer
+# that paid
+{
+    my $node = server_start({ http_config => $HTTP, config => $CONFIG });
+    my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
+    my $out = "$node->{dir}/settle.out";
+    system("echo '$h' | node scripts/devchain.d/settle.mjs --rpc $C->{X402_RPC_URL} "
+           . "--key $C->{X402_PAYER2_KEY} --payload - > $out 2>&1 &");
+    my $pending = sub {
+        scalar @{ (rpc_call('eth_getBlockByNumber', 'pending', JSON::PP::false) // {})
+                  ->{transactions} // [] };
+    };
+    for (1 .. 100) { last if $pending->() >= 1; sleep 0.1 }
+    is($pending->(), 1, "the outsider's settlement waits for a block");
+    is(http_request($node, 'GET /async/beaten', { 'PAYMENT-SIGNATURE' => $h })->{status}, 200,
+       'served');
+    my $r = wait_status('/async/beaten', 'broadcast', 3);
+    my $ours = $r && $r->{transaction};
+    kill_nginx($node->{pid});
+    rpc_call('evm_mine');
+    my $theirs;
+    for (1 .. 100) { ($theirs) = X402Test::read_file($out) =~ /"txHash":"(0x[0-9a-f]{64})"/ and last; sleep 0.1 }
+    ok($theirs, "the outsider's settlement mined") or diag(X402Test::read_file($out));
+    is((rpc_call('eth_getTransactionReceipt', $ours) // {})->{status}, '0x0',
+       'ours reverted in the same block');
+
+    my $again = server_start({ http_config => $HTTP, config => $CONFIG });
+    $r = wait_status('/async/beaten', 'settled', 12);
+    is($r && $r->{status}, 'settled', 'recorded settled');
+    is($r && $r->{transaction}, $theirs, 'in the transaction that paid');
+    like(http_request($again, 'GET /metrics')->{content}, qr/^x402_settlements_unpaid_total 0$/m,
+         'not counted unpaid');
+    like(server_stop($again, 'beaten'),
+         qr/reverted in block \d+: settled again to learn why.*the payment was settled already/s,
+         'the log explains both steps');
+}
+
 # a worker killed between taking a settler nonce and signing its
 # transaction leaves an allocation the chain never sees (made here as the
 # allocation script leaves it): the reconciler fills it with an empty
@@ -181,15 +221,9 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     server_stop($srv4, 'wiped');
 }
 
-# a worker killed after serving an async payment and before its settlement
-# was sent: another node takes it over from Redis once the job's lease
-# ends, and the lease ends in time for a permit of 24 s (the job's own
-# bound, 29 s here, would have let the permit expire first)
-{
-    mining_start();
-    my $port = free_port();
-    my $hold = fault_rpc_start($port, 'hold-from=eth_estimateGas');
-    my $short = <<'CONF';
+# a node whose worker serves async payments and is killed before their
+# settlements are sent (its RPC holds every settlement at the gas estimate)
+my $SHORT = <<'CONF';
 location /short/ {
     x402 on;
     x402_settle async;
@@ -203,27 +237,43 @@ location = /metrics {
     x402_status;
 }
 CONF
+
+# serves $uri paid with a permit of 24 s on such a node, kills it; returns
+# the payment
+sub orphan {
+    my ($uri) = @_;
+    my $port = free_port();
+    my $hold = fault_rpc_start($port, 'hold-from=eth_estimateGas');
     my $held = server_start({ http_config => $HTTP =~ s/\$RPC/http:\/\/127.0.0.1:$port/r,
-                              config => $short });
-    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
-    my $nonce = random_nonce();
-    my $deadline = time() + 24;
-    my $h = pay(sprintf('--amount %s --pay-to %s --max-timeout 30 --deadline %d --nonce %s',
-                        $PRICE, $C->{X402_PAY_TO}, $deadline, $nonce));
-    is(http_request($held, 'GET /short/orphan', { 'PAYMENT-SIGNATURE' => $h })->{status}, 200,
-       'served; its settlement waits on a node that stopped answering');
+                              config => $SHORT });
+    my %o = (nonce => random_nonce(), deadline => time() + 24);
+    $o{h} = pay(sprintf('--amount %s --pay-to %s --max-timeout 30 --deadline %d --nonce %s',
+                        $PRICE, $C->{X402_PAY_TO}, $o{deadline}, $o{nonce}));
+    is(http_request($held, "GET $uri", { 'PAYMENT-SIGNATURE' => $o{h} })->{status}, 200,
+       "$uri: served; its settlement waits on a node that stopped answering");
     for (1 .. 50) { last if X402Test::read_file($hold->{log}) =~ /held/; sleep 0.1 }
     system("pkill -KILL -P $held->{pid}");
     server_stop($held, 'killed', qr/exited on signal 9/);
-    my $r = receipt_of('/short/orphan');
-    is($r && $r->{status}, 'reserved', 'the worker died with the payment reserved, unsettled');
-    is(redis_cli('ZCARD', 'x402:unsettled'), '1', 'listed as served and unsettled');
+    fault_rpc_stop($hold);
+    my $r = receipt_of($uri);
+    is($r && $r->{status}, 'reserved', "$uri: the worker died with the payment reserved, unsettled");
+    is(redis_cli('ZCARD', 'x402:unsettled'), '1', "$uri: listed as served and unsettled");
+    return \%o;
+}
 
-    my $other = server_start({ http_config => $HTTP, config => $short });
-    $r = wait_status('/short/orphan', 'settled', 22);
+# a worker killed after serving an async payment and before its settlement
+# was sent: another node takes it over from Redis once the job's lease
+# ends, and the lease ends in time for a permit of 24 s (the job's own
+# bound, 29 s here, would have let the permit expire first)
+{
+    mining_start();
+    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
+    my $o = orphan('/short/orphan');
+    my $other = server_start({ http_config => $HTTP, config => $SHORT });
+    my $r = wait_status('/short/orphan', 'settled', 22);
     is($r && $r->{status}, 'settled', 'another node settled it');
-    ok(nonce_used($C->{X402_PAYER_ADDRESS}, $nonce), 'its Permit2 nonce is used on chain');
-    cmp_ok(time(), '<', $deadline, 'before the permit expired');
+    ok(nonce_used($C->{X402_PAYER_ADDRESS}, $o->{nonce}), 'its Permit2 nonce is used on chain');
+    cmp_ok(time(), '<', $o->{deadline}, 'before the permit expired');
     is(X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}), $m0 + $PRICE,
        'the merchant paid once');
     like(http_request($other, 'GET /metrics')->{content},
@@ -231,7 +281,60 @@ CONF
     is(redis_cli('ZCARD', 'x402:unsettled'), '0', 'nothing left unsettled');
     like(server_stop($other, 'takeover'), qr/served and its settlement was never sent: settling it here/,
          'the log explains the takeover');
-    fault_rpc_stop($hold);
+}
+
+# the same, but the permit was submitted meanwhile by somebody else (anyone
+# may submit an exact permit; a late job racing its takeover does the
+# same): the takeover's settlement reverts on the used nonce, and the node
+# finds the transfer that carries the permit and records the payment
+# settled in it, not failed, nor counted unpaid
+{
+    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
+    my $o = orphan('/short/raced');
+    open my $fh, '-|', "echo '$o->{h}' | node scripts/devchain.d/settle.mjs "
+        . "--rpc $C->{X402_RPC_URL} --key $C->{X402_PAYER2_KEY} --payload -" or die $!;
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    my $tx = (eval { decode_json($out) } // {})->{txHash} // '';
+    like($tx, qr/^0x[0-9a-f]{64}$/, 'somebody else settled the permit') or diag($out);
+    my $other = server_start({ http_config => $HTTP, config => $SHORT });
+    my $r = wait_status('/short/raced', 'settled', 22);
+    is($r && $r->{status}, 'settled', 'the takeover recorded it settled');
+    is($r && $r->{transaction}, $tx, 'in the transaction that paid');
+    is(X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}), $m0 + $PRICE,
+       'the merchant paid once');
+    my $m = http_request($other, 'GET /metrics')->{content};
+    like($m, qr/^x402_settlements_unpaid_total 0$/m, 'not counted unpaid');
+    like($m, qr/^x402_settlements_total\{result="failed"\} 0$/m, 'nor failed');
+    like($m, qr/^x402_settlements_total\{result="settled"\} 1$/m, 'but settled');
+    is(redis_cli('ZCARD', 'x402:unsettled'), '0', 'nothing left unsettled');
+    like(server_stop($other, 'raced'), qr/the payment was settled already, in \Q$tx\E/,
+         'the log names the transaction that paid');
+}
+
+# the payer spends the nonce without paying (Permit2's
+# invalidateUnorderedNonces): the search finds no transfer carrying it, and
+# the payment is failed and counted unpaid, as it is
+{
+    my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
+    my $o = orphan('/short/revoked');
+    my $n = Math::BigInt->new($o->{nonce});
+    my $word = substr(('0' x 64) . substr($n->copy->brsft(8)->as_hex, 2), -64);
+    my $mask = substr(('0' x 64) . substr(Math::BigInt->new(1)->blsft($n->copy->band(255))->as_hex, 2), -64);
+    rpc_call('anvil_impersonateAccount', $C->{X402_PAYER_ADDRESS});
+    my $tx = rpc_call('eth_sendTransaction', { from => $C->{X402_PAYER_ADDRESS},
+        to => '0x000000000022D473030F116dDEE9F6B43aC78BA3', data => "0x3ff9dcb1$word$mask" });
+    rpc_call('anvil_stopImpersonatingAccount', $C->{X402_PAYER_ADDRESS});
+    ok($tx && nonce_used($C->{X402_PAYER_ADDRESS}, $o->{nonce}), 'the payer invalidated the nonce');
+    my $other = server_start({ http_config => $HTTP, config => $SHORT });
+    my $r = wait_status('/short/revoked', 'failed', 22);
+    is($r && $r->{status}, 'failed', 'the takeover recorded it failed');
+    is(X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO}), $m0,
+       'the merchant was not paid');
+    like(http_request($other, 'GET /metrics')->{content}, qr/^x402_settlements_unpaid_total 1$/m,
+         'counted unpaid');
+    like(server_stop($other, 'revoked'), qr/no transfer to the merchant carries it/,
+         'the log says no transfer carried the permit');
 }
 
 # a quiet settler is not a stalled one: seconds without a settlement, then

@@ -833,6 +833,49 @@ x402_err x402_rpc_mined_count_parse(uint64_t *count, const char *json,
     size_t len, uint64_t id);
 
 /*
+ * Finding a payment's settlement on chain, for a settlement that reverts
+ * because the Permit2 nonce is used: another settlement of the same
+ * payment (a takeover, a resent transaction, the payer's own submission of
+ * the permit) may have won.  Three calls:
+ *  - head: eth_getBlockByNumber("latest", false); the parse gives the
+ *    block's number and timestamp (a JSON-RPC error, a null block or one
+ *    without them is X402_ERR_VALUE).  x402_find_first_block() turns them
+ *    into the first block that can hold a transaction made at unix time
+ *    `since` or later (block timestamps rise by at least one a block), at
+ *    most X402_FIND_BLOCKS_MAX blocks below the head.
+ *  - transfers: eth_getLogs of the token's Transfer(from, to) events from
+ *    from_block to "latest"; the parse keeps the distinct transaction
+ *    hashes in order, at most cap of them (*n), and skips removed logs.  A
+ *    log without a 32-byte transactionHash is X402_ERR_VALUE.
+ *  - txs: a batch of eth_getTransactionByHash (ids id .. id + n - 1, n at
+ *    most X402_FIND_TXS_MAX); x402_rpc_txs_find_permit() sets *index to the
+ *    first transaction whose input holds both the permit's nonce and the
+ *    payer (as a 32-byte word, at any byte offset: a multicall shifts
+ *    them), n when none does.  A transaction the node does not know (null)
+ *    holds nothing; an error entry or an input that is not hex is
+ *    X402_ERR_VALUE.
+ * A Transfer(payer, payTo) log in a transaction carrying the permit's
+ * random nonce is that permit paying payTo.
+ */
+#define X402_FIND_BLOCKS_MAX  100000
+#define X402_FIND_TXS_MAX     16
+x402_err x402_rpc_head_request(char *out, size_t *out_len, uint64_t id);
+x402_err x402_rpc_head_parse(uint64_t *number, uint64_t *timestamp,
+    const char *json, size_t len, uint64_t id);
+uint64_t x402_find_first_block(uint64_t head, uint64_t head_time,
+    uint64_t since);
+x402_err x402_rpc_transfers_request(char *out, size_t *out_len,
+    const x402_address *token, const x402_address *from,
+    const x402_address *to, uint64_t from_block, uint64_t id);
+x402_err x402_rpc_transfers_parse(uint8_t (*hashes)[32], size_t *n,
+    size_t cap, const char *json, size_t len, uint64_t id);
+x402_err x402_rpc_txs_request(char *out, size_t *out_len,
+    const uint8_t (*hashes)[32], size_t n, uint64_t id);
+x402_err x402_rpc_txs_find_permit(size_t *index, const char *json,
+    size_t len, size_t n, const x402_address *payer, const x402_u256 *nonce,
+    uint64_t id);
+
+/*
  * A SettleResponse (the PAYMENT-RESPONSE header value is its base64):
  * {"success":…,"errorReason"?,"payer","transaction","network","amount"?}.
  * `error_reason` and `amount` may be NULL (omitted); `transaction` "" when

@@ -1244,6 +1244,206 @@ xt_check_response(const char *vec, int success, const char *reason)
 
 
 
+
+/* ------------------------------------------------ a settlement on chain */
+
+static void
+test_find_head(void **state)
+{
+    char      out[128];
+    size_t    len;
+    uint64_t  number, ts;
+
+    (void) state;
+
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_head_request(out, &len, 7), X402_OK);
+    assert_string_equal(out, "{\"jsonrpc\":\"2.0\",\"id\":7,"
+        "\"method\":\"eth_getBlockByNumber\",\"params\":[\"latest\",false]}");
+
+#define XT_HEAD(r) x402_rpc_head_parse(&number, &ts, r, strlen(r), 7)
+    assert_int_equal(XT_HEAD("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":"
+        "{\"number\":\"0x1f4\",\"timestamp\":\"0x6553f100\","
+        "\"hash\":\"0x00\"}}"), X402_OK);
+    assert_int_equal(number, 500);
+    assert_int_equal(ts, 0x6553f100);
+
+    assert_int_equal(XT_HEAD("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":null}"),
+                     X402_ERR_VALUE);
+    assert_int_equal(number, 0);
+    assert_int_equal(XT_HEAD("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":"
+        "{\"number\":\"0x1f4\"}}"), X402_ERR_VALUE);
+    assert_int_equal(XT_HEAD("{\"jsonrpc\":\"2.0\",\"id\":8,\"result\":"
+        "{\"number\":\"0x1\",\"timestamp\":\"0x1\"}}"), X402_ERR_VALUE);
+    assert_int_equal(XT_HEAD("{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":"
+        "{\"code\":-32000,\"message\":\"x\"}}"), X402_ERR_VALUE);
+#undef XT_HEAD
+
+    /* a block per second at most below the head, never below 0 */
+    assert_int_equal(x402_find_first_block(500, 1000, 900), 400);
+    assert_int_equal(x402_find_first_block(500, 1000, 1000), 500);
+    assert_int_equal(x402_find_first_block(500, 1000, 2000), 500);
+    assert_int_equal(x402_find_first_block(50, 1000, 900), 0);
+    assert_int_equal(x402_find_first_block(10000000, 10000000, 0),
+                     10000000 - X402_FIND_BLOCKS_MAX);
+}
+
+
+static void
+test_find_transfers(void **state)
+{
+    static const char  want[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"eth_getLogs\",\"params\":"
+        "[{\"address\":\"0x1111111111111111111111111111111111111111\","
+        "\"topics\":[\"0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a116"
+        "28f55a4df523b3ef\",\"0x000000000000000000000000"
+        "2222222222222222222222222222222222222222\",\"0x000000000000000000000000"
+        "3333333333333333333333333333333333333333\"],"
+        "\"fromBlock\":\"0x1a0\",\"toBlock\":\"latest\"}]}";
+    static const char  reply[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":["
+        "{\"transactionHash\":\"0xaa00000000000000000000000000000000000000"
+        "000000000000000000000001\",\"removed\":false},"
+        "{\"transactionHash\":\"0xaa00000000000000000000000000000000000000"
+        "000000000000000000000002\",\"removed\":true},"
+        "{\"transactionHash\":\"0xaa00000000000000000000000000000000000000"
+        "000000000000000000000001\"},"
+        "{\"transactionHash\":\"0xaa00000000000000000000000000000000000000"
+        "000000000000000000000003\"},"
+        "{\"transactionHash\":\"0xaa00000000000000000000000000000000000000"
+        "000000000000000000000004\"}]}";
+    char          out[512];
+    size_t        len, n;
+    uint8_t       hashes[3][32];
+    x402_address  token, from, to;
+
+    (void) state;
+
+    memset(token.b, 0x11, 20);
+    memset(from.b, 0x22, 20);
+    memset(to.b, 0x33, 20);
+
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_transfers_request(out, &len, &token, &from,
+                                                &to, 0x1a0, 9), X402_OK);
+    assert_string_equal(out, want);
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_transfers_request(out, &len, &token, &from,
+                                                &to, 0, 9), X402_OK);
+    assert_non_null(strstr(out, "\"fromBlock\":\"0x0\""));
+    len = 40;
+    assert_int_equal(x402_rpc_transfers_request(out, &len, &token, &from,
+                                                &to, 0, 9), X402_ERR_BUFFER);
+
+    /* distinct hashes in order, removed logs skipped, at most cap */
+    assert_int_equal(x402_rpc_transfers_parse(hashes, &n, 2, reply,
+                                              strlen(reply), 9), X402_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(hashes[0][31], 1);
+    assert_int_equal(hashes[1][31], 3);
+    assert_int_equal(x402_rpc_transfers_parse(hashes, &n, 3, reply,
+                                              strlen(reply), 9), X402_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(hashes[2][31], 4);
+
+#define XT_LOGS(r) x402_rpc_transfers_parse(hashes, &n, 3, r, strlen(r), 9)
+    assert_int_equal(XT_LOGS("{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":[]}"),
+                     X402_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(XT_LOGS("{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":"
+        "[{\"transactionHash\":\"0x12\"}]}"), X402_ERR_VALUE);
+    assert_int_equal(n, 0);
+    assert_int_equal(XT_LOGS("{\"jsonrpc\":\"2.0\",\"id\":9,\"error\":"
+        "{\"code\":-32005,\"message\":\"query returned more than 10000 "
+        "results\"}}"), X402_ERR_VALUE);
+    assert_int_equal(XT_LOGS("{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{}}"),
+                     X402_ERR_VALUE);
+#undef XT_LOGS
+}
+
+
+static void
+test_find_permit(void **state)
+{
+    /* the exact proxy's settle(): selector, token, amount, nonce, deadline,
+     * owner, ...; the same words shifted by a multicall's 4 bytes */
+    static const char  nonce_hex[] =
+        "b1e4a3f0c2d5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+    static const char  payer_word[] =
+        "00000000000000000000000015d34aaf54267db7d7c367839aaf71a00a2c6a65";
+    char          reply[2048], out[512];
+    size_t        len, index;
+    uint8_t       hashes[2][32];
+    x402_u256     nonce;
+    x402_address  payer;
+
+    (void) state;
+
+    assert_int_equal(x402_address_parse(&payer,
+        "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", 42), X402_OK);
+    len = sizeof(nonce.b);
+    assert_int_equal(x402_hex_decode(nonce.b, &len, nonce_hex, 64), X402_OK);
+
+    memset(hashes, 0xab, sizeof(hashes));
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_txs_request(out, &len,
+                         (const uint8_t (*)[32]) hashes, 2, 20), X402_OK);
+    assert_non_null(strstr(out, "[{\"jsonrpc\":\"2.0\",\"id\":20,"
+                                "\"method\":\"eth_getTransactionByHash\""));
+    assert_non_null(strstr(out, ",{\"jsonrpc\":\"2.0\",\"id\":21,"));
+    assert_int_equal(x402_rpc_txs_request(out, &len,
+                         (const uint8_t (*)[32]) hashes, 0, 20),
+                     X402_ERR_ARG);
+
+#define XT_FIND(n) x402_rpc_txs_find_permit(&index, reply, strlen(reply), n, \
+                                            &payer, &nonce, 20)
+    /* the second transaction carries the permit, the first another nonce */
+    snprintf(reply, sizeof(reply),
+        "[{\"jsonrpc\":\"2.0\",\"id\":21,\"result\":{\"input\":\"0x13cd3b53"
+        "%064d%064d%s%064d%s\"}},"
+        "{\"jsonrpc\":\"2.0\",\"id\":20,\"result\":{\"input\":\"0x13cd3b53"
+        "%064d%064d%064d%064d%s\"}}]",
+        1, 2, nonce_hex, 3, payer_word, 1, 2, 7, 3, payer_word);
+    assert_int_equal(XT_FIND(2), X402_OK);
+    assert_int_equal(index, 1);
+
+    /* shifted by a multicall's selector; upper-case digits */
+    snprintf(reply, sizeof(reply),
+        "{\"jsonrpc\":\"2.0\",\"id\":20,\"result\":{\"input\":\"0xac9650d8"
+        "12345678%s%064d%s\"}}", "B1E4A3F0C2D5968778695A4B3C2D1E0F"
+        "00112233445566778899AABBCCDDEEFF", 3, payer_word);
+    /* a single reply is not a batch */
+    assert_int_equal(XT_FIND(1), X402_ERR_JSON);
+    memmove(reply + 1, reply, strlen(reply) + 1);
+    reply[0] = '[';
+    strcat(reply, "]");
+    assert_int_equal(XT_FIND(1), X402_OK);
+    assert_int_equal(index, 0);
+
+    /* the nonce without the payer, a half-byte shift, an unknown
+     * transaction: nothing found */
+    snprintf(reply, sizeof(reply),
+        "[{\"jsonrpc\":\"2.0\",\"id\":20,\"result\":{\"input\":\"0x13cd3b53"
+        "%s%064d\"}},{\"jsonrpc\":\"2.0\",\"id\":21,\"result\":{\"input\":"
+        "\"0x1%s%s0\"}},{\"jsonrpc\":\"2.0\",\"id\":22,\"result\":null}]",
+        nonce_hex, 0, nonce_hex, payer_word);
+    assert_int_equal(XT_FIND(3), X402_OK);
+    assert_int_equal(index, 3);
+
+    /* an error entry, an input that is not hex, a missing entry */
+    snprintf(reply, sizeof(reply),
+        "[{\"jsonrpc\":\"2.0\",\"id\":20,\"error\":{\"code\":-32000,"
+        "\"message\":\"x\"}}]");
+    assert_int_equal(XT_FIND(1), X402_ERR_VALUE);
+    snprintf(reply, sizeof(reply),
+        "[{\"jsonrpc\":\"2.0\",\"id\":20,\"result\":{\"input\":\"0xzz\"}}]");
+    assert_int_equal(XT_FIND(1), X402_ERR_VALUE);
+    snprintf(reply, sizeof(reply),
+        "[{\"jsonrpc\":\"2.0\",\"id\":20,\"result\":null}]");
+    assert_int_equal(XT_FIND(2), X402_ERR_VALUE);
+#undef XT_FIND
+}
+
 static x402_err
 xt_mined(uint64_t *count, const char *reply)
 {
@@ -1472,6 +1672,9 @@ main(void)
         cmocka_unit_test(test_send_parse_cases),
         cmocka_unit_test(test_receipt_parse_cases),
         cmocka_unit_test(test_mined_count),
+        cmocka_unit_test(test_find_head),
+        cmocka_unit_test(test_find_transfers),
+        cmocka_unit_test(test_find_permit),
         cmocka_unit_test(test_settle_response_vectors),
         cmocka_unit_test(test_settle_response_cases),
         cmocka_unit_test(test_settle_error_reason),
