@@ -483,10 +483,11 @@ ngx_http_x402_settle_bound(ngx_http_x402_main_conf_t *xmcf)
 /*
  * Until when (ms) the job of a payment served before its settlement holds
  * it, the job starting at "start" (ms): its whole time, but never so long
- * that a reconciler taking over after it, within one round, would find the
+ * that a reconciler taking over after it, within one round (its interval,
+ * and an RPC and two Redis calls of a round still running), would find the
  * permit too close to its deadline (s) to settle; yet long enough for the
  * job's first steps.  A job that outlives its lease only races a takeover:
- * one of the two settlements lands, the other reverts.
+ * one of the two settlements lands, the other reverts and finds it.
  */
 
 uint64_t
@@ -497,7 +498,8 @@ ngx_http_x402_settle_lease(ngx_http_x402_main_conf_t *xmcf, uint64_t start,
 
     lease = start + ngx_http_x402_settle_bound(xmcf);
     least = start + xmcf->rpc_timeout + 2 * xmcf->redis.timeout;
-    keep = (NGX_HTTP_X402_GIVE_UP + 1) * 1000 + xmcf->reconcile_interval;
+    keep = (NGX_HTTP_X402_GIVE_UP + 1) * 1000 + xmcf->reconcile_interval
+           + xmcf->rpc_timeout + 2 * xmcf->redis.timeout;
     latest = (deadline * 1000 > keep) ? deadline * 1000 - keep : 0;
 
     if (lease > latest) {

@@ -153,7 +153,9 @@ sub proc_status {
     return \%s;
 }
 
-# waits until no receipt is reserved/broadcast/pending; returns status counts
+# waits until no receipt is reserved/broadcast/pending/retry (a "retry", an
+# RPC timeout on a loaded machine, is settled by a reconciler 2 s later);
+# returns status counts, and the error reasons of what is not settled
 sub settle_wait {
     my ($secs) = @_;
     my %n;
@@ -165,9 +167,10 @@ sub settle_wait {
             for my $v (split /\n/, redis_cli('MGET', @chunk)) {
                 my $r = eval { decode_json($v) } or next;
                 $n{$r->{status}}++;
+                $n{"$r->{status}: $r->{error}"}++ if $r->{error};
             }
         }
-        last if !grep { $n{$_} } qw(reserved broadcast pending);
+        last if !grep { $n{$_} } qw(reserved broadcast pending retry);
         last if time > $deadline;
         sleep 0.3;
     }
