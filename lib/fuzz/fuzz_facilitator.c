@@ -1,6 +1,7 @@
 /*
- * A facilitator's reply (facilitator mode, spec/x402.md section 9) →
- * x402_verify_response_parse() and x402_settle_response_parse().
+ * A facilitator's reply (facilitator mode,
+ * docs/protocol.md#facilitator-api) → x402_verify_response_parse() and
+ * x402_settle_response_parse().
  *
  * Invariants: only the documented errors; booleans are 0 or 1; for every
  * reason capacity (heap buffers of the exact size) the reason is

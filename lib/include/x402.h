@@ -97,6 +97,10 @@ const char *x402_reason_string(x402_reason r);
  * X402_R_ALLOWANCE_REQUIRED, 402 otherwise. */
 int x402_reason_http_status(x402_reason r);
 
+/* The reason of a wire string (a facilitator's invalidReason): X402_R_MAX
+ * for NULL or a string this library does not name. */
+x402_reason x402_reason_parse(const char *s);
+
 
 /* ------------------------------------------------------------ constants */
 
@@ -405,6 +409,13 @@ x402_err x402_sign_digest(const x402_context *ctx, uint8_t sig[65],
 x402_reason x402_offer_match(const x402_offer *offer, const x402_payment *p);
 
 /*
+ * Is a the same offer as b (the terms a verdict was reached for)?  Scheme,
+ * chain, amount, asset, payTo, maxTimeoutSeconds, and for upto the
+ * facilitator.  1 or 0.
+ */
+int x402_offer_eq(const x402_offer *a, const x402_offer *b);
+
+/*
  * The local verification of the reference facilitator, in its order,
  * against the server's own offer (never against `accepted`):
  * exact: scheme, network, spender, recipient, deadline >= now + min_left,
@@ -608,7 +619,7 @@ x402_err x402_rpc_simulate_parse(int *ok, const char *json, size_t len,
     uint64_t id);
 
 /*
- * Revert selector → reason (spec/x402.md §6.2, selector form):
+ * Revert selector → reason (docs/protocol.md#revert-reasons, selector form):
  * InvalidNonce → X402_R_INVALID_NONCE; InvalidSignature, SignatureExpired,
  * InvalidSignatureLength, InvalidSigner, InvalidContractSignature →
  * X402_R_INVALID_SIGNATURE; others → X402_R_SIMULATION_FAILED.
@@ -657,6 +668,40 @@ typedef struct {
     const uint8_t *signature;
     size_t        signature_len;
 } x402_receipt;
+
+/*
+ * The fields of a payment every receipt of it holds: scheme, network,
+ * payer, payTo, asset, signed amount, nonce, deadline, validAfter and
+ * signature (what a reconciler needs to settle it again), the facilitator
+ * of an upto witness, `resource`, `created`, and `updated` = now.  Every
+ * other field is zeroed (status, transaction, charge: the caller's).
+ * rc borrows resource and p's signature.
+ */
+void x402_receipt_init(x402_receipt *rc, const x402_offer *offer,
+    const x402_payment *p, const char *resource, uint64_t created,
+    uint64_t now);
+
+/*
+ * A receipt's status, as stored: "reserved" (admitted, not sent),
+ * "broadcast" (a transaction recorded, being sent or mined), "pending"
+ * (sent, not seen mined in time), "settled", "failed", "retry" (not sent
+ * for the gateway's reasons: settled again).  parse gives
+ * X402_RS_UNKNOWN for NULL or any other string; string gives NULL for
+ * X402_RS_UNKNOWN and out of range.
+ */
+typedef enum {
+    X402_RS_UNKNOWN = 0,
+    X402_RS_RESERVED,
+    X402_RS_BROADCAST,
+    X402_RS_PENDING,
+    X402_RS_SETTLED,
+    X402_RS_FAILED,
+    X402_RS_RETRY,
+    X402_RS_MAX
+} x402_receipt_status;
+
+x402_receipt_status x402_receipt_status_parse(const char *s);
+const char *x402_receipt_status_string(x402_receipt_status st);
 
 /* Writes the JSON with a NUL; *out_len in: capacity, out: length. */
 x402_err x402_receipt_encode(char *out, size_t *out_len,
@@ -887,7 +932,7 @@ x402_err x402_settle_response_encode(char *out, size_t *out_len,
 
 /*
  * Revert selector of a failed settlement → its errorReason string
- * (spec/x402.md section 6.2, selector form): permit2_invalid_amount,
+ * (docs/protocol.md#revert-reasons, selector form): permit2_invalid_amount,
  * permit2_invalid_destination, permit2_invalid_owner,
  * permit2_payment_too_early, invalid_permit2_signature,
  * permit2_invalid_nonce, upto_amount_exceeds_permitted,
@@ -900,10 +945,12 @@ const char *x402_settle_error_reason(const uint8_t selector[4]);
 /* --------------------------------------------------------- facilitator */
 
 /*
- * Delegating verify and settle to an x402 facilitator (spec/x402.md
- * section 9): POST {url}/verify and POST {url}/settle, both with the body
+ * Delegating verify and settle to an x402 facilitator
+ * (docs/protocol.md#facilitator-api): POST {url}/verify and POST
+ * {url}/settle, both with the body
  * {"x402Version":2,"paymentPayload":…,"paymentRequirements":…}, answered
- * with a VerifyResponse (section 2.5) or a SettleResponse (section 2.4).
+ * with a VerifyResponse (docs/protocol.md#verify-response) or a
+ * SettleResponse (docs/protocol.md#settle-response).
  * The reference facilitator answers HTTP 200 for valid and invalid results
  * alike, 400 {"error"} for a body without paymentPayload or
  * paymentRequirements and 500 {"error"} on exceptions (e.g. "No facilitator

@@ -1,6 +1,6 @@
 /*
  * ABI calldata of the on-chain reads and of the proxies' settle calls
- * (x402.md sections 3.7 and 4): selector, then 32-byte words.
+ * (docs/protocol.md#settle-calldata): selector, then 32-byte words.
  */
 
 #include <string.h>

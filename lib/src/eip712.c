@@ -1,7 +1,8 @@
 /*
  * EIP-712 hashing of Permit2 PermitWitnessTransferFrom for the x402
- * exact and upto witnesses (x402.md sections 3.3 and 4).  The typehashes
- * are constants; the tests check them against keccak of the type strings.
+ * exact and upto witnesses (docs/protocol.md#permit2-hashing).  The
+ * typehashes are constants; the tests check them against keccak of the
+ * type strings.
  */
 
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
- * Facilitator codec (x402.md section 9): the /verify and /settle request
- * body, and the VerifyResponse / SettleResponse replies.
+ * Facilitator codec (docs/protocol.md#facilitator-api): the /verify and
+ * /settle request body, and the VerifyResponse / SettleResponse replies.
  */
 
 #include <string.h>

@@ -1,7 +1,8 @@
 /*
- * PaymentPayload v2 decoder (x402.md sections 2.3, 3.4 and 4): JSON text
- * or base64 header to x402_payment.  Every failure names the dotted path
- * of the offending field.
+ * PaymentPayload v2 decoder (docs/protocol.md#payment-payload,
+ * docs/protocol.md#numbers-and-addresses): JSON text or base64 header to
+ * x402_payment.  Every failure names the dotted path of the offending
+ * field.
  */
 
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /*
- * PaymentRequired encoder (x402.md section 2.1): compact JSON with the key
- * order of the reference server, optionally base64 for PAYMENT-REQUIRED.
+ * PaymentRequired encoder (docs/protocol.md#payment-required): compact
+ * JSON with the key order of the reference server, optionally base64 for
+ * PAYMENT-REQUIRED.
  */
 
 #include <stdlib.h>

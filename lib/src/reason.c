@@ -107,6 +107,27 @@ x402_reason_http_status(x402_reason r)
 }
 
 
+x402_reason
+x402_reason_parse(const char *s)
+{
+    int  r;
+
+    if (s == NULL) {
+        return X402_R_MAX;
+    }
+
+    for (r = 0; r < X402_R_MAX; r++) {
+        if (x402_reason_texts[r] != NULL
+            && strcmp(x402_reason_texts[r], s) == 0)
+        {
+            return (x402_reason) r;
+        }
+    }
+
+    return X402_R_MAX;
+}
+
+
 const char *
 x402_scheme_name(x402_scheme s)
 {

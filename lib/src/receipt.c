@@ -415,3 +415,60 @@ x402_receipt_settlement_decode(x402_receipt_settlement *out, char *resource,
 
     return rc;
 }
+
+
+void
+x402_receipt_init(x402_receipt *rc, const x402_offer *offer,
+    const x402_payment *p, const char *resource, uint64_t created,
+    uint64_t now)
+{
+    memset(rc, 0, sizeof(*rc));
+
+    rc->scheme = offer->scheme;
+    rc->chain_id = offer->chain_id;
+    rc->payer = p->from;
+    rc->pay_to = offer->pay_to;
+    rc->asset = offer->asset;
+    rc->amount = p->amount;
+    rc->nonce = p->nonce;
+    rc->deadline = p->deadline;
+    rc->resource = resource;
+    rc->created = created;
+    rc->updated = now;
+    rc->valid_after = p->valid_after;
+    rc->signature = p->signature;
+    rc->signature_len = p->signature_len;
+
+    if (offer->scheme == X402_SCHEME_UPTO) {
+        /* signed into the witness: needed to settle it again */
+        rc->facilitator = offer->facilitator;
+        rc->has_facilitator = 1;
+    }
+}
+
+
+static const char *const  x402_receipt_statuses[X402_RS_MAX] = {
+    NULL, "reserved", "broadcast", "pending", "settled", "failed", "retry"
+};
+
+
+x402_receipt_status
+x402_receipt_status_parse(const char *s)
+{
+    int  st;
+
+    for (st = X402_RS_RESERVED; s != NULL && st < X402_RS_MAX; st++) {
+        if (strcmp(x402_receipt_statuses[st], s) == 0) {
+            return (x402_receipt_status) st;
+        }
+    }
+
+    return X402_RS_UNKNOWN;
+}
+
+
+const char *
+x402_receipt_status_string(x402_receipt_status st)
+{
+    return ((unsigned) st < X402_RS_MAX) ? x402_receipt_statuses[st] : NULL;
+}

@@ -1,7 +1,8 @@
 /*
  * The on-chain checks of a payment as one JSON-RPC 2.0 batch: the request,
- * the parse of the node's reply, the verdict (x402.md section 5.2) and the
- * revert selector map (section 6.2).
+ * the parse of the node's reply, the verdict
+ * (docs/protocol.md#on-chain-verdict) and the revert selector map
+ * (docs/protocol.md#revert-reasons).
  */
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
- * The SettleResponse (spec/x402.md section 2.4; the PAYMENT-RESPONSE
- * header is its base64) and the errorReason of a settlement revert
- * (section 6.2, selector form).
+ * The SettleResponse (docs/protocol.md#settle-response; the
+ * PAYMENT-RESPONSE header is its base64) and the errorReason of a
+ * settlement revert (docs/protocol.md#revert-reasons, selector form).
  */
 
 #include <string.h>

@@ -51,7 +51,10 @@ x402_u256_parse_dec(x402_u256 *out, const char *s, size_t len)
         }
     }
 
-    /* a length bound even with leading zeros, as x402.md section 3.4 asks */
+    /*
+     * a length bound even with leading zeros, as
+     * docs/protocol.md#numbers-and-addresses asks
+     */
     if (len > X402_U256_DEC_DIGITS) {
         return X402_ERR_OVERFLOW;
     }

@@ -1,6 +1,7 @@
 /*
  * Offer matching, local verification in the reference facilitator's order
- * (x402.md sections 2.6, 4 and 5.1), and the replay key (section 7).
+ * (docs/protocol.md#offer-matching, docs/protocol.md#verification-order),
+ * and the replay key (docs/protocol.md#replay-key).
  */
 
 #include <string.h>
@@ -211,4 +212,18 @@ x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
     q += 2 * sizeof(p->from.b);
     *q++ = ':';
     x402_hex_encode(q, p->nonce.b, sizeof(p->nonce.b));
+}
+
+
+int
+x402_offer_eq(const x402_offer *a, const x402_offer *b)
+{
+    return a->scheme == b->scheme
+           && a->chain_id == b->chain_id
+           && a->max_timeout_seconds == b->max_timeout_seconds
+           && x402_u256_cmp(&a->amount, &b->amount) == 0
+           && x402_address_eq(&a->asset, &b->asset)
+           && x402_address_eq(&a->pay_to, &b->pay_to)
+           && (a->scheme != X402_SCHEME_UPTO
+               || x402_address_eq(&a->facilitator, &b->facilitator));
 }

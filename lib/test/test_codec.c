@@ -568,7 +568,14 @@ test_reasons(void **state)
         assert_string_equal(x402_reason_string((x402_reason) r), want[r]);
         assert_int_equal(x402_reason_http_status((x402_reason) r),
                          r == X402_R_ALLOWANCE_REQUIRED ? 412 : 402);
+        assert_int_equal(x402_reason_parse(want[r]), r);
     }
+
+    /* a string this library does not name, and none */
+    assert_int_equal(x402_reason_parse("invalid_payload"), X402_R_MAX);
+    assert_int_equal(x402_reason_parse("permit2_invalid_nonce "), X402_R_MAX);
+    assert_int_equal(x402_reason_parse(""), X402_R_MAX);
+    assert_int_equal(x402_reason_parse(NULL), X402_R_MAX);
 
     for (r = X402_OK; r <= X402_ERR_CRYPTO; r++) {
         assert_non_null(x402_strerror((x402_err) r));

@@ -175,8 +175,8 @@ test_chain_digests(void **state)
 }
 
 
-/* The upto hashes follow x402.md section 4, built here from the vector
- * typehashes word by word. */
+/* The upto hashes follow docs/protocol.md#permit2-hashing, built here
+ * from the vector typehashes word by word. */
 static void
 test_upto_hashes(void **state)
 {

@@ -2,9 +2,9 @@
  * Facilitator codec: the /verify and /settle request body against
  * vectors.json (chains.8453.paymentPayload and the accepts[] entry of
  * headers.paymentRequired8453), the VerifyResponse / SettleResponse
- * examples of x402.md sections 2.4 and 2.5 and vectors.json
- * headers.paymentResponse*, replies observed from the reference
- * facilitator (t/022-facilitator.t), and malformed input.
+ * examples of docs/protocol.md (#settle-response, #verify-response) and
+ * vectors.json headers.paymentResponse*, replies observed from the
+ * reference facilitator (t/022-facilitator.t), and malformed input.
  */
 
 #include <stdio.h>
@@ -405,7 +405,7 @@ test_verify_examples(void **state)
 
     xt_address(&want, XT_PAYER);
 
-    /* x402.md 2.5 */
+    /* docs/protocol.md#verify-response */
     valid = -1;
     has_payer = -1;
     memset(reason, 'x', sizeof(reason));

@@ -42,6 +42,89 @@ xt_receipt_fill(x402_receipt *rc, uint8_t *sig)
 }
 
 
+
+/* x402_receipt_init: the payment's fields, nothing of a stage's */
+static void
+test_init(void **state)
+{
+    x402_offer    offer;
+    x402_payment  p;
+    x402_receipt  rc;
+
+    (void) state;
+
+    memset(&offer, 0, sizeof(offer));
+    memset(&p, 0, sizeof(p));
+    offer.scheme = X402_SCHEME_EXACT;
+    offer.chain_id = 8453;
+    memset(offer.pay_to.b, 0x22, 20);
+    memset(offer.asset.b, 0x33, 20);
+    memset(offer.facilitator.b, 0x44, 20);
+    memset(p.from.b, 0x11, 20);
+    x402_u256_from_u64(&p.amount, 1000);
+    x402_u256_from_u64(&p.nonce, 7);
+    x402_u256_from_u64(&p.deadline, 1796002609);
+    x402_u256_from_u64(&p.valid_after, 5);
+    memset(p.signature, 0xab, 65);
+    p.signature_len = 65;
+
+    memset(&rc, 0x5a, sizeof(rc));
+    x402_receipt_init(&rc, &offer, &p, "/paid", 100, 101);
+
+    assert_int_equal(rc.scheme, X402_SCHEME_EXACT);
+    assert_int_equal(rc.chain_id, 8453);
+    assert_memory_equal(rc.payer.b, p.from.b, 20);
+    assert_memory_equal(rc.pay_to.b, offer.pay_to.b, 20);
+    assert_memory_equal(rc.asset.b, offer.asset.b, 20);
+    assert_memory_equal(rc.amount.b, p.amount.b, 32);
+    assert_memory_equal(rc.nonce.b, p.nonce.b, 32);
+    assert_memory_equal(rc.deadline.b, p.deadline.b, 32);
+    assert_memory_equal(rc.valid_after.b, p.valid_after.b, 32);
+    assert_ptr_equal(rc.signature, p.signature);
+    assert_int_equal(rc.signature_len, 65);
+    assert_string_equal(rc.resource, "/paid");
+    assert_int_equal(rc.created, 100);
+    assert_int_equal(rc.updated, 101);
+    /* a stage's fields start empty */
+    assert_null(rc.status);
+    assert_null(rc.transaction);
+    assert_null(rc.error);
+    assert_null(rc.mode);
+    assert_false(rc.has_charged);
+    assert_false(rc.has_tx_nonce);
+    assert_false(rc.has_facilitator);
+
+    /* upto: the witness's facilitator, needed to settle it again */
+    offer.scheme = X402_SCHEME_UPTO;
+    x402_receipt_init(&rc, &offer, &p, "/paid", 100, 101);
+    assert_true(rc.has_facilitator);
+    assert_memory_equal(rc.facilitator.b, offer.facilitator.b, 20);
+}
+
+
+static void
+test_statuses(void **state)
+{
+    static const char  *names[] = {
+        NULL, "reserved", "broadcast", "pending", "settled", "failed", "retry"
+    };
+    int  st;
+
+    (void) state;
+
+    for (st = X402_RS_RESERVED; st < X402_RS_MAX; st++) {
+        assert_string_equal(x402_receipt_status_string(
+                                (x402_receipt_status) st), names[st]);
+        assert_int_equal(x402_receipt_status_parse(names[st]), st);
+    }
+
+    assert_null(x402_receipt_status_string(X402_RS_UNKNOWN));
+    assert_null(x402_receipt_status_string(X402_RS_MAX));
+    assert_int_equal(x402_receipt_status_parse("Settled"), X402_RS_UNKNOWN);
+    assert_int_equal(x402_receipt_status_parse(""), X402_RS_UNKNOWN);
+    assert_int_equal(x402_receipt_status_parse(NULL), X402_RS_UNKNOWN);
+}
+
 static void
 test_encode(void **state)
 {
@@ -366,6 +449,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_settlement),
         cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_statuses),
         cmocka_unit_test(test_peek_and_update),
         cmocka_unit_test(test_public),
     };

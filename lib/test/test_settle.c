@@ -1579,7 +1579,8 @@ test_settle_response_cases(void **state)
 
 /* ---------------------------------------------------------- errorReason */
 
-/* spec/x402.md section 6.2, by error name (independent of the table). */
+/* docs/protocol.md#revert-reasons, by error name (independent of the
+ * table). */
 static const struct {
     const char  *name;
     const char  *reason;

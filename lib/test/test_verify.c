@@ -501,6 +501,46 @@ xt_upto_payment(const x402_context *ctx, x402_payment *p, x402_offer *offer,
 }
 
 
+
+/* x402_offer_eq: every term a verdict was reached for, and nothing else */
+static void
+test_offer_eq(void **state)
+{
+    x402_payment  p;
+    x402_offer    offer, o2;
+
+    xt_upto_payment(*state, &p, &offer,
+                    xt_str("constants.addresses.multicall3"));
+
+    o2 = offer;
+    assert_true(x402_offer_eq(&offer, &o2));
+
+    o2.chain_id++;
+    assert_false(x402_offer_eq(&offer, &o2));
+    o2 = offer;
+    o2.max_timeout_seconds++;
+    assert_false(x402_offer_eq(&offer, &o2));
+    o2 = offer;
+    o2.amount.b[31] ^= 1;
+    assert_false(x402_offer_eq(&offer, &o2));
+    o2 = offer;
+    o2.asset.b[0] ^= 1;
+    assert_false(x402_offer_eq(&offer, &o2));
+    o2 = offer;
+    o2.pay_to.b[19] ^= 1;
+    assert_false(x402_offer_eq(&offer, &o2));
+    o2 = offer;
+    o2.facilitator.b[0] ^= 1;
+    assert_false(x402_offer_eq(&offer, &o2));
+
+    /* the facilitator counts for upto only */
+    offer.scheme = X402_SCHEME_EXACT;
+    o2.scheme = X402_SCHEME_EXACT;
+    assert_true(x402_offer_eq(&offer, &o2));
+    o2.scheme = X402_SCHEME_UPTO;
+    assert_false(x402_offer_eq(&offer, &o2));
+}
+
 static void
 test_upto_round_trip(void **state)
 {
@@ -585,6 +625,7 @@ main(void)
         cmocka_unit_test(test_exact_ignores_witness_facilitator),
         cmocka_unit_test(test_accepted_whole_object),
         cmocka_unit_test(test_upto_round_trip),
+        cmocka_unit_test(test_offer_eq),
     };
 
     return cmocka_run_group_tests(tests, xt_ctx_setup, xt_ctx_teardown);
