@@ -1,11 +1,11 @@
 #!/usr/bin/perl
 # scripts/facilitator: the official x402 reference facilitator (@x402/core
 # x402Facilitator + @x402/evm ExactEvmScheme / UptoEvmScheme 2.27) over
-# HTTP (spec/x402.md section 9), against the devchain.  Starts a private
-# chain and the facilitator on free loopback ports, and stops both at the
-# end (also on failure).  Payments are signed by build/tools/x402-pay; the
-# requirements are built here as a server would configure them.  The
-# reference's reason strings are asserted as observed.
+# HTTP (docs/protocol.md#facilitator-api), against the devchain.  Starts a
+# private chain and the facilitator on free loopback ports, and stops both
+# at the end (also on failure).  Payments are signed by
+# build/tools/x402-pay; the requirements are built here as a server would
+# configure them.  The reference's reason strings are asserted as observed.
 use strict;
 use warnings;
 

@@ -401,7 +401,7 @@ my @CASES = (
           my ($j, $a) = @_;
           $j->{resource} = undef; $j->{extensions} = undef;
           $a->{witness}{facilitator} = undef; $j->{accepted}{extra}{facilitatorAddress} = undef }) },
-      200, undef, 1, 'null = absent (x402.md 1.2)' ],
+      200, undef, 1, 'null = absent (docs/protocol.md#header-encoding)' ],
 );
 
 # ---- run -----------------------------------------------------------------

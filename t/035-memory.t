@@ -249,7 +249,8 @@ SKIP: {
     close $fh;
     unlink "$dir/logs/error.log";
     my $vlog = "$dir/logs/valgrind.log";
-    # nginx's own: the environment copy of ngx_set_environment (spec/nginx.md §12.6)
+    # nginx's own: the environment copy of ngx_set_environment
+    # (docs/internals.md#sanitizers-valgrind-fuzzing)
     open my $sup, '>', "$dir/conf/valgrind.supp" or die $!;
     print $sup "{\n   nginx-set-environment\n   Memcheck:Leak\n   match-leak-kinds: definite\n"
              . "   fun:malloc\n   fun:ngx_alloc\n   fun:ngx_set_environment\n}\n";

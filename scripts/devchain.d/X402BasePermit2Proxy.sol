@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 import {ISignatureTransfer, IERC20Permit} from "./ISignatureTransfer.sol";
 
 /// @notice Shared part of the x402 Permit2 proxies, written for the local
-/// test chain from the protocol description (x402.md §3.6, §3.7, §4).
+/// test chain from the protocol description
+/// (docs/protocol.md#settle-on-chain, docs/protocol.md#settle-calldata).
 /// Nothing lives in storage: PERMIT2 is immutable and the reentrancy flag is
 /// transient (EIP-1153), so the runtime code can be copied to the canonical
 /// addresses with anvil_setCode without any storage set-up.
