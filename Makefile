@@ -7,6 +7,7 @@ MODULE   := $(BUILD)/ngx_http_x402_module.so
 NGINX    ?= /usr/sbin/nginx
 
 MODULE_SRCS := $(wildcard ngx_x402_module/*.c ngx_x402_module/*.h \
+	         ngx_x402_module/*/*.c ngx_x402_module/*/*.h \
 	         lib/src/*.c lib/src/*.h lib/include/*.h)
 
 .PHONY: all module deps lib unit tools test run install deb clean FORCE
@@ -22,7 +23,8 @@ module: $(MODULE)
 
 # configure reruns nginx's feature probes (about 12 s): only when `config`
 # or the list of source files changes
-SRC_LIST := $(sort $(wildcard ngx_x402_module/*.c lib/src/*.c))
+SRC_LIST := $(sort $(wildcard ngx_x402_module/*.c ngx_x402_module/*/*.c \
+	      lib/src/*.c))
 
 $(BUILD)/sources.txt: FORCE
 	@mkdir -p $(BUILD)

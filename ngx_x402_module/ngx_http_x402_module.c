@@ -9,8 +9,19 @@
 #include <ngx_http.h>
 
 #include "ngx_http_x402_module.h"
-#include "ngx_http_x402_admitted.h"
+#include "ngx_http_x402_io.h"
 #include "ngx_http_x402_curl.h"
+#include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_stats.h"
+#include "ngx_http_x402_admitted.h"
+#include "ngx_http_x402_handler.h"
+#include "ngx_http_x402_metrics.h"
+#include "ngx_http_x402_receipts.h"
+#include "ngx_http_x402_reconcile.h"
+#include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_response.h"
+#include "ngx_http_x402_usage.h"
+#include "ngx_http_x402_variables.h"
 
 
 #define NGX_HTTP_X402_DEFAULT_NETWORK   "eip155:8453"
@@ -1154,8 +1165,10 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_x402_status_init_process();
+    ngx_http_x402_io_set_timed(ngx_http_x402_stat_latency);
 
-    return ngx_http_x402_reconcile_init(cycle, xmcf);
+    return ngx_http_x402_reconcile_init(cycle, xmcf,
+                                        ngx_http_x402_settle_receipt);
 }
 
 

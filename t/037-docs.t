@@ -8,7 +8,7 @@ use Test::More;
 
 sub slurp { my ($f) = @_; open my $fh, '<', $f or die "$f: $!"; local $/; <$fh> }
 
-my $src = join '', map { slurp($_) } glob 'ngx_x402_module/*.c';
+my $src = join '', map { slurp($_) } glob 'ngx_x402_module/*.c ngx_x402_module/*/*.c';
 my $ref = slurp('docs/directives.md');
 my $trouble = slurp('docs/troubleshooting.md');
 

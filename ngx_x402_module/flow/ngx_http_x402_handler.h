@@ -1,0 +1,22 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#ifndef _NGX_HTTP_X402_HANDLER_H_INCLUDED_
+#define _NGX_HTTP_X402_HANDLER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+
+
+/* PRECONTENT: the gate of an "x402 on" location. */
+ngx_int_t ngx_http_x402_precontent_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_X402_HANDLER_H_INCLUDED_ */

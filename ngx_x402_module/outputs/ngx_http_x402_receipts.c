@@ -1,0 +1,402 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * x402_receipts: a content handler that answers whether a payment was
+ * taken, from the receipt the module keeps in Redis under the payment's
+ * replay key (x402_replay_key(): chain, payer, nonce):
+ *
+ *   GET <location>?payer=0x...&nonce=<decimal or 0x hex>
+ *       [&network=eip155:<chain id>]
+ *   GET <location> with the PAYMENT-SIGNATURE header that was sent
+ *
+ * 200 with the stored receipt (JSON, without the payment's signature: it
+ * would let anyone submit the settlement), 404 {"error":"no receipt"}, 400 for
+ * bad parameters, 503 when Redis does not answer.  The lookup is an
+ * asynchronous GET with the request's own non-cancelable deadline
+ * (x402_timeout); the op is detached by a pool cleanup when the client
+ * goes away first.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_park.h"
+#include "ngx_http_x402_stats.h"
+#include "ngx_http_x402_receipts.h"
+#include "ngx_http_x402_response.h"
+
+
+static const char *ngx_http_x402_receipts_key(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, char *key);
+static ngx_int_t ngx_http_x402_receipts_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static void ngx_http_x402_receipts_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_receipts_timeout(ngx_event_t *ev);
+static ngx_int_t ngx_http_x402_receipts_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+
+
+ngx_int_t
+ngx_http_x402_receipts_handler(ngx_http_request_t *r)
+{
+    char                           key[X402_REPLAY_KEY_MAX];
+    size_t                         argvlen[2];
+    ngx_int_t                      rc;
+    const char                    *argv[2], *error;
+    ngx_http_x402_op_t            *op;
+    ngx_http_x402_loc_conf_t      *xlcf;
+    ngx_http_x402_main_conf_t     *xmcf;
+    ngx_http_x402_ctx_t  *ctx;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    error = ngx_http_x402_receipts_key(r, xlcf, key);
+
+    if (error != NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: receipt lookup refused: %s", error);
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_INVALID);
+        return ngx_http_x402_receipts_error(r, NGX_HTTP_BAD_REQUEST, error);
+    }
+
+    ctx = ngx_http_x402_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op = ngx_http_x402_op_create(r, ctx);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "GET";
+    argv[1] = key;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+
+    if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
+                                    ngx_http_x402_receipts_done, op,
+                                    2, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(op);
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FAILED);
+        return ngx_http_x402_receipts_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "receipt lookup unavailable");
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "x402: receipt lookup %s", key);
+
+    ctx->op = op;
+
+    ctx->deadline.handler = ngx_http_x402_receipts_timeout;
+    ctx->deadline.data = r;
+    ctx->deadline.log = r->connection->log;
+
+    /* non-cancelable (the default), as every parked request's */
+    ngx_add_timer(&ctx->deadline, xmcf->timeout);
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The replay key of the payment asked about, or an error text for the
+ * client (a 400).
+ */
+
+static const char *
+ngx_http_x402_receipts_key(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, char *key)
+{
+    uint64_t       chain_id;
+    x402_err       err;
+    ngx_int_t      rc;
+    ngx_str_t      header, v;
+    const char    *field;
+    x402_payment   payment;
+
+    ngx_memzero(&payment, sizeof(x402_payment));
+
+    chain_id = xlcf->offer.chain_id;
+
+    rc = ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE", &header);
+
+    if (rc == NGX_ERROR) {
+        return "more than one PAYMENT-SIGNATURE header";
+    }
+
+    if (rc == NGX_OK) {
+        field = NULL;
+
+        err = x402_payment_decode_header(&payment, &field,
+                                         (const char *) header.data,
+                                         header.len);
+        if (err != X402_OK) {
+            return "undecodable PAYMENT-SIGNATURE";
+        }
+
+        if (payment.accepted.has_chain_id) {
+            chain_id = payment.accepted.chain_id;
+        }
+
+        x402_replay_key(key, chain_id, &payment);
+
+        return NULL;
+    }
+
+    rc = ngx_http_x402_receipts_arg(r, "payer", &v);
+
+    if (rc == NGX_DECLINED) {
+        return "payer and nonce are required (or a PAYMENT-SIGNATURE header)";
+    }
+
+    if (rc != NGX_OK
+        || x402_address_parse(&payment.from, (const char *) v.data, v.len)
+           != X402_OK)
+    {
+        return "invalid payer (expected 0x followed by 40 hex digits)";
+    }
+
+    rc = ngx_http_x402_receipts_arg(r, "nonce", &v);
+
+    if (rc == NGX_DECLINED) {
+        return "payer and nonce are required (or a PAYMENT-SIGNATURE header)";
+    }
+
+    if (rc != NGX_OK
+        || x402_u256_parse(&payment.nonce, (const char *) v.data, v.len)
+           != X402_OK)
+    {
+        return "invalid nonce (expected a decimal or 0x hex integer "
+               "below 2^256)";
+    }
+
+    rc = ngx_http_x402_receipts_arg(r, "network", &v);
+
+    if (rc == NGX_ERROR
+        || (rc == NGX_OK
+            && x402_network_parse(&chain_id, (const char *) v.data, v.len)
+               != X402_OK))
+    {
+        return "invalid network (expected eip155:<chain id>)";
+    }
+
+    /* accepted as before; a nonce is the payer's on every asset */
+
+    rc = ngx_http_x402_receipts_arg(r, "asset", &v);
+
+    if (rc == NGX_ERROR
+        || (rc == NGX_OK
+            && x402_address_parse(&payment.token, (const char *) v.data,
+                                  v.len)
+               != X402_OK))
+    {
+        return "invalid asset (expected 0x followed by 40 hex digits)";
+    }
+
+    x402_replay_key(key, chain_id, &payment);
+
+    return NULL;
+}
+
+
+/*
+ * A query argument, percent-decoded.  NGX_DECLINED: absent, NGX_ERROR:
+ * empty or not decodable.
+ */
+
+static ngx_int_t
+ngx_http_x402_receipts_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   arg;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (arg.len == 0) {
+        return NGX_ERROR;
+    }
+
+    dst = ngx_pnalloc(r->pool, arg.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = arg.data;
+
+    ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
+
+    if (src != arg.data + arg.len) {
+        return NGX_ERROR;
+    }
+
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_op_t  *op = data;
+
+    size_t                         len;
+    ngx_int_t                      rc;
+    ngx_str_t                      body, type;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = ngx_http_x402_op_finish(op, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    c = r->connection;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "x402: receipt lookup failed: %s",
+                      reply ? reply->str : err);
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FAILED);
+        rc = ngx_http_x402_receipts_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "receipt lookup unavailable");
+
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_MISSING);
+        rc = ngx_http_x402_receipts_error(r, NGX_HTTP_NOT_FOUND,
+                                          "no receipt");
+
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FOUND);
+
+        /* shown without its signature; re-encoding never makes it longer */
+        len = reply->len + 2;
+        body.data = ngx_pnalloc(r->pool, len);
+
+        if (body.data == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else if (x402_receipt_public((char *) body.data, &len, reply->str,
+                                       reply->len)
+                   != X402_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "x402: the receipt in redis is not readable");
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            body.data[len] = LF;
+            body.len = len + 1;
+
+            ngx_str_set(&type, "application/json");
+
+            rc = ngx_http_x402_send_content(r, NGX_HTTP_OK, &type, &body);
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "x402: redis answered a receipt lookup with type %d",
+                      reply->type);
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FAILED);
+        rc = ngx_http_x402_receipts_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "receipt lookup unavailable");
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_x402_receipts_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx != NULL) {
+        ngx_http_x402_detach(ctx);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "x402: receipt lookup timed out (x402_timeout)");
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FAILED);
+
+    ngx_http_finalize_request(r,
+                              ngx_http_x402_receipts_error(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "receipt lookup timed out"));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* {"error":"…"} with the status; the texts are the module's own. */
+
+static ngx_int_t
+ngx_http_x402_receipts_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   body, type;
+
+    len = ngx_strlen(error);
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_cpymem(p, error, len);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    body.len = p - body.data;
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_http_x402_send_content(r, status, &type, &body);
+}

@@ -1,0 +1,947 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_headers.h"
+#include "ngx_http_x402_stats.h"
+#include "ngx_http_x402_response.h"
+
+
+#define NGX_HTTP_X402_JSON_SIZE  4096
+#define NGX_HTTP_X402_HTML_SIZE  4096
+
+#define NGX_HTTP_X402_CORS_EXPOSE   "PAYMENT-REQUIRED, PAYMENT-RESPONSE"
+#define NGX_HTTP_X402_CORS_HEADERS                                           \
+    "PAYMENT-SIGNATURE, Access-Control-Expose-Headers, Content-Type"
+#define NGX_HTTP_X402_CORS_METHODS  "GET, POST, HEAD, OPTIONS"
+#define NGX_HTTP_X402_CORS_MAX_AGE  "600"
+
+
+static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *header, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_send_typed(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_uint_t preflight);
+static ngx_int_t ngx_http_x402_cors_header_filter(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_x402_wants_html(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_html(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_str_t *url,
+    const char *error, ngx_str_t *body);
+static u_char *ngx_http_x402_html_escape(u_char *dst, u_char *src,
+    size_t len);
+static u_char *ngx_http_x402_units(u_char *dst, u_char *dec,
+    ngx_uint_t decimals);
+static ngx_int_t ngx_http_x402_resource_url(ngx_http_request_t *r,
+    ngx_str_t *url);
+static u_char *ngx_http_x402_copy_escaped(u_char *dst, u_char *src,
+    size_t len);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_x402_next_header_filter;
+
+
+/*
+ * Answers 402 (or 412) from the PRECONTENT phase with the PAYMENT-REQUIRED
+ * header and the same PaymentRequired JSON as the body, then finalizes the
+ * request; the caller returns what this returns (NGX_DONE) to the phase
+ * engine.
+ */
+
+ngx_int_t
+ngx_http_x402_send_payment_required(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_uint_t status,
+    const char *error, ngx_str_t *receipt)
+{
+    u_char         *p;
+    x402_err        err;
+    ngx_str_t       url, json, header, body, type;
+    x402_resource   resource;
+
+    if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    resource.url = (const char *) url.data;
+    resource.description = xlcf->description.len
+                           ? (const char *) xlcf->description.data : NULL;
+    resource.mime_type = NULL;
+
+    /* a static price's accepts array was encoded at load time */
+
+    err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
+                                                error, &resource, offer,
+                                                xlcf->price->lengths == NULL
+                                                ? &xlcf->accepts_json : NULL);
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot encode the payment requirements "
+                      "for \"%V\": %s", &url, x402_strerror(err));
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    if (receipt == NULL && ngx_http_x402_wants_html(r)) {
+        /* a browser: the same terms, readable */
+
+        if (ngx_http_x402_html(r, xlcf, offer, &url, error, &body)
+            != NGX_OK)
+        {
+            return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NULL, NULL);
+        }
+
+        ngx_str_set(&type, "text/html; charset=utf-8");
+
+        return ngx_http_x402_send_typed(r, status, &type, &header, &body);
+    }
+
+    if (receipt == NULL) {
+        /* the JSON has one spare byte for the newline */
+        json.data[json.len++] = LF;
+        body = json;
+
+    } else {
+        /* a replay: the body also carries the first payer's receipt */
+
+        body.data = ngx_pnalloc(r->pool, json.len + receipt->len
+                                         + sizeof(",\"receipt\":}\n"));
+        if (body.data == NULL) {
+            return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NULL, NULL);
+        }
+
+        p = ngx_cpymem(body.data, json.data, json.len - 1);
+        p = ngx_cpymem(p, ",\"receipt\":", sizeof(",\"receipt\":") - 1);
+        p = ngx_cpymem(p, receipt->data, receipt->len);
+        *p++ = '}';
+        *p++ = LF;
+
+        body.len = p - body.data;
+    }
+
+    return ngx_http_x402_send_json(r, status, &header, &body);
+}
+
+
+/* A dependency failed (503): a JSON error, no payment terms. */
+
+ngx_int_t
+ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   body, retry;
+
+    /* the gateway's fault, for a while: the same payment is welcome again */
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_str_set(&retry, NGX_HTTP_X402_RETRY_AFTER_S);
+
+        if (ngx_http_x402_push_header(r, "Retry-After", &retry) != NGX_OK) {
+            return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           NULL, NULL);
+        }
+    }
+
+    len = ngx_strlen(error);
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + len);
+    if (body.data == NULL) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    /* the texts are the module's own: nothing to escape */
+
+    p = ngx_cpymem(body.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_cpymem(p, error, len);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    body.len = p - body.data;
+
+    return ngx_http_x402_send_json(r, status, NULL, &body);
+}
+
+
+/*
+ * Answers from the PRECONTENT phase with a JSON body
+ * (docs/internals.md#answering-with-a-body),
+ * with PAYMENT-REQUIRED when `header` is set, and finalizes the request;
+ * the caller returns what this returns (NGX_DONE) to the phase engine.
+ * Without a body, finalizes with the status (nginx's own error page).
+ */
+
+static ngx_int_t
+ngx_http_x402_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *header, ngx_str_t *body)
+{
+    ngx_int_t  rc;
+    ngx_str_t  type;
+
+    if (body == NULL) {
+        rc = ngx_http_discard_request_body(r);
+        ngx_http_finalize_request(r, rc != NGX_OK ? rc : (ngx_int_t) status);
+        return NGX_DONE;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_http_x402_send_typed(r, status, &type, header, body);
+}
+
+
+static ngx_int_t
+ngx_http_x402_send_typed(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *header, ngx_str_t *body)
+{
+    ngx_http_finalize_request(r, ngx_http_x402_output(r, status, type,
+                                                      header, body));
+    return NGX_DONE;
+}
+
+
+/*
+ * The answer of a content handler of the module (x402_status,
+ * x402_receipts): returns what the content handler returns, or what
+ * ngx_http_finalize_request() gets when the answer comes later.
+ */
+
+ngx_int_t
+ngx_http_x402_send_content(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
+    return ngx_http_x402_output(r, status, type, NULL, body);
+}
+
+
+/*
+ * Sends status, headers (PAYMENT-REQUIRED when `header` is set,
+ * Cache-Control: no-store, CORS) and the body; returns the result for
+ * ngx_http_finalize_request().
+ */
+
+static ngx_int_t
+ngx_http_x402_output(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *header, ngx_str_t *body)
+{
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_str_t                  cache;
+    ngx_chain_t                out;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (header != NULL
+        && ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&cache, "no-store");
+
+    if (ngx_http_x402_push_header(r, "Cache-Control", &cache) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = body->len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * OPTIONS in a gated location.  Only a real CORS preflight (Origin and
+ * Access-Control-Request-Method, no body) goes ungated: with x402_cors it
+ * is answered 204 here (NGX_DONE), without it it goes on to the backend
+ * (NGX_OK), whose CORS answers it.  Any other OPTIONS is gated like every
+ * method (NGX_DECLINED): it could reach the backend's work unpaid.
+ */
+
+ngx_int_t
+ngx_http_x402_preflight(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf)
+{
+    ngx_int_t  rc;
+    ngx_str_t  value;
+
+    if (ngx_http_x402_request_header(r, "Access-Control-Request-Method",
+                                     &value)
+           != NGX_OK
+        || ngx_http_x402_request_header(r, "Origin", &value) != NGX_OK
+        || r->headers_in.content_length_n > 0
+        || r->headers_in.chunked)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (xlcf->cors == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_x402_cors_headers(r, xlcf, 1);
+
+    if (rc == NGX_DECLINED) {
+        /* an origin that x402_cors does not allow: no CORS, no work */
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PREFLIGHT);
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    ngx_http_finalize_request(r, ngx_http_send_header(r));
+
+    return NGX_DONE;
+}
+
+
+/*
+ * x402_cors: Access-Control-Allow-Origin (with Vary: Origin when the value
+ * comes from variables) and, for answers, Access-Control-Expose-Headers;
+ * for a preflight, the allowed request headers and methods instead.
+ * NGX_DECLINED: no CORS here (off, or the value is empty).
+ */
+
+static ngx_int_t
+ngx_http_x402_cors_headers(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_uint_t preflight)
+{
+    ngx_str_t  origin, v;
+
+    if (xlcf->cors == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_complex_value(r, xlcf->cors, &origin) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (origin.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_x402_push_header(r, "Access-Control-Allow-Origin", &origin)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (xlcf->cors->lengths != NULL) {
+        ngx_str_set(&v, "Origin");
+
+        if (ngx_http_x402_push_header(r, "Vary", &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!preflight) {
+        ngx_str_set(&v, NGX_HTTP_X402_CORS_EXPOSE);
+
+        return ngx_http_x402_push_header(r, "Access-Control-Expose-Headers",
+                                         &v);
+    }
+
+    ngx_str_set(&v, NGX_HTTP_X402_CORS_HEADERS);
+
+    if (ngx_http_x402_push_header(r, "Access-Control-Allow-Headers", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, NGX_HTTP_X402_CORS_METHODS);
+
+    if (ngx_http_x402_push_header(r, "Access-Control-Allow-Methods", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, NGX_HTTP_X402_CORS_MAX_AGE);
+
+    return ngx_http_x402_push_header(r, "Access-Control-Max-Age", &v);
+}
+
+
+ngx_int_t
+ngx_http_x402_cors_init(ngx_conf_t *cf)
+{
+    ngx_http_x402_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_x402_cors_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A paid response (from the backend) gets the CORS headers too, unless
+ * the backend set its own Access-Control-Allow-Origin.
+ */
+
+static ngx_int_t
+ngx_http_x402_cors_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_x402_ctx_t          *ctx;
+    ngx_http_x402_loc_conf_t     *xlcf;
+    ngx_http_x402_header_walk_t   walk;
+
+    if (r != r->main) {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (xlcf->cors == NULL) {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || !ctx->paid) {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    ngx_memzero(&walk, sizeof(walk));
+
+    if (ngx_http_x402_header_next(&r->headers_out.headers, &walk,
+                                  "Access-Control-Allow-Origin",
+                                  sizeof("Access-Control-Allow-Origin") - 1)
+        != NULL)
+    {
+        return ngx_http_x402_next_header_filter(r);
+    }
+
+    if (ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_x402_next_header_filter(r);
+}
+
+
+/*
+ * Finds a request header (case-insensitive).  NGX_OK: exactly one,
+ * NGX_DECLINED: none, NGX_ERROR: more than one (value is the last).
+ */
+
+ngx_int_t
+ngx_http_x402_request_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    size_t                        len;
+    ngx_uint_t                    n;
+    ngx_table_elt_t              *h;
+    ngx_http_x402_header_walk_t   walk;
+
+    n = 0;
+    len = ngx_strlen(name);
+    ngx_memzero(&walk, sizeof(walk));
+
+    while ((h = ngx_http_x402_header_next(&r->headers_in.headers, &walk,
+                                          name, len))
+           != NULL)
+    {
+        *value = h->value;
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    return (n == 1) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* A browser: Accept has text/html, and it did not try to pay. */
+
+static ngx_uint_t
+ngx_http_x402_wants_html(ngx_http_request_t *r)
+{
+    ngx_str_t  accept, sig;
+
+    if (ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE", &sig)
+        != NGX_DECLINED)
+    {
+        return 0;
+    }
+
+    if (ngx_http_x402_request_header(r, "Accept", &accept) == NGX_DECLINED) {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(accept.data, accept.data + accept.len,
+                            (u_char *) "text/html",
+                            sizeof("text/html") - 1 - 1)
+           != NULL;
+}
+
+
+/*
+ * The 402 for a browser: the terms of the offer and how to pay, every
+ * value HTML-escaped (the description and the URL come from outside).
+ */
+
+static ngx_int_t
+ngx_http_x402_html(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
+    x402_offer *offer, ngx_str_t *url, const char *error, ngx_str_t *body)
+{
+    u_char      *p, units[X402_U256_DEC_MAX + 8];
+    size_t       len, elen;
+    ngx_uint_t   upto;
+    char         amount[X402_U256_DEC_MAX];
+    char         asset[X402_ADDRESS_STR_LEN];
+    char         pay_to[X402_ADDRESS_STR_LEN];
+    char         facilitator[X402_ADDRESS_STR_LEN];
+
+    upto = (offer->scheme == X402_SCHEME_UPTO);
+
+    x402_u256_format_dec(amount, &offer->amount);
+    x402_address_format(asset, &offer->asset);
+    x402_address_format(pay_to, &offer->pay_to);
+    x402_address_format(facilitator, &offer->facilitator);
+
+    *ngx_http_x402_units(units, (u_char *) amount, xlcf->decimals) = '\0';
+
+    if (error != NULL && ngx_strcmp(error, "Payment required") == 0) {
+        error = NULL;
+    }
+
+    elen = error ? ngx_strlen(error) : 0;
+
+    len = NGX_HTTP_X402_HTML_SIZE
+          + 6 * (xlcf->description.len + url->len + elen);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+                   "<meta charset=\"utf-8\">\n"
+                   "<meta name=\"viewport\" "
+                   "content=\"width=device-width, initial-scale=1\">\n"
+                   "<title>402 Payment Required</title>\n</head>\n<body>\n"
+                   "<h1>Payment required</h1>\n",
+                   sizeof("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+                   "<meta charset=\"utf-8\">\n"
+                   "<meta name=\"viewport\" "
+                   "content=\"width=device-width, initial-scale=1\">\n"
+                   "<title>402 Payment Required</title>\n</head>\n<body>\n"
+                   "<h1>Payment required</h1>\n") - 1);
+
+    if (xlcf->description.len) {
+        p = ngx_cpymem(p, "<p>", 3);
+        p = ngx_http_x402_html_escape(p, xlcf->description.data,
+                                      xlcf->description.len);
+        p = ngx_cpymem(p, "</p>\n", 5);
+    }
+
+    if (error != NULL) {
+        p = ngx_cpymem(p, "<p>The payment was refused: <code>",
+                       sizeof("<p>The payment was refused: <code>") - 1);
+        p = ngx_http_x402_html_escape(p, (u_char *) error, elen);
+        p = ngx_cpymem(p, "</code></p>\n", sizeof("</code></p>\n") - 1);
+    }
+
+    p = ngx_cpymem(p, "<table>\n<tr><th>Resource</th><td>",
+                   sizeof("<table>\n<tr><th>Resource</th><td>") - 1);
+    p = ngx_http_x402_html_escape(p, url->data, url->len);
+
+    p = ngx_sprintf(p, "</td></tr>\n"
+                    "<tr><th>%s</th><td>%s tokens "
+                    "(%s atomic units, %i decimals)</td></tr>\n"
+                    "<tr><th>Asset</th><td><code>%s</code></td></tr>\n"
+                    "<tr><th>Network</th><td><code>eip155:%uL</code>"
+                    "</td></tr>\n"
+                    "<tr><th>Pay to</th><td><code>%s</code></td></tr>\n"
+                    "<tr><th>Scheme</th><td><code>%s</code> "
+                    "(Permit2)</td></tr>\n",
+                    upto ? "Maximum price" : "Price", units, amount,
+                    xlcf->decimals, asset, offer->chain_id, pay_to,
+                    upto ? "upto" : "exact");
+
+    if (upto) {
+        p = ngx_sprintf(p, "<tr><th>Facilitator</th><td><code>%s</code>"
+                        "</td></tr>\n", facilitator);
+    }
+
+    p = ngx_sprintf(p, "<tr><th>Signature valid for</th><td>%uD s</td>"
+                    "</tr>\n</table>\n"
+                    "<h2>How to pay</h2>\n"
+                    "<p>This resource is sold with the x402 protocol "
+                    "(version 2); a browser cannot pay by itself. Use an "
+                    "x402 client (for example <code>@x402/fetch</code>) "
+                    "with a wallet that holds the asset:</p>\n<ol>\n"
+                    "<li>approve Permit2 "
+                    "(<code>0x000000000022D473030F116dDEE9F6B43aC78BA3"
+                    "</code>) for the asset, once;</li>\n"
+                    "<li>read these terms from the "
+                    "<code>PAYMENT-REQUIRED</code> response header "
+                    "(base64 JSON);</li>\n"
+                    "<li>sign the Permit2 authorization and send the request "
+                    "again with it in the <code>PAYMENT-SIGNATURE</code> "
+                    "header.</li>\n</ol>\n</body>\n</html>\n",
+                    offer->max_timeout_seconds);
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_x402_html_escape(u_char *dst, u_char *src, size_t len)
+{
+    return (u_char *) ngx_escape_html(dst, src, len);
+}
+
+
+/* An atomic amount (decimal) in token units: "1000" with 3 -> "1". */
+
+static u_char *
+ngx_http_x402_units(u_char *dst, u_char *dec, ngx_uint_t decimals)
+{
+    size_t   len, ilen, zeros;
+    u_char  *frac, *end;
+
+    len = ngx_strlen(dec);
+
+    if (decimals == 0) {
+        return ngx_cpymem(dst, dec, len);
+    }
+
+    if (len > decimals) {
+        ilen = len - decimals;
+        dst = ngx_cpymem(dst, dec, ilen);
+        zeros = 0;
+
+    } else {
+        ilen = 0;
+        *dst++ = '0';
+        zeros = decimals - len;
+    }
+
+    frac = dec + ilen;
+    end = dec + len;
+
+    while (end > frac && end[-1] == '0') {
+        end--;
+    }
+
+    if (end == frac) {
+        return dst;
+    }
+
+    *dst++ = '.';
+
+    while (zeros--) {
+        *dst++ = '0';
+    }
+
+    return ngx_cpymem(dst, frac, end - frac);
+}
+
+
+ngx_int_t
+ngx_http_x402_push_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* The accepts array of one offer, compact JSON from the pool. */
+
+x402_err
+ngx_http_x402_encode_accepts(ngx_pool_t *pool, ngx_str_t *accepts,
+    x402_offer *offer)
+{
+    size_t    len;
+    x402_err  err;
+
+    len = NGX_HTTP_X402_JSON_SIZE;
+
+    accepts->data = ngx_pnalloc(pool, len);
+    if (accepts->data == NULL) {
+        return X402_ERR_NOMEM;
+    }
+
+    err = x402_accepts_encode((char *) accepts->data, &len, offer, 1);
+    if (err != X402_OK) {
+        return err;
+    }
+
+    accepts->len = len;
+
+    return X402_OK;
+}
+
+
+/*
+ * Encodes the PaymentRequired JSON (with one spare byte after it, for the
+ * caller's newline) and its base64 header value, both NUL-terminated,
+ * from the pool.
+ */
+
+x402_err
+ngx_http_x402_encode_payment_required(ngx_pool_t *pool, ngx_str_t *json,
+    ngx_str_t *header, const char *error, x402_resource *resource,
+    x402_offer *offer, ngx_str_t *accepts)
+{
+    char        *p;
+    size_t       size, len;
+    x402_err     err;
+    ngx_str_t    acc;
+    ngx_uint_t   i;
+
+    if (accepts == NULL || accepts->len == 0) {
+        err = ngx_http_x402_encode_accepts(pool, &acc, offer);
+        if (err != X402_OK) {
+            return err;
+        }
+
+        accepts = &acc;
+    }
+
+    size = NGX_HTTP_X402_JSON_SIZE + accepts->len
+           + 6 * ngx_strlen(resource->url);
+
+    if (resource->description != NULL) {
+        size += 6 * ngx_strlen(resource->description);
+    }
+
+    for (i = 0; /* void */; i++) {
+
+        p = ngx_pnalloc(pool, size + 1);
+        if (p == NULL) {
+            return X402_ERR_NOMEM;
+        }
+
+        len = size;
+
+        err = x402_payment_required_compose(p, &len, error, resource,
+                                            (const char *) accepts->data,
+                                            accepts->len);
+
+        if (err == X402_OK) {
+            break;
+        }
+
+        if (err != X402_ERR_BUFFER || i == 3) {
+            return err;
+        }
+
+        size *= 2;
+    }
+
+    json->data = (u_char *) p;
+    json->len = len;
+
+    size = x402_base64_encoded_len(len) + 1;
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return X402_ERR_NOMEM;
+    }
+
+    err = x402_base64_encode(p, size, json->data, json->len);
+    if (err != X402_OK) {
+        return err;
+    }
+
+    header->data = (u_char *) p;
+    header->len = size - 1;
+
+    return X402_OK;
+}
+
+
+/*
+ * The request's absolute URL: "<scheme>://<host>[:<port>]<unparsed uri>",
+ * the host from the Host header (validated by nginx), with its port if it
+ * has one; bytes that cannot appear in a URL are percent-encoded.
+ */
+
+static ngx_int_t
+ngx_http_x402_resource_url(ngx_http_request_t *r, ngx_str_t *url)
+{
+    u_char                    *p, *last, *port, addr[NGX_SOCKADDR_STRLEN];
+    size_t                     len;
+    ngx_str_t                  scheme, host, hport;
+    ngx_connection_t          *c;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    c = r->connection;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_str_set(&scheme, "https");
+
+    } else
+#endif
+    {
+        ngx_str_set(&scheme, "http");
+    }
+
+    ngx_str_null(&hport);
+
+    if (r->headers_in.server.len) {
+        host = r->headers_in.server;
+
+        if (r->headers_in.host != NULL) {
+            p = r->headers_in.host->value.data;
+            last = p + r->headers_in.host->value.len;
+
+            if (p < last && *p == '[') {
+                p = ngx_strlchr(p, last, ']');
+                if (p == NULL) {
+                    p = last;
+                }
+            }
+
+            port = ngx_strlchr(p, last, ':');
+
+            if (port != NULL) {
+                hport.data = port;
+                hport.len = last - port;
+            }
+        }
+
+    } else {
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+        if (cscf->server_name.len) {
+            host = cscf->server_name;
+
+        } else {
+            if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            host.len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen,
+                                     addr, NGX_SOCKADDR_STRLEN, 1);
+            host.data = addr;
+        }
+    }
+
+    len = scheme.len + sizeof("://") - 1
+          + 3 * (host.len + hport.len + r->unparsed_uri.len) + 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->data = p;
+
+    p = ngx_cpymem(p, scheme.data, scheme.len);
+    p = ngx_cpymem(p, "://", sizeof("://") - 1);
+    p = ngx_http_x402_copy_escaped(p, host.data, host.len);
+    p = ngx_http_x402_copy_escaped(p, hport.data, hport.len);
+    p = ngx_http_x402_copy_escaped(p, r->unparsed_uri.data,
+                                   r->unparsed_uri.len);
+    *p = '\0';
+
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_x402_copy_escaped(u_char *dst, u_char *src, size_t len)
+{
+    u_char         ch;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    while (len--) {
+        ch = *src++;
+
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+            *dst++ = '%';
+            *dst++ = hex[ch >> 4];
+            *dst++ = hex[ch & 0xf];
+            continue;
+        }
+
+        *dst++ = ch;
+    }
+
+    return dst;
+}

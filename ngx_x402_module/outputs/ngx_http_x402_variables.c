@@ -1,0 +1,158 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_variables.h"
+
+
+static ngx_int_t ngx_http_x402_text_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_x402_result_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_x402_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/*
+ * A NUL-terminated field of the ctx: data is its offset times two, plus one
+ * when it is shown only for a paid request.
+ */
+#define NGX_HTTP_X402_TEXT(field, paid_only)                                 \
+    (offsetof(ngx_http_x402_ctx_t, field) * 2 + (paid_only))
+
+
+static ngx_http_variable_t  ngx_http_x402_vars[] = {
+
+    { ngx_string("x402_payer"), NULL, ngx_http_x402_text_variable,
+      NGX_HTTP_X402_TEXT(payer, 1), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_amount"), NULL, ngx_http_x402_text_variable,
+      NGX_HTTP_X402_TEXT(amount, 1), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_tx"), NULL, ngx_http_x402_text_variable,
+      NGX_HTTP_X402_TEXT(tx, 0), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_model"), NULL, ngx_http_x402_model_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_result"), NULL, ngx_http_x402_result_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_x402_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_x402_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_text_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *text;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ((data & 1) && !ctx->paid)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    text = (u_char *) ctx + data / 2;
+
+    if (*text == '\0') {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_strlen(text);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = text;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_x402_result_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char           *s;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || !ctx->verdict) {
+        s = "";
+
+    } else if (ctx->reason == X402_R_VALID) {
+        s = "paid";
+
+    } else {
+        s = x402_reason_string(ctx->reason);
+
+        if (s == NULL) {
+            s = "";
+        }
+    }
+
+    v->len = ngx_strlen(s);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = (u_char *) s;
+
+    return NGX_OK;
+}
+
+
+/* The "model" of the request body (x402_read_model). */
+
+static ngx_int_t
+ngx_http_x402_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->model.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->model.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ctx->model.data;
+
+    return NGX_OK;
+}

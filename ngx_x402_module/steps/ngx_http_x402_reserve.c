@@ -1,0 +1,538 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * The replay reservation in Redis (one script: reserve, or learn the first
+ * holder's receipt), the release of reservations nobody will use, the hand
+ * over to settlement, and the receipt fields every stage writes.
+ *
+ * How the payment will be settled is decided before it is reserved: a
+ * payment served before its settlement (async, upto) is entered in
+ * x402:unsettled with the reservation, in the same step, so that whatever
+ * happens to this worker afterwards a reconciler settles it; one settled
+ * before it is served (sync) is not, as a worker that dies takes its
+ * request with it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_io.h"
+#include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_park.h"
+#include "ngx_http_x402_stats.h"
+#include "ngx_http_x402_admitted.h"
+#include "ngx_http_x402_settler.h"
+#include "ngx_http_x402_reserve.h"
+
+
+#define NGX_HTTP_X402_RECEIPT_MAX      2048
+
+
+/* a reservation in flight: the op, and the record it wrote */
+typedef struct {
+    ngx_http_x402_op_t           op;        /* first: freed as an op */
+    ngx_http_x402_redis_conf_t  *redis;
+    time_t                       deadline;  /* the permit's, bounded */
+    size_t                       len;
+    char                         key[X402_REPLAY_KEY_MAX];
+    u_char                       json[1];
+} ngx_http_x402_resv_t;
+
+
+/* a release waiting for Redis to answer */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_http_x402_redis_conf_t  *redis;
+    ngx_uint_t                   attempts;
+    size_t                       len;
+    char                         key[X402_REPLAY_KEY_MAX];
+    u_char                       json[1];
+} ngx_http_x402_release_t;
+
+#define NGX_HTTP_X402_RELEASE_TRIES  6      /* over about 30 s */
+
+
+
+/* deletes the key only if it still holds this very record */
+static const char  ngx_http_x402_release_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('ZREM', KEYS[2], KEYS[1]) "
+    "return redis.call('DEL', KEYS[1]) end return 0";
+
+
+/* a reservation nobody will settle: the receipt and its debt */
+static const char  ngx_http_x402_unreserve_lua[] =
+    "redis.call('ZREM', KEYS[2], KEYS[1]) "
+    "return redis.call('DEL', KEYS[1])";
+
+
+/*
+ * KEYS: the receipt, x402:unsettled; ARGV: the receipt, its TTL (ms), in
+ * how many ms (on Redis's clock) a reconciler may settle it, "-" when it
+ * is settled before it is served.  The first holder's receipt, or nil:
+ * reserved.
+ */
+static const char  ngx_http_x402_reserve_lua[] =
+    "local old = redis.call('GET', KEYS[1]) "
+    "if old then return old end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "if ARGV[3] ~= '-' then "
+    "local t = redis.call('TIME') "
+    "redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000) "
+    "+ tonumber(ARGV[3]), KEYS[1]) end "
+    "return false";
+
+
+static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
+static void ngx_http_x402_release_retry(ngx_event_t *ev);
+static void ngx_http_x402_released(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf,
+    char *key);
+static void ngx_http_x402_released_once(void *data, redisReply *reply,
+    const char *err);
+
+
+
+/*
+ * One round trip that reserves the payment (and, when it is served before
+ * its settlement, enters it in x402:unsettled), or returns the receipt
+ * stored by whoever reserved it first.
+ */
+
+void
+ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_step_pt next)
+{
+    u_char                      ttl[NGX_INT64_LEN + 1],
+                                owed[NGX_INT64_LEN + 1];
+    size_t                      len, argvlen[8];
+    u_char                     *json, *p;
+    uint64_t                    left, at, now, start;
+    x402_err                    err;
+    ngx_str_t                   url;
+    const char                 *argv[8];
+    x402_receipt                rc;
+    ngx_http_x402_resv_t       *resv;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    ctx->next = next;
+
+    left = ngx_http_x402_permit_left(ctx);
+
+    if (left > NGX_HTTP_X402_TTL_MAX) {
+        left = NGX_HTTP_X402_TTL_MAX;
+    }
+
+    *ngx_sprintf(ttl, "%uL", (left + (uint64_t) xmcf->receipt_ttl) * 1000)
+        = '\0';
+
+    /*
+     * served before it is settled: a reconciler may take it once its job
+     * had its time, the job starting now (async) or when the response
+     * ends, at the latest at the cut (upto)
+     */
+
+    owed[0] = '-';
+    owed[1] = '\0';
+
+    if (xlcf->facilitator_url.len == 0
+        && (ctx->mode == NGX_HTTP_X402_MODE_ASYNC
+            || ctx->mode == NGX_HTTP_X402_MODE_UPTO))
+    {
+        now = (uint64_t) ngx_time();
+        start = now;
+
+        if (ctx->mode == NGX_HTTP_X402_MODE_UPTO
+            && left > (uint64_t) xlcf->settle_margin)
+        {
+            start += left - (uint64_t) xlcf->settle_margin;
+        }
+
+        at = ngx_http_x402_settler_lease(xmcf, start * 1000, now + left);
+
+        *ngx_sprintf(owed, "%uL", at - now * 1000) = '\0';
+    }
+
+    /*
+     * the path paid for; its query string may hold what is nobody else's
+     * business (tokens, user names), so it is kept only when asked for
+     */
+
+    url = r->unparsed_uri;
+
+    if (xlcf->receipt_uri == NGX_HTTP_X402_RECEIPT_PATH) {
+        p = ngx_strlchr(url.data, url.data + url.len, '?');
+
+        if (p != NULL) {
+            url.len = p - url.data;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, url.len + 1);
+    if (p == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    *ngx_cpymem(p, url.data, url.len) = '\0';
+
+    ctx->resource.data = p;
+    ctx->resource.len = url.len;
+
+    x402_receipt_init(&rc, &ctx->offer, &ctx->payment, (const char *) p,
+                      (uint64_t) ngx_time(), (uint64_t) ngx_time());
+    rc.status = "reserved";
+    rc.mode = (ctx->mode == NGX_HTTP_X402_MODE_SYNC) ? "sync"
+              : (ctx->mode == NGX_HTTP_X402_MODE_UPTO) ? "upto" : "async";
+
+    if (ctx->mode == NGX_HTTP_X402_MODE_UPTO) {
+        /*
+         * what a reconciler charges should the worker die before the
+         * response's usage is known: as a response without usage
+         */
+        rc.has_charged = 1;
+
+        if (xlcf->usage_missing == NGX_HTTP_X402_USAGE_MISSING_CAP) {
+            rc.charged = ctx->payment.amount;
+        }
+    }
+
+    json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len);
+    if (json == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    len = NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len;
+
+    err = x402_receipt_encode((char *) json, &len, &rc);
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot encode the receipt: %s",
+                      x402_strerror(err));
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_reserve_lua;
+    argv[2] = "2";
+    argv[3] = ctx->key;
+    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[5] = (const char *) json;
+    argv[6] = (const char *) ttl;
+    argv[7] = (const char *) owed;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_reserve_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(ctx->key);
+    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[5] = len;
+    argvlen[6] = ngx_strlen(ttl);
+    argvlen[7] = ngx_strlen(owed);
+
+    /* the op keeps the record: a reservation nobody uses is released */
+
+    resv = ngx_alloc(sizeof(ngx_http_x402_resv_t) + len, r->connection->log);
+    if (resv == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    resv->op.request = r;
+    resv->op.ctx = ctx;
+    resv->redis = &xmcf->redis;
+    resv->len = len;
+    resv->deadline = ngx_time() + left;
+    ngx_memcpy(resv->key, ctx->key, X402_REPLAY_KEY_MAX);
+    ngx_memcpy(resv->json, json, len);
+
+    if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
+                                    ngx_http_x402_reserve_done, resv,
+                                    8, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(resv);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    ctx->op = &resv->op;
+    ctx->state = NGX_HTTP_X402_REDIS;
+}
+
+
+/*
+ * Deletes a reservation if it still holds exactly this record: the request
+ * that took it went away, or its SET timed out and may still run when Redis
+ * recovers.  Either way nobody will use it, and the payer must be able to
+ * use the same payment again.  Retried while Redis does not answer.
+ */
+
+static void
+ngx_http_x402_release(ngx_http_x402_resv_t *resv)
+{
+    ngx_http_x402_release_t  *rel;
+
+    rel = ngx_calloc(sizeof(ngx_http_x402_release_t) + resv->len,
+                     ngx_cycle->log);
+    if (rel == NULL) {
+        return;
+    }
+
+    rel->redis = resv->redis;
+    rel->len = resv->len;
+    ngx_memcpy(rel->key, resv->key, X402_REPLAY_KEY_MAX);
+    ngx_memcpy(rel->json, resv->json, resv->len);
+
+
+    rel->ev.handler = ngx_http_x402_release_retry;
+    rel->ev.data = ngx_http_x402_io_dummy();
+    rel->ev.log = ngx_cycle->log;
+    rel->ev.cancelable = 1;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "x402: releasing the unused reservation %s", rel->key);
+
+    ngx_http_x402_release_retry(&rel->ev);
+}
+
+
+static void
+ngx_http_x402_release_retry(ngx_event_t *ev)
+{
+    size_t                    argvlen[6];
+    const char               *argv[6];
+    ngx_http_x402_release_t  *rel;
+
+    rel = (ngx_http_x402_release_t *)
+          ((u_char *) ev - offsetof(ngx_http_x402_release_t, ev));
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_release_lua;
+    argv[2] = "2";
+    argv[3] = rel->key;
+    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[5] = (const char *) rel->json;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(rel->key);
+    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[5] = rel->len;
+
+    if (ngx_http_x402_redis_command(rel->redis, ngx_cycle->log,
+                                    ngx_http_x402_released, rel,
+                                    6, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(rel);
+    }
+}
+
+
+static void
+ngx_http_x402_released(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_release_t *rel = data;
+
+    /*
+     * once Redis answers, a SET sent earlier on any connection has run:
+     * 1 deleted it, 0 means there was nothing of ours left
+     */
+
+    if (reply != NULL || ++rel->attempts >= NGX_HTTP_X402_RELEASE_TRIES
+        || ngx_exiting || ngx_quit || ngx_terminate)
+    {
+        ngx_free(rel);
+        return;
+    }
+
+    ngx_add_timer(&rel->ev, 500 << rel->attempts);
+}
+
+
+static void
+ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_resv_t *resv = data;
+
+    size_t                      len;
+    time_t                      deadline;
+    ngx_http_request_t         *r;
+    ngx_http_x402_ctx_t        *ctx;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    /*
+     * taken (nil) for a request that is gone, or unknown (no reply: the
+     * SET may still run): nobody will use it
+     */
+
+    if ((resv->op.request == NULL
+         && reply != NULL && reply->type == REDIS_REPLY_NIL)
+        || reply == NULL)
+    {
+        ngx_http_x402_release(resv);
+    }
+
+    deadline = resv->deadline;
+
+    /* frees resv */
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis reservation failed: %s",
+                      reply ? reply->str : err);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+
+        /*
+         * new to Redis, but this node admitted it already: Redis lost the
+         * reservation (restarted without persistence, flushed, failed
+         * over) while its first settlement may still be on its way
+         */
+
+        if (ngx_http_x402_admitted_add(ctx->key, (uint64_t) deadline)
+            == NGX_DECLINED)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "x402: payment replayed, payer %s: admitted here "
+                          "before, although redis had no reservation of it "
+                          "(does redis keep its data?)", ctx->payer);
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_FORGOTTEN);
+
+            /*
+             * the reservation just taken keeps the key from further
+             * replays, but it was never served: no reconciler settles it
+             * (the first settlement writes its own outcome over it)
+             */
+            xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+            ngx_http_x402_disown(xmcf, ctx->key);
+
+            ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+            return;
+        }
+
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RESERVED);
+        ctx->next(r, ctx);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis answered the reservation with type %d",
+                      reply->type);
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    /*
+     * someone reserved this payment first: answer with their receipt,
+     * without its signature (re-encoding never makes it longer)
+     */
+
+    len = reply->len + 1;
+
+    ctx->receipt.data = ngx_pnalloc(r->pool, len);
+    if (ctx->receipt.data == NULL) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    if (x402_receipt_public((char *) ctx->receipt.data, &len, reply->str,
+                            reply->len)
+        == X402_OK)
+    {
+        ctx->receipt.len = len;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment replayed, payer %s: already reserved",
+                  ctx->payer);
+
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+
+    ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+}
+
+
+/* Deletes a reservation this request took and will not use. */
+
+void
+ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
+{
+    size_t       argvlen[5];
+    const char  *argv[5];
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_x402_unreserve_lua;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(ngx_http_x402_unreserve_lua) - 1;
+    argvlen[2] = 1;
+    argvlen[3] = ngx_strlen(key);
+    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+
+    ngx_http_x402_admitted_remove(key);
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_released_once, NULL,
+                                       5, argv, argvlen);
+}
+
+
+/* A reservation nobody served: out of x402:unsettled, the key kept. */
+
+static void
+ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf, char *key)
+{
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    argv[0] = "ZREM";
+    argv[1] = NGX_HTTP_X402_UNSETTLED_KEY;
+    argv[2] = key;
+
+    argvlen[0] = 4;
+    argvlen[1] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
+    argvlen[2] = ngx_strlen(key);
+
+    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
+                                       ngx_http_x402_released_once, NULL,
+                                       3, argv, argvlen);
+}
+
+
+static void
+ngx_http_x402_released_once(void *data, redisReply *reply, const char *err)
+{
+    /* best effort */
+}
