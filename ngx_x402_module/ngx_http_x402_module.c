@@ -1096,6 +1096,9 @@ ngx_http_x402_init_module(ngx_cycle_t *cycle)
 {
     ngx_http_x402_main_conf_t  *xmcf;
 
+    /* the io layer's calls are timed into the metrics (x402_status) */
+    ngx_http_x402_io_set_timed(ngx_http_x402_stat_latency);
+
     xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
 
     if (xmcf == NULL || !xmcf->enabled) {
@@ -1125,6 +1128,9 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
     {
         return NGX_OK;
     }
+
+    /* the io layer's calls are timed into the metrics (x402_status) */
+    ngx_http_x402_io_set_timed(ngx_http_x402_stat_latency);
 
     xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
 
@@ -1165,7 +1171,6 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_x402_status_init_process();
-    ngx_http_x402_io_set_timed(ngx_http_x402_stat_latency);
 
     return ngx_http_x402_reconcile_init(cycle, xmcf,
                                         ngx_http_x402_settle_receipt);

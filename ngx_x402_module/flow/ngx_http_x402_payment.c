@@ -75,7 +75,8 @@ ngx_http_x402_payment_start(ngx_http_request_t *r,
 /* Every check passed (on chain, or the facilitator's): reserve it. */
 
 static void
-ngx_http_x402_payment_checked(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+ngx_http_x402_payment_checked(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx)
 {
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_VERIFIED);
 
@@ -160,8 +161,10 @@ ngx_http_x402_payment_mode(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 /* Reserved: settled as decided; with sync the request waits for it. */
 
 static void
-ngx_http_x402_payment_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+ngx_http_x402_payment_reserved(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx)
 {
+    ngx_uint_t                  mode;
     ngx_http_x402_main_conf_t  *xmcf;
 
     switch (ctx->mode) {
@@ -178,8 +181,11 @@ ngx_http_x402_payment_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return;
     }
 
+    /* a settlement that ends at once may resume (and end) the request */
+    mode = ctx->mode;
+
     if (ngx_http_x402_settle_start(r, ctx,
-                                   ctx->mode == NGX_HTTP_X402_MODE_SYNC
+                                   mode == NGX_HTTP_X402_MODE_SYNC
                                    ? ngx_http_x402_payment_settled : NULL)
         != NGX_OK)
     {
@@ -194,7 +200,7 @@ ngx_http_x402_payment_reserved(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return;
     }
 
-    if (ctx->mode == NGX_HTTP_X402_MODE_ASYNC) {
+    if (mode == NGX_HTTP_X402_MODE_ASYNC) {
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
     }
 }

@@ -330,8 +330,6 @@ ngx_http_x402_curl_init(ngx_log_t *log)
     ngx_queue_init(&w->transfers);
     w->n = 0;
 
-    ngx_memzero(ngx_http_x402_io_dummy(), sizeof(ngx_connection_t));
-
     ngx_memzero(&w->timer, sizeof(ngx_event_t));
     w->timer.handler = ngx_http_x402_curl_timer_handler;
     w->timer.data = ngx_http_x402_io_dummy();

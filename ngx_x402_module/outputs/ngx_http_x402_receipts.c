@@ -80,9 +80,14 @@ ngx_http_x402_receipts_handler(ngx_http_request_t *r)
         return ngx_http_x402_receipts_error(r, NGX_HTTP_BAD_REQUEST, error);
     }
 
-    ctx = ngx_http_x402_create_ctx(r);
+    /* a paid request redirected here keeps its payment's context */
+    ctx = ngx_http_x402_get_ctx(r);
+
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx = ngx_http_x402_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     op = ngx_http_x402_op_create(r, ctx);

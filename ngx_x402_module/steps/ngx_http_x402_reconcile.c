@@ -667,8 +667,8 @@ ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc)
                       "unpaid", rc->keys[rc->next], rc->tx, st.tx_nonce);
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_UNPAID);
         ngx_http_x402_reconcile_amount(rc, NGX_HTTP_X402_AMOUNT_UNPAID);
-        ngx_http_x402_reconcile_record(rc, X402_RS_FAILED, "settlement_expired",
-                                       0);
+        ngx_http_x402_reconcile_record(rc, X402_RS_FAILED,
+                                       "settlement_expired", 0);
         return;
     }
 
@@ -946,8 +946,8 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
                       "permit expires: unpaid", key);
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_UNPAID);
         ngx_http_x402_reconcile_amount(rc, NGX_HTTP_X402_AMOUNT_UNPAID);
-        ngx_http_x402_reconcile_record(rc, X402_RS_FAILED, "settlement_expired",
-                                       1);
+        ngx_http_x402_reconcile_record(rc, X402_RS_FAILED,
+                                       "settlement_expired", 1);
         return;
     }
 
@@ -964,8 +964,8 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
 
     } else if (rv == NGX_DECLINED) {
         /* nothing to settle it with: a receipt without its authorization */
-        ngx_http_x402_reconcile_record(rc, X402_RS_FAILED, "settlement_impossible",
-                                       1);
+        ngx_http_x402_reconcile_record(rc, X402_RS_FAILED,
+                                       "settlement_impossible", 1);
         return;
     }
 

@@ -52,6 +52,7 @@
 
 
 #define NGX_HTTP_X402_RPC_BODY_MAX   4096
+#define NGX_HTTP_X402_JOB_REPLY_MAX  (256 * 1024)
 #define NGX_HTTP_X402_JOB_RECEIPT    2048     /* plus the escaped resource */
 #define NGX_HTTP_X402_POLL_INTERVAL  250
 #define NGX_HTTP_X402_MINED_FRESH    100     /* a mined count is reused */
@@ -222,6 +223,8 @@ static void ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_diagnosed(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_find(ngx_http_x402_job_t *job);
+static void ngx_http_x402_job_ask(ngx_http_x402_job_t *job, x402_err xerr,
+    u_char *buf, size_t len, ngx_http_x402_curl_done_pt done);
 static void ngx_http_x402_job_find_head(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_find_logs(void *data, ngx_int_t rc,
@@ -494,7 +497,7 @@ ngx_http_x402_job_run(ngx_http_x402_job_t *job, ngx_str_t *facilitator_url,
         rc = ngx_http_x402_curl_post(ngx_cycle->log, facilitator_url,
                                      facilitator_body,
                                      job->xmcf->settle_timeout,
-                                     X402_RPC_REPLY_MAX,
+                                     NGX_HTTP_X402_JOB_REPLY_MAX,
                                      ngx_http_x402_job_facilitated, job);
 
     } else {
@@ -899,13 +902,30 @@ ngx_http_x402_job_diagnosed(void *data, ngx_int_t rc, ngx_uint_t status,
 static void
 ngx_http_x402_job_find(ngx_http_x402_job_t *job)
 {
-    size_t     len;
-    u_char     buf[256];
-    ngx_str_t  body;
+    size_t    len;
+    u_char    buf[256];
+    x402_err  xerr;
 
     len = sizeof(buf);
+    xerr = x402_rpc_head_request((char *) buf, &len, 1);
 
-    if (x402_rpc_head_request((char *) buf, &len, 1) != X402_OK) {
+    ngx_http_x402_job_ask(job, xerr, buf, len, ngx_http_x402_job_find_head);
+}
+
+
+/*
+ * Sends a request of the search (xerr: how building it went): one that
+ * cannot be built ends the job as the diagnosis found, one that cannot be
+ * sent is tried again.
+ */
+
+static void
+ngx_http_x402_job_ask(ngx_http_x402_job_t *job, x402_err xerr, u_char *buf,
+    size_t len, ngx_http_x402_curl_done_pt done)
+{
+    ngx_str_t  body;
+
+    if (xerr != X402_OK) {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
         return;
     }
@@ -913,7 +933,10 @@ ngx_http_x402_job_find(ngx_http_x402_job_t *job)
     body.data = buf;
     body.len = len;
 
-    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_find_head)
+    /* logs and transactions may answer more than the job's other calls */
+    if (ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, &body,
+                                job->xmcf->rpc_timeout, X402_RPC_REPLY_MAX,
+                                done, job)
         != NGX_OK)
     {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
@@ -931,7 +954,7 @@ ngx_http_x402_job_find_head(void *data, ngx_int_t rc, ngx_uint_t status,
     size_t     len;
     u_char     buf[512];
     uint64_t   head, head_time, since;
-    ngx_str_t  req;
+    x402_err   xerr;
 
     if (rc != NGX_OK || status != NGX_HTTP_OK || body == NULL
         || x402_rpc_head_parse(&head, &head_time, (const char *) body->data,
@@ -947,26 +970,13 @@ ngx_http_x402_job_find_head(void *data, ngx_int_t rc, ngx_uint_t status,
             ? job->created - NGX_HTTP_X402_FIND_SKEW : 0;
 
     len = sizeof(buf);
+    xerr = x402_rpc_transfers_request((char *) buf, &len, &job->offer.asset,
+                                      &job->payment.from,
+                                      &job->offer.pay_to,
+                                      x402_find_first_block(head, head_time,
+                                                            since), 1);
 
-    if (x402_rpc_transfers_request((char *) buf, &len, &job->offer.asset,
-                                   &job->payment.from, &job->offer.pay_to,
-                                   x402_find_first_block(head, head_time,
-                                                         since), 1)
-        != X402_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
-        return;
-    }
-
-    req.data = buf;
-    req.len = len;
-
-    if (ngx_http_x402_job_rpc(job, &req, ngx_http_x402_job_find_logs)
-        != NGX_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
-                              "settlement_rpc_unavailable");
-    }
+    ngx_http_x402_job_ask(job, xerr, buf, len, ngx_http_x402_job_find_logs);
 }
 
 
@@ -1005,9 +1015,9 @@ ngx_http_x402_job_find_logs(void *data, ngx_int_t rc, ngx_uint_t status,
 static void
 ngx_http_x402_job_find_txs(ngx_http_x402_job_t *job)
 {
-    size_t     len, n;
-    u_char     buf[X402_FIND_TXS_MAX * 160];
-    ngx_str_t  body;
+    size_t    len, n;
+    u_char    buf[X402_FIND_TXS_MAX * 160];
+    x402_err  xerr;
 
     n = ngx_min(job->found_n - job->found_next, X402_FIND_TXS_MAX);
 
@@ -1022,26 +1032,13 @@ ngx_http_x402_job_find_txs(ngx_http_x402_job_t *job)
     }
 
     len = sizeof(buf);
+    xerr = x402_rpc_txs_request((char *) buf, &len,
+                                (const uint8_t (*)[32])
+                                    job->found + job->found_next,
+                                n, 1);
 
-    if (x402_rpc_txs_request((char *) buf, &len,
-                             (const uint8_t (*)[32])
-                                 job->found + job->found_next,
-                             n, 1)
-        != X402_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
-        return;
-    }
-
-    body.data = buf;
-    body.len = len;
-
-    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_find_txs_done)
-        != NGX_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
-                              "settlement_rpc_unavailable");
-    }
+    ngx_http_x402_job_ask(job, xerr, buf, len,
+                          ngx_http_x402_job_find_txs_done);
 }
 
 
@@ -1612,7 +1609,7 @@ ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf)
 
     if (ngx_http_x402_curl_post(ngx_cycle->log, &xmcf->rpc, &body,
                                 xmcf->rpc_timeout,
-                                X402_RPC_REPLY_MAX,
+                                NGX_HTTP_X402_JOB_REPLY_MAX,
                                 ngx_http_x402_mined_done, xmcf)
         == NGX_OK)
     {
@@ -2167,7 +2164,7 @@ ngx_http_x402_job_resend(ngx_http_x402_job_t *job)
 
     (void) ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, &body,
                                    job->xmcf->rpc_timeout,
-                                   X402_RPC_REPLY_MAX,
+                                   NGX_HTTP_X402_JOB_REPLY_MAX,
                                    ngx_http_x402_job_resent, NULL);
 }
 
@@ -2219,5 +2216,5 @@ ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, ngx_str_t *body,
 {
     return ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, body,
                                    job->xmcf->rpc_timeout,
-                                   X402_RPC_REPLY_MAX, done, job);
+                                   NGX_HTTP_X402_JOB_REPLY_MAX, done, job);
 }
