@@ -11,7 +11,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <hiredis/hiredis.h>
+
+/* hiredis's reply: callers that read one include <hiredis/hiredis.h> */
+struct redisReply;
 
 
 /*
@@ -39,8 +41,8 @@ typedef struct {
  *   err:   for a NULL reply, why: "timed out", "connection refused",
  *          "disconnected", ... (for logs).
  */
-typedef void (*ngx_http_x402_redis_done_pt)(void *data, redisReply *reply,
-    const char *err);
+typedef void (*ngx_http_x402_redis_done_pt)(void *data,
+    struct redisReply *reply, const char *err);
 
 
 /*

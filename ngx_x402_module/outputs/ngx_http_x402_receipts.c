@@ -26,6 +26,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <hiredis/hiredis.h>
+
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_redis.h"
 #include "ngx_http_x402_ctx.h"
