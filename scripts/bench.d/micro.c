@@ -77,7 +77,8 @@ main(int argc, char **argv)
     offer.pay_to = p.accepted.pay_to;
     offer.max_timeout_seconds = p.accepted.max_timeout_seconds;
 
-    if (x402_verify_local(ctx, &offer, &p, (uint64_t) time(NULL))
+    if (x402_verify_local(ctx, &offer, &p, (uint64_t) time(NULL),
+                          X402_DEADLINE_MARGIN)
         != X402_R_VALID)
     {
         fprintf(stderr, "micro: the payment does not verify locally\n");
@@ -112,7 +113,8 @@ main(int argc, char **argv)
     t0 = cpu_us();
     for (i = 0; i < n; i++) {
         if (x402_payment_decode_header(&q, NULL, hdr, hlen) != X402_OK
-            || x402_verify_local(ctx, &offer, &q, (uint64_t) time(NULL))
+            || x402_verify_local(ctx, &offer, &q, (uint64_t) time(NULL),
+                                 X402_DEADLINE_MARGIN)
                != X402_R_VALID)
         {
             fprintf(stderr, "micro: verification failed\n");
