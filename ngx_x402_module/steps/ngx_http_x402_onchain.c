@@ -21,6 +21,7 @@
 
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_curl.h"
+#include "ngx_http_x402_rpc.h"
 #include "ngx_http_x402_ctx.h"
 #include "ngx_http_x402_park.h"
 #include "ngx_http_x402_stats.h"
@@ -133,9 +134,8 @@ ngx_http_x402_onchain_send(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_x402_curl_post(r->connection->log, &xmcf->rpc, &body,
-                                xmcf->rpc_timeout,
-                                X402_RPC_REPLY_MAX, done, op)
+    if (ngx_http_x402_rpc_post(xmcf, r->connection->log, body.data,
+                               body.len, X402_RPC_REPLY_MAX, done, op)
         != NGX_OK)
     {
         ngx_free(op);
@@ -293,9 +293,8 @@ static void
 ngx_http_x402_proxy_check(ngx_http_x402_main_conf_t *xmcf,
     ngx_http_x402_loc_conf_t *xlcf, x402_scheme scheme)
 {
-    size_t     len;
-    u_char     buf[256];
-    ngx_str_t  body;
+    size_t   len;
+    u_char   buf[256];
 
     if (xlcf->chain_ok_until > ngx_time() || xlcf->proxy_checking
         || xlcf->proxy_retry > ngx_time())
@@ -312,13 +311,9 @@ ngx_http_x402_proxy_check(ngx_http_x402_main_conf_t *xmcf,
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
-    if (ngx_http_x402_curl_post(ngx_cycle->log, &xmcf->rpc, &body,
-                                xmcf->rpc_timeout,
-                                X402_RPC_REPLY_MAX,
-                                ngx_http_x402_proxy_checked, xlcf)
+    if (ngx_http_x402_rpc_post(xmcf, ngx_cycle->log, buf, len,
+                               X402_RPC_REPLY_MAX,
+                               ngx_http_x402_proxy_checked, xlcf)
         == NGX_OK)
     {
         xlcf->proxy_checking = 1;

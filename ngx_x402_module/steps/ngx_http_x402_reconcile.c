@@ -42,6 +42,7 @@
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_io.h"
 #include "ngx_http_x402_curl.h"
+#include "ngx_http_x402_rpc.h"
 #include "ngx_http_x402_redis.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_admitted.h"
@@ -1738,12 +1739,6 @@ static ngx_int_t
 ngx_http_x402_reconcile_rpc(ngx_http_x402_reconcile_t *rc, u_char *buf,
     size_t len, ngx_http_x402_curl_done_pt done)
 {
-    ngx_str_t  body;
-
-    body.data = buf;
-    body.len = len;
-
-    return ngx_http_x402_curl_post(ngx_cycle->log, &rc->xmcf->rpc, &body,
-                                   rc->xmcf->rpc_timeout,
-                                   NGX_HTTP_X402_RECONCILE_RPC, done, rc);
+    return ngx_http_x402_rpc_post(rc->xmcf, ngx_cycle->log, buf, len,
+                                  NGX_HTTP_X402_RECONCILE_RPC, done, rc);
 }

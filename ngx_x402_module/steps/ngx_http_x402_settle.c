@@ -50,6 +50,7 @@
 #include "ngx_http_x402_admitted.h"
 #include "ngx_http_x402_settler.h"
 #include "ngx_http_x402_payload.h"
+#include "ngx_http_x402_rpc.h"
 #include "ngx_http_x402_settle.h"
 
 
@@ -275,7 +276,7 @@ static void ngx_http_x402_job_resent(void *data, ngx_int_t rc,
 static void ngx_http_x402_job_started(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
 static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
-    ngx_str_t *body, ngx_http_x402_curl_done_pt done);
+    u_char *buf, size_t len, ngx_http_x402_curl_done_pt done);
 
 
 
@@ -638,7 +639,6 @@ ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
     size_t                        len;
     u_char                        buf[NGX_HTTP_X402_RPC_BODY_MAX];
     x402_err                      err;
-    ngx_str_t                     body;
     ngx_http_x402_main_conf_t    *xmcf;
     ngx_http_x402_curl_done_pt    done;
 
@@ -664,10 +664,7 @@ ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
         return NGX_ERROR;
     }
 
-    body.data = buf;
-    body.len = len;
-
-    return ngx_http_x402_job_rpc(job, &body, done);
+    return ngx_http_x402_job_rpc(job, buf, len, done);
 }
 
 
@@ -827,7 +824,6 @@ ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
     size_t     len;
     u_char     buf[X402_RPC_CHECKS_REQUEST_MAX];
     uint8_t    digest[32];
-    ngx_str_t  body;
 
     job->error_reason = job->fees.has_revert
                         ? x402_settle_error_reason(job->fees.revert)
@@ -847,10 +843,7 @@ ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
-    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_diagnosed)
+    if (ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_diagnosed)
         != NGX_OK)
     {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
@@ -925,20 +918,14 @@ static void
 ngx_http_x402_job_ask(ngx_http_x402_job_t *job, x402_err xerr, u_char *buf,
     size_t len, ngx_http_x402_curl_done_pt done)
 {
-    ngx_str_t  body;
-
     if (xerr != X402_OK) {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
     /* logs and transactions may answer more than the job's other calls */
-    if (ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, &body,
-                                job->xmcf->rpc_timeout, X402_RPC_REPLY_MAX,
-                                done, job)
+    if (ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
+                               X402_RPC_REPLY_MAX, done, job)
         != NGX_OK)
     {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
@@ -1232,7 +1219,6 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
 
     size_t     len;
     u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_str_t  body;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -1270,10 +1256,7 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
-    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_send_done)
+    if (ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_send_done)
         != NGX_OK)
     {
         /* recorded, not sent: kept for the reconciler to send */
@@ -1507,7 +1490,6 @@ ngx_http_x402_job_receipt(ngx_http_x402_job_t *job)
 {
     size_t     len;
     u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_str_t  body;
 
     len = sizeof(buf);
 
@@ -1519,10 +1501,7 @@ ngx_http_x402_job_receipt(ngx_http_x402_job_t *job)
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
-    if (ngx_http_x402_job_rpc(job, &body, ngx_http_x402_job_receipt_done)
+    if (ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_receipt_done)
         != NGX_OK)
     {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
@@ -1587,7 +1566,6 @@ ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf)
 {
     size_t     len;
     u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_str_t  body;
 
     if (xmcf->mined_asking
         || ngx_current_msec - xmcf->mined_read < NGX_HTTP_X402_MINED_FRESH)
@@ -1603,16 +1581,12 @@ ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf)
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
     /* a failed read is not retried before the next tick either */
     xmcf->mined_read = ngx_current_msec;
 
-    if (ngx_http_x402_curl_post(ngx_cycle->log, &xmcf->rpc, &body,
-                                xmcf->rpc_timeout,
-                                NGX_HTTP_X402_JOB_REPLY_MAX,
-                                ngx_http_x402_mined_done, xmcf)
+    if (ngx_http_x402_rpc_post(xmcf, ngx_cycle->log, buf, len,
+                               NGX_HTTP_X402_JOB_REPLY_MAX,
+                               ngx_http_x402_mined_done, xmcf)
         == NGX_OK)
     {
         xmcf->mined_asking = 1;
@@ -2149,7 +2123,6 @@ ngx_http_x402_job_resend(ngx_http_x402_job_t *job)
 {
     size_t     len;
     u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_str_t  body;
 
     len = sizeof(buf);
 
@@ -2161,13 +2134,9 @@ ngx_http_x402_job_resend(ngx_http_x402_job_t *job)
         return;
     }
 
-    body.data = buf;
-    body.len = len;
-
-    (void) ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, &body,
-                                   job->xmcf->rpc_timeout,
-                                   NGX_HTTP_X402_JOB_REPLY_MAX,
-                                   ngx_http_x402_job_resent, NULL);
+    (void) ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
+                                  NGX_HTTP_X402_JOB_REPLY_MAX,
+                                  ngx_http_x402_job_resent, NULL);
 }
 
 
@@ -2213,10 +2182,9 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 
 
 static ngx_int_t
-ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, ngx_str_t *body,
+ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, u_char *buf, size_t len,
     ngx_http_x402_curl_done_pt done)
 {
-    return ngx_http_x402_curl_post(ngx_cycle->log, &job->xmcf->rpc, body,
-                                   job->xmcf->rpc_timeout,
-                                   NGX_HTTP_X402_JOB_REPLY_MAX, done, job);
+    return ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
+                                  NGX_HTTP_X402_JOB_REPLY_MAX, done, job);
 }
