@@ -58,7 +58,7 @@ ngx_http_x402_receipts_handler(ngx_http_request_t *r)
     ngx_http_x402_op_t            *op;
     ngx_http_x402_loc_conf_t      *xlcf;
     ngx_http_x402_main_conf_t     *xmcf;
-    ngx_http_x402_ctx_t  *ctx;
+    ngx_http_x402_ctx_t           *ctx;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -284,7 +284,7 @@ ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
     ngx_str_t                      body, type;
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
-    ngx_http_x402_ctx_t  *ctx;
+    ngx_http_x402_ctx_t           *ctx;
 
     r = ngx_http_x402_op_finish(op, &ctx);
     if (r == NULL) {
@@ -354,8 +354,8 @@ ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
 static void
 ngx_http_x402_receipts_timeout(ngx_event_t *ev)
 {
-    ngx_connection_t              *c;
-    ngx_http_request_t            *r;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
 
     r = ev->data;
