@@ -8,29 +8,13 @@ use X402Test;
 
 start_services(redis => 1, devchain => 1);
 
-set_defaults(config => <<'CONF');
-location /v1/ {
-    x402 on;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 0.001;
-    x402_description "chat";
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Amount $x402_amount;
-    proxy_set_header X-Result $x402_result;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /upto/ {
-    x402 on;
-    x402_scheme upto;
-    x402_facilitator_address 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
-    x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
-    x402_price 0.1;
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Amount $x402_amount;
-    proxy_set_header X-Result $x402_result;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $PAY_TO = '0x209693Bc6afc0C5328bA36FaF03C514EF312287C';
+set_defaults(config => paid_location('/v1/', pay_to => $PAY_TO, echo => 'result',
+                                     more => 'x402_description "chat";')
+    . paid_location('/upto/', pay_to => $PAY_TO, price => '0.1', echo => 'result', more => <<'MORE'));
+x402_scheme upto;
+x402_facilitator_address 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
+MORE
 
 run_blocks(blocks());
 

@@ -19,22 +19,8 @@ my $C = chain_env();
 my $PAY_TO = $C->{X402_PAY_TO};
 my $PRICE_ATOMIC = '1000000000000000';
 
-my $CONFIG = <<'CONF';
-location /paid/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Amount $x402_amount;
-    proxy_set_header X-Result $x402_result;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /big/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 2000;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
+my $CONFIG = paid_location('/paid/', echo => 'result')
+           . paid_location('/big/', price => 2000) . <<'CONF';
 location /free/ {
     proxy_pass http://127.0.0.1:$BACKEND;
 }
@@ -49,12 +35,6 @@ sub paid_get {
     my ($srv, $header, $uri) = @_;
     return http_request($srv, 'GET ' . ($uri // '/paid/x'),
                         { 'PAYMENT-SIGNATURE' => $header });
-}
-
-sub error_of {
-    my ($res) = @_;
-    my $pr = decode_json_b64($res->{headers}{'payment-required'});
-    return $pr ? $pr->{error} : undef;
 }
 
 sub balance {

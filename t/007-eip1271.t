@@ -29,17 +29,7 @@ my $OWNER_KEY = $C->{X402_WALLET_OWNER_KEY};
 my $PAY_TO = $C->{X402_PAY_TO};
 my $PRICE_ATOMIC = '1000000000000000';   # x402_price 0.001, 18 decimals
 
-my $CONFIG = <<'CONF';
-location /paid/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Amount $x402_amount;
-    proxy_set_header X-Result $x402_result;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $CONFIG = paid_location('/paid/', echo => 'result');
 
 sub word { my $a = lc shift; $a =~ s/^0x//; return ('0' x (64 - length $a)) . $a }
 
@@ -55,12 +45,6 @@ sub eth_call {
 }
 
 sub balance { u256(eth_call($C->{X402_ASSET}, '0x70a08231' . word(shift))) }
-
-sub error_of {
-    my ($res) = @_;
-    my $pr = decode_json_b64($res->{headers}{'payment-required'});
-    return $pr ? $pr->{error} : undef;
-}
 
 # The payload's Permit2 digest (EIP-712, the exact proxy as spender) and the
 # address ecrecover gives for its signature, computed with viem.

@@ -26,15 +26,10 @@ my $PRICE_ATOMIC = '1000000000000000';
 my ($RPC_PORT) = services()->{rpc} =~ /:(\d+)$/ or die 'no devchain port';
 my $REDIS = services()->{redis};
 
-my $CONFIG = <<'CONF';
-location /paid/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Result $x402_result;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
+my $CONFIG = paid_location('/paid/', more => <<'MORE') . <<'CONF';
+proxy_set_header X-Payer $x402_payer;
+proxy_set_header X-Result $x402_result;
+MORE
 location /free/ {
     proxy_pass http://127.0.0.1:$BACKEND;
 }

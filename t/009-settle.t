@@ -18,54 +18,13 @@ my $C = chain_env();
 my $KEY = settler_key_file();
 my $PRICE = Math::BigInt->new('1000000000000000');
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
+my $HTTP = settler_http(<<'HTTP', $KEY);
 x402_settle_timeout 10s;
 x402_timeout 3s;
 HTTP
 
-my $CONFIG = <<'CONF';
-location /sync/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Amount $x402_amount;
-    proxy_set_header X-Result $x402_tx;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /async/ {
-    x402 on;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
-
-sub balance {
-    my ($who) = @_;
-    my $data = '0x70a08231' . ('0' x 24) . lc(substr($who, 2));
-    my $r = rpc_call('eth_call', { to => $C->{X402_ASSET}, data => $data },
-                     'latest');
-    return Math::BigInt->from_hex(substr($r // '0x0', 2));
-}
-
-sub tx_count {
-    my $r = rpc_call('eth_getTransactionCount', $C->{X402_SETTLER_ADDRESS},
-                     'latest');
-    return hex($r // '0x0');
-}
-
-sub client_pays {
-    my ($srv, $uri, $key) = @_;
-    my $url = "http://127.0.0.1:$srv->{port}$uri";
-    $key //= $C->{X402_PAYER_KEY};
-    my $out = `node t/client/pay.mjs $url --key $key`;
-    return eval { decode_json($out) } // { error => "bad output: $out" };
-}
+my $CONFIG = paid_location('/sync/', echo => 'tx')
+           . paid_location('/async/', more => 'x402_settle async;');
 
 sub receipts {
     my %r;
@@ -79,7 +38,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 
 # sync: settled before forwarding; the client sees the transaction
 {
-    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my ($p0, $m0) = (asset_balance($C->{X402_PAYER_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
     my $r = client_pays($srv, '/sync/chat');
     is($r->{error}, undef, 'official client completed');
     is_deeply($r->{attempts}, [402, 200], 'sync: 402, then paid and served');
@@ -89,8 +48,8 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     is($pr->{network}, 'eip155:8453', 'PAYMENT-RESPONSE network');
     is($pr->{payer}, $C->{X402_PAYER_ADDRESS}, 'PAYMENT-RESPONSE payer');
     like($r->{body}, qr/result=\Q$pr->{transaction}\E/, '$x402_tx reached the backend');
-    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - $PRICE, 'payer paid exactly the price');
-    is(balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant got exactly the price');
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - $PRICE, 'payer paid exactly the price');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant got exactly the price');
     my $rec = rpc_call('eth_getTransactionReceipt', $pr->{transaction});
     is($rec && $rec->{status}, '0x1', 'the transaction is mined with status 1');
     my @settled = grep { $_->{status} eq 'settled' } values %{ receipts() };
@@ -100,13 +59,13 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 
 # async: forwarded at once, settled in the background
 {
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}");
     my $res = http_request($srv, 'GET /async/x', { 'PAYMENT-SIGNATURE' => $h });
     is($res->{status}, 200, 'async: served');
     my $done = 0;
     for (1 .. 40) {
-        if (balance($C->{X402_PAY_TO}) == $m0 + $PRICE) { $done = 1; last }
+        if (asset_balance($C->{X402_PAY_TO}) == $m0 + $PRICE) { $done = 1; last }
         sleep 0.1;
     }
     ok($done, 'async: merchant credited in the background');
@@ -126,13 +85,13 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     my $log = services()->{chain_log};
     my $n = 6;
     my @h = map { pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}") } 1 .. $n;
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $mark = -s $log;
     is(http_request($srv, 'GET /async/burst', { 'PAYMENT-SIGNATURE' => $_ })->{status}, 200,
        'burst: served') for @h;
     my $done = 0;
     for (1 .. 50) {
-        if (balance($C->{X402_PAY_TO}) == $m0 + $n * $PRICE) { $done = 1; last }
+        if (asset_balance($C->{X402_PAY_TO}) == $m0 + $n * $PRICE) { $done = 1; last }
         sleep 0.1;
     }
     ok($done, "burst: all $n settled");
@@ -152,8 +111,8 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 
 # 100 paid requests across 2 workers: distinct consecutive settler nonces
 {
-    my $n0 = tx_count();
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $n0 = settler_tx_count();
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my @heads = map { pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") } 1 .. 100;
     my %status;
     my @kids;
@@ -179,8 +138,8 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
         waitpid($pid, 0);
     }
     is($status{200}, 100, '100 concurrent paid requests served') or diag(explain \%status);
-    is(tx_count() - $n0, 100, '100 settlement transactions from the settler');
-    is(balance($C->{X402_PAY_TO}), $m0 + 100 * $PRICE, 'merchant got 100 prices');
+    is(settler_tx_count() - $n0, 100, '100 settlement transactions from the settler');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + 100 * $PRICE, 'merchant got 100 prices');
     my @hashes = map { $_->{transaction} } grep { $_->{status} eq 'settled' }
                  values %{ receipts() };
     my %nonces;
@@ -199,14 +158,14 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 {
     my $bal = rpc_call('eth_getBalance', $C->{X402_SETTLER_ADDRESS}, 'latest');
     rpc_call('anvil_setBalance', $C->{X402_SETTLER_ADDRESS}, '0x0');
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
     my $res = http_request($srv, 'GET /sync/broke', { 'PAYMENT-SIGNATURE' => $h });
     is($res->{status}, 503, 'settler without gas: 503, not the payer\'s fault');
     is($res->{headers}{'retry-after'}, '2', 'with Retry-After');
     ok(!$res->{headers}{'payment-required'}, 'no new payment asked for');
     ok(!$res->{headers}{'payment-response'}, 'no settlement answered');
-    is(balance($C->{X402_PAY_TO}), $m0, 'nothing moved');
+    is(asset_balance($C->{X402_PAY_TO}), $m0, 'nothing moved');
     my ($rc) = grep { $_->{resource} eq '/sync/broke' } values %{ receipts() };
     ok(!$rc, 'the reservation is released');
 
@@ -215,9 +174,9 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     is($res->{status}, 200, 'funded again: the same payment is accepted');
     my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
     ok($pr->{success}, 'and settles');
-    is(balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'paid once');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'paid once');
     my $tx = rpc_call('eth_getTransactionByHash', $pr->{transaction} // '0x');
-    is($tx && hex($tx->{nonce}), tx_count() - 1, 'the released nonce was reused (no gap)');
+    is($tx && hex($tx->{nonce}), settler_tx_count() - 1, 'the released nonce was reused (no gap)');
 }
 
 # async, but this worker's settlements lag by more than half the time left
@@ -272,7 +231,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     (my $http3 = $HTTP) =~ s/x402_settle_timeout 10s/x402_settle_timeout 3s/;
     my $one = server_start({ http_config => $http3, config => $CONFIG, workers => 1 });
     mining_stop();
-    my $tx0 = tx_count();
+    my $tx0 = settler_tx_count();
     my $first = http_request($one, 'GET /async/stall1', { 'PAYMENT-SIGNATURE' =>
         pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}") });
     is($first->{status}, 200, 'stall: an async payment is served');
@@ -295,7 +254,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     is($r->{status}, 200, 'stall over: the same payment is served');
     ok((decode_json_b64($r->{headers}{'payment-response'}) // {})->{success},
        'stall over: and settled');
-    is(tx_count(), $tx0 + 2, 'stall: two settlements on chain, none for the refusals');
+    is(settler_tx_count(), $tx0 + 2, 'stall: two settlements on chain, none for the refusals');
     like(server_stop($one, 'stall'), qr/the settler's transactions stall/,
          'stall: the refusal is explained in the log');
 }

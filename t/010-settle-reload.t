@@ -13,31 +13,11 @@ use X402Test;
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $PRICE = '1000000000000000';
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-x402_settle_timeout 15s;
-HTTP
-
-my $CONFIG = <<'CONF';
-location /sync/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /async/ {
-    x402 on;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $HTTP = settler_http("x402_settle_timeout 15s;\n");
+my $CONFIG = paid_location('/sync/')
+           . paid_location('/async/', more => 'x402_settle async;');
 
 sub receipts {
     my @r;

@@ -20,46 +20,12 @@ my $C = chain_env();
 my $KEY = settler_key_file();
 my $PRICE = '1000000000000000';
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
+my $HTTP = settler_http(<<'HTTP', $KEY);
 x402_settle_timeout 1s;
 x402_reconcile_interval 300ms;
 HTTP
 
-my $CONFIG = <<'CONF';
-location /async/ {
-    x402 on;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location = /metrics {
-    x402_status;
-}
-CONF
-
-sub receipt_of {
-    my ($resource) = @_;
-    for my $k (grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*')) {
-        my $r = eval { decode_json(redis_cli('GET', $k)) };
-        return $r if $r && $r->{resource} eq $resource;
-    }
-    return undef;
-}
-
-sub wait_status {
-    my ($resource, $want, $secs) = @_;
-    my $r;
-    for (1 .. $secs * 10) {
-        $r = receipt_of($resource);
-        return $r if $r && $r->{status} eq $want;
-        sleep 0.1;
-    }
-    return $r;
-}
+my $CONFIG = paid_location('/async/', more => 'x402_settle async;') . status_location();
 
 # the settler's transactions on chain, by nonce (for a failure's report)
 sub settler_transactions {
@@ -223,20 +189,11 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
 
 # a node whose worker serves async payments and is killed before their
 # settlements are sent (its RPC holds every settlement at the gas estimate)
-my $SHORT = <<'CONF';
-location /short/ {
-    x402 on;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    x402_max_timeout 30;
-    x402_settle_margin 10s;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location = /metrics {
-    x402_status;
-}
-CONF
+my $SHORT = paid_location('/short/', more => <<'MORE') . status_location();
+x402_settle async;
+x402_max_timeout 30;
+x402_settle_margin 10s;
+MORE
 
 # serves $uri paid with a permit of 24 s on such a node, kills it; returns
 # the payment
@@ -255,7 +212,7 @@ sub orphan {
     system("pkill -KILL -P $held->{pid}");
     server_stop($held, 'killed', qr/exited on signal 9/);
     fault_rpc_stop($hold);
-    my $r = receipt_of($uri);
+    my $r = receipt_for($uri);
     is($r && $r->{status}, 'reserved', "$uri: the worker died with the payment reserved, unsettled");
     is(redis_cli('ZCARD', 'x402:unsettled'), '1', "$uri: listed as served and unsettled");
     return \%o;
@@ -390,24 +347,16 @@ x402_redis_timeout 500ms;
 x402_reconcile_interval 300ms;
 HTTP
     $quick =~ s/KEYFILE/$KEY/;
-    my $upto = <<'CONF';
-location /v1/ {
-    x402 on;
-    x402_scheme upto;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    x402_input_price 0.01;
-    x402_output_price 0.02;
-    x402_max_timeout 45;
-    x402_settle_margin 20s;
-    x402_max_response_time 5s;
-    proxy_set_header X-Mock-Completion-Tokens 7;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
-location = /metrics {
-    x402_status;
-}
-CONF
+    my $upto = paid_location('/v1/', price => '0.1', pass => 'http://127.0.0.1:$MOCKLLM/v1/',
+                             more => <<'MORE') . status_location();
+x402_scheme upto;
+x402_input_price 0.01;
+x402_output_price 0.02;
+x402_max_timeout 45;
+x402_settle_margin 20s;
+x402_max_response_time 5s;
+proxy_set_header X-Mock-Completion-Tokens 7;
+MORE
     my $held = server_start({ http_config => "x402_rpc http://127.0.0.1:$port;\n$quick",
                               config => $upto });
     my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
@@ -422,7 +371,7 @@ CONF
         encode_json({ model => 'demo', messages => [{ role => 'user', content => 'hi' }] }));
     is($res->{status}, 200, 'upto: served; its settlement waits on a node that stopped answering');
     for (1 .. 50) { last if X402Test::read_file($hold->{log}) =~ /held/; sleep 0.1 }
-    my $r = receipt_of('/v1/chat/completions');
+    my $r = receipt_for('/v1/chat/completions');
     ok($r && $r->{charged} && Math::BigInt->new($r->{charged}) < Math::BigInt->new($cap),
        'the measured charge is in the receipt before the settlement is sent')
         or diag(explain $r);

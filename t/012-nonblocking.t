@@ -14,19 +14,8 @@ plan skip_all => 'strace is not installed' unless -x '/usr/bin/strace';
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
-my $srv = server_start({ http_config => <<"HTTP", config => <<'CONF' });
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-HTTP
-location /paid/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $srv = server_start({ http_config => settler_http(),
+                         config => paid_location('/paid/') });
 
 my ($worker) = `pgrep -P $srv->{pid}` =~ /(\d+)/;
 my $trace = "$srv->{dir}/worker.strace";

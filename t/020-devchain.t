@@ -15,6 +15,8 @@ use IO::Socket::INET;
 use JSON::PP;
 use Math::BigInt;
 use Time::HiRes qw(time sleep);
+use lib "$FindBin::Bin/lib";
+use X402Test qw(free_port);
 
 my $ROOT     = "$FindBin::Bin/..";
 my $DEVCHAIN = "$ROOT/scripts/devchain";
@@ -51,15 +53,6 @@ sub alive {
     open my $fh, '<', "/proc/$pid/stat" or return 1;
     my $st = <$fh> // '';
     return $st =~ /\) Z /s ? 0 : 1;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "cannot bind: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
 }
 
 # run a command, return (exit code, stdout); stderr passes through

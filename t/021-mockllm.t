@@ -12,6 +12,8 @@ use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
+use lib "$FindBin::Bin/lib";
+use X402Test qw(free_port stop_child);
 
 my $ROOT    = "$FindBin::Bin/..";
 my $MOCKLLM = "$ROOT/scripts/mockllm";
@@ -22,27 +24,10 @@ sub stop_mock {
     my $pid = shift;
     return unless $pids{$pid};
     delete $pids{$pid};
-    kill 'TERM', $pid;
-    my $deadline = time + 3;
-    while (time < $deadline) {
-        return 1 if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.05;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    return 0;
+    return stop_child($pid, 3);
 }
 END { local $?; stop_mock($_) for keys %pids; }
 $SIG{INT} = $SIG{TERM} = sub { stop_mock($_) for keys %pids; exit 1 };
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "cannot bind: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
 
 # start mockllm with @args; returns (pid, base URL) once /health answers
 sub start_mock {

@@ -20,7 +20,7 @@ use JSON::PP;
 use Math::BigInt;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
-use X402Test qw(start_services services chain_env free_port);
+use X402Test qw(start_services services chain_env free_port stop_child);
 
 my $PAY  = 'build/tools/x402-pay';
 my $FAC  = 'scripts/facilitator';
@@ -32,15 +32,7 @@ my $fac_pid;
 sub stop_facilitator {
     my $pid = $fac_pid or return;
     undef $fac_pid;
-    kill 'TERM', $pid;
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        return 1 if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.05;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    return 0;
+    return stop_child($pid, 5);
 }
 # runs before X402Test's END (which stops the chain)
 END { local $?; stop_facilitator(); }

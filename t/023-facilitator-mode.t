@@ -16,60 +16,17 @@ start_services(redis => 1, devchain => 1, facilitator => 1);
 my $C = chain_env();
 my $PRICE = Math::BigInt->new('1000000000000000');
 
-my $srv = server_start({ http_config => <<'HTTP', config => <<'CONF' });
-x402_redis $REDIS;
-HTTP
-location /sync/ {
-    x402 on;
-    x402_facilitator $FACILITATOR;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_set_header X-Result $x402_tx;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /async/ {
-    x402 on;
-    x402_facilitator $FACILITATOR;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /down/ {
-    x402 on;
-    x402_facilitator http://127.0.0.1:9/;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
-
-sub balance {
-    my ($who) = @_;
-    my $data = '0x70a08231' . ('0' x 24) . lc(substr($who, 2));
-    my $r = rpc_call('eth_call', { to => $C->{X402_ASSET}, data => $data },
-                     'latest');
-    return Math::BigInt->from_hex(substr($r // '0x0', 2));
-}
-
-sub receipt_of {
-    my ($resource) = @_;
-    for my $k (grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*')) {
-        my $r = eval { decode_json(redis_cli('GET', $k)) };
-        return $r if $r && $r->{resource} eq $resource;
-    }
-    return undef;
-}
-
-sub error_of {
-    my ($res) = @_;
-    my $pr = decode_json_b64($res->{headers}{'payment-required'});
-    return $pr ? $pr->{error} : undef;
-}
+my $CONFIG = paid_location('/sync/', more => <<'MORE')
+x402_facilitator $FACILITATOR;
+proxy_set_header X-Result $x402_tx;
+MORE
+    . paid_location('/async/', more => "x402_facilitator \$FACILITATOR;\nx402_settle async;")
+    . paid_location('/down/', more => 'x402_facilitator http://127.0.0.1:9/;');
+my $srv = server_start({ http_config => "x402_redis \$REDIS;\n", config => $CONFIG });
 
 # the official client pays; the facilitator verifies and settles
 {
-    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my ($p0, $m0) = (asset_balance($C->{X402_PAYER_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
     my $url = "http://127.0.0.1:$srv->{port}/sync/chat";
     my $r = eval { decode_json(`node t/client/pay.mjs $url --key $C->{X402_PAYER_KEY}`) } // {};
     is_deeply($r->{attempts}, [402, 200], 'official client: 402, then paid and served');
@@ -77,9 +34,9 @@ sub error_of {
     ok($pr->{success}, 'PAYMENT-RESPONSE success');
     like($pr->{transaction} // '', qr/^0x[0-9a-f]{64}$/, 'the facilitator\'s transaction');
     like($r->{body} // '', qr/result=\Q$pr->{transaction}\E/, '$x402_tx reached the backend');
-    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - $PRICE, 'payer paid exactly the price');
-    is(balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant got exactly the price');
-    my $rc = receipt_of('/sync/chat');
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - $PRICE, 'payer paid exactly the price');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant got exactly the price');
+    my $rc = receipt_for('/sync/chat');
     is($rc && $rc->{status}, 'settled', 'receipt settled');
     is($rc && $rc->{transaction}, $pr->{transaction}, 'receipt has the hash');
 }
@@ -133,18 +90,18 @@ sub error_of {
 
 # async: served at once, settled by the facilitator in the background
 {
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $res = http_request($srv, 'GET /async/x', { 'PAYMENT-SIGNATURE' =>
         pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}") });
     is($res->{status}, 200, 'async: served');
     my $rc;
     for (1 .. 50) {
-        $rc = receipt_of('/async/x');
+        $rc = receipt_for('/async/x');
         last if $rc && $rc->{status} eq 'settled';
         sleep 0.1;
     }
     is($rc && $rc->{status}, 'settled', 'async: receipt settled');
-    is(balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'async: merchant credited');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'async: merchant credited');
 }
 
 # the facilitator unreachable: 503, never forwarded

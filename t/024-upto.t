@@ -15,7 +15,6 @@ use X402Test;
 start_services(redis => 1, devchain => 1, mockllm => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $E18 = Math::BigInt->new(10)->bpow(18);
 
 # prices per 1000 tokens, in OPG
@@ -23,14 +22,14 @@ my %IN  = (demo => '0.01', big => '0.5');
 my %OUT = (demo => '0.02', big => '1000');
 my $CAP = '0.1';
 
-my $srv = server_start({ http_config => <<"HTTP", config => <<'CONF' });
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-map \$x402_model \$cap { default ""; demo $CAP; big $CAP; }
-map \$x402_model \$in_price { default ""; demo $IN{demo}; big $IN{big}; }
-map \$x402_model \$out_price { default ""; demo $OUT{demo}; big $OUT{big}; }
-HTTP
+# an upto location in front of mockllm, capped at 0.1
+sub llm_location {
+    my ($path, $more) = @_;
+    return paid_location($path, price => '0.1', pass => 'http://127.0.0.1:$MOCKLLM/v1/',
+                         more => "x402_scheme upto;\n$more");
+}
+
+my $CONFIG = <<'CONF'
 location /v1/ {
     x402 on;
     x402_scheme upto;
@@ -44,81 +43,45 @@ location /v1/ {
     proxy_buffering off;
     proxy_pass http://127.0.0.1:$MOCKLLM;
 }
-location /nousage/ {
-    x402 on;
-    x402_scheme upto;
-    x402_usage_missing zero;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    proxy_set_header X-Mock-No-Usage 1;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
-location /nousagecap/ {
-    x402 on;
-    x402_scheme upto;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    proxy_set_header X-Mock-No-Usage 1;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
-location /nousagestream/ {
-    x402 on;
-    client_body_buffer_size 64k;
-    x402_scheme upto;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    x402_input_price 0.01;
-    x402_output_price 0.02;
-    proxy_buffering off;
-    proxy_set_header X-Mock-No-Usage 1;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
-location /big/ {
-    x402 on;
-    x402_scheme upto;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    x402_input_price 0.01;
-    x402_output_price 0.02;
-    proxy_set_header X-Mock-Pad-Bytes 80000;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
-location /slow/ {
-    x402 on;
-    x402_scheme upto;
-    x402_settle_margin 3s;
-    x402_max_response_time 6s;
-    x402_max_timeout 30;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    x402_input_price 0.01;
-    x402_output_price 0.02;
-    proxy_buffering off;
-    proxy_set_header X-Mock-Completion-Tokens 40;
-    proxy_set_header X-Mock-Delay-Ms 400;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
-location = /metrics {
-    x402_status;
-}
-location /stated/ {
-    x402 on;
-    x402_scheme upto;
-    x402_usage_header X-Usage-Cost;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.1;
-    proxy_set_header X-Mock-Cost 0.003;
-    proxy_pass http://127.0.0.1:$MOCKLLM/v1/;
-}
 CONF
+    . llm_location('/nousage/', <<'MORE')
+x402_usage_missing zero;
+proxy_set_header X-Mock-No-Usage 1;
+MORE
+    . llm_location('/nousagecap/', 'proxy_set_header X-Mock-No-Usage 1;')
+    . llm_location('/nousagestream/', <<'MORE')
+client_body_buffer_size 64k;
+x402_input_price 0.01;
+x402_output_price 0.02;
+proxy_buffering off;
+proxy_set_header X-Mock-No-Usage 1;
+MORE
+    . llm_location('/big/', <<'MORE')
+x402_input_price 0.01;
+x402_output_price 0.02;
+proxy_set_header X-Mock-Pad-Bytes 80000;
+MORE
+    . llm_location('/slow/', <<'MORE')
+x402_settle_margin 3s;
+x402_max_response_time 6s;
+x402_max_timeout 30;
+x402_input_price 0.01;
+x402_output_price 0.02;
+proxy_buffering off;
+proxy_set_header X-Mock-Completion-Tokens 40;
+proxy_set_header X-Mock-Delay-Ms 400;
+MORE
+    . status_location()
+    . llm_location('/stated/', <<'MORE');
+x402_usage_header X-Usage-Cost;
+proxy_set_header X-Mock-Cost 0.003;
+MORE
 
-sub balance {
-    my ($who) = @_;
-    my $data = '0x70a08231' . ('0' x 24) . lc(substr($who, 2));
-    my $r = rpc_call('eth_call', { to => $C->{X402_ASSET}, data => $data },
-                     'latest');
-    return Math::BigInt->from_hex(substr($r // '0x0', 2));
-}
+my $srv = server_start({ config => $CONFIG, http_config => settler_http(<<"HTTP") });
+map \$x402_model \$cap { default ""; demo $CAP; big $CAP; }
+map \$x402_model \$in_price { default ""; demo $IN{demo}; big $IN{big}; }
+map \$x402_model \$out_price { default ""; demo $OUT{demo}; big $OUT{big}; }
+HTTP
 
 sub atomic { my ($d) = @_; return Math::BigInt->new(int($d * 1e6)) * $E18 / 1e6 }
 
@@ -155,7 +118,7 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
 
 # non-streamed: the reply's usage, priced
 {
-    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my ($p0, $m0) = (asset_balance($C->{X402_PAYER_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
     my $r = client('/v1/chat/completions', $chat);
     is_deeply($r->{attempts}, [402, 200], 'official client: upto cap signed, served');
     is($r->{paymentRequired}{accepts}[0]{scheme}, 'upto', 'the offer is upto');
@@ -169,13 +132,13 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
     is($rc && $rc->{status}, 'settled', 'settled after the response');
     is($rc && $rc->{charged}, "$want", 'charged exactly the priced tokens');
     is($rc && $rc->{amount}, atomic($CAP) . '', 'the receipt keeps the signed cap');
-    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - $want, 'payer paid exactly that');
-    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'merchant got exactly that');
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - $want, 'payer paid exactly that');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'merchant got exactly that');
 }
 
 # streamed: the usage of the final SSE event
 {
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $r = client('/v1/chat/completions', { %$chat, stream => JSON::PP::true,
         messages => [{ role => 'user', content => 'a b c d e f g h' }] });
     is($r->{status}, 200, 'stream served');
@@ -187,7 +150,7 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
     my @all = map { eval { decode_json(redis_cli('GET', $_)) } }
               grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*');
     ok((grep { ($_->{charged} // '') eq "$want" } @all), 'stream charged its priced tokens');
-    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'merchant got exactly that');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'merchant got exactly that');
 }
 
 # the cap is never exceeded
@@ -272,7 +235,7 @@ sub mock_last {
 # prompt is billed (it was not, when the backend stated no usage)
 {
     my $words = join ' ', ('word') x 2000;
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $r = client('/v1/chat/completions', { model => 'demo', stream => JSON::PP::true,
         messages => [{ role => 'user', content => $words }] });
     is($r->{status}, 200, '2000-word prompt streamed without stream_options');
@@ -285,10 +248,10 @@ sub mock_last {
     is($u->{prompt_tokens}, 2000, 'the stream stated 2000 prompt tokens');
     my $want = price_of('demo', 2000, $u->{completion_tokens} // 0);
     ok($want > atomic('0.02'), 'which cost more than 0.02 OPG');
-    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'the merchant got the prompt and the reply');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'the merchant got the prompt and the reply');
 
     # the backend never states a usage: the prompt by what the body shows
-    $m0 = balance($C->{X402_PAY_TO});
+    $m0 = asset_balance($C->{X402_PAY_TO});
     $r = client('/nousagestream/chat/completions', { model => 'demo', stream => JSON::PP::true,
         messages => [{ role => 'user', content => $words }] });
     is($r->{status}, 200, 'a stream with no usage at all');
@@ -296,20 +259,20 @@ sub mock_last {
     my $est = int((length($words) + 3) / 4);
     my $n = atomic('0.01') * $est + atomic('0.02') * $deltas;
     $want = ($n + 999) / 1000;
-    is(balance($C->{X402_PAY_TO}), $m0 + $want,
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $want,
        "billed $est prompt tokens (its text / 4) and $deltas streamed tokens");
 }
 
 # a JSON reply of any size: its usage is found after 80 KB of padding
 {
-    my $m0 = balance($C->{X402_PAY_TO});
+    my $m0 = asset_balance($C->{X402_PAY_TO});
     my $r = client('/big/chat/completions', $chat);
     is($r->{status}, 200, 'an 80 KB reply');
     cmp_ok(length($r->{body}), '>', 80000, 'it is over 80 KB');
     my $u = (eval { decode_json($r->{body}) } // {})->{usage} // {};
     ok($u->{completion_tokens}, 'with a usage after the padding');
     my $want = price_of('demo', $u->{prompt_tokens}, $u->{completion_tokens});
-    is(balance($C->{X402_PAY_TO}), $m0 + $want, 'charged exactly its usage, not the cap');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'charged exactly its usage, not the cap');
 }
 
 # the permit must outlive the longest response and the settlement
@@ -328,7 +291,7 @@ sub mock_last {
     my $n = X402Test::random_nonce();
     my $deadline = int(time()) + 16;
     my $h = pay("$args --nonce $n --deadline $deadline");
-    my ($p0, $m0) = (balance($C->{X402_PAYER_ADDRESS}), balance($C->{X402_PAY_TO}));
+    my ($p0, $m0) = (asset_balance($C->{X402_PAYER_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
     my $body = encode_json({ %$chat, stream => JSON::PP::true });
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$srv->{port}") or die $!;
     print $s "POST /slow/chat/completions HTTP/1.1\r\nHost: x\r\nPAYMENT-SIGNATURE: $h\r\n"
@@ -356,8 +319,8 @@ sub mock_last {
     ok($rc && $rc->{charged} > 0 && $rc->{charged} < price_of('demo', 1000, 40),
        'for what it delivered');
     is(X402Test::nonce_used($C->{X402_PAYER_ADDRESS}, $n), 1, 'the nonce is used on chain');
-    is(balance($C->{X402_PAYER_ADDRESS}), $p0 - ($rc->{charged} // 0), 'the payer paid that');
-    is(balance($C->{X402_PAY_TO}), $m0 + ($rc->{charged} // 0), 'the merchant got it');
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - ($rc->{charged} // 0), 'the payer paid that');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + ($rc->{charged} // 0), 'the merchant got it');
     my ($cut) = http_request($srv, 'GET /metrics')->{content} =~ /^x402_responses_cut_total (\d+)$/m;
     is($cut, 1, 'x402_responses_cut_total counts it');
 }

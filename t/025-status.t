@@ -12,25 +12,12 @@ use X402Test;
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $PRICE = '1000000000000000';
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-x402_settle_timeout 10s;
-x402_timeout 5s;
-HTTP
+my $HTTP = settler_http("x402_settle_timeout 10s;\nx402_timeout 5s;\n");
 
 # x402 is on for the whole server: the status location must stay ungated
-my $CONFIG = <<'CONF';
-x402 on;
-x402_pay_to $X402_PAY_TO;
-x402_price 0.001;
-location /paid/ {
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
+my $CONFIG = paid_server() . <<'CONF';
 location = /metrics {
     x402_status;
     add_header X-Worker $pid;

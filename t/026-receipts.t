@@ -15,32 +15,12 @@ use X402Test;
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $PRICE = '1000000000000000';
 my $NONCE = '123456789012345678901234567890';
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_redis_timeout 500ms;
-x402_settler_key_file $KEY;
-x402_settle_timeout 10s;
-HTTP
-
-my $CONFIG = <<'CONF';
-x402 on;
-x402_pay_to $X402_PAY_TO;
-x402_price 0.001;
-location /paid/ {
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /receipts {
-    x402_receipts;
-}
-location = /metrics {
-    x402_status;
-}
-CONF
+my $HTTP = settler_http("x402_redis_timeout 500ms;\nx402_settle_timeout 10s;\n");
+my $CONFIG = paid_server() . "location /receipts {\n    x402_receipts;\n}\n"
+           . status_location();
 
 my $srv = server_start({ http_config => $HTTP, config => $CONFIG,
                          workers => 2 });

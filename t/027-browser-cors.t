@@ -11,17 +11,13 @@ use X402Test;
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $PRICE = '1000000000000000';
 my $EXPOSE = 'PAYMENT-REQUIRED, PAYMENT-RESPONSE';
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
+my $HTTP = settler_http(<<'HTTP');
 x402_settle_timeout 10s;
-map \$http_origin \$x402_origin {
-    https://app.example  \$http_origin;
+map $http_origin $x402_origin {
+    https://app.example  $http_origin;
     default              "";
 }
 HTTP

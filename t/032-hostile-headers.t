@@ -21,7 +21,6 @@ my $T0 = time;
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $PAY_TO = $C->{X402_PAY_TO};
 my $PRICE = '1000000000000000';
 my $TOKEN = '0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB';
@@ -33,25 +32,8 @@ my $N = Math::BigInt->from_hex(
 my $TWO256 = Math::BigInt->new(2)->bpow(256);
 my $J = JSON::PP->new->utf8;
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-x402_settle_timeout 10s;
-x402_timeout 5s;
-HTTP
-
-my $CONFIG = <<'CONF';
-location /paid/ {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_set_header X-Payer $x402_payer;
-    proxy_set_header X-Amount $x402_amount;
-    proxy_set_header X-Result $x402_tx;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $HTTP = settler_http("x402_settle_timeout 10s;\nx402_timeout 5s;\n");
+my $CONFIG = paid_location('/paid/', echo => 'tx');
 
 # ---- helpers -------------------------------------------------------------
 
@@ -77,12 +59,6 @@ sub textual {
     local $_ = ptext($args);
     $code->();
     return b64($_);
-}
-
-sub tx_count {
-    my $r = rpc_call('eth_getTransactionCount', $C->{X402_SETTLER_ADDRESS},
-                     'latest');
-    return hex($r // '0x0');
 }
 
 sub keys_now {
@@ -145,12 +121,6 @@ sub raw_get {
     }
     return { status => $status // 0, headers => \%h, body => $body // '',
              secs => time - $t0 };
-}
-
-sub error_of {
-    my ($res) = @_;
-    my $pr = decode_json_b64($res->{headers}{'payment-required'});
-    return $pr ? $pr->{error} : undef;
 }
 
 sub receipt {
@@ -418,13 +388,13 @@ for my $case (@CASES) {
     my ($make, $status, $error, $valid, $note) = @rest;
 
     my $keys0 = keys_now();
-    my $tx0 = tx_count();
+    my $tx0 = settler_tx_count();
     my $value = $make->();
     my $res = raw_get($srv->{port},
                       $raw ? $value : "PAYMENT-SIGNATURE: $value\r\n");
     my $keys1 = keys_now();
     my @new = grep { !$keys0->{$_} } keys %$keys1;
-    my $dtx = tx_count() - $tx0;
+    my $dtx = settler_tx_count() - $tx0;
     my $got_err = error_of($res);
 
     is($res->{status}, $status, "$name: status $status")
@@ -490,17 +460,17 @@ cmp_ok(scalar @CASES, '>=', 40, scalar(@CASES) . ' cases');
         $j->{padding} = 'p' x ($size - $len);
         is(length $J->encode($j), $size, "payload JSON of $size bytes");
         my $keys0 = keys_now();
-        my $tx0 = tx_count();
+        my $tx0 = settler_tx_count();
         my $res = raw_get($big->{port}, "PAYMENT-SIGNATURE: " . enc($j) . "\r\n");
         my @new = grep { !$keys0->{$_} } keys %{ keys_now() };
         is($res->{status}, $want, "JSON of $size bytes: $want");
         if ($want == 200) {
             is(scalar @new, 1, "JSON of $size bytes: reserved once");
-            is(tx_count() - $tx0, 1, "JSON of $size bytes: settled");
+            is(settler_tx_count() - $tx0, 1, "JSON of $size bytes: settled");
         } else {
             is(error_of($res), $PR, "JSON of $size bytes: Payment required");
             is(scalar @new, 0, "JSON of $size bytes: nothing reserved");
-            is(tx_count() - $tx0, 0, "JSON of $size bytes: nothing settled");
+            is(settler_tx_count() - $tx0, 0, "JSON of $size bytes: nothing settled");
         }
         push @rows, sprintf('%-52s %3s %-36s %s', "payload JSON of $size bytes (32k buffers)",
                             $res->{status}, error_of($res) // '-',
@@ -522,7 +492,7 @@ x402_redis \$REDIS;
 HTTP
     my $j = pjson();
     my $key = replay_key($j);
-    my $tx0 = tx_count();
+    my $tx0 = settler_tx_count();
     my $keys0 = keys_now();
     my $res = raw_get($reserve_only->{port}, "PAYMENT-SIGNATURE: " . enc(high_s_twin($j)) . "\r\n");
     is($res->{status}, 200, 'reserve-only node: the high-s twin is served');
@@ -540,7 +510,7 @@ HTTP
        'the stored receipt keeps the twin\'s (high-s) signature');
 
     is(scalar(keys %{ keys_now() }) - scalar(keys %$keys0), 1, 'one key for both encodings');
-    is(tx_count() - $tx0, 0, 'nothing settled');
+    is(settler_tx_count() - $tx0, 0, 'nothing settled');
     server_stop($reserve_only, 'reserve-only node');
     push @rows, sprintf('%-52s %3s %-36s %s', 'reserve-only node: high-s twin', 200, '-', 'reserved');
     push @rows, sprintf('%-52s %3s %-36s %s', 'reserve-only node: then the original', 402,

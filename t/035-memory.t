@@ -25,28 +25,13 @@ my $N_REPLAY = 100;
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $KEY = settler_key_file();
 my $PRICE = '1000000000000000';
 
-my $HTTP = <<"HTTP";
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-x402_settle_timeout 10s;
-x402_reconcile_interval 1s;
-HTTP
-
-my $CONFIG = <<'CONF';
-keepalive_requests 100000;
-location /paid/ {
-    x402 on;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    x402_description "memory test";
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $HTTP = settler_http("x402_settle_timeout 10s;\nx402_reconcile_interval 1s;\n");
+my $CONFIG = "keepalive_requests 100000;\n" . paid_location('/paid/', more => <<'MORE');
+x402_settle async;
+x402_description "memory test";
+MORE
 
 sub payment { pay("--amount $PRICE --pay-to $C->{X402_PAY_TO} " . ($_[0] // '')) }
 

@@ -191,25 +191,9 @@ x402_settle_timeout 3s;
 x402_reconcile_interval 300ms;
 HTTP
 
-my $CONFIG = <<'CONF';
-location = /metrics {
-    x402_status;
-}
-location /sync/ {
-    x402 on;
-    x402_settle sync;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location /async/ {
-    x402 on;
-    x402_settle async;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+my $CONFIG = status_location()
+           . paid_location('/sync/', more => 'x402_settle sync;')
+           . paid_location('/async/', more => 'x402_settle async;');
 
 my $FROM_BLOCK = hex(rpc_call('eth_blockNumber') // '0x0') + 1;
 my $M0 = token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});

@@ -291,20 +291,8 @@ unlike($log, qr/\Q$C->{X402_SETTLER_KEY}\E|\Q@{[substr($C->{X402_SETTLER_KEY}, 2
 # ---- 8. a node whose base fee is above the ceiling: nothing is signed -----
 
 {
-    my $fee = server_start({ http_config => <<"HTTP", config => <<'CONF' });
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-x402_settle_max_fee 0.000000001;
-HTTP
-location / {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-location = /metrics { x402_status; }
-CONF
+    my $fee = server_start({ http_config => settler_http("x402_settle_max_fee 0.000000001;\n", $KEY),
+                             config => paid_location('/') . status_location() });
     my $n = random_nonce();
     my $h = payment("--nonce $n");
     my $r = http_request($fee, 'GET /x', { 'PAYMENT-SIGNATURE' => $h });
@@ -343,18 +331,7 @@ sub key_copies {
 
 {
     my $key = pack('H*', substr($C->{X402_SETTLER_KEY}, 2));
-    my $m = server_start({ http_config => <<"HTTP", config => <<'CONF' });
-x402_rpc \$RPC;
-x402_redis \$REDIS;
-x402_settler_key_file $KEY;
-HTTP
-location / {
-    x402 on;
-    x402_pay_to $X402_PAY_TO;
-    x402_price 0.001;
-    proxy_pass http://127.0.0.1:$BACKEND;
-}
-CONF
+    my $m = server_start({ http_config => settler_http('', $KEY), config => paid_location('/') });
     is(key_copies($m->{pid}, $key), 1, 'the master holds one copy of the key (its configuration)');
 
     # a reload that reads the key, then fails on a later directive

@@ -36,7 +36,10 @@ our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  redis_start redis_stop free_port settler_key_file
                  server_start server_stop http_request read_file
                  token_balance nonce_used random_nonce
-                 fault_rpc_start fault_rpc_stop fault_rpc_exited kill_nginx);
+                 fault_rpc_start fault_rpc_stop fault_rpc_exited kill_nginx
+                 settler_http paid_location paid_server status_location asset_balance
+                 settler_tx_count error_of receipt_for wait_status
+                 client_pays stop_child);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $BUILD  = $ENV{X402_BUILD} || 'build';
@@ -253,6 +256,107 @@ sub nonce_used {
                                    data => $data }, 'latest')
         // die "nonceBitmap: no answer";
     return Math::BigInt->from_hex(substr($r, 2))->brsft($bit)->band(1)->numify;
+}
+
+# The devchain asset's balance of $who (Math::BigInt).
+sub asset_balance { token_balance($CHAIN{X402_ASSET}, $_[0]) }
+
+# Transactions the settler has sent (its account nonce).
+sub settler_tx_count {
+    my $r = rpc_call('eth_getTransactionCount', $CHAIN{X402_SETTLER_ADDRESS},
+                     'latest');
+    return hex($r // '0x0');
+}
+
+# The http{} lines of a node that settles itself: the test's RPC and Redis,
+# the settler key ($key, or one key file for the whole test), then $more.
+my $SHARED_KEY;
+
+sub settler_http {
+    my ($more, $key) = @_;
+    $key //= $SHARED_KEY //= settler_key_file();
+    return "x402_rpc \$RPC;\nx402_redis \$REDIS;\nx402_settler_key_file $key;\n"
+         . ($more // '');
+}
+
+# A location gated by x402 in front of the test backend.  Options: pay_to
+# ($X402_PAY_TO), price (0.001), more (directives, one a line), echo
+# ('result' or 'tx': the payer, the amount and $x402_<echo> are passed to
+# the backend, which echoes them), pass (the proxy_pass URL).
+sub paid_location {
+    my ($path, %o) = @_;
+    my @lines = ('x402 on;', map({ s/^\s+//r } split /\n/, $o{more} // ''),
+                 'x402_pay_to ' . ($o{pay_to} // '$X402_PAY_TO') . ';',
+                 'x402_price ' . ($o{price} // '0.001') . ';');
+    push @lines, 'proxy_set_header X-Payer $x402_payer;',
+                 'proxy_set_header X-Amount $x402_amount;',
+                 "proxy_set_header X-Result \$x402_$o{echo};" if $o{echo};
+    push @lines, 'proxy_pass ' . ($o{pass} // 'http://127.0.0.1:$BACKEND') . ';';
+    return "location $path {\n" . join('', map { "    $_\n" } grep { /\S/ } @lines)
+         . "}\n";
+}
+
+# x402 on for the whole server at the standard offer, /paid/ proxied to the
+# backend (what the module's own locations must stay ungated under).
+sub paid_server {
+    return "x402 on;\nx402_pay_to \$X402_PAY_TO;\nx402_price 0.001;\n"
+         . "location /paid/ {\n    proxy_pass http://127.0.0.1:\$BACKEND;\n}\n";
+}
+
+# The Prometheus status location, ungated.
+sub status_location { "location = /metrics {\n    x402_status;\n}\n" }
+
+# The reason of a refusal (PAYMENT-REQUIRED's error), undef without one.
+sub error_of {
+    my ($res) = @_;
+    my $pr = decode_json_b64($res->{headers}{'payment-required'});
+    return $pr ? $pr->{error} : undef;
+}
+
+# The receipt in Redis for the request of $resource, undef if none.
+sub receipt_for {
+    my ($resource) = @_;
+    for my $k (grep { length } split /\n/, redis_cli('--scan', '--pattern', 'x402:8453:*')) {
+        my $r = eval { decode_json(redis_cli('GET', $k)) };
+        return $r if $r && $r->{resource} eq $resource;
+    }
+    return undef;
+}
+
+# That receipt once its status is $want (up to $secs), else as it is then.
+sub wait_status {
+    my ($resource, $want, $secs) = @_;
+    my $r;
+    for (1 .. $secs * 10) {
+        $r = receipt_for($resource);
+        return $r if $r && $r->{status} eq $want;
+        sleep 0.1;
+    }
+    return $r;
+}
+
+# The official client (t/client/pay.mjs) pays $uri on $srv with $key (the
+# devchain payer's by default); its JSON report.
+sub client_pays {
+    my ($srv, $uri, $key) = @_;
+    my $url = "http://127.0.0.1:$srv->{port}$uri";
+    $key //= $CHAIN{X402_PAYER_KEY};
+    my $out = `node t/client/pay.mjs $url --key $key`;
+    return eval { decode_json($out) } // { error => "bad output: $out" };
+}
+
+# SIGTERM to a child, SIGKILL after $secs: 1 if it exited by itself.
+sub stop_child {
+    my ($pid, $secs) = @_;
+    kill 'TERM', $pid;
+    my $deadline = time + $secs;
+    while (time < $deadline) {
+        return 1 if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return 0;
 }
 
 # A fresh Permit2 nonce in decimal (256 random bits, as the client draws).
