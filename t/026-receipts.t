@@ -137,6 +137,36 @@ like($m, qr/^x402_receipt_lookups_total\{result="unavailable"\} [1-9]/m, 'failed
 
 server_stop($srv, 'receipts');
 
+# a paid request whose response is redirected to the receipts location
+# (error_page) keeps its payment there: the lookup by its own
+# PAYMENT-SIGNATURE finds the receipt, and $x402_payer still names the payer
+{
+    my $s = server_start({ http_config => $HTTP, config => paid_server() . <<'CONF' });
+location /missing/ {
+    x402 off;
+    return 404;
+}
+location /lost/ {
+    proxy_pass http://127.0.0.1:$PORT/missing/;
+    proxy_intercept_errors on;
+    error_page 404 = /receipts;
+}
+location /receipts {
+    x402_receipts;
+    add_header X-Payer $x402_payer always;
+}
+CONF
+    my $nonce = random_nonce();
+    my $res = http_request($s, 'GET /lost/chat', { 'PAYMENT-SIGNATURE' =>
+        pay("--amount $PRICE --pay-to $C->{X402_PAY_TO} --nonce $nonce") });
+    my $doc = eval { decode_json($res->{content}) } // {};
+    is($res->{status}, 200, 'redirected to the receipts: 200');
+    is($doc->{nonce}, $nonce, 'the receipt of the payment the request carried');
+    is(lc($res->{headers}{'x-payer'} // ''), lc($payer),
+       'the payment\'s context survived the redirect ($x402_payer)');
+    server_stop($s, 'redirected');
+}
+
 # x402_receipts needs x402_redis
 {
     my $s = eval { server_start({ no_deps => 1, http_config => '',
