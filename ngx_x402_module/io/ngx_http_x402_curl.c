@@ -111,6 +111,7 @@ static void ngx_http_x402_curl_abort_handler(ngx_event_t *ev);
 static void ngx_http_x402_curl_fail(CURL *easy, const char *fail);
 static void ngx_http_x402_curl_abort_all(const char *reason);
 static void ngx_http_x402_curl_check(void);
+static void ngx_http_x402_curl_act(curl_socket_t s, int mask);
 static void ngx_http_x402_curl_finish(ngx_http_x402_curl_transfer_t *t,
     CURLcode code, const char *fail);
 static void ngx_http_x402_curl_set_cancelable(void);
@@ -559,8 +560,6 @@ ngx_http_x402_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 static void
 ngx_http_x402_curl_socket_handler(ngx_event_t *ev)
 {
-    int                running;
-    CURLMcode          mc;
     ngx_connection_t  *c;
 
     c = ev->data;
@@ -583,34 +582,31 @@ ngx_http_x402_curl_socket_handler(ngx_event_t *ev)
 
     /* c may be freed (CURL_POLL_REMOVE) inside: not used afterwards */
 
-    mc = curl_multi_socket_action(ngx_http_x402_curl.multi, c->fd,
-                                  ev->write ? CURL_CSELECT_OUT
-                                            : CURL_CSELECT_IN,
-                                  &running);
-
-    ngx_http_x402_curl_clear_ssl_errors();
-
-    if (mc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "x402: curl: curl_multi_socket_action() failed: %s",
-                      curl_multi_strerror(mc));
-    }
-
-    ngx_http_x402_curl_check();
+    ngx_http_x402_curl_act(c->fd, ev->write ? CURL_CSELECT_OUT
+                                            : CURL_CSELECT_IN);
 }
 
 
 static void
 ngx_http_x402_curl_timer_handler(ngx_event_t *ev)
 {
-    int        running;
-    CURLMcode  mc;
-
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
                    "x402: curl: multi timer expired");
 
-    mc = curl_multi_socket_action(ngx_http_x402_curl.multi,
-                                  CURL_SOCKET_TIMEOUT, 0, &running);
+    ngx_http_x402_curl_act(CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+/* Lets curl act on a socket (or its timeout), then completes what ended. */
+
+static void
+ngx_http_x402_curl_act(curl_socket_t s, int mask)
+{
+    int        running;
+    CURLMcode  mc;
+
+    mc = curl_multi_socket_action(ngx_http_x402_curl.multi, s, mask,
+                                  &running);
 
     ngx_http_x402_curl_clear_ssl_errors();
 
