@@ -45,7 +45,7 @@ typedef struct ngx_http_x402_main_conf_s {
     /* per worker: the settlements in progress, oldest first (settle.c) */
     ngx_queue_t                  jobs;
 
-    /* per worker: how many settler transactions are mined (settle.c) */
+    /* per worker: how many settler transactions are mined (settler.c) */
     ngx_queue_t                  mined_waiting;  /* jobs with a tx out */
     uint64_t                     mined;
     ngx_msec_t                   mined_read;     /* when last asked */
