@@ -15,8 +15,6 @@
 static x402_err
 x402_fac_load(json_t **root, const char *json, size_t len)
 {
-    json_error_t  jerr;
-
     *root = NULL;
 
     if (json == NULL) {
@@ -27,22 +25,7 @@ x402_fac_load(json_t **root, const char *json, size_t len)
         return X402_ERR_SIZE;
     }
 
-    if (len == 0) {
-        return X402_ERR_JSON;
-    }
-
-    *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (*root == NULL) {
-        return X402_ERR_JSON;
-    }
-
-    if (!json_is_object(*root)) {
-        json_decref(*root);
-        *root = NULL;
-        return X402_ERR_JSON;
-    }
-
-    return X402_OK;
+    return x402_json_object(root, json, len);
 }
 
 

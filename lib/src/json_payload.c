@@ -337,7 +337,6 @@ x402_payment_decode_json(x402_payment *out, const char **field,
     json_int_t    version;
     const char   *dummy;
     x402_err      rc;
-    json_error_t  jerr;
 
     if (field == NULL) {
         field = &dummy;
@@ -356,14 +355,9 @@ x402_payment_decode_json(x402_payment *out, const char **field,
     }
 
     /* duplicate keys would let two parsers see two different payments */
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        return X402_ERR_JSON;
-    }
-
-    if (!json_is_object(root)) {
-        rc = X402_ERR_JSON;
-        goto done;
+    rc = x402_json_object(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
     }
 
     rc = x402_json_get_int(&version, root, "x402Version");

@@ -123,3 +123,25 @@ x402_json_get(json_t **val, json_t *obj, const char *key, int type,
 
     return X402_OK;
 }
+
+
+x402_err
+x402_json_object(json_t **root, const char *s, size_t len)
+{
+    json_error_t  jerr;
+
+    *root = NULL;
+
+    if (len == 0) {
+        return X402_ERR_JSON;
+    }
+
+    *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (*root != NULL && !json_is_object(*root)) {
+        json_decref(*root);
+        *root = NULL;
+    }
+
+    return *root != NULL ? X402_OK : X402_ERR_JSON;
+}

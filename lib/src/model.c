@@ -1,5 +1,6 @@
 /*
- * The model named by an OpenAI-style request body.
+ * The model named by an OpenAI-style request body.  Duplicate keys are
+ * refused: the upstream must not read another model or request than we do.
  */
 
 #include <string.h>
@@ -8,33 +9,6 @@
 
 #include "x402.h"
 #include "x402_internal.h"
-
-
-/*
- * The request body as a JSON object, duplicate keys refused: the upstream
- * must not read another model or request than we do.  The caller owns it.
- */
-static x402_err
-x402_request_object(json_t **root, const char *body, size_t len)
-{
-    json_error_t  jerr;
-
-    if (len == 0) {
-        return X402_ERR_JSON;
-    }
-
-    *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (*root == NULL) {
-        return X402_ERR_JSON;
-    }
-
-    if (!json_is_object(*root)) {
-        json_decref(*root);
-        return X402_ERR_JSON;
-    }
-
-    return X402_OK;
-}
 
 
 x402_err
@@ -51,7 +25,7 @@ x402_request_model(char *out, size_t cap, const char *body, size_t len)
 
     out[0] = '\0';
 
-    rc = x402_request_object(&root, body, len);
+    rc = x402_json_object(&root, body, len);
     if (rc != X402_OK) {
         return rc;
     }
@@ -193,7 +167,7 @@ x402_request_usage_prepare(char *out, size_t *out_len, int *stream,
     cap = *out_len;
     *out_len = 0;
 
-    rc = x402_request_object(&root, body, len);
+    rc = x402_json_object(&root, body, len);
     if (rc != X402_OK) {
         return rc;
     }

@@ -74,19 +74,13 @@ x402_receipt_encode(char *out, size_t *out_len, const x402_receipt *rc)
 static json_t *
 x402_receipt_load(const char *json, size_t len)
 {
-    json_t       *root;
-    json_error_t  e;
+    json_t  *root;
 
-    if (json == NULL || len == 0 || len > 65536) {
+    if (json == NULL || len > 65536) {
         return NULL;
     }
 
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &e);
-
-    if (root != NULL && !json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
+    (void) x402_json_object(&root, json, len);
 
     return root;
 }

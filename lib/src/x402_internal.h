@@ -52,6 +52,10 @@ struct json_t *x402_offer_json(const x402_offer *o);
 x402_err x402_json_get(struct json_t **val, struct json_t *obj,
     const char *key, int type, int required);
 
+/* Parses len bytes that must be one JSON object (duplicate keys refused):
+ * X402_ERR_JSON otherwise, *root NULL.  Caller releases *root. */
+x402_err x402_json_object(struct json_t **root, const char *s, size_t len);
+
 /* Compact JSON of root into out (NUL-terminated), *out_len in: capacity,
  * out: length; releases root in every case. */
 x402_err x402_json_dump(char *out, size_t *out_len, struct json_t *root);
