@@ -165,6 +165,9 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG });
     my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
     is(http_request($srv4, 'GET /async/wiped', { 'PAYMENT-SIGNATURE' => $h })->{status}, 200,
        'served, its settlement waiting for a block');
+    # flushed once the job has written all it writes before the block
+    my $sent = wait_status('/async/wiped', 'broadcast', 5);
+    is($sent && $sent->{status}, 'broadcast', 'its transaction sent');
     redis_cli('FLUSHALL');
     my $res = http_request($srv4, 'GET /async/wiped', { 'PAYMENT-SIGNATURE' => $h });
     is($res->{status}, 402, 'Redis forgot it: the replay is refused anyway');
