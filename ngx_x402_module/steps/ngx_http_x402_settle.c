@@ -195,8 +195,7 @@ typedef struct {
 
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
-    unsigned                     sync:1;        /* a request waited for it */
-    unsigned                     served:1;      /* the payment was served */
+    unsigned                     served:1;      /* else a request waits */
     unsigned                     counted:1;     /* x402_settlement_jobs */
     unsigned                     in_queue:1;    /* waiting for its block */
     unsigned                     unconfirmed:1; /* the node may not have it */
@@ -323,7 +322,6 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        job->sync = 1;
         job->done = done;
         ctx->op = job->op;
     }
@@ -1368,7 +1366,7 @@ ngx_http_x402_job_sent(ngx_http_x402_job_t *job)
     job->resend_gap = NGX_HTTP_X402_STALL;
     job->resend_at = ngx_current_msec + job->resend_gap;
 
-    if (job->sync) {
+    if (!job->served) {
         ngx_http_x402_job_receipt(job);
         return;
     }
@@ -1853,7 +1851,7 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job,
 
     x402_address_format(payer, &job->payment.from);
 
-    if (outcome == NGX_HTTP_X402_RETRY && !job->sync
+    if (outcome == NGX_HTTP_X402_RETRY && job->served
         && job->deadline < (uint64_t) now + NGX_HTTP_X402_GIVE_UP)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -1933,7 +1931,7 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job,
         ngx_http_x402_stale_watch(job->xmcf);
     }
 
-    if (job->sync && outcome == NGX_HTTP_X402_RETRY) {
+    if (!job->served && outcome == NGX_HTTP_X402_RETRY) {
         ngx_http_x402_job_notify(job);
         ngx_http_x402_job_release(job);
         return;
