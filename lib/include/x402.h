@@ -204,6 +204,23 @@ x402_err x402_address_parse(x402_address *out, const char *s, size_t len);
 void x402_address_format(char out[X402_ADDRESS_STR_LEN],
     const x402_address *a);
 int x402_address_eq(const x402_address *a, const x402_address *b);
+
+/*
+ * The EIP-55 checksum of an address text, for what a person typed (a
+ * configuration): X402_CHECKSUM_VALID when its letters' case is the
+ * checksum, X402_CHECKSUM_NONE when they are all of one case (nothing to
+ * check), X402_CHECKSUM_WRONG when the mixed case does not match (a typo:
+ * a changed digit changes the checksum).  X402_ERR_VALUE when the text is
+ * not an address at all.
+ */
+typedef enum {
+    X402_CHECKSUM_VALID = 0,
+    X402_CHECKSUM_NONE,
+    X402_CHECKSUM_WRONG
+} x402_checksum;
+
+x402_err x402_address_checksum(x402_checksum *out, const char *s,
+    size_t len);
 int x402_address_is_zero(const x402_address *a);
 
 /* "eip155:<decimal chain id>" (no leading zeros, 1..2^53) -> chain id. */

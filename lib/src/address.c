@@ -68,6 +68,45 @@ x402_address_eq(const x402_address *a, const x402_address *b)
 }
 
 
+x402_err
+x402_address_checksum(x402_checksum *out, const char *s, size_t len)
+{
+    char          want[X402_ADDRESS_STR_LEN];
+    size_t        i;
+    x402_err      err;
+    x402_address  a;
+    int           lower, upper;
+
+    if (out == NULL) {
+        return X402_ERR_ARG;
+    }
+
+    err = x402_address_parse(&a, s, len);
+    if (err != X402_OK) {
+        return err;
+    }
+
+    x402_address_format(want, &a);
+
+    if (memcmp(want + 2, s + 2, 40) == 0) {
+        *out = X402_CHECKSUM_VALID;
+        return X402_OK;
+    }
+
+    lower = 0;
+    upper = 0;
+
+    for (i = 2; i < 42; i++) {
+        lower |= (s[i] >= 'a' && s[i] <= 'f');
+        upper |= (s[i] >= 'A' && s[i] <= 'F');
+    }
+
+    *out = (lower && upper) ? X402_CHECKSUM_WRONG : X402_CHECKSUM_NONE;
+
+    return X402_OK;
+}
+
+
 int
 x402_address_is_zero(const x402_address *a)
 {

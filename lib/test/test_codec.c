@@ -472,6 +472,58 @@ test_address_eip55(void **state)
 }
 
 
+/* A configured address: its checksum holds, is absent, or is a typo's. */
+static void
+test_address_checksum(void **state)
+{
+    char           txt[43];
+    const char    *signer;
+    x402_checksum  cs;
+    size_t         k;
+
+    (void) state;
+
+    signer = xt_str("common.signer");
+    memcpy(txt, signer, 43);
+
+    assert_int_equal(x402_address_checksum(&cs, txt, 42), X402_OK);
+    assert_int_equal(cs, X402_CHECKSUM_VALID);
+
+    /* one case: nothing to check */
+    for (k = 2; k < 42; k++) {
+        txt[k] = (char) ((signer[k] >= 'A' && signer[k] <= 'F')
+                         ? signer[k] - 'A' + 'a' : signer[k]);
+    }
+    assert_int_equal(x402_address_checksum(&cs, txt, 42), X402_OK);
+    assert_int_equal(cs, X402_CHECKSUM_NONE);
+
+    for (k = 2; k < 42; k++) {
+        txt[k] = (char) ((txt[k] >= 'a' && txt[k] <= 'f')
+                         ? txt[k] - 'a' + 'A' : txt[k]);
+    }
+    assert_int_equal(x402_address_checksum(&cs, txt, 42), X402_OK);
+    assert_int_equal(cs, X402_CHECKSUM_NONE);
+
+    /* a letter's case flipped, and a digit changed: both are typos */
+    memcpy(txt, signer, 43);
+    for (k = 2; k < 42 && !(txt[k] >= 'a' && txt[k] <= 'f'); k++) { }
+    assert_true(k < 42);
+    txt[k] = (char) (txt[k] - 'a' + 'A');
+    assert_int_equal(x402_address_checksum(&cs, txt, 42), X402_OK);
+    assert_int_equal(cs, X402_CHECKSUM_WRONG);
+
+    memcpy(txt, signer, 43);
+    for (k = 41; k > 1 && !(txt[k] >= '0' && txt[k] <= '8'); k--) { }
+    assert_true(k > 1);
+    txt[k]++;
+    assert_int_equal(x402_address_checksum(&cs, txt, 42), X402_OK);
+    assert_int_equal(cs, X402_CHECKSUM_WRONG);
+
+    assert_int_equal(x402_address_checksum(&cs, "0x12", 4), X402_ERR_VALUE);
+    assert_int_equal(x402_address_checksum(NULL, signer, 42), X402_ERR_ARG);
+}
+
+
 static void
 test_address_errors(void **state)
 {
@@ -629,6 +681,7 @@ main(void)
         cmocka_unit_test(test_u256_misc),
         cmocka_unit_test(test_amount),
         cmocka_unit_test(test_address_eip55),
+        cmocka_unit_test(test_address_checksum),
         cmocka_unit_test(test_address_errors),
         cmocka_unit_test(test_network),
         cmocka_unit_test(test_reasons),
