@@ -21,6 +21,7 @@
 #include "ngx_http_x402_settle.h"
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_usage.h"
+#include "ngx_http_x402_hold.h"
 #include "ngx_http_x402_variables.h"
 
 
@@ -82,6 +83,8 @@ static char *ngx_http_x402_set_max_fee(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_x402_check_timing(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static void ngx_http_x402_forget_key(void *data);
@@ -97,6 +100,7 @@ static ngx_conf_enum_t  ngx_http_x402_usage_missing[] = {
 static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
     { ngx_string("sync"), NGX_HTTP_X402_SETTLE_SYNC },
     { ngx_string("async"), NGX_HTTP_X402_SETTLE_ASYNC },
+    { ngx_string("off"), NGX_HTTP_X402_SETTLE_OFF },
     { ngx_null_string, 0 }
 };
 
@@ -290,8 +294,8 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NULL },
 
     { ngx_string("x402_settle"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_x402_set_enum,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_x402_set_settle,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, settle),
       &ngx_http_x402_settle_modes },
@@ -434,7 +438,12 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ngx_http_x402_usage_init(cf);
+    if (ngx_http_x402_usage_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* last: the first filter to see a response, to hold it whole */
+    return ngx_http_x402_hold_init(cf);
 }
 
 
@@ -729,6 +738,20 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* content served and never settled is given away: say it explicitly */
+
+    if (!xmcf->has_settler && conf->facilitator_url.len == 0
+        && conf->settle != NGX_HTTP_X402_SETTLE_OFF)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments would never be settled here: no "
+                           "\"x402_settler_key_file\" and no "
+                           "\"x402_facilitator\"; set one, or "
+                           "\"x402_settle off\" to verify and reserve "
+                           "payments without collecting them");
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -949,8 +972,9 @@ ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t     *field, *value;
-    x402_address   addr;
+    ngx_str_t      *field, *value;
+    x402_address    addr;
+    x402_checksum   cs;
 
     field = (ngx_str_t *) (p + cmd->offset);
 
@@ -967,6 +991,28 @@ ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* a one-letter typo is another address: money sent there is lost */
+
+    (void) x402_address_checksum(&cs, (const char *) value[1].data,
+                                 value[1].len);
+
+    if (cs == X402_CHECKSUM_WRONG) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" fails its EIP-55 checksum (the case "
+                           "of its letters): a character of it is wrong; "
+                           "copy the address again from its source",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cs == X402_CHECKSUM_NONE) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "%V \"%V\" is all one case: its EIP-55 checksum "
+                           "could not be checked (write it checksummed, "
+                           "as a wallet or block explorer shows it)",
+                           &cmd->name, &value[1]);
     }
 
     *field = value[1];
@@ -1094,22 +1140,8 @@ ngx_http_x402_set_max_timeout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_x402_init_module(ngx_cycle_t *cycle)
 {
-    ngx_http_x402_main_conf_t  *xmcf;
-
     /* the io layer's calls are timed into the metrics (x402_status) */
     ngx_http_x402_io_set_timed(ngx_http_x402_stat_latency);
-
-    xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
-
-    if (xmcf == NULL || !xmcf->enabled) {
-        return NGX_OK;
-    }
-
-    if (!xmcf->has_settler) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "x402: payments are verified and reserved but not "
-                      "settled: no x402_settler_key_file");
-    }
 
     return NGX_OK;
 }
@@ -1393,6 +1425,44 @@ ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        &cmd->name, &value[1], p - list, list);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * x402_settle sync [before_content] | async | off: "before_content" is
+ * for content that must never be produced unpaid (the settlement runs
+ * before it, so a backend error is paid too).
+ */
+
+static char *
+ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_loc_conf_t *xlcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    rv = ngx_http_x402_set_enum(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK || cf->args->nelts == 2) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    if (xlcf->settle != NGX_HTTP_X402_SETTLE_SYNC
+        || ngx_strcmp(value[2].data, "before_content") != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V %V\" is invalid (expected \"sync\", "
+                           "\"sync before_content\", \"async\" or \"off\")",
+                           &cmd->name, &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    xlcf->settle = NGX_HTTP_X402_SETTLE_BEFORE_CONTENT;
+
+    return NGX_CONF_OK;
 }
 
 

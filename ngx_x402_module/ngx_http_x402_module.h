@@ -151,8 +151,16 @@ typedef struct {
 #define NGX_HTTP_X402_GIVE_UP           (X402_DEADLINE_MARGIN + 4)
 
 
-#define NGX_HTTP_X402_SETTLE_SYNC   1
-#define NGX_HTTP_X402_SETTLE_ASYNC  2
+/*
+ * x402_settle: sync settles once the content's status is known and before
+ * its first byte goes out (a status >= 400 settles nothing); "sync
+ * before_content" settles before the content handler runs; async serves
+ * first; off never settles (verified and reserved only).
+ */
+#define NGX_HTTP_X402_SETTLE_SYNC            1
+#define NGX_HTTP_X402_SETTLE_ASYNC           2
+#define NGX_HTTP_X402_SETTLE_OFF             3
+#define NGX_HTTP_X402_SETTLE_BEFORE_CONTENT  4
 
 
 /* a location's content handler from this module: never gated */

@@ -178,7 +178,7 @@ location / { x402 on; x402_max_timeout 0; x402_pay_to 0x209693Bc6afc0C5328bA36Fa
 --- must_die
 x402_max_timeout
 
-=== settings inherited from http level, enabled in a location; warns at start-up
+=== settings inherited from http level, enabled in a location
 --- http_config
 x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
 x402_price 0.5;
@@ -192,8 +192,57 @@ GET /paid/x
 accepts.0.amount: 500000000000000000
 accepts.0.maxTimeoutSeconds: 120
 accepts.0.payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287C
+
+=== a gated location nothing settles for is refused unless x402_settle off says so
+--- settle_unset
+--- config
+location /paid/ { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+payments would never be settled here: no "x402_settler_key_file" and no "x402_facilitator"
+"x402_settle off"
+
+=== x402_settle off: verified and reserved, never settled, without a key
+--- settle_unset
+--- config
+location /paid/ { x402 on; x402_settle off; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- request
+GET /paid/x
+--- error_code: 402
+
+=== x402_settle takes sync, sync before_content, async or off
+--- config
+location / { x402 on; x402_settle async before_content; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle "async before_content" is invalid (expected "sync", "sync before_content", "async" or "off")
+
+=== x402_settle names its values
+--- config
+location / { x402 on; x402_settle later; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle "later" is invalid (expected sync or async or off)
+
+=== an address with a wrong EIP-55 checksum (a one-letter typo) is refused
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287D; x402_price 1; }
+--- must_die
+x402_pay_to "0x209693Bc6afc0C5328bA36FaF03C514EF312287D" fails its EIP-55 checksum
+
+=== the asset and facilitator address are checked too
+--- config
+location / { x402 on; x402_asset 0x240B09731D96979f50B2C649C9CE10FcF9C7987F; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_asset "0x240B09731D96979f50B2C649C9CE10FcF9C7987F" fails its EIP-55 checksum
+
+=== an all-lowercase address is accepted with a warning that nothing was checked
+--- config
+location / { x402 on; x402_pay_to 0x209693bc6afc0c5328ba36faf03c514ef312287c; x402_price 1; }
+--- request
+GET /
+--- error_code: 402
+--- payment_required
+accepts.0.payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287C
 --- error_log
-not settled
+x402_pay_to "0x209693bc6afc0c5328ba36faf03c514ef312287c" is all one case: its EIP-55 checksum could not be checked
 
 === x402 off (the default) means no gate and no warning
 --- http_config

@@ -12,7 +12,7 @@ use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 use X402Test;
 
-start_services(redis => 1, devchain => 1);
+start_services(redis => 1, devchain => 1, mockllm => 1);
 
 my $C = chain_env();
 my $KEY = settler_key_file();
@@ -24,7 +24,11 @@ x402_timeout 3s;
 HTTP
 
 my $CONFIG = paid_location('/sync/', echo => 'tx')
-           . paid_location('/async/', more => 'x402_settle async;');
+           . paid_location('/first/', echo => 'tx',
+                           more => 'x402_settle sync before_content;')
+           . paid_location('/llm/', pass => 'http://127.0.0.1:$MOCKLLM/')
+           . paid_location('/async/', more => 'x402_settle async;')
+           . status_location();
 
 sub receipts {
     my %r;
@@ -36,7 +40,8 @@ sub receipts {
 
 my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 });
 
-# sync: settled before forwarding; the client sees the transaction
+# sync: the content runs, then is settled before it goes out; the client
+# sees the transaction
 {
     my ($p0, $m0) = (asset_balance($C->{X402_PAYER_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
     my $r = client_pays($srv, '/sync/chat');
@@ -47,7 +52,8 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     like($pr->{transaction} // '', qr/^0x[0-9a-f]{64}$/, 'PAYMENT-RESPONSE transaction');
     is($pr->{network}, 'eip155:8453', 'PAYMENT-RESPONSE network');
     is($pr->{payer}, $C->{X402_PAYER_ADDRESS}, 'PAYMENT-RESPONSE payer');
-    like($r->{body}, qr/result=\Q$pr->{transaction}\E/, '$x402_tx reached the backend');
+    like($r->{body}, qr/^backend GET \/sync\/chat .* result=$/m,
+         'the content ran before the settlement (no $x402_tx yet)');
     is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - $PRICE, 'payer paid exactly the price');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant got exactly the price');
     my $rec = rpc_call('eth_getTransactionReceipt', $pr->{transaction});
@@ -55,6 +61,91 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     my @settled = grep { $_->{status} eq 'settled' } values %{ receipts() };
     is(scalar @settled, 1, 'one receipt, settled');
     is($settled[0]{transaction}, $pr->{transaction}, 'receipt has the hash');
+}
+
+# sync before_content: settled before the content runs, which sees
+# $x402_tx
+{
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}");
+    my $res = http_request($srv, 'GET /first/x', { 'PAYMENT-SIGNATURE' => $h });
+    is($res->{status}, 200, 'before_content: served');
+    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+    like($pr->{transaction} // '', qr/^0x[0-9a-f]{64}$/, 'before_content: PAYMENT-RESPONSE');
+    like($res->{content}, qr/result=\Q$pr->{transaction}\E/, '$x402_tx reached the backend');
+}
+
+# payer 2's reservation (and receipt) key of a nonce
+sub receipt_key {
+    my ($nonce) = @_;
+    return 'x402:8453:' . lc(substr($C->{X402_PAYER2_ADDRESS}, 2)) . ':'
+         . substr(('0' x 64) . substr(Math::BigInt->new($nonce)->as_hex, 2), -64);
+}
+
+my $CHAT = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
+
+sub chat {
+    my ($h, %more) = @_;
+    return http_request($srv, 'POST /llm/v1/chat/completions',
+        { 'PAYMENT-SIGNATURE' => $h, 'Content-Type' => 'application/json', %more }, $CHAT);
+}
+
+# sync: a backend error is not charged; the reservation is released and the
+# same permit pays a request that succeeds, once
+{
+    my $nonce = random_nonce();
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO} --nonce $nonce");
+    my ($p0, $m0) = (asset_balance($C->{X402_PAYER2_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
+    my $sent = settler_tx_count();
+    for my $status (500, 404) {
+        my $res = chat($h, 'X-Mock-Status' => $status);
+        is($res->{status}, $status, "sync: the backend's $status reaches the client");
+        like($res->{content}, qr/forced status $status/, 'with its own body');
+        ok(!$res->{headers}{'payment-response'}, 'and no PAYMENT-RESPONSE');
+    }
+    is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0, 'the payer was not charged');
+    is(asset_balance($C->{X402_PAY_TO}), $m0, 'the merchant got nothing');
+    ok(!nonce_used($C->{X402_PAYER2_ADDRESS}, $nonce), 'the permit nonce is unused on chain');
+    is(settler_tx_count(), $sent, 'no transaction was sent');
+    is(redis_cli('EXISTS', receipt_key($nonce)), '0', 'the reservation was released');
+    like(http_request($srv, 'GET /metrics')->{content}, qr/^x402_payments_not_charged_total 2$/m,
+         'counted as not charged');
+
+    my $res = chat($h);
+    is($res->{status}, 200, 'the same permit pays a request that succeeds');
+    like($res->{content}, qr/"chat.completion"/, 'with the content');
+    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+    ok($pr->{success}, 'and PAYMENT-RESPONSE success');
+    is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0 - $PRICE, 'charged once');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant paid once');
+    ok(nonce_used($C->{X402_PAYER2_ADDRESS}, $nonce), 'the nonce is spent on chain');
+}
+
+# sync: a settlement that fails once the content has run (the payer took
+# the permit back meanwhile) replaces the content with the 402
+{
+    my $nonce = random_nonce();
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO} --nonce $nonce");
+    my ($p0, $m0) = (asset_balance($C->{X402_PAYER2_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        sleep 1;
+        invalidate_nonce($C->{X402_PAYER2_ADDRESS}, $nonce);
+        _exit(0);
+    }
+    my $res = chat($h, 'X-Mock-Delay-Ms' => 3000);
+    waitpid $pid, 0;
+    ok(nonce_used($C->{X402_PAYER2_ADDRESS}, $nonce), 'the payer invalidated the nonce during the content');
+    is($res->{status}, 402, 'sync: the failed settlement answers 402');
+    unlike($res->{content}, qr/chat\.completion/, 'the content is not delivered');
+    ok($res->{headers}{'payment-required'}, 'with a fresh PAYMENT-REQUIRED');
+    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+    is($pr->{success}, JSON::PP::false, 'and PAYMENT-RESPONSE success false');
+    ok($pr->{errorReason}, "naming why ($pr->{errorReason})");
+    is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0, 'the payer was not charged');
+    is(asset_balance($C->{X402_PAY_TO}), $m0, 'the merchant got nothing');
+    # the server goes on: a paid request right after is served
+    my $ok = chat(pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}"));
+    is($ok->{status}, 200, 'the next payment is served');
 }
 
 # async: forwarded at once, settled in the background
@@ -244,9 +335,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
         is($r->{headers}{'retry-after'}, '2', "stall: $path says when to come back");
         like($r->{content}, qr/the settler's transactions stall/, "stall: $path says why");
     }
-    my $key = 'x402:8453:' . lc(substr($C->{X402_PAYER2_ADDRESS}, 2)) . ':'
-              . substr(('0' x 64) . substr(Math::BigInt->new($n)->as_hex, 2), -64);
-    is(redis_cli('EXISTS', $key), '0', 'stall: nothing reserved for it');
+    is(redis_cli('EXISTS', receipt_key($n)), '0', 'stall: nothing reserved for it');
     mining_start();
     rpc_call('evm_mine');
     sleep 1.5;

@@ -278,13 +278,7 @@ sub orphan {
 {
     my $m0 = X402Test::token_balance($C->{X402_ASSET}, $C->{X402_PAY_TO});
     my $o = orphan('/short/revoked');
-    my $n = Math::BigInt->new($o->{nonce});
-    my $word = substr(('0' x 64) . substr($n->copy->brsft(8)->as_hex, 2), -64);
-    my $mask = substr(('0' x 64) . substr(Math::BigInt->new(1)->blsft($n->copy->band(255))->as_hex, 2), -64);
-    rpc_call('anvil_impersonateAccount', $C->{X402_PAYER_ADDRESS});
-    my $tx = rpc_call('eth_sendTransaction', { from => $C->{X402_PAYER_ADDRESS},
-        to => '0x000000000022D473030F116dDEE9F6B43aC78BA3', data => "0x3ff9dcb1$word$mask" });
-    rpc_call('anvil_stopImpersonatingAccount', $C->{X402_PAYER_ADDRESS});
+    my $tx = invalidate_nonce($C->{X402_PAYER_ADDRESS}, $o->{nonce});
     ok($tx && nonce_used($C->{X402_PAYER_ADDRESS}, $o->{nonce}), 'the payer invalidated the nonce');
     my $other = server_start({ http_config => $HTTP, config => $SHORT });
     my $r = wait_status('/short/revoked', 'failed', 22);

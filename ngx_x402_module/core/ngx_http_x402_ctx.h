@@ -21,6 +21,16 @@
 #define NGX_HTTP_X402_MODE_ASYNC    2       /* served, then settled */
 #define NGX_HTTP_X402_MODE_UPTO     3       /* served, settled at its end */
 #define NGX_HTTP_X402_MODE_STALLED  4       /* refused: the settler stalls */
+#define NGX_HTTP_X402_MODE_ON_SUCCESS 5     /* settled once the content's
+                                               status is < 400, before it
+                                               goes out */
+
+/* a response held for its settlement (x402_settle sync) */
+#define NGX_HTTP_X402_HOLD_NONE      0
+#define NGX_HTTP_X402_HOLD_WAIT      1      /* content not answered yet */
+#define NGX_HTTP_X402_HOLD_SETTLING  2      /* answered, held, settling */
+#define NGX_HTTP_X402_HOLD_PASS      3      /* released as it is */
+#define NGX_HTTP_X402_HOLD_REPLACED  4      /* replaced by our refusal */
 
 
 /* where the request's payment is */
@@ -58,6 +68,10 @@ struct ngx_http_x402_ctx_s {
     unsigned                     counted:1;     /* x402_requests_total */
 
     ngx_uint_t                   mode;      /* NGX_HTTP_X402_MODE_* */
+    ngx_uint_t                   hold;      /* NGX_HTTP_X402_HOLD_* */
+    ngx_chain_t                 *held;      /* the body, while SETTLING */
+    unsigned                     replacing:1;   /* our refusal going out */
+    unsigned                     hold_inline:1; /* in the header filter */
     ngx_str_t                    model;         /* $x402_model */
     uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */

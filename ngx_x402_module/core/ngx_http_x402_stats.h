@@ -58,7 +58,8 @@
 #define NGX_HTTP_X402_STAT_GAP_FILLED        28
 #define NGX_HTTP_X402_STAT_FORGOTTEN         29  /* replays Redis forgot */
 #define NGX_HTTP_X402_STAT_CANCELLED         30  /* sync, never answered */
-#define NGX_HTTP_X402_STAT_N                 31
+#define NGX_HTTP_X402_STAT_NOT_CHARGED       31  /* sync: content >= 400 */
+#define NGX_HTTP_X402_STAT_N                 32
 
 
 /* gauges: one slot per worker, summed over live workers */

@@ -17,8 +17,6 @@
 #include "ngx_http_x402_usage.h"
 
 
-static ngx_int_t ngx_http_x402_answer(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer);
 static x402_reason ngx_http_x402_verify(ngx_http_request_t *r,
@@ -208,7 +206,7 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
 
 /* Acts on a verdict: continue to the content handler, or answer. */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
     ngx_http_x402_ctx_t *ctx)
 {

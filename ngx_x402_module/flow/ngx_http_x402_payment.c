@@ -119,11 +119,11 @@ ngx_http_x402_payment_mode(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
-    if (xlcf->facilitator_url.len == 0) {
+    if (xlcf->settle == NGX_HTTP_X402_SETTLE_OFF) {
+        return NGX_HTTP_X402_MODE_NONE;
+    }
 
-        if (!xmcf->has_settler) {
-            return NGX_HTTP_X402_MODE_NONE;
-        }
+    if (xlcf->facilitator_url.len == 0) {
 
         if (ngx_http_x402_settle_stalled(xmcf)) {
             return NGX_HTTP_X402_MODE_STALLED;
@@ -136,6 +136,10 @@ ngx_http_x402_payment_mode(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     if (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC) {
+        return NGX_HTTP_X402_MODE_ON_SUCCESS;
+    }
+
+    if (xlcf->settle == NGX_HTTP_X402_SETTLE_BEFORE_CONTENT) {
         return NGX_HTTP_X402_MODE_SYNC;
     }
 
@@ -179,6 +183,12 @@ ngx_http_x402_payment_reserved(ngx_http_request_t *r,
         ngx_http_x402_usage_cutoff(r, ctx);
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
         return;
+
+    case NGX_HTTP_X402_MODE_ON_SUCCESS:
+        /* settled once the content's status is known (hold.c) */
+        ctx->hold = NGX_HTTP_X402_HOLD_WAIT;
+        ngx_http_x402_finish(r, ctx, X402_R_VALID);
+        return;
     }
 
     /* a settlement that ends at once may resume (and end) the request */
@@ -217,17 +227,36 @@ static void
 ngx_http_x402_payment_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_settle_result_t *result)
 {
-    size_t       len;
-    u_char       json[1024];
-    x402_err     err;
-    ngx_str_t   *pr;
-    ngx_uint_t   success;
-
     if (result->outcome == NGX_HTTP_X402_RETRY) {
         /* the gateway's fault, nothing was sent: the payment stays usable */
         ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
         return;
     }
+
+    if (ngx_http_x402_payment_result(r, ctx, result) != NGX_OK) {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    ngx_http_x402_finish(r, ctx, ctx->reason_text ? X402_R_PAYMENT_REQUIRED
+                                                  : X402_R_VALID);
+}
+
+
+/*
+ * A settlement's result into the request: its PAYMENT-RESPONSE, and for a
+ * failed one its reason (ctx->reason_text, with 402).
+ */
+
+ngx_int_t
+ngx_http_x402_payment_result(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_settle_result_t *result)
+{
+    size_t       len;
+    u_char       json[1024];
+    x402_err     err;
+    ngx_str_t   *pr;
+    ngx_uint_t   success;
 
     success = (result->outcome == NGX_HTTP_X402_SETTLED);
     len = sizeof(json);
@@ -254,9 +283,10 @@ ngx_http_x402_payment_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         }
     }
 
+    /* pending: the transaction is out and may still land */
+
     if (success || result->outcome == NGX_HTTP_X402_PENDING) {
-        ngx_http_x402_finish(r, ctx, X402_R_VALID);
-        return;
+        return NGX_OK;
     }
 
     /* the job's text goes away with the job */
@@ -264,12 +294,11 @@ ngx_http_x402_payment_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ctx->reason_text = ngx_pnalloc(r->pool, len);
 
     if (ctx->reason_text == NULL) {
-        ngx_http_x402_fail(r, ctx, "internal error");
-        return;
+        return NGX_ERROR;
     }
 
     ngx_memcpy((u_char *) ctx->reason_text, result->error_reason, len);
     ctx->reason_status = NGX_HTTP_X402_PAYMENT_REQUIRED;
 
-    ngx_http_x402_finish(r, ctx, X402_R_PAYMENT_REQUIRED);
+    return NGX_OK;
 }

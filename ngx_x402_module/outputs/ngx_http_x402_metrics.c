@@ -109,6 +109,12 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "served, its reservation released.",
       NGX_HTTP_X402_STAT_CANCELLED },
 
+    { "x402_payments_not_charged_total",
+      "Paid requests under x402_settle sync whose content answered with a "
+      "status of 400 or more: nothing settled, the reservation released "
+      "(the payer's permit stays usable).",
+      NGX_HTTP_X402_STAT_NOT_CHARGED },
+
     { "x402_replays_forgotten_total",
       "Replays refused by this node's memory of the payments it admitted, "
       "although Redis had lost their reservation.",

@@ -35,7 +35,7 @@ our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  mining_stop mining_start
                  redis_start redis_stop free_port settler_key_file
                  server_start server_stop http_request read_file
-                 token_balance nonce_used random_nonce
+                 token_balance nonce_used invalidate_nonce random_nonce
                  fault_rpc_start fault_rpc_stop fault_rpc_exited kill_nginx
                  settler_http paid_location paid_server status_location asset_balance
                  settler_tx_count error_of receipt_for wait_status
@@ -258,6 +258,21 @@ sub nonce_used {
     return Math::BigInt->from_hex(substr($r, 2))->brsft($bit)->band(1)->numify;
 }
 
+# $owner spends its Permit2 nonce without paying (invalidateUnorderedNonces),
+# as a payer who takes a payment back would; the transaction hash.
+sub invalidate_nonce {
+    my ($owner, $nonce) = @_;
+    require Math::BigInt;
+    my $n = Math::BigInt->new($nonce);
+    my $word = substr(('0' x 64) . substr($n->copy->brsft(8)->as_hex, 2), -64);
+    my $mask = substr(('0' x 64) . substr(Math::BigInt->new(1)->blsft($n->copy->band(255))->as_hex, 2), -64);
+    rpc_call('anvil_impersonateAccount', $owner);
+    my $tx = rpc_call('eth_sendTransaction', { from => $owner,
+        to => '0x000000000022D473030F116dDEE9F6B43aC78BA3', data => "0x3ff9dcb1$word$mask" });
+    rpc_call('anvil_stopImpersonatingAccount', $owner);
+    return $tx;
+}
+
 # The devchain asset's balance of $who (Math::BigInt).
 sub asset_balance { token_balance($CHAIN{X402_ASSET}, $_[0]) }
 
@@ -476,6 +491,11 @@ sub write_conf {
         $http = "    x402_rpc $SVC{rpc};\n    x402_redis $SVC{redis};\n$http";
     }
     my $conf = $expand->(section($block, 'config'));
+    # a gated location with nothing to settle it must say so: tests of
+    # what comes before settlement run without a settler
+    $http = "    x402_settle off;\n$http"
+        unless defined $block->settle_unset
+            || "$http$conf" =~ /x402_settler_key_file|x402_facilitator\s|x402_settle\s/;
 
     open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
     print $fh <<"CONF";

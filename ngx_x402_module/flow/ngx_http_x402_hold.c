@@ -1,0 +1,427 @@
+
+/*
+ * Copyright (C) ngx_x402 authors
+ */
+
+
+/*
+ * x402_settle sync: the content runs first and its response is held at its
+ * header until the payment is settled, as the reference server and
+ * OpenGradient charge only for a success:
+ *
+ *  - a status >= 400 settles nothing: the reservation is released (the
+ *    payer's permit stays usable) and the response goes out as it is;
+ *  - otherwise the header and the body wait (r->buffered) while the
+ *    settlement runs; settled, or sent and pending, they go out with
+ *    PAYMENT-RESPONSE; refused, the response is replaced by the refusal a
+ *    failed settlement gets (402, or 503 for the gateway's fault) and the
+ *    content is dropped.
+ *
+ * Nothing is copied while held: the body stays in the upstream's buffers
+ * (proxy_buffers, then its temporary file), which it cannot reuse until
+ * they go out, so a slow settlement also slows the upstream's reading.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_x402_module.h"
+#include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_stats.h"
+#include "ngx_http_x402_settler.h"
+#include "ngx_http_x402_reserve.h"
+#include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_response.h"
+#include "ngx_http_x402_handler.h"
+#include "ngx_http_x402_payment.h"
+#include "ngx_http_x402_hold.h"
+
+
+/*
+ * r->buffered has four bits, one per buffering filter: this one is the
+ * image filter's, which never runs on a paid API response.
+ */
+#define NGX_HTTP_X402_BUFFERED  0x08
+
+
+static ngx_int_t ngx_http_x402_hold_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_hold_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static void ngx_http_x402_hold_settled(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_http_x402_settle_result_t *result);
+static void ngx_http_x402_hold_timeout(ngx_event_t *ev);
+static ngx_int_t ngx_http_x402_hold_release(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static ngx_int_t ngx_http_x402_hold_refuse(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_uint_t status, const char *error);
+static void ngx_http_x402_hold_drop(ngx_chain_t *cl);
+static void ngx_http_x402_hold_wake(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_int_t rc);
+static void ngx_http_x402_not_charged(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, const char *why);
+static ngx_int_t ngx_http_x402_hold_log(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_x402_hold_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_x402_hold_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_x402_hold_body_filter;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_x402_hold_log;
+
+    return NGX_OK;
+}
+
+
+/* The content's status is known: settle, or release the reservation. */
+
+static ngx_int_t
+ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_http_x402_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->hold != NGX_HTTP_X402_HOLD_WAIT) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
+        ngx_http_x402_not_charged(r, ctx, "the content answered an error");
+        ctx->hold = NGX_HTTP_X402_HOLD_PASS;
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->hold = NGX_HTTP_X402_HOLD_SETTLING;
+    r->buffered |= NGX_HTTP_X402_BUFFERED;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "x402: content answered %ui: settling %s before it goes "
+                   "out", r->headers_out.status, ctx->key);
+
+    ctx->hold_inline = 1;   /* a settlement that ends at once answers here */
+
+    rc = ngx_http_x402_settle_start(r, ctx, ngx_http_x402_hold_settled);
+
+    ctx->hold_inline = 0;
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot start the settlement of %s", ctx->key);
+
+        /* nothing was sent: the payment stays usable */
+        ngx_http_x402_not_charged(r, ctx, "its settlement could not start");
+
+        return ngx_http_x402_hold_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "payment settlement unavailable");
+    }
+
+    if (ctx->hold == NGX_HTTP_X402_HOLD_SETTLING && ctx->deadline.timer_set) {
+        /* its bound is the settlement's (settle_start), its end is ours */
+        ctx->deadline.handler = ngx_http_x402_hold_timeout;
+        ctx->deadline.data = r;
+        ctx->deadline.log = r->connection->log;
+    }
+
+    return NGX_OK;
+}
+
+
+/* While settling, the body waits; once replaced, it is dropped. */
+
+static ngx_int_t
+ngx_http_x402_hold_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->replacing) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    switch (ctx->hold) {
+
+    case NGX_HTTP_X402_HOLD_SETTLING:
+
+        if (in != NULL && ngx_chain_add_copy(r->pool, &ctx->held, in)
+                          != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_X402_HOLD_REPLACED:
+        /* the content's buffers go back to it; our refusal goes on */
+        ngx_http_x402_hold_drop(in);
+        return ngx_http_next_body_filter(r, NULL);
+
+    default:
+        return ngx_http_next_body_filter(r, in);
+    }
+}
+
+
+static void
+ngx_http_x402_hold_settled(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_settle_result_t *result)
+{
+    ngx_int_t  rc;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    ctx->state = NGX_HTTP_X402_DONE;
+
+    if (result->outcome == NGX_HTTP_X402_RETRY) {
+        /* the gateway's fault, nothing was sent: the payment stays usable */
+        rc = ngx_http_x402_hold_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "payment settlement unavailable");
+
+    } else if (ngx_http_x402_payment_result(r, ctx, result) != NGX_OK) {
+        rc = ngx_http_x402_hold_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "internal error");
+
+    } else if (ctx->reason_text) {
+        rc = ngx_http_x402_hold_refuse(r, ctx, 0, NULL);
+
+    } else {
+        rc = ngx_http_x402_hold_release(r, ctx);
+    }
+
+    ngx_http_x402_hold_wake(r, ctx, rc);
+}
+
+
+static void
+ngx_http_x402_hold_timeout(ngx_event_t *ev)
+{
+    ngx_int_t                   rc;
+    ngx_http_request_t         *r;
+    ngx_http_x402_ctx_t        *ctx;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    r = ev->data;
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->hold != NGX_HTTP_X402_HOLD_SETTLING) {
+        return;
+    }
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "x402: the settlement of %s did not end in %M ms: its "
+                  "response is refused, the settlement goes on alone",
+                  ctx->key, ngx_http_x402_settler_bound(xmcf) + xmcf->timeout);
+
+    /* the job ends alone, as for a client that went away */
+    ngx_http_x402_detach(ctx);
+
+    rc = ngx_http_x402_hold_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "payment settlement timed out");
+
+    ngx_http_x402_hold_wake(r, ctx, rc);
+}
+
+
+/* Settled: the held header, with PAYMENT-RESPONSE, and body go out. */
+
+static ngx_int_t
+ngx_http_x402_hold_release(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
+
+    ctx->hold = NGX_HTTP_X402_HOLD_PASS;
+    r->buffered &= ~NGX_HTTP_X402_BUFFERED;
+
+    if (ctx->payment_response.len
+        && ngx_http_x402_push_header(r, "PAYMENT-RESPONSE",
+                                     &ctx->payment_response)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_x402_hold_drop(ctx->held);
+        ctx->held = NULL;
+        return rc;
+    }
+
+    cl = ctx->held;
+    ctx->held = NULL;
+
+    return cl ? ngx_http_next_body_filter(r, cl) : NGX_OK;
+}
+
+
+/*
+ * The held response replaced by a refusal: status and error for a 503
+ * (the gateway's), or none for the settlement's own reason (402, with
+ * PAYMENT-RESPONSE).
+ */
+
+static ngx_int_t
+ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t status, const char *error)
+{
+    ngx_int_t                  rc;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    ctx->hold = NGX_HTTP_X402_HOLD_REPLACED;
+    ctx->paid = 0;
+    r->buffered &= ~NGX_HTTP_X402_BUFFERED;
+
+    ngx_http_x402_hold_drop(ctx->held);
+    ctx->held = NULL;
+
+    if (status) {
+        ctx->status = status;
+        ctx->error = error;
+    }
+
+    /* the content's header goes: the refusal is answered like any other */
+
+    ngx_memzero(&r->headers_out, sizeof(ngx_http_headers_out_t));
+
+    if (ngx_list_init(&r->headers_out.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_list_init(&r->headers_out.trailers, r->pool, 2,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.content_length_n = -1;
+    r->headers_out.last_modified_time = -1;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    ctx->replacing = 1;
+    rc = ngx_http_x402_answer(r, xlcf, ctx);
+    ctx->replacing = 0;
+
+    return (rc == NGX_OK || rc == NGX_AGAIN) ? rc : NGX_ERROR;
+}
+
+
+/* The content's buffers, consumed for it to reuse. */
+
+static void
+ngx_http_x402_hold_drop(ngx_chain_t *cl)
+{
+    for ( /* void */ ; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->in_file) {
+            cl->buf->file_pos = cl->buf->file_last;
+        }
+    }
+}
+
+
+/*
+ * After a settlement ended outside the filters: whoever writes the
+ * response now (the upstream, or ngx_http_writer once it is over) goes
+ * on.  Inside the header filter (a settlement that ended at once) the
+ * filter's caller goes on by itself.
+ */
+
+static void
+ngx_http_x402_hold_wake(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    if (ctx->hold_inline) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+
+    } else {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_x402_not_charged(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    const char *why)
+{
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    ngx_http_x402_unreserve(xmcf, ctx->key);
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_NOT_CHARGED);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment of %s not charged: %s (status %ui); its "
+                  "reservation is released", ctx->payer, why,
+                  r->headers_out.status);
+}
+
+
+/* A paid request that ended before its content answered is not charged. */
+
+static ngx_int_t
+ngx_http_x402_hold_log(ngx_http_request_t *r)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx != NULL && ctx->hold == NGX_HTTP_X402_HOLD_WAIT) {
+        ctx->hold = NGX_HTTP_X402_HOLD_PASS;
+        ngx_http_x402_not_charged(r, ctx, "no response was sent");
+    }
+
+    return NGX_OK;
+}
