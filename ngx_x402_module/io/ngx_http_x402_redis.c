@@ -98,6 +98,9 @@ struct ngx_http_x402_redis_srv_s {
 };
 
 
+static ngx_int_t ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data, int argc,
+    const char **argv, const size_t *argvlen);
 static ngx_http_x402_redis_srv_t *ngx_http_x402_redis_server(
     ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log);
 static ngx_int_t ngx_http_x402_redis_supported(const char *cmd, size_t len);
@@ -143,11 +146,51 @@ static ngx_uint_t         ngx_http_x402_redis_exiting;
 
 
 ngx_int_t
+ngx_http_x402_redis_send(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_http_x402_redis_done_pt done, void *data, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, data);
+    rc = ngx_http_x402_redis_vsend(rcf, log, done, data, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_x402_redis_vsend(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_http_x402_redis_done_pt done, void *data, va_list args)
+{
+    int          argc;
+    size_t       argvlen[NGX_HTTP_X402_REDIS_ARGS_MAX];
+    const char  *arg, *argv[NGX_HTTP_X402_REDIS_ARGS_MAX];
+
+    for (argc = 0; (arg = va_arg(args, const char *)) != NULL; argc++) {
+
+        if (argc == NGX_HTTP_X402_REDIS_ARGS_MAX) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "x402: redis command \"%s\" has more than %d words",
+                          argv[0], NGX_HTTP_X402_REDIS_ARGS_MAX);
+            return NGX_ERROR;
+        }
+
+        argv[argc] = arg;
+        argvlen[argc] = ngx_strlen(arg);
+    }
+
+    return ngx_http_x402_redis_command(rcf, log, done, data, argc, argv,
+                                       argvlen);
+}
+
+
+static ngx_int_t
 ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_x402_redis_done_pt done, void *data, int argc, const char **argv,
     const size_t *argvlen)
 {
-    size_t                      len;
     ngx_http_x402_redis_op_t   *op;
     ngx_http_x402_redis_srv_t  *srv;
 
@@ -162,12 +205,9 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
         return NGX_ERROR;
     }
 
-    len = argvlen ? argvlen[0] : ngx_strlen(argv[0]);
-
-    if (ngx_http_x402_redis_supported(argv[0], len) != NGX_OK) {
+    if (ngx_http_x402_redis_supported(argv[0], argvlen[0]) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "x402: unsupported redis command \"%*s\"",
-                      len, argv[0]);
+                      "x402: unsupported redis command \"%s\"", argv[0]);
         return NGX_ERROR;
     }
 

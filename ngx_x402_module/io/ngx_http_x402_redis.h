@@ -33,9 +33,19 @@ typedef struct {
 } ngx_http_x402_redis_conf_t;
 
 
+#define NGX_HTTP_X402_REDIS_ARGS_MAX  16
+
+/* lets the compiler check that a command's words end with NULL */
+#if (__GNUC__ >= 4)
+#define NGX_HTTP_X402_REDIS_SENTINEL  __attribute__((sentinel))
+#else
+#define NGX_HTTP_X402_REDIS_SENTINEL
+#endif
+
+
 /*
  * The completion of one command, called exactly once per successful
- * ngx_http_x402_redis_command(), never from inside it.
+ * ngx_http_x402_redis_send(), never from inside it.
  *   reply: the reply (valid only during the call; REDIS_REPLY_ERROR
  *          replies are passed through), or NULL on failure;
  *   err:   for a NULL reply, why: "timed out", "connection refused",
@@ -46,19 +56,25 @@ typedef void (*ngx_http_x402_redis_done_pt)(void *data,
 
 
 /*
- * Sends one command given as argv (binary safe).  Returns NGX_OK (done will
+ * Sends one command: its words as NUL-terminated strings, ended by NULL,
+ * at most NGX_HTTP_X402_REDIS_ARGS_MAX of them.  Returns NGX_OK (done will
  * be called later) or NGX_ERROR (done will not be called; logged).  While
  * the server is known to be down (within the reconnect backoff), commands
  * complete with a NULL reply on the next event loop iteration rather than
  * waiting for their timeout.
  *   log:   used only during the call (later events log to the cycle log);
  *   data:  must stay valid until done runs; done may issue new commands;
- *   argv:  copied; pub/sub commands and MONITOR are refused (NGX_ERROR).
+ *   words: copied; pub/sub commands and MONITOR are refused (NGX_ERROR).
  * A command that timed out may still have been executed by the server.
  */
-ngx_int_t ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf,
+ngx_int_t ngx_http_x402_redis_send(ngx_http_x402_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data, ...)
+    NGX_HTTP_X402_REDIS_SENTINEL;
+
+/* The same with the words in a va_list, for callers' own wrappers. */
+ngx_int_t ngx_http_x402_redis_vsend(ngx_http_x402_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data,
-    int argc, const char **argv, const size_t *argvlen);
+    va_list args);
 
 /* exit_process: fail pending commands, free the connection. */
 void ngx_http_x402_redis_exit(ngx_cycle_t *cycle);

@@ -52,9 +52,8 @@ ngx_int_t
 ngx_http_x402_receipts_handler(ngx_http_request_t *r)
 {
     char                           key[X402_REPLAY_KEY_MAX];
-    size_t                         argvlen[2];
     ngx_int_t                      rc;
-    const char                    *argv[2], *error;
+    const char                    *error;
     ngx_http_x402_op_t            *op;
     ngx_http_x402_loc_conf_t      *xlcf;
     ngx_http_x402_main_conf_t     *xmcf;
@@ -97,15 +96,9 @@ ngx_http_x402_receipts_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "GET";
-    argv[1] = key;
-
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
-
-    if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
-                                    ngx_http_x402_receipts_done, op,
-                                    2, argv, argvlen)
+    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                 ngx_http_x402_receipts_done, op, "GET", key,
+                                 NULL)
         != NGX_OK)
     {
         ngx_free(op);

@@ -253,9 +253,8 @@ static void ngx_http_x402_reconcile_drop(ngx_http_x402_reconcile_t *rc,
     const char *cmd, const char *set, ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_reconcile_advance(ngx_http_x402_reconcile_t *rc,
     redisReply *reply, void (*next)(ngx_http_x402_reconcile_t *rc));
-static ngx_int_t ngx_http_x402_reconcile_redis(ngx_http_x402_reconcile_t *rc,
-    ngx_http_x402_redis_done_pt done, int argc, const char **argv,
-    const size_t *argvlen);
+static void ngx_http_x402_reconcile_redis(ngx_http_x402_reconcile_t *rc,
+    ngx_http_x402_redis_done_pt done, ...) NGX_HTTP_X402_REDIS_SENTINEL;
 static ngx_int_t ngx_http_x402_reconcile_rpc(ngx_http_x402_reconcile_t *rc,
     u_char *buf, size_t len, ngx_http_x402_curl_done_pt done);
 static void ngx_http_x402_reconcile_amount(ngx_http_x402_reconcile_t *rc,
@@ -394,23 +393,9 @@ ngx_http_x402_reconcile_mined(void *data, ngx_int_t rc_, ngx_uint_t status,
 static void
 ngx_http_x402_inflight_start(ngx_http_x402_reconcile_t *rc)
 {
-    size_t       argvlen[3];
-    const char  *argv[3];
-
-    argv[0] = "SRANDMEMBER";
-    argv[1] = NGX_HTTP_X402_INFLIGHT_KEY;
-    argv[2] = "16";
-
-    argvlen[0] = sizeof("SRANDMEMBER") - 1;
-    argvlen[1] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
-    argvlen[2] = 2;
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_keys, 3,
-                                      argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_keys,
+                                  "SRANDMEMBER", NGX_HTTP_X402_INFLIGHT_KEY,
+                                  "16", NULL);
 }
 
 
@@ -467,9 +452,6 @@ ngx_http_x402_inflight_keys(void *data, redisReply *reply, const char *err)
 static void
 ngx_http_x402_inflight_next(ngx_http_x402_reconcile_t *rc)
 {
-    size_t       argvlen[2];
-    const char  *argv[2];
-
     if (rc->exiting) {
         ngx_http_x402_reconcile_end(rc);
         return;
@@ -480,18 +462,8 @@ ngx_http_x402_inflight_next(ngx_http_x402_reconcile_t *rc)
         return;
     }
 
-    argv[0] = "GET";
-    argv[1] = rc->keys[rc->next];
-
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(argv[1]);
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_got, 2,
-                                      argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_got, "GET",
+                                  rc->keys[rc->next], NULL);
 }
 
 
@@ -700,33 +672,13 @@ ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc)
 static void
 ngx_http_x402_inflight_release(ngx_http_x402_reconcile_t *rc)
 {
-    size_t       argvlen[7];
-    const char  *argv[7];
-
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_release_lua;
-    argv[2] = "3";
-    argv[3] = rc->keys[rc->next];
-    argv[4] = NGX_HTTP_X402_INFLIGHT_KEY;
-    argv[5] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[6] = rc->json;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(argv[3]);
-    argvlen[4] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
-    argvlen[5] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[6] = rc->json_len;
-
     ngx_http_x402_admitted_remove(rc->keys[rc->next]);
 
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_recorded,
-                                      7, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_inflight_recorded,
+                                  "EVAL", ngx_http_x402_release_lua, "3",
+                                  rc->keys[rc->next],
+                                  NGX_HTTP_X402_INFLIGHT_KEY,
+                                  NGX_HTTP_X402_UNSETTLED_KEY, rc->json, NULL);
 }
 
 
@@ -739,9 +691,8 @@ static void
 ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
     x402_receipt_status status, const char *error, ngx_uint_t last)
 {
-    char        *json;
-    size_t       len, argvlen[10];
-    const char  *argv[10];
+    char    *json;
+    size_t   len;
 
     json = rc->scratch;
     len = rc->json_cap + NGX_HTTP_X402_RECONCILE_SLACK;
@@ -755,36 +706,17 @@ ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
         return;
     }
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_record_lua;
-    argv[2] = "3";
-    argv[3] = rc->keys[rc->next];
-    argv[4] = NGX_HTTP_X402_INFLIGHT_KEY;
-    argv[5] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[6] = json;
-    argv[7] = x402_receipt_status_string(status);
-    argv[8] = "0";          /* "retry": due at once */
-    argv[9] = rc->json;
+    /* "retry" is due again at once */
 
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_record_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(argv[3]);
-    argvlen[4] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
-    argvlen[5] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[6] = len;
-    argvlen[7] = ngx_strlen(argv[7]);
-    argvlen[8] = 1;
-    argvlen[9] = rc->json_len;
-
-    if (ngx_http_x402_reconcile_redis(rc,
-                                      last ? ngx_http_x402_unsettled_recorded
-                                           : ngx_http_x402_inflight_recorded,
-                                      10, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc,
+                                  last ? ngx_http_x402_unsettled_recorded
+                                       : ngx_http_x402_inflight_recorded,
+                                  "EVAL", ngx_http_x402_record_lua, "3",
+                                  rc->keys[rc->next],
+                                  NGX_HTTP_X402_INFLIGHT_KEY,
+                                  NGX_HTTP_X402_UNSETTLED_KEY, json,
+                                  x402_receipt_status_string(status), "0",
+                                  rc->json, NULL);
 }
 
 
@@ -801,27 +733,9 @@ ngx_http_x402_inflight_recorded(void *data, redisReply *reply,
 static void
 ngx_http_x402_unsettled_start(ngx_http_x402_reconcile_t *rc)
 {
-    size_t       argvlen[5];
-    const char  *argv[5];
-
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_due_lua;
-    argv[2] = "1";
-    argv[3] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[4] = "16";
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_due_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[4] = 2;
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_keys, 5,
-                                      argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_keys, "EVAL",
+                                  ngx_http_x402_due_lua, "1",
+                                  NGX_HTTP_X402_UNSETTLED_KEY, "16", NULL);
 }
 
 
@@ -842,9 +756,7 @@ ngx_http_x402_unsettled_keys(void *data, redisReply *reply, const char *err)
 static void
 ngx_http_x402_unsettled_next(ngx_http_x402_reconcile_t *rc)
 {
-    u_char       lease[NGX_INT64_LEN + 1];
-    size_t       argvlen[6];
-    const char  *argv[6];
+    char  lease[NGX_INT64_LEN + 1];
 
     if (rc->exiting) {
         ngx_http_x402_reconcile_end(rc);
@@ -858,28 +770,14 @@ ngx_http_x402_unsettled_next(ngx_http_x402_reconcile_t *rc)
 
     /* the takeover's own job: as long as any job */
 
-    *ngx_sprintf(lease, "%M", ngx_http_x402_settler_bound(rc->xmcf)) = '\0';
+    *ngx_sprintf((u_char *) lease, "%M",
+                 ngx_http_x402_settler_bound(rc->xmcf))
+        = '\0';
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_claim_lua;
-    argv[2] = "2";
-    argv[3] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[4] = rc->keys[rc->next];
-    argv[5] = (const char *) lease;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_claim_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[4] = ngx_strlen(argv[4]);
-    argvlen[5] = ngx_strlen(lease);
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_claimed,
-                                      6, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_unsettled_claimed,
+                                  "EVAL", ngx_http_x402_claim_lua, "2",
+                                  NGX_HTTP_X402_UNSETTLED_KEY,
+                                  rc->keys[rc->next], lease, NULL);
 }
 
 
@@ -991,40 +889,20 @@ ngx_http_x402_unsettled_recorded(void *data, redisReply *reply,
 static void
 ngx_http_x402_gaps_start(ngx_http_x402_reconcile_t *rc)
 {
-    u_char       mined[NGX_INT64_LEN + 1], max[NGX_INT64_LEN + 1];
-    size_t       argvlen[7];
-    const char  *argv[7];
+    char  mined[NGX_INT64_LEN + 1], max[NGX_INT64_LEN + 1];
 
     if (!rc->mined_known) {
         ngx_http_x402_durability(rc);
         return;
     }
 
-    *ngx_sprintf(mined, "%uL", rc->mined) = '\0';
-    *ngx_sprintf(max, "%d", NGX_HTTP_X402_RECONCILE_BATCH) = '\0';
+    *ngx_sprintf((u_char *) mined, "%uL", rc->mined) = '\0';
+    *ngx_sprintf((u_char *) max, "%d", NGX_HTTP_X402_RECONCILE_BATCH) = '\0';
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_gaps_lua;
-    argv[2] = "2";
-    argv[3] = rc->xmcf->txs_key;
-    argv[4] = rc->xmcf->released_key;
-    argv[5] = (const char *) mined;
-    argv[6] = (const char *) max;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_gaps_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(argv[3]);
-    argvlen[4] = ngx_strlen(argv[4]);
-    argvlen[5] = ngx_strlen(mined);
-    argvlen[6] = ngx_strlen(max);
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_listed, 7,
-                                      argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_listed, "EVAL",
+                                  ngx_http_x402_gaps_lua, "2",
+                                  rc->xmcf->txs_key, rc->xmcf->released_key,
+                                  mined, max, NULL);
 }
 
 
@@ -1150,11 +1028,9 @@ ngx_http_x402_gap_parse(char *rec, ngx_http_x402_gap_t *gap)
 static void
 ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 {
-    size_t                      argvlen[2];
     u_char                      buf[NGX_HTTP_X402_TX_RECORD_MAX];
     uint64_t                    now;
     ngx_msec_t                  grace;
-    const char                 *argv[2];
     ngx_http_x402_gap_t         gap;
     ngx_http_x402_main_conf_t  *xmcf;
 
@@ -1212,19 +1088,8 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
         ngx_cpystrn((u_char *) rc->keys[0], (u_char *) gap.key,
                     X402_REPLAY_KEY_MAX);
 
-        argv[0] = "GET";
-        argv[1] = rc->keys[0];
-
-        argvlen[0] = 3;
-        argvlen[1] = ngx_strlen(argv[1]);
-
-        if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_sync, 2,
-                                          argv, argvlen)
-            != NGX_OK)
-        {
-            ngx_http_x402_reconcile_end(rc);
-        }
-
+        ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_sync, "GET",
+                                      rc->keys[0], NULL);
         return;
     }
 
@@ -1400,11 +1265,11 @@ ngx_http_x402_gaps_fees(void *data, ngx_int_t rc_, ngx_uint_t status,
 {
     ngx_http_x402_reconcile_t *rc = data;
 
-    u_char                     *p, hash_text[67], nonce[NGX_INT64_LEN + 1];
-    size_t                      raw_len, argvlen[7];
+    char                        nonce[NGX_INT64_LEN + 1];
+    u_char                     *p, hash_text[67];
+    size_t                      raw_len;
     uint8_t                     raw[512], hash[32];
     x402_tx                     tx;
-    const char                 *argv[7];
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = rc->xmcf;
@@ -1457,32 +1322,14 @@ ngx_http_x402_gaps_fees(void *data, ngx_int_t rc_, ngx_uint_t status,
     p += 2 * raw_len;
     *p = '\0';
 
-    *ngx_sprintf(nonce, "%uL", tx.nonce) = '\0';
-
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_fill_lua;
-    argv[2] = "1";
-    argv[3] = xmcf->txs_key;
-    argv[4] = (const char *) nonce;
-    argv[5] = rc->records[rc->next];
-    argv[6] = (const char *) rc->fill;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_fill_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(xmcf->txs_key);
-    argvlen[4] = ngx_strlen(nonce);
-    argvlen[5] = ngx_strlen(argv[5]);
-    argvlen[6] = p - rc->fill;
+    *ngx_sprintf((u_char *) nonce, "%uL", tx.nonce) = '\0';
 
     ngx_explicit_memzero(raw, sizeof(raw));
 
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_claimed, 7,
-                                      argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_claimed, "EVAL",
+                                  ngx_http_x402_fill_lua, "1", xmcf->txs_key,
+                                  nonce, rc->records[rc->next],
+                                  (char *) rc->fill, NULL);
 }
 
 
@@ -1544,23 +1391,13 @@ ngx_http_x402_gaps_clear(ngx_http_x402_reconcile_t *rc)
 static void
 ngx_http_x402_durability(ngx_http_x402_reconcile_t *rc)
 {
-    size_t       argvlen[1];
-    const char  *argv[1];
-
     if (rc->durability) {
         ngx_http_x402_reconcile_end(rc);
         return;
     }
 
-    argv[0] = "INFO";
-    argvlen[0] = 4;
-
-    if (ngx_http_x402_reconcile_redis(rc, ngx_http_x402_durability_info, 1,
-                                      argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, ngx_http_x402_durability_info, "INFO",
+                                  NULL);
 }
 
 
@@ -1692,20 +1529,8 @@ static void
 ngx_http_x402_reconcile_drop(ngx_http_x402_reconcile_t *rc, const char *cmd,
     const char *set, ngx_http_x402_redis_done_pt done)
 {
-    size_t       argvlen[3];
-    const char  *argv[3];
-
-    argv[0] = cmd;
-    argv[1] = set;
-    argv[2] = rc->keys[rc->next];
-
-    argvlen[0] = ngx_strlen(cmd);
-    argvlen[1] = ngx_strlen(set);
-    argvlen[2] = ngx_strlen(argv[2]);
-
-    if (ngx_http_x402_reconcile_redis(rc, done, 3, argv, argvlen) != NGX_OK) {
-        ngx_http_x402_reconcile_end(rc);
-    }
+    ngx_http_x402_reconcile_redis(rc, done, cmd, set, rc->keys[rc->next],
+                                  NULL);
 }
 
 
@@ -1725,13 +1550,23 @@ ngx_http_x402_reconcile_advance(ngx_http_x402_reconcile_t *rc,
 }
 
 
-static ngx_int_t
+/* A command of the round (its words ended by NULL); unsent, it ends it. */
+
+static void
 ngx_http_x402_reconcile_redis(ngx_http_x402_reconcile_t *rc,
-    ngx_http_x402_redis_done_pt done, int argc, const char **argv,
-    const size_t *argvlen)
+    ngx_http_x402_redis_done_pt done, ...)
 {
-    return ngx_http_x402_redis_command(&rc->xmcf->redis, ngx_cycle->log,
-                                       done, rc, argc, argv, argvlen);
+    va_list    args;
+    ngx_int_t  rv;
+
+    va_start(args, done);
+    rv = ngx_http_x402_redis_vsend(&rc->xmcf->redis, ngx_cycle->log, done, rc,
+                                   args);
+    va_end(args);
+
+    if (rv != NGX_OK) {
+        ngx_http_x402_reconcile_end(rc);
+    }
 }
 
 

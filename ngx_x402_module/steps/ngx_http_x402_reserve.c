@@ -54,9 +54,8 @@ typedef struct {
     ngx_event_t                  ev;
     ngx_http_x402_redis_conf_t  *redis;
     ngx_uint_t                   attempts;
-    size_t                       len;
     char                         key[X402_REPLAY_KEY_MAX];
-    u_char                       json[1];
+    u_char                       json[1];   /* NUL-terminated */
 } ngx_http_x402_release_t;
 
 #define NGX_HTTP_X402_RELEASE_TRIES  6      /* over about 30 s */
@@ -118,12 +117,11 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 {
     u_char                      ttl[NGX_INT64_LEN + 1],
                                 owed[NGX_INT64_LEN + 1];
-    size_t                      len, argvlen[8];
+    size_t                      len;
     u_char                     *json, *p;
     uint64_t                    left, at, now, start;
     x402_err                    err;
     ngx_str_t                   url;
-    const char                 *argv[8];
     x402_receipt                rc;
     ngx_http_x402_resv_t       *resv;
     ngx_http_x402_loc_conf_t   *xlcf;
@@ -231,24 +229,6 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         return;
     }
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_reserve_lua;
-    argv[2] = "2";
-    argv[3] = ctx->key;
-    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[5] = (const char *) json;
-    argv[6] = (const char *) ttl;
-    argv[7] = (const char *) owed;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_reserve_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(ctx->key);
-    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[5] = len;
-    argvlen[6] = ngx_strlen(ttl);
-    argvlen[7] = ngx_strlen(owed);
-
     /* the op keeps the record: a reservation nobody uses is released */
 
     resv = ngx_alloc(sizeof(ngx_http_x402_resv_t) + len, r->connection->log);
@@ -265,9 +245,11 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_memcpy(resv->key, ctx->key, X402_REPLAY_KEY_MAX);
     ngx_memcpy(resv->json, json, len);
 
-    if (ngx_http_x402_redis_command(&xmcf->redis, r->connection->log,
-                                    ngx_http_x402_reserve_done, resv,
-                                    8, argv, argvlen)
+    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                 ngx_http_x402_reserve_done, resv, "EVAL",
+                                 ngx_http_x402_reserve_lua, "2", ctx->key,
+                                 NGX_HTTP_X402_UNSETTLED_KEY, (char *) json,
+                                 (char *) ttl, (char *) owed, NULL)
         != NGX_OK)
     {
         ngx_free(resv);
@@ -299,7 +281,6 @@ ngx_http_x402_release(ngx_http_x402_resv_t *resv)
     }
 
     rel->redis = resv->redis;
-    rel->len = resv->len;
     ngx_memcpy(rel->key, resv->key, X402_REPLAY_KEY_MAX);
     ngx_memcpy(rel->json, resv->json, resv->len);
 
@@ -319,30 +300,16 @@ ngx_http_x402_release(ngx_http_x402_resv_t *resv)
 static void
 ngx_http_x402_release_retry(ngx_event_t *ev)
 {
-    size_t                    argvlen[6];
-    const char               *argv[6];
     ngx_http_x402_release_t  *rel;
 
     rel = (ngx_http_x402_release_t *)
           ((u_char *) ev - offsetof(ngx_http_x402_release_t, ev));
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_release_lua;
-    argv[2] = "2";
-    argv[3] = rel->key;
-    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[5] = (const char *) rel->json;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(rel->key);
-    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[5] = rel->len;
-
-    if (ngx_http_x402_redis_command(rel->redis, ngx_cycle->log,
-                                    ngx_http_x402_released, rel,
-                                    6, argv, argvlen)
+    if (ngx_http_x402_redis_send(rel->redis, ngx_cycle->log,
+                                 ngx_http_x402_released, rel, "EVAL",
+                                 ngx_http_x402_release_lua, "2", rel->key,
+                                 NGX_HTTP_X402_UNSETTLED_KEY,
+                                 (char *) rel->json, NULL)
         != NGX_OK)
     {
         ngx_free(rel);
@@ -488,26 +455,12 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 void
 ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
 {
-    size_t       argvlen[5];
-    const char  *argv[5];
-
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_unreserve_lua;
-    argv[2] = "2";
-    argv[3] = key;
-    argv[4] = NGX_HTTP_X402_UNSETTLED_KEY;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_unreserve_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(key);
-    argvlen[4] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-
     ngx_http_x402_admitted_remove(key);
 
-    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
-                                       ngx_http_x402_released_once, NULL,
-                                       5, argv, argvlen);
+    (void) ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
+                                    ngx_http_x402_released_once, NULL,
+                                    "EVAL", ngx_http_x402_unreserve_lua, "2",
+                                    key, NGX_HTTP_X402_UNSETTLED_KEY, NULL);
 }
 
 
@@ -516,20 +469,10 @@ ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key)
 static void
 ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf, char *key)
 {
-    size_t       argvlen[3];
-    const char  *argv[3];
-
-    argv[0] = "ZREM";
-    argv[1] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[2] = key;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[2] = ngx_strlen(key);
-
-    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
-                                       ngx_http_x402_released_once, NULL,
-                                       3, argv, argvlen);
+    (void) ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
+                                    ngx_http_x402_released_once, NULL,
+                                    "ZREM", NGX_HTTP_X402_UNSETTLED_KEY, key,
+                                    NULL);
 }
 
 

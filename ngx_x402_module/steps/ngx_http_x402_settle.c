@@ -747,9 +747,6 @@ static void
 ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
 {
     char                        nonce_arg[NGX_INT64_LEN + 1];
-    u_char                     *p;
-    size_t                      argvlen[7];
-    const char                 *argv[7];
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = job->xmcf;
@@ -779,28 +776,13 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
         return;
     }
 
-    p = ngx_sprintf((u_char *) nonce_arg, "%uL", job->fees.pending_nonce);
-    *p = '\0';
+    *ngx_sprintf((u_char *) nonce_arg, "%uL", job->fees.pending_nonce) = '\0';
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_nonce_lua;
-    argv[2] = "3";
-    argv[3] = xmcf->nonce_key;
-    argv[4] = xmcf->released_key;
-    argv[5] = xmcf->txs_key;
-    argv[6] = nonce_arg;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_nonce_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(xmcf->nonce_key);
-    argvlen[4] = ngx_strlen(xmcf->released_key);
-    argvlen[5] = ngx_strlen(xmcf->txs_key);
-    argvlen[6] = ngx_strlen(nonce_arg);
-
-    if (ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
-                                    ngx_http_x402_job_nonce_done, job,
-                                    7, argv, argvlen)
+    if (ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
+                                 ngx_http_x402_job_nonce_done, job, "EVAL",
+                                 ngx_http_x402_nonce_lua, "3",
+                                 xmcf->nonce_key, xmcf->released_key,
+                                 xmcf->txs_key, nonce_arg, NULL)
         != NGX_OK)
     {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
@@ -1643,9 +1625,6 @@ static void
 ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job)
 {
     char                        score[NGX_INT64_LEN + 1];
-    u_char                     *p;
-    size_t                      argvlen[6];
-    const char                 *argv[6];
     ngx_http_x402_main_conf_t  *xmcf;
 
     if (!job->has_nonce) {
@@ -1655,31 +1634,18 @@ ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job)
     job->has_nonce = 0;
     xmcf = job->xmcf;
 
-    p = ngx_sprintf((u_char *) score, "%uL", job->nonce);
-    *p = '\0';
-
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_release_lua;
-    argv[2] = "2";
-    argv[3] = xmcf->released_key;
-    argv[4] = xmcf->txs_key;
-    argv[5] = score;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_release_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(xmcf->released_key);
-    argvlen[4] = ngx_strlen(xmcf->txs_key);
-    argvlen[5] = ngx_strlen(score);
+    *ngx_sprintf((u_char *) score, "%uL", job->nonce) = '\0';
 
     /*
      * best effort: a release lost with Redis leaves an allocation the
      * chain never sees, which the reconciler fills (a gap never stays)
      */
 
-    (void) ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log,
-                                       ngx_http_x402_job_ignored, NULL,
-                                       6, argv, argvlen);
+    (void) ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
+                                    ngx_http_x402_job_ignored, NULL, "EVAL",
+                                    ngx_http_x402_release_lua, "2",
+                                    xmcf->released_key, xmcf->txs_key, score,
+                                    NULL);
 }
 
 
@@ -1729,11 +1695,10 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     x402_receipt_status status, ngx_http_x402_redis_done_pt done)
 {
     u_char                     *p, *json, *record;
-    size_t                      len, argvlen[13];
+    size_t                      len;
     uint64_t                    left, now;
     ngx_int_t                   rv;
     x402_receipt                rc;
-    const char                 *argv[13];
     u_char                      ttl[NGX_INT64_LEN + 1],
                                 at[NGX_INT64_LEN + 1],
                                 nonce[NGX_INT64_LEN + 1];
@@ -1744,7 +1709,7 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     /* the resource may need six bytes per byte once escaped */
     len = NGX_HTTP_X402_JOB_RECEIPT + 6 * ngx_strlen(job->resource);
 
-    /* the receipt, then "<hash> <key> <raw>" of a broadcast */
+    /* the receipt, then "<hash> <key> <o|s> <raw>" of a broadcast */
     json = ngx_alloc(len + 2 * job->raw_len + 256, ngx_cycle->log);
     if (json == NULL) {
         return NGX_ERROR;
@@ -1767,7 +1732,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
         return NGX_ERROR;
     }
 
-    record = json + len;
+    /* after the receipt's NUL: the record needs less than the 256 bytes */
+    record = json + len + 1;
     p = record;
 
     if (status == X402_RS_BROADCAST) {
@@ -1777,6 +1743,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
         x402_hex_encode((char *) p, job->raw, job->raw_len);
         p += 2 * job->raw_len;
     }
+
+    *p = '\0';
 
     now = (uint64_t) ngx_time();
     left = (job->deadline > now) ? job->deadline - now : 0;
@@ -1794,37 +1762,14 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
 
     *ngx_sprintf(nonce, "%uL", job->nonce) = '\0';
 
-    argv[0] = "EVAL";
-    argv[1] = ngx_http_x402_receipt_lua;
-    argv[2] = "4";
-    argv[3] = job->key;
-    argv[4] = NGX_HTTP_X402_INFLIGHT_KEY;
-    argv[5] = NGX_HTTP_X402_UNSETTLED_KEY;
-    argv[6] = xmcf->txs_key;
-    argv[7] = (const char *) json;
-    argv[8] = rc.status;
-    argv[9] = (const char *) ttl;
-    argv[10] = (const char *) at;
-    argv[11] = (const char *) nonce;
-    argv[12] = (const char *) record;
-
-    argvlen[0] = 4;
-    argvlen[1] = sizeof(ngx_http_x402_receipt_lua) - 1;
-    argvlen[2] = 1;
-    argvlen[3] = ngx_strlen(job->key);
-    argvlen[4] = sizeof(NGX_HTTP_X402_INFLIGHT_KEY) - 1;
-    argvlen[5] = sizeof(NGX_HTTP_X402_UNSETTLED_KEY) - 1;
-    argvlen[6] = ngx_strlen(xmcf->txs_key);
-    argvlen[7] = len;
-    argvlen[8] = ngx_strlen(rc.status);
-    argvlen[9] = ngx_strlen(ttl);
-    argvlen[10] = ngx_strlen(at);
-    argvlen[11] = ngx_strlen(nonce);
-    argvlen[12] = p - record;
-
     /* hiredis copies the command: the buffer is ours again at once */
-    rv = ngx_http_x402_redis_command(&xmcf->redis, ngx_cycle->log, done,
-                                     job, 13, argv, argvlen);
+    rv = ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log, done, job,
+                                  "EVAL", ngx_http_x402_receipt_lua, "4",
+                                  job->key, NGX_HTTP_X402_INFLIGHT_KEY,
+                                  NGX_HTTP_X402_UNSETTLED_KEY, xmcf->txs_key,
+                                  (char *) json, rc.status, (char *) ttl,
+                                  (char *) at, (char *) nonce,
+                                  (char *) record, NULL);
 
     ngx_explicit_memzero(record, p - record);
     ngx_free(json);
@@ -2084,24 +2029,15 @@ ngx_http_x402_job_started(ngx_http_x402_job_t *job)
 static void
 ngx_http_x402_job_release(ngx_http_x402_job_t *job)
 {
-    size_t       argvlen[2];
-    const char  *argv[2];
-
-    argv[0] = "DEL";
-    argv[1] = job->key;
-
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(job->key);
-
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "x402: settlement of %s not sent (%s): reservation "
                   "released", job->key, job->error_reason);
 
     ngx_http_x402_admitted_remove(job->key);
 
-    if (ngx_http_x402_redis_command(&job->xmcf->redis, ngx_cycle->log,
-                                    ngx_http_x402_job_ended, job,
-                                    2, argv, argvlen)
+    if (ngx_http_x402_redis_send(&job->xmcf->redis, ngx_cycle->log,
+                                 ngx_http_x402_job_ended, job, "DEL",
+                                 job->key, NULL)
         != NGX_OK)
     {
         ngx_http_x402_job_free(job);
