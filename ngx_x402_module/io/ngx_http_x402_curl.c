@@ -102,7 +102,6 @@ static ngx_int_t ngx_http_x402_curl_setup(ngx_http_x402_curl_transfer_t *t,
     size_t body_len, ngx_msec_t timeout);
 static int ngx_http_x402_curl_socket(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp);
-static ngx_int_t ngx_http_x402_curl_want(ngx_event_t *ev, ngx_uint_t want);
 static int ngx_http_x402_curl_timer(CURLM *multi, long timeout_ms,
     void *userp);
 static void ngx_http_x402_curl_socket_handler(ngx_event_t *ev);
@@ -117,8 +116,6 @@ static void ngx_http_x402_curl_finish(ngx_http_x402_curl_transfer_t *t,
 static void ngx_http_x402_curl_set_cancelable(void);
 static size_t ngx_http_x402_curl_write(char *ptr, size_t size, size_t nmemb,
     void *userdata);
-static void ngx_http_x402_curl_release(ngx_connection_t *c,
-    ngx_uint_t flags);
 static void ngx_http_x402_curl_release_all(ngx_cycle_t *cycle,
     ngx_uint_t flags);
 static void ngx_http_x402_curl_free(ngx_http_x402_curl_transfer_t *t);
@@ -456,7 +453,7 @@ ngx_http_x402_curl_socket(CURL *easy, curl_socket_t s, int what,
     if (what == CURL_POLL_REMOVE) {
 
         if (c != NULL) {
-            ngx_http_x402_curl_release(c, 0);
+            ngx_http_x402_io_release(c, 0);
             (void) curl_multi_assign(ngx_http_x402_curl.multi, s, NULL);
         }
 
@@ -482,40 +479,19 @@ ngx_http_x402_curl_socket(CURL *easy, curl_socket_t s, int what,
         c->write->handler = ngx_http_x402_curl_socket_handler;
 
         if (curl_multi_assign(ngx_http_x402_curl.multi, s, c) != CURLM_OK) {
-            ngx_http_x402_curl_release(c, 0);
+            ngx_http_x402_io_release(c, 0);
             ngx_http_x402_curl_fail(easy, "curl_multi_assign() failed");
             return 0;
         }
     }
 
-    if (ngx_http_x402_curl_want(c->read, what & CURL_POLL_IN) != NGX_OK
-        || ngx_http_x402_curl_want(c->write, what & CURL_POLL_OUT) != NGX_OK)
+    if (ngx_http_x402_io_want(c->read, what & CURL_POLL_IN) != NGX_OK
+        || ngx_http_x402_io_want(c->write, what & CURL_POLL_OUT) != NGX_OK)
     {
         ngx_http_x402_curl_fail(easy, "cannot add a socket event");
     }
 
     return 0;
-}
-
-
-/* level-triggered: curl does one bounded step per socket action */
-
-static ngx_int_t
-ngx_http_x402_curl_want(ngx_event_t *ev, ngx_uint_t want)
-{
-    ngx_uint_t  event;
-
-    event = ev->write ? NGX_WRITE_EVENT : NGX_READ_EVENT;
-
-    if (want && !ev->active) {
-        return ngx_add_event(ev, event, NGX_LEVEL_EVENT);
-    }
-
-    if (!want && ev->active) {
-        return ngx_del_event(ev, event, 0);
-    }
-
-    return NGX_OK;
 }
 
 
@@ -893,37 +869,6 @@ ngx_http_x402_curl_write(char *ptr, size_t size, size_t nmemb,
 }
 
 
-/* frees a wrapper; the fd belongs to curl and stays open */
-
-static void
-ngx_http_x402_curl_release(ngx_connection_t *c, ngx_uint_t flags)
-{
-    if (c->fd == (ngx_socket_t) -1) {
-        return;
-    }
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
-}
-
-
 static void
 ngx_http_x402_curl_release_all(ngx_cycle_t *cycle, ngx_uint_t flags)
 {
@@ -949,7 +894,7 @@ ngx_http_x402_curl_release_all(ngx_cycle_t *cycle, ngx_uint_t flags)
                                      NULL);
         }
 
-        ngx_http_x402_curl_release(&c[i], flags);
+        ngx_http_x402_io_release(&c[i], flags);
     }
 }
 

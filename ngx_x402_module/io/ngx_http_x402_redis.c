@@ -123,6 +123,7 @@ static void ngx_http_x402_redis_connected(const redisAsyncContext *ac,
 static void ngx_http_x402_redis_disconnected(const redisAsyncContext *ac,
     int status);
 
+static void ngx_http_x402_redis_want(ngx_event_t *ev, ngx_uint_t want);
 static void ngx_http_x402_redis_add_read(void *privdata);
 static void ngx_http_x402_redis_del_read(void *privdata);
 static void ngx_http_x402_redis_add_write(void *privdata);
@@ -792,21 +793,25 @@ ngx_http_x402_redis_disconnected(const redisAsyncContext *ac, int status)
 }
 
 
+/* hiredis' event hooks; level-triggered: it reads at most 16 KB a call */
+
+static void
+ngx_http_x402_redis_want(ngx_event_t *ev, ngx_uint_t want)
+{
+    if (ngx_http_x402_io_want(ev, want) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "x402: redis: cannot %s a %s event",
+                      want ? "add" : "delete", ev->write ? "write" : "read");
+    }
+}
+
+
 static void
 ngx_http_x402_redis_add_read(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
-    if (c->read->active) {
-        return;
-    }
-
-    /* level-triggered: hiredis reads at most 16 KB per call */
-
-    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "x402: redis: cannot add a read event");
-    }
+    ngx_http_x402_redis_want(c->read, 1);
 }
 
 
@@ -815,14 +820,7 @@ ngx_http_x402_redis_del_read(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
-    if (!c->read->active) {
-        return;
-    }
-
-    if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "x402: redis: cannot delete a read event");
-    }
+    ngx_http_x402_redis_want(c->read, 0);
 }
 
 
@@ -831,14 +829,7 @@ ngx_http_x402_redis_add_write(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
-    if (c->write->active) {
-        return;
-    }
-
-    if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "x402: redis: cannot add a write event");
-    }
+    ngx_http_x402_redis_want(c->write, 1);
 }
 
 
@@ -847,14 +838,7 @@ ngx_http_x402_redis_del_write(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
-    if (!c->write->active) {
-        return;
-    }
-
-    if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "x402: redis: cannot delete a write event");
-    }
+    ngx_http_x402_redis_want(c->write, 0);
 }
 
 
@@ -876,28 +860,7 @@ ngx_http_x402_redis_cleanup(void *privdata)
 
     ngx_http_x402_redis_lost(ac->data, ac, 0);
 
-    ngx_http_x402_redis_del_read(c);
-    ngx_http_x402_redis_del_write(c);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    if (c->write->timer_set) {
-        ngx_del_timer(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
+    ngx_http_x402_io_release(c, 0);
 
     /* no hook may touch the freed wrapper */
 
