@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_x402_module.h"
+#include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_admitted.h"
 
 
@@ -46,19 +47,15 @@ static uint64_t ngx_http_x402_admitted_hash(const char *key);
 ngx_int_t
 ngx_http_x402_admitted_zone(ngx_conf_t *cf)
 {
-    ngx_str_t                   name;
     ngx_shm_zone_t             *shm_zone;
     ngx_http_x402_main_conf_t  *xmcf;
 
-    ngx_str_set(&name, "x402_admitted");
-
-    shm_zone = ngx_shared_memory_add(cf, &name, NGX_HTTP_X402_ADMITTED_SIZE,
-                                     &ngx_http_x402_module);
+    shm_zone = ngx_http_x402_shm_add(cf, "x402_admitted",
+                                     NGX_HTTP_X402_ADMITTED_SIZE,
+                                     ngx_http_x402_admitted_init_zone);
     if (shm_zone == NULL) {
         return NGX_ERROR;
     }
-
-    shm_zone->init = ngx_http_x402_admitted_init_zone;
 
     xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
     xmcf->admitted_zone = shm_zone;
@@ -70,29 +67,18 @@ ngx_http_x402_admitted_zone(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_x402_admitted_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t               *sp;
-    ngx_http_x402_admitted_shm_t  *ad;
-
     if (data != NULL) {
         /* a reload: what was admitted stays admitted */
         shm_zone->data = data;
         return NGX_OK;
     }
 
-    sp = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = sp->data;
-        return NGX_OK;
-    }
-
-    ad = ngx_slab_calloc(sp, sizeof(ngx_http_x402_admitted_shm_t));
-    if (ad == NULL) {
+    if (ngx_http_x402_shm_alloc(shm_zone,
+                                sizeof(ngx_http_x402_admitted_shm_t))
+        == NULL)
+    {
         return NGX_ERROR;
     }
-
-    sp->data = ad;
-    shm_zone->data = ad;
 
     return NGX_OK;
 }
@@ -101,25 +87,12 @@ ngx_http_x402_admitted_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static ngx_http_x402_admitted_shm_t *
 ngx_http_x402_admitted_get(ngx_slab_pool_t **spp)
 {
-    ngx_shm_zone_t             *shm_zone;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_x402_module);
 
-    if (xmcf == NULL || xmcf->admitted_zone == NULL) {
-        return NULL;
-    }
-
-    shm_zone = xmcf->admitted_zone;
-
-    if (shm_zone->shm.addr == NULL) {
-        return NULL;
-    }
-
-    *spp = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    return shm_zone->data;
+    return xmcf ? ngx_http_x402_shm_get(xmcf->admitted_zone, spp) : NULL;
 }
 
 

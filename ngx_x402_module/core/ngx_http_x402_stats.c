@@ -43,19 +43,15 @@ const ngx_msec_t  ngx_http_x402_status_le[NGX_HTTP_X402_STATUS_BUCKETS] = {
 ngx_int_t
 ngx_http_x402_status_zone(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
 {
-    ngx_str_t        name;
     ngx_shm_zone_t  *shm_zone;
 
-    ngx_str_set(&name, "x402_status");
-
-    shm_zone = ngx_shared_memory_add(cf, &name,
+    shm_zone = ngx_http_x402_shm_add(cf, "x402_status",
                                      NGX_HTTP_X402_STATUS_ZONE_SIZE,
-                                     &ngx_http_x402_module);
+                                     ngx_http_x402_status_init_zone);
     if (shm_zone == NULL) {
         return NGX_ERROR;
     }
 
-    shm_zone->init = ngx_http_x402_status_init_zone;
     shm_zone->data = xmcf;
 
     xmcf->status_zone = shm_zone;
@@ -69,10 +65,7 @@ ngx_http_x402_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_x402_status_shm_t *ost = data;
 
-    ngx_slab_pool_t             *sp;
     ngx_http_x402_status_shm_t  *st;
-
-    sp = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (ost != NULL && ost->magic == NGX_HTTP_X402_STATUS_MAGIC
         && ost->version == NGX_HTTP_X402_STATUS_VERSION)
@@ -82,21 +75,15 @@ ngx_http_x402_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    if (shm_zone->shm.exists) {
-        shm_zone->data = sp->data;
-        return NGX_OK;
-    }
-
-    st = ngx_slab_calloc(sp, sizeof(ngx_http_x402_status_shm_t));
+    st = ngx_http_x402_shm_alloc(shm_zone,
+                                 sizeof(ngx_http_x402_status_shm_t));
     if (st == NULL) {
         return NGX_ERROR;
     }
 
+    /* new, or mapped again as it was (Windows): the same layout */
     st->magic = NGX_HTTP_X402_STATUS_MAGIC;
     st->version = NGX_HTTP_X402_STATUS_VERSION;
-
-    sp->data = st;
-    shm_zone->data = st;
 
     return NGX_OK;
 }
@@ -107,19 +94,59 @@ ngx_http_x402_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_http_x402_status_shm_t *
 ngx_http_x402_status_get(ngx_slab_pool_t **spp)
 {
-    ngx_shm_zone_t             *shm_zone;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_x402_module);
 
-    if (xmcf == NULL || xmcf->status_zone == NULL) {
+    return xmcf ? ngx_http_x402_shm_get(xmcf->status_zone, spp) : NULL;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_x402_shm_add(ngx_conf_t *cf, char *name, size_t size,
+    ngx_shm_zone_init_pt init)
+{
+    ngx_str_t        zone;
+    ngx_shm_zone_t  *shm_zone;
+
+    zone.data = (u_char *) name;
+    zone.len = ngx_strlen(name);
+
+    shm_zone = ngx_shared_memory_add(cf, &zone, size, &ngx_http_x402_module);
+    if (shm_zone == NULL) {
         return NULL;
     }
 
-    shm_zone = xmcf->status_zone;
+    shm_zone->init = init;
 
-    if (shm_zone->shm.addr == NULL) {
+    return shm_zone;
+}
+
+
+void *
+ngx_http_x402_shm_alloc(ngx_shm_zone_t *shm_zone, size_t size)
+{
+    ngx_slab_pool_t  *sp;
+
+    sp = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    /* a zone that exists already (Windows) holds its block */
+
+    if (!shm_zone->shm.exists) {
+        sp->data = ngx_slab_calloc(sp, size);
+    }
+
+    shm_zone->data = sp->data;
+
+    return sp->data;
+}
+
+
+void *
+ngx_http_x402_shm_get(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t **spp)
+{
+    if (shm_zone == NULL || shm_zone->shm.addr == NULL) {
         return NULL;
     }
 

@@ -166,6 +166,19 @@ ngx_http_x402_status_shm_t *ngx_http_x402_status_get(ngx_slab_pool_t **spp);
 ngx_int_t ngx_http_x402_status_alive(ngx_atomic_uint_t pid);
 
 
+/*
+ * The module's zones (this one, x402_admitted) are made alike: one block
+ * in the zone's slab pool.  add: the zone, NULL on failure; alloc (from
+ * the zone's init): the block, zeroed when the zone is new, NULL without
+ * memory; get: the block, NULL without the zone or before it is mapped,
+ * *spp its slab pool (spp may be NULL).
+ */
+ngx_shm_zone_t *ngx_http_x402_shm_add(ngx_conf_t *cf, char *name,
+    size_t size, ngx_shm_zone_init_pt init);
+void *ngx_http_x402_shm_alloc(ngx_shm_zone_t *shm_zone, size_t size);
+void *ngx_http_x402_shm_get(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t **spp);
+
+
 #define ngx_http_x402_stat_inc(counter)  ngx_http_x402_stat_add(counter, 1)
 
 
