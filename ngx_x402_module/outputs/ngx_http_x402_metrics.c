@@ -30,8 +30,18 @@ typedef struct {
 } ngx_http_x402_status_metric_t;
 
 
+/* a counter of one metric, labelled by result */
+typedef struct {
+    const char                  *result;
+    ngx_uint_t                   counter;
+} ngx_http_x402_status_result_t;
+
+
 static u_char *ngx_http_x402_status_metrics(u_char *p, u_char *last,
     ngx_http_x402_status_shm_t *st, ngx_http_x402_status_metric_t *m);
+static u_char *ngx_http_x402_status_results(u_char *p, u_char *last,
+    ngx_http_x402_status_shm_t *st, const char *name, const char *help,
+    ngx_http_x402_status_result_t *res);
 static u_char *ngx_http_x402_status_hist(u_char *p, u_char *last,
     const char *name, const char *what, const char *failure,
     ngx_http_x402_status_hist_t *h);
@@ -137,6 +147,31 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_gauges[] = {
     { NULL, NULL, 0 }
 };
 
+
+static ngx_http_x402_status_result_t  ngx_http_x402_status_settlements[] = {
+    { "settled", NGX_HTTP_X402_STAT_SETTLED },
+    { "failed", NGX_HTTP_X402_STAT_SETTLE_FAILED },
+    { "pending", NGX_HTTP_X402_STAT_SETTLE_PENDING },
+    { "retry", NGX_HTTP_X402_STAT_SETTLE_RETRY },
+    { NULL, 0 }
+};
+
+
+static ngx_http_x402_status_result_t  ngx_http_x402_status_reconciled[] = {
+    { "settled", NGX_HTTP_X402_STAT_RECONCILED },
+    { "failed", NGX_HTTP_X402_STAT_RECONCILE_FAILED },
+    { NULL, 0 }
+};
+
+
+static ngx_http_x402_status_result_t  ngx_http_x402_status_lookups[] = {
+    { "found", NGX_HTTP_X402_STAT_RECEIPT_FOUND },
+    { "missing", NGX_HTTP_X402_STAT_RECEIPT_MISSING },
+    { "invalid", NGX_HTTP_X402_STAT_RECEIPT_INVALID },
+    { "unavailable", NGX_HTTP_X402_STAT_RECEIPT_FAILED },
+    { NULL, 0 }
+};
+
 /* GET <x402_status location>: the Prometheus text format. */
 
 ngx_int_t
@@ -232,27 +267,14 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
 
     /* settlements */
 
-    p = ngx_slprintf(p, last,
-                     "# HELP x402_settlements_total Settlement jobs ended, "
-                     "by result.\n"
-                     "# TYPE x402_settlements_total counter\n"
-                     "x402_settlements_total{result=\"settled\"} %uA\n"
-                     "x402_settlements_total{result=\"failed\"} %uA\n"
-                     "x402_settlements_total{result=\"pending\"} %uA\n"
-                     "x402_settlements_total{result=\"retry\"} %uA\n",
-                     st->counter[NGX_HTTP_X402_STAT_SETTLED],
-                     st->counter[NGX_HTTP_X402_STAT_SETTLE_FAILED],
-                     st->counter[NGX_HTTP_X402_STAT_SETTLE_PENDING],
-                     st->counter[NGX_HTTP_X402_STAT_SETTLE_RETRY]);
+    p = ngx_http_x402_status_results(p, last, st, "x402_settlements_total",
+                                     "Settlement jobs ended, by result.",
+                                     ngx_http_x402_status_settlements);
 
-    p = ngx_slprintf(p, last,
-                     "# HELP x402_reconciled_total Broadcast or pending "
-                     "receipts finished by the reconciler, by result.\n"
-                     "# TYPE x402_reconciled_total counter\n"
-                     "x402_reconciled_total{result=\"settled\"} %uA\n"
-                     "x402_reconciled_total{result=\"failed\"} %uA\n",
-                     st->counter[NGX_HTTP_X402_STAT_RECONCILED],
-                     st->counter[NGX_HTTP_X402_STAT_RECONCILE_FAILED]);
+    p = ngx_http_x402_status_results(p, last, st, "x402_reconciled_total",
+                                     "Broadcast or pending receipts finished "
+                                     "by the reconciler, by result.",
+                                     ngx_http_x402_status_reconciled);
 
     /* a consistent copy of the 256-bit sums */
 
@@ -271,19 +293,10 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
 
     /* receipts lookups */
 
-    p = ngx_slprintf(p, last,
-                     "# HELP x402_receipt_lookups_total x402_receipts "
-                     "requests by result.\n"
-                     "# TYPE x402_receipt_lookups_total counter\n"
-                     "x402_receipt_lookups_total{result=\"found\"} %uA\n"
-                     "x402_receipt_lookups_total{result=\"missing\"} %uA\n"
-                     "x402_receipt_lookups_total{result=\"invalid\"} %uA\n"
-                     "x402_receipt_lookups_total{result=\"unavailable\"} "
-                     "%uA\n",
-                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_FOUND],
-                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_MISSING],
-                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_INVALID],
-                     st->counter[NGX_HTTP_X402_STAT_RECEIPT_FAILED]);
+    p = ngx_http_x402_status_results(p, last, st,
+                                     "x402_receipt_lookups_total",
+                                     "x402_receipts requests by result.",
+                                     ngx_http_x402_status_lookups);
 
     /* dependencies */
 
@@ -341,6 +354,23 @@ ngx_http_x402_status_metrics(u_char *p, u_char *last,
         p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n"
                          "%s %uA\n", m->name, m->help, m->name, m->name,
                          st->counter[m->counter]);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_x402_status_results(u_char *p, u_char *last,
+    ngx_http_x402_status_shm_t *st, const char *name, const char *help,
+    ngx_http_x402_status_result_t *res)
+{
+    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n",
+                     name, help, name);
+
+    for ( /* void */ ; res->result; res++) {
+        p = ngx_slprintf(p, last, "%s{result=\"%s\"} %uA\n",
+                         name, res->result, st->counter[res->counter]);
     }
 
     return p;
