@@ -399,11 +399,11 @@ ngx_http_x402_inflight_start(ngx_http_x402_reconcile_t *rc)
 }
 
 
-/* Copies the keys of a Redis array reply into rc->keys. */
+/* Copies the keys of a Redis array reply into rc->keys, goes on to next. */
 
-static ngx_int_t
+static void
 ngx_http_x402_reconcile_take_keys(ngx_http_x402_reconcile_t *rc,
-    redisReply *reply)
+    redisReply *reply, void (*next)(ngx_http_x402_reconcile_t *rc))
 {
     size_t       len;
     ngx_uint_t   i;
@@ -413,7 +413,8 @@ ngx_http_x402_reconcile_take_keys(ngx_http_x402_reconcile_t *rc,
     rc->next = 0;
 
     if (rc->exiting || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        return NGX_ERROR;
+        ngx_http_x402_reconcile_end(rc);
+        return;
     }
 
     for (i = 0; i < reply->elements && rc->n < NGX_HTTP_X402_RECONCILE_BATCH;
@@ -431,21 +432,15 @@ ngx_http_x402_reconcile_take_keys(ngx_http_x402_reconcile_t *rc,
         rc->n++;
     }
 
-    return NGX_OK;
+    next(rc);
 }
 
 
 static void
 ngx_http_x402_inflight_keys(void *data, redisReply *reply, const char *err)
 {
-    ngx_http_x402_reconcile_t *rc = data;
-
-    if (ngx_http_x402_reconcile_take_keys(rc, reply) != NGX_OK) {
-        ngx_http_x402_reconcile_end(rc);
-        return;
-    }
-
-    ngx_http_x402_inflight_next(rc);
+    ngx_http_x402_reconcile_take_keys(data, reply,
+                                      ngx_http_x402_inflight_next);
 }
 
 
@@ -742,14 +737,8 @@ ngx_http_x402_unsettled_start(ngx_http_x402_reconcile_t *rc)
 static void
 ngx_http_x402_unsettled_keys(void *data, redisReply *reply, const char *err)
 {
-    ngx_http_x402_reconcile_t *rc = data;
-
-    if (ngx_http_x402_reconcile_take_keys(rc, reply) != NGX_OK) {
-        ngx_http_x402_reconcile_end(rc);
-        return;
-    }
-
-    ngx_http_x402_unsettled_next(rc);
+    ngx_http_x402_reconcile_take_keys(data, reply,
+                                      ngx_http_x402_unsettled_next);
 }
 
 

@@ -276,6 +276,9 @@ static void ngx_http_x402_job_started(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
 static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
     u_char *buf, size_t len, ngx_http_x402_curl_done_pt done);
+static void ngx_http_x402_job_call(ngx_http_x402_job_t *job, x402_err xerr,
+    u_char *buf, size_t len, ngx_http_x402_curl_done_pt done,
+    ngx_http_x402_outcome_e outcome, const char *reason);
 
 
 
@@ -804,6 +807,7 @@ ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
     size_t     len;
     u_char     buf[X402_RPC_CHECKS_REQUEST_MAX];
     uint8_t    digest[32];
+    x402_err   xerr;
 
     job->error_reason = job->fees.has_revert
                         ? x402_settle_error_reason(job->fees.revert)
@@ -811,23 +815,16 @@ ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
 
     len = sizeof(buf);
 
-    if (x402_permit2_digest(digest, job->offer.scheme, job->offer.chain_id,
-                            &job->payment)
-           != X402_OK
-        || x402_rpc_checks_request((char *) buf, &len, &job->offer,
-                                   &job->payment, digest, &job->xmcf->settler,
-                                   1)
-           != X402_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
-        return;
+    xerr = x402_permit2_digest(digest, job->offer.scheme, job->offer.chain_id,
+                               &job->payment);
+    if (xerr == X402_OK) {
+        xerr = x402_rpc_checks_request((char *) buf, &len, &job->offer,
+                                       &job->payment, digest,
+                                       &job->xmcf->settler, 1);
     }
 
-    if (ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_diagnosed)
-        != NGX_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
-    }
+    ngx_http_x402_job_call(job, xerr, buf, len, ngx_http_x402_job_diagnosed,
+                           NGX_HTTP_X402_FAILED, job->error_reason);
 }
 
 
@@ -1470,23 +1467,14 @@ ngx_http_x402_job_receipt(ngx_http_x402_job_t *job)
 {
     size_t     len;
     u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    x402_err   xerr;
 
     len = sizeof(buf);
+    xerr = x402_rpc_receipt_request((char *) buf, &len, job->hash, 1);
 
-    if (x402_rpc_receipt_request((char *) buf, &len, job->hash, 1)
-        != X402_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
-                              "settlement_pending");
-        return;
-    }
-
-    if (ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_receipt_done)
-        != NGX_OK)
-    {
-        ngx_http_x402_job_end(job, NGX_HTTP_X402_PENDING,
-                              "settlement_pending");
-    }
+    ngx_http_x402_job_call(job, xerr, buf, len,
+                           ngx_http_x402_job_receipt_done,
+                           NGX_HTTP_X402_PENDING, "settlement_pending");
 }
 
 
@@ -2121,4 +2109,22 @@ ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, u_char *buf, size_t len,
 {
     return ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
                                   NGX_HTTP_X402_JOB_REPLY_MAX, done, job);
+}
+
+
+/*
+ * A request of the job (xerr: how building it went); one that cannot be
+ * built or sent ends the job with outcome and reason.
+ */
+
+static void
+ngx_http_x402_job_call(ngx_http_x402_job_t *job, x402_err xerr, u_char *buf,
+    size_t len, ngx_http_x402_curl_done_pt done,
+    ngx_http_x402_outcome_e outcome, const char *reason)
+{
+    if (xerr != X402_OK
+        || ngx_http_x402_job_rpc(job, buf, len, done) != NGX_OK)
+    {
+        ngx_http_x402_job_end(job, outcome, reason);
+    }
 }
