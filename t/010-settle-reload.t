@@ -5,6 +5,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use HTTP::Tiny;
 use JSON::PP;
 use POSIX qw(_exit WNOHANG);
 use Time::HiRes qw(time sleep);
@@ -76,6 +77,14 @@ for (@sync) {
 is($st{200}, 6, 'the sync requests waiting across the reload were served')
     or diag(explain \%st);
 
+# a client that goes away while its (sync) response is held for the
+# settlement: the settlement goes on, and the worker with it
+{
+    my $res = HTTP::Tiny->new(timeout => 0.5)->get("http://127.0.0.1:$srv->{port}/sync/gone",
+        { headers => { 'PAYMENT-SIGNATURE' => pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") } });
+    is($res->{status}, 599, 'a client gave up while its response was held');
+}
+
 # a graceful stop with settlements in flight
 my @more = map { http_request($srv, 'GET /async/b', { 'PAYMENT-SIGNATURE' =>
     pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") }) } 1 .. 4;
@@ -85,18 +94,18 @@ my $log = server_stop($srv, 'reload and stop');
 cmp_ok(time - $t0, '>', 0.5, 'the graceful stop waited for the settlements');
 
 my @final = receipts();
-is(scalar @final, 17, 'every payment has a receipt');
+is(scalar @final, 18, 'every payment has a receipt');
 my @open = grep { $_->{status} ne 'settled' } @final;
 is(scalar @open, 0, 'every receipt ended settled, none lost')
     or diag(explain [ map { "$_->{status} $_->{resource}" } @open ]);
 my %tx = map { $_->{transaction} => 1 } @final;
-is(scalar keys %tx, 17, 'each with its own transaction');
+is(scalar keys %tx, 18, 'each with its own transaction');
 my $mined = 0;
 for my $h (keys %tx) {
     my $rc = rpc_call('eth_getTransactionReceipt', $h);
     $mined++ if $rc && $rc->{status} eq '0x1';
 }
-is($mined, 17, 'and every one is on chain with status 1');
+is($mined, 18, 'and every one is on chain with status 1');
 unlike($log, qr/open socket|aborting/, 'no worker aborted with work left');
 
 mining_start();

@@ -334,6 +334,9 @@ ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
+    /* sent, not finalized: the content's runner (the upstream, or
+     * ngx_http_writer once it is over) ends the request */
+
     ctx->replacing = 1;
     rc = ngx_http_x402_answer(r, xlcf, ctx);
     ctx->replacing = 0;

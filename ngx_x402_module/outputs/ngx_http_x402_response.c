@@ -29,6 +29,7 @@ static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_send_typed(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
+static ngx_uint_t ngx_http_x402_replacing(ngx_http_request_t *r);
 static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
@@ -182,6 +183,7 @@ ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
  * with PAYMENT-REQUIRED when `header` is set, and finalizes the request;
  * the caller returns what this returns (NGX_DONE) to the phase engine.
  * Without a body, finalizes with the status (nginx's own error page).
+ * A refusal replacing a held response is only sent: its rc is returned.
  */
 
 static ngx_int_t
@@ -192,6 +194,10 @@ ngx_http_x402_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t  type;
 
     if (body == NULL) {
+        if (ngx_http_x402_replacing(r)) {
+            return NGX_ERROR;
+        }
+
         rc = ngx_http_discard_request_body(r);
         ngx_http_finalize_request(r, rc != NGX_OK ? rc : (ngx_int_t) status);
         return NGX_DONE;
@@ -207,9 +213,27 @@ static ngx_int_t
 ngx_http_x402_send_typed(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *header, ngx_str_t *body)
 {
+    if (ngx_http_x402_replacing(r)) {
+        /* inside the filters: the content's runner finalizes the request */
+        return ngx_http_x402_output(r, status, type, header, body);
+    }
+
     ngx_http_finalize_request(r, ngx_http_x402_output(r, status, type,
                                                       header, body));
     return NGX_DONE;
+}
+
+
+/* Is this answer replacing a held response (flow/hold.c)? */
+
+static ngx_uint_t
+ngx_http_x402_replacing(ngx_http_request_t *r)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    return ctx != NULL && ctx->replacing;
 }
 
 
