@@ -85,6 +85,12 @@ static char *ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_x402_set_settler_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void ngx_http_x402_conf_error(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf, const char *fmt, ...);
 static char *ngx_http_x402_check_timing(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static void ngx_http_x402_forget_key(void *data);
@@ -120,7 +126,7 @@ static ngx_command_t  ngx_http_x402_commands[] = {
 
     { ngx_string("x402"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_x402_set_enable,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, enable),
       NULL },
@@ -288,7 +294,7 @@ static ngx_command_t  ngx_http_x402_commands[] = {
 
     { ngx_string("x402_settler_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_x402_set_settler_key,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_x402_main_conf_t, settler_key_file),
       NULL },
@@ -503,12 +509,6 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
                                  sizeof(NGX_HTTP_X402_DEFAULT_MAX_FEE) - 1, 9);
     }
 
-    if (xmcf->settler_key_file.len
-        && ngx_http_x402_load_settler(cf, xmcf) != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
     if (xmcf->txs_key == NULL) {
         /* no settler of ours: a facilitator's receipts still use it */
         xmcf->txs_key = "x402:settler:none:txs";
@@ -578,6 +578,11 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_x402_main_conf_t  *xmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->enable_file == NULL) {
+        conf->enable_file = prev->enable_file;
+        conf->enable_line = prev->enable_line;
+    }
     ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
 
     xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
@@ -590,9 +595,9 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->content == NGX_HTTP_X402_CONTENT_RECEIPTS
         && xmcf->redis.addr == NULL)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_receipts\" requires \"x402_redis\" "
-                           "(the receipts are kept in Redis)");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_receipts\" requires \"x402_redis\" "
+                                 "(the receipts are kept in Redis)");
         return NGX_CONF_ERROR;
     }
 
@@ -646,10 +651,10 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            conf->network.len)
         != X402_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_network \"%V\" is invalid "
-                           "(expected \"eip155:<chain id>\")",
-                           &conf->network);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_network \"%V\" is invalid "
+                                 "(expected \"eip155:<chain id>\")",
+                                 &conf->network);
         return NGX_CONF_ERROR;
     }
 
@@ -678,27 +683,27 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->pay_to.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_pay_to\" is required "
-                           "where \"x402 on\" is set");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_pay_to\" is required "
+                                 "where \"x402 on\" is set");
         return NGX_CONF_ERROR;
     }
 
     if ((xmcf->rpc.len == 0 && conf->facilitator_url.len == 0)
         || xmcf->redis.addr == NULL)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_rpc\" (or \"x402_facilitator\") and "
-                           "\"x402_redis\" are required where \"x402 on\" "
-                           "is set (payments are checked on chain and "
-                           "reserved in Redis)");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_rpc\" (or \"x402_facilitator\") and "
+                                 "\"x402_redis\" are required where "
+                                 "\"x402 on\" is set (payments are checked "
+                                 "on chain and reserved in Redis)");
         return NGX_CONF_ERROR;
     }
 
     if (conf->price == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_price\" is required "
-                           "where \"x402 on\" is set");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_price\" is required "
+                                 "where \"x402 on\" is set");
         return NGX_CONF_ERROR;
     }
 
@@ -711,11 +716,11 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->scheme == X402_SCHEME_UPTO && conf->facilitator.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_facilitator_address\" (or "
-                           "\"x402_settler_key_file\") is required "
-                           "where \"x402 on\" and \"x402_scheme upto\" "
-                           "are set");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_facilitator_address\" (or "
+                                 "\"x402_settler_key_file\") is required "
+                                 "where \"x402 on\" and \"x402_scheme upto\" "
+                                 "are set");
         return NGX_CONF_ERROR;
     }
 
@@ -729,12 +734,13 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         && xmcf->has_settler
         && !x402_address_eq(&conf->offer.facilitator, &xmcf->settler))
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_facilitator_address\" %V is not the "
-                           "settler of \"x402_settler_key_file\", and no "
-                           "\"x402_facilitator\" settles for it: the upto "
-                           "proxy would refuse every settlement "
-                           "(UnauthorizedFacilitator)", &conf->facilitator);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_facilitator_address\" %V is not the "
+                                 "settler of \"x402_settler_key_file\", and no "
+                                 "\"x402_facilitator\" settles for it: the "
+                                 "upto proxy would refuse every settlement "
+                                 "(UnauthorizedFacilitator)",
+                                 &conf->facilitator);
         return NGX_CONF_ERROR;
     }
 
@@ -743,12 +749,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (!xmcf->has_settler && conf->facilitator_url.len == 0
         && conf->settle != NGX_HTTP_X402_SETTLE_OFF)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "payments would never be settled here: no "
-                           "\"x402_settler_key_file\" and no "
-                           "\"x402_facilitator\"; set one, or "
-                           "\"x402_settle off\" to verify and reserve "
-                           "payments without collecting them");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "payments would never be settled here: no "
+                                 "\"x402_settler_key_file\" and no "
+                                 "\"x402_facilitator\"; set one, or "
+                                 "\"x402_settle off\" to verify and reserve "
+                                 "payments without collecting them");
         return NGX_CONF_ERROR;
     }
 
@@ -763,11 +769,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             xmcf->chain_id = conf->offer.chain_id;
 
         } else if (xmcf->chain_id != conf->offer.chain_id) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"x402_network\" %V is not the network of "
-                               "the other locations the settler settles for "
-                               "(eip155:%uL): one x402_rpc node serves one "
-                               "chain", &conf->network, xmcf->chain_id);
+            ngx_http_x402_conf_error(cf, conf,
+                                     "\"x402_network\" %V is not the network "
+                                     "of the other locations the settler "
+                                     "settles for (eip155:%uL): one x402_rpc "
+                                     "node serves one chain",
+                                     &conf->network, xmcf->chain_id);
             return NGX_CONF_ERROR;
         }
     }
@@ -799,9 +806,10 @@ ngx_http_x402_check_timing(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
     if (conf->settle_margin <= 0
         || (conf->scheme == X402_SCHEME_UPTO && conf->response_time <= 0))
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_settle_margin\" and (with upto) "
-                           "\"x402_max_response_time\" must be above zero");
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_settle_margin\" and (with upto) "
+                                 "\"x402_max_response_time\" must be above "
+                                 "zero");
         return NGX_CONF_ERROR;
     }
 
@@ -813,25 +821,27 @@ ngx_http_x402_check_timing(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
     }
 
     if (conf->scheme == X402_SCHEME_UPTO) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_max_timeout\" %T is too short here: an "
-                           "upto payment must arrive with %T s left on its "
-                           "permit (x402_max_response_time %T + "
-                           "x402_settle_margin %T + %d s of block time), "
-                           "plus %d s for its way here: set it to at least "
-                           "%T", conf->max_timeout, need, conf->response_time,
-                           conf->settle_margin, X402_DEADLINE_MARGIN,
-                           NGX_HTTP_X402_TRANSIT, least);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_max_timeout\" %T is too short here: "
+                                 "an upto payment must arrive with %T s left "
+                                 "on its permit (x402_max_response_time %T + "
+                                 "x402_settle_margin %T + %d s of block time), "
+                                 "plus %d s for its way here: set it to at "
+                                 "least %T",
+                                 conf->max_timeout, need, conf->response_time,
+                                 conf->settle_margin, X402_DEADLINE_MARGIN,
+                                 NGX_HTTP_X402_TRANSIT, least);
 
     } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"x402_max_timeout\" %T is too short here: a "
-                           "payment must arrive with %T s left on its permit "
-                           "(x402_settle_margin %T + %d s of block time), "
-                           "plus %d s for its way here: set it to at least "
-                           "%T", conf->max_timeout, need, conf->settle_margin,
-                           X402_DEADLINE_MARGIN, NGX_HTTP_X402_TRANSIT,
-                           least);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_max_timeout\" %T is too short here: a "
+                                 "payment must arrive with %T s left on its "
+                                 "permit (x402_settle_margin %T + %d s of "
+                                 "block time), plus %d s for its way here: set "
+                                 "it to at least %T",
+                                 conf->max_timeout, need, conf->settle_margin,
+                                 X402_DEADLINE_MARGIN, NGX_HTTP_X402_TRANSIT,
+                                 least);
     }
 
     return NGX_CONF_ERROR;
@@ -859,24 +869,24 @@ ngx_http_x402_merge_price(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
         return NGX_CONF_OK;
 
     case X402_ERR_VALUE:
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_price \"%V\" has more decimals than "
-                           "x402_asset_decimals %i",
-                           &conf->price->value, conf->decimals);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_price \"%V\" has more decimals than "
+                                 "x402_asset_decimals %i",
+                                 &conf->price->value, conf->decimals);
         break;
 
     case X402_ERR_OVERFLOW:
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_price \"%V\" is too large "
-                           "(the amount must be below 2^256 atomic units)",
-                           &conf->price->value);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_price \"%V\" is too large (the amount "
+                                 "must be below 2^256 atomic units)",
+                                 &conf->price->value);
         break;
 
     default:
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_price \"%V\" is not a valid amount "
-                           "(expected a decimal number such as 0.001)",
-                           &conf->price->value);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_price \"%V\" is not a valid amount "
+                                 "(expected a decimal number such as 0.001)",
+                                 &conf->price->value);
         break;
     }
 
@@ -919,15 +929,15 @@ ngx_http_x402_check_offer(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
     }
 
     if (conf->description.len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_description \"%V\" cannot be sent "
-                           "in a payment offer (it must be UTF-8 text): %s",
-                           &conf->description, x402_strerror(err));
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_description \"%V\" cannot be sent in a "
+                                 "payment offer (it must be UTF-8 text): %s",
+                                 &conf->description, x402_strerror(err));
 
     } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402: the payment offer cannot be encoded: %s",
-                           x402_strerror(err));
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402: the payment offer cannot be "
+                                 "encoded: %s", x402_strerror(err));
     }
 
     return NGX_CONF_ERROR;
@@ -1428,6 +1438,91 @@ ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* x402 on|off, and where it is written: errors found later point at it. */
+
+static char *
+ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_loc_conf_t *xlcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK && xlcf->enable) {
+        xlcf->enable_file = cf->conf_file->file.name.data;
+        xlcf->enable_line = cf->conf_file->line;
+    }
+
+    return rv;
+}
+
+
+/* The key is read where the directive is, so that nginx -t names it. */
+
+static char *
+ngx_http_x402_set_settler_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_x402_load_settler(cf, conf);
+}
+
+
+/*
+ * An error found when a location is merged: at the end of the http block
+ * for nginx, so it names the location and points at its "x402 on".
+ */
+
+static void
+ngx_http_x402_conf_error(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
+    const char *fmt, ...)
+{
+    u_char                    *p, buf[NGX_MAX_CONF_ERRSTR];
+    va_list                    args;
+    ngx_str_t                  where;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    if (conf->enable_file == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - buf, buf);
+        return;
+    }
+
+    /* the merge runs with the location's own configuration as cf's */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->name.len == 0) {
+        /* the server's (or http's) own configuration */
+        ngx_str_set(&where, "the server block");
+
+    } else {
+        where.len = sizeof("location \"\"") - 1 + clcf->name.len;
+        where.data = ngx_pnalloc(cf->pool, where.len);
+
+        if (where.data == NULL) {
+            return;
+        }
+
+        ngx_sprintf(where.data, "location \"%V\"", &clcf->name);
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "%*s, in %V (its \"x402 on\" is in %s:%ui)",
+                  p - buf, buf, &where, conf->enable_file, conf->enable_line);
+}
+
+
 /*
  * x402_settle sync [before_content] | async | off: "before_content" is
  * for content that must never be produced unpaid (the settlement runs
@@ -1692,9 +1787,9 @@ ngx_http_x402_facilitator_urls(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
     url = &conf->facilitator_url;
 
     if (ngx_http_x402_check_url(url) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_facilitator \"%V\" is invalid (expected an "
-                           "http:// or https:// URL)", url);
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_facilitator \"%V\" is invalid (expected "
+                                 "an http:// or https:// URL)", url);
         return NGX_CONF_ERROR;
     }
 

@@ -74,6 +74,8 @@ typedef struct ngx_http_x402_main_conf_s {
 
 typedef struct {
     ngx_flag_t                   enable;
+    u_char                      *enable_file;   /* where "x402 on" is */
+    ngx_uint_t                   enable_line;
     ngx_flag_t                   read_model;    /* x402_read_model */
     ngx_uint_t                   usage_missing; /* x402_usage_missing */
     ngx_uint_t                   scheme;

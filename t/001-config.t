@@ -14,8 +14,18 @@ print $kf "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a\n";
 close $kf;
 chmod 0600, "$keydir/settler.key";
 
+open my $kf2, '>', "$keydir/open.key" or die $!;
+print $kf2 "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a\n";
+close $kf2;
+chmod 0644, "$keydir/open.key";
+
 filters { http_config => [qw(keyfile)] };
-sub keyfile { my $t = shift; $t =~ s/\$KEYFILE\b/$keydir\/settler.key/g; $t }
+sub keyfile {
+    my $t = shift;
+    $t =~ s/\$KEYFILE_OPEN\b/$keydir\/open.key/g;
+    $t =~ s/\$KEYFILE\b/$keydir\/settler.key/g;
+    $t
+}
 
 run_blocks(blocks());
 
@@ -192,6 +202,37 @@ GET /paid/x
 accepts.0.amount: 500000000000000000
 accepts.0.maxTimeoutSeconds: 120
 accepts.0.payTo: 0x209693Bc6afc0C5328bA36FaF03C514EF312287C
+
+=== an error found at merge names the location and points at its "x402 on"
+--- config
+location /other/ { proxy_pass http://127.0.0.1:$BACKEND; }
+location /chat/ {
+    x402_price 1;
+    x402 on;
+}
+--- must_die
+"x402_pay_to" is required where "x402 on" is set, in location "/chat/" (its "x402 on" is in
+conf/nginx.conf:$LINE{x402 on;})
+
+=== an "x402 on" of the server is pointed at for the location that inherits it
+--- config
+x402 on;
+x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C;
+x402_price 1;
+location /inherits/ { x402_price 0.0000000000000000001; }
+--- must_die
+x402_price "0.0000000000000000001"
+in location "/inherits/" (its "x402 on" is in
+conf/nginx.conf:$LINE{x402 on;})
+
+=== a key file others can read is refused at its own line
+--- http_config
+x402_settler_key_file $KEYFILE_OPEN;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+is accessible by others
+conf/nginx.conf:$LINE{x402_settler_key_file}
 
 === a gated location nothing settles for is refused unless x402_settle off says so
 --- settle_unset

@@ -642,8 +642,17 @@ sub run_must_die {
     my $out = `$NGINX -p $dir/ -c conf/nginx.conf -e logs/error.log -t 2>&1`;
     isnt($? >> 8, 0, $block->name . ': nginx -t fails');
     for my $want (lines($block->must_die)) {
+        # $LINE{text}: the line of the written nginx.conf that holds text
+        $want =~ s/\$LINE\{([^}]*)\}/line_of("$dir\/conf\/nginx.conf", $1)/ge;
         like($out, qr/\Q$want\E/, $block->name . ": nginx -t says '$want'");
     }
+}
+
+sub line_of {
+    my ($file, $text) = @_;
+    open my $fh, '<', $file or die "$file: $!";
+    while (<$fh>) { return $. if index($_, $text) >= 0 }
+    die "$file has no line with '$text'";
 }
 
 sub run_block {
