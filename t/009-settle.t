@@ -118,6 +118,16 @@ sub chat {
     is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0 - $PRICE, 'charged once');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant paid once');
     ok(nonce_used($C->{X402_PAYER2_ADDRESS}, $nonce), 'the nonce is spent on chain');
+
+    # the answer was lost: the same payment again learns it was paid, and by
+    # which transaction (the chain refuses the nonce before Redis is asked)
+    my $again = chat($h);
+    is($again->{status}, 402, 'the same payment again is refused');
+    is(error_of($again), 'permit2_invalid_nonce', 'as a used nonce');
+    my $body = eval { decode_json($again->{content}) } // {};
+    is($body->{receipt}{status}, 'settled', 'with the stored receipt: settled');
+    is($body->{receipt}{transaction}, $pr->{transaction}, 'and its transaction');
+    is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0 - $PRICE, 'and is not charged again');
 }
 
 # sync: a settlement that fails once the content has run (the payer took

@@ -90,6 +90,7 @@ struct ngx_http_x402_ctx_s {
     ngx_uint_t                   reason_status; /* facilitator, settlement */
     ngx_str_t                    payload_json;  /* for the facilitator */
     ngx_http_x402_step_pt        next;      /* the running step's */
+    ngx_http_x402_step_pt        used;      /* on chain: the nonce is spent */
     char                         key[X402_REPLAY_KEY_MAX];
 
     u_char                       payer[X402_ADDRESS_STR_LEN];

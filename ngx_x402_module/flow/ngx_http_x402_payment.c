@@ -10,6 +10,8 @@
  *
  *   start     the second opinion: the facilitator's /verify, or the
  *             on-chain checks (steps/), the request parked meanwhile;
+ *   used      the chain has spent its nonce: refused with the stored
+ *             receipt, if any;
  *   checked   every check passed: how it will be settled, and its
  *             reservation in Redis (steps/ngx_http_x402_reserve.c);
  *   reserved  served at once (async: its settlement starts in the
@@ -41,6 +43,10 @@
 
 static void ngx_http_x402_payment_checked(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_payment_used(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_payment_replayed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
 static ngx_uint_t ngx_http_x402_payment_mode(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_reserved(ngx_http_request_t *r,
@@ -68,7 +74,31 @@ ngx_http_x402_payment_start(ngx_http_request_t *r,
     }
 
     return ngx_http_x402_onchain_check(r, xmcf, ctx,
-                                       ngx_http_x402_payment_checked);
+                                       ngx_http_x402_payment_checked,
+                                       ngx_http_x402_payment_used);
+}
+
+
+/*
+ * The chain has spent the payment's nonce: refused, with the receipt when
+ * it was settled through this Redis (an agent that lost the answer learns
+ * it paid, and what for).
+ */
+
+static void
+ngx_http_x402_payment_used(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
+
+    ngx_http_x402_receipt_fetch(r, ctx, ngx_http_x402_payment_replayed);
+}
+
+
+static void
+ngx_http_x402_payment_replayed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx)
+{
+    ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
 }
 
 

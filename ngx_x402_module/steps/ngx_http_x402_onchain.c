@@ -52,13 +52,14 @@ static void ngx_http_x402_rpc_done(void *data, ngx_int_t rc,
 ngx_int_t
 ngx_http_x402_onchain_check(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
-    ngx_http_x402_step_pt next)
+    ngx_http_x402_step_pt next, ngx_http_x402_step_pt used)
 {
     ngx_uint_t                 full;
     ngx_http_x402_loc_conf_t  *xlcf;
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
     ctx->next = next;
+    ctx->used = used;
 
     /* a signature that did not recover locally may be a contract wallet's */
     full = !ctx->local_sig_ok || xlcf->chain_ok_until <= ngx_time();
@@ -274,6 +275,8 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
         if (reason == X402_R_INVALID_NONCE) {
             /* used already: settled here, or elsewhere */
             ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+            ctx->used(r, ctx);
+            return;
         }
 
         ngx_http_x402_finish(r, ctx, reason);

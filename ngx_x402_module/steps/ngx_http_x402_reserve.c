@@ -102,6 +102,10 @@ static void ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf,
     char *key);
 static void ngx_http_x402_released_once(void *data, redisReply *reply,
     const char *err);
+static void ngx_http_x402_receipt_fetched(void *data, redisReply *reply,
+    const char *err);
+static ngx_int_t ngx_http_x402_keep_receipt(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, redisReply *reply);
 
 
 
@@ -343,7 +347,6 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_resv_t *resv = data;
 
-    size_t                      len;
     time_t                      deadline;
     ngx_http_request_t         *r;
     ngx_http_x402_ctx_t        *ctx;
@@ -420,24 +423,11 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
         return;
     }
 
-    /*
-     * someone reserved this payment first: answer with their receipt,
-     * without its signature (re-encoding never makes it longer)
-     */
+    /* someone reserved this payment first: answer with their receipt */
 
-    len = reply->len + 1;
-
-    ctx->receipt.data = ngx_pnalloc(r->pool, len);
-    if (ctx->receipt.data == NULL) {
+    if (ngx_http_x402_keep_receipt(r, ctx, reply) != NGX_OK) {
         ngx_http_x402_fail(r, ctx, "internal error");
         return;
-    }
-
-    if (x402_receipt_public((char *) ctx->receipt.data, &len, reply->str,
-                            reply->len)
-        == X402_OK)
-    {
-        ctx->receipt.len = len;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -447,6 +437,91 @@ ngx_http_x402_reserve_done(void *data, redisReply *reply, const char *err)
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
 
     ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+}
+
+
+/*
+ * The receipt stored under ctx->key, for a payment whose nonce the chain
+ * has spent: settled through this Redis before, so that an agent that lost
+ * the answer learns it paid.  Then next, with ctx->receipt or without it
+ * (none stored, or Redis did not answer: the refusal stands either way).
+ */
+
+void
+ngx_http_x402_receipt_fetch(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_step_pt next)
+{
+    ngx_http_x402_op_t         *op;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    ctx->next = next;
+
+    op = ngx_http_x402_op_create(r, ctx);
+    if (op == NULL) {
+        next(r, ctx);
+        return;
+    }
+
+    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                 ngx_http_x402_receipt_fetched, op, "GET",
+                                 ctx->key, NULL)
+        != NGX_OK)
+    {
+        ngx_free(op);
+        next(r, ctx);
+        return;
+    }
+
+    ctx->op = op;
+    ctx->state = NGX_HTTP_X402_REDIS;
+}
+
+
+static void
+ngx_http_x402_receipt_fetched(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+        (void) ngx_http_x402_keep_receipt(r, ctx, reply);
+    }
+
+    ctx->next(r, ctx);
+}
+
+
+/* A stored receipt into ctx->receipt, without its signature. */
+
+static ngx_int_t
+ngx_http_x402_keep_receipt(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    redisReply *reply)
+{
+    size_t  len;
+
+    /* re-encoding never makes it longer */
+    len = reply->len + 1;
+
+    ctx->receipt.data = ngx_pnalloc(r->pool, len);
+    if (ctx->receipt.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (x402_receipt_public((char *) ctx->receipt.data, &len, reply->str,
+                            reply->len)
+        == X402_OK)
+    {
+        ctx->receipt.len = len;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -22,6 +22,11 @@
 void ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_step_pt next);
 
+/* The receipt stored for ctx->key (a payment the chain says is used) into
+ * ctx->receipt when there is one, then next. */
+void ngx_http_x402_receipt_fetch(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_http_x402_step_pt next);
+
 /* Deletes a reservation this request took and will not use. */
 void ngx_http_x402_unreserve(ngx_http_x402_main_conf_t *xmcf, char *key);
 
