@@ -152,9 +152,29 @@ my $BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     my $res = http_request($srv, 'OPTIONS /cors/x', \%pre);
     is($res->{status}, 204, 'preflight: 204, no payment');
     is($res->{headers}{'access-control-allow-origin'}, '*', 'preflight: Allow-Origin');
-    is($res->{headers}{'access-control-allow-headers'},
-       'PAYMENT-SIGNATURE, Access-Control-Expose-Headers, Content-Type',
-       'preflight: Allow-Headers');
+    is($res->{headers}{'access-control-allow-headers'}, 'payment-signature, content-type',
+       'preflight: Allow-Headers echoes what was asked');
+    like($res->{headers}{vary} // '', qr/Access-Control-Request-Headers/,
+         'preflight: Vary: Access-Control-Request-Headers');
+
+    # what a browser fetch with Authorization or the OpenAI SDK asks for
+    my $sdk = 'authorization, content-type, payment-signature, x-stainless-arch, '
+            . 'x-stainless-lang, x-stainless-os, x-stainless-package-version, '
+            . 'x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version';
+    $res = http_request($srv, 'OPTIONS /cors/x', { %pre, 'Access-Control-Request-Headers' => $sdk });
+    is($res->{status}, 204, 'SDK preflight: 204');
+    is($res->{headers}{'access-control-allow-headers'}, $sdk, 'SDK preflight: every header allowed');
+
+    # no list, or one that is not field names: the fixed list, nothing echoed
+    for my $asked (undef, 'a"b', 'a;b', 'x' x 1100) {
+        my %h = %pre;
+        if (defined $asked) { $h{'Access-Control-Request-Headers'} = $asked }
+        else { delete $h{'Access-Control-Request-Headers'} }
+        $res = http_request($srv, 'OPTIONS /cors/x', \%h);
+        is($res->{headers}{'access-control-allow-headers'},
+           'PAYMENT-SIGNATURE, Access-Control-Expose-Headers, Content-Type',
+           'preflight asking ' . (defined $asked ? substr($asked, 0, 12) : 'nothing') . ': the fixed list');
+    }
     like($res->{headers}{'access-control-allow-methods'} // '', qr/\bPOST\b/,
          'preflight: Allow-Methods');
     ok(!defined $res->{headers}{'payment-required'}, 'preflight: no PAYMENT-REQUIRED');

@@ -221,6 +221,15 @@ typedef enum {
 
 x402_err x402_address_checksum(x402_checksum *out, const char *s,
     size_t len);
+
+/*
+ * An HTTP list of field names (a CORS Access-Control-Request-Headers): 1
+ * when it is at most X402_FIELD_LIST_MAX bytes of RFC 9110 token
+ * characters, commas and blanks, with at least one name; 0 otherwise (it
+ * may then not be echoed into a response header).
+ */
+#define X402_FIELD_LIST_MAX  1024
+int x402_field_list_valid(const char *s, size_t len);
 int x402_address_is_zero(const x402_address *a);
 
 /* "eip155:<decimal chain id>" (no leading zeros, 1..2^53) -> chain id. */

@@ -524,6 +524,33 @@ test_address_checksum(void **state)
 }
 
 
+/* What a CORS preflight may have echoed back: field names only. */
+static void
+test_field_list(void **state)
+{
+    char  big[X402_FIELD_LIST_MAX + 2];
+
+    (void) state;
+
+    assert_true(x402_field_list_valid(S("authorization")));
+    assert_true(x402_field_list_valid(
+        S("content-type, x-stainless-os,x-stainless-lang\tauthorization")));
+    assert_true(x402_field_list_valid(S("PAYMENT-SIGNATURE")));
+
+    assert_false(x402_field_list_valid(S("")));
+    assert_false(x402_field_list_valid(S(" , ,")));
+    assert_false(x402_field_list_valid(S("a\r\nSet-Cookie: x=1")));
+    assert_false(x402_field_list_valid(S("a;b")));
+    assert_false(x402_field_list_valid(S("x\"y")));
+    assert_false(x402_field_list_valid("a\0b", 3));
+    assert_false(x402_field_list_valid(NULL, 1));
+
+    memset(big, 'a', sizeof(big));
+    assert_true(x402_field_list_valid(big, X402_FIELD_LIST_MAX));
+    assert_false(x402_field_list_valid(big, X402_FIELD_LIST_MAX + 1));
+}
+
+
 static void
 test_address_errors(void **state)
 {
@@ -682,6 +709,7 @@ main(void)
         cmocka_unit_test(test_amount),
         cmocka_unit_test(test_address_eip55),
         cmocka_unit_test(test_address_checksum),
+        cmocka_unit_test(test_field_list),
         cmocka_unit_test(test_address_errors),
         cmocka_unit_test(test_network),
         cmocka_unit_test(test_reasons),

@@ -391,7 +391,7 @@ static ngx_int_t
 ngx_http_x402_cors_headers(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_uint_t preflight)
 {
-    ngx_str_t  origin, v;
+    ngx_str_t  origin, v, vary;
 
     if (xlcf->cors == NULL) {
         return NGX_DECLINED;
@@ -426,7 +426,25 @@ ngx_http_x402_cors_headers(ngx_http_request_t *r,
                                          &v);
     }
 
-    ngx_str_set(&v, NGX_HTTP_X402_CORS_HEADERS);
+    /*
+     * what the browser asks for (Authorization, an SDK's x-stainless-*):
+     * a fixed list would fail its fetch; anything but field names is not
+     * echoed
+     */
+
+    if (ngx_http_x402_request_header(r, "Access-Control-Request-Headers", &v)
+        == NGX_OK
+        && x402_field_list_valid((const char *) v.data, v.len))
+    {
+        ngx_str_set(&vary, "Access-Control-Request-Headers");
+
+        if (ngx_http_x402_push_header(r, "Vary", &vary) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_str_set(&v, NGX_HTTP_X402_CORS_HEADERS);
+    }
 
     if (ngx_http_x402_push_header(r, "Access-Control-Allow-Headers", &v)
         != NGX_OK)
