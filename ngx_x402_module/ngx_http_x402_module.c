@@ -299,6 +299,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_main_conf_t, settler_key_file),
       NULL },
 
+    { ngx_string("x402_bypass"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, bypass),
+      NULL },
+
     { ngx_string("x402_settle"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_x402_set_settle,
@@ -560,6 +567,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->decimals = NGX_CONF_UNSET;
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
+    conf->bypass = NGX_CONF_UNSET_PTR;
     conf->cors = NGX_CONF_UNSET_PTR;
     conf->settle_margin = NGX_CONF_UNSET;
     conf->response_time = NGX_CONF_UNSET;
@@ -638,6 +646,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->price, prev->price, NULL);
+    ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
 
     /* the values were validated when parsed */
 

@@ -97,6 +97,7 @@ typedef struct {
     ngx_str_t                    settle_url;        /* <url>/settle */
 
     ngx_http_complex_value_t    *price;
+    ngx_array_t                 *bypass;        /* x402_bypass predicates */
     ngx_http_complex_value_t    *input_price;   /* per 1000 tokens (upto) */
     ngx_http_complex_value_t    *output_price;
     ngx_str_t                    usage_header;  /* x402_usage_header */

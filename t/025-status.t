@@ -22,6 +22,10 @@ location = /metrics {
     x402_status;
     add_header X-Worker $pid;
 }
+location /keyed/ {
+    x402_bypass $http_x_api_key $arg_free;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
 CONF
 
 # name{labels} value -> { 'name{labels}' => value }
@@ -127,6 +131,24 @@ for (1 .. 8) {
 }
 diag('status served by workers: ' . join(', ', sort keys %seen))
     if $ENV{TEST_VERBOSE};
+
+# x402_bypass: a non-empty value other than "0" lets the request through
+# ungated, counted; anything else is gated as before
+{
+    my ($r0, $b0) = metrics($srv);
+    my $res = http_request($srv, 'GET /keyed/a', { 'X-Api-Key' => 'customer-7' });
+    is($res->{status}, 200, 'bypass: an API key passes ungated');
+    like($res->{content}, qr/^backend GET \/keyed\/a/, 'bypass: to the backend');
+    ok(!defined $res->{headers}{'payment-required'}, 'bypass: no payment terms');
+    is(http_request($srv, 'GET /keyed/b?free=1')->{status}, 200, 'bypass: any of its values');
+    is(http_request($srv, 'GET /keyed/c', { 'X-Api-Key' => '0' })->{status}, 402,
+       'bypass: "0" is no bypass');
+    is(http_request($srv, 'GET /keyed/d', { 'X-Api-Key' => '' })->{status}, 402,
+       'bypass: an empty value is no bypass');
+    is(http_request($srv, 'GET /keyed/e')->{status}, 402, 'bypass: none: gated');
+    my ($r1, $b1) = metrics($srv);
+    is(delta($b0, $b1, 'x402_bypassed_total'), 2, 'bypass: counted');
+}
 
 my $log = server_stop($srv, 'status');
 

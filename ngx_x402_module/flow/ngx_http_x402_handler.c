@@ -61,6 +61,17 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
         }
     }
 
+    /* like proxy_cache_bypass: any value non-empty and not "0" */
+
+    if (xlcf->bypass != NULL
+        && ngx_http_test_predicates(r, xlcf->bypass) == NGX_DECLINED)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "x402: bypassed");
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_BYPASSED);
+        return NGX_DECLINED;
+    }
+
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
 
     if (xmcf->x402 == NULL) {

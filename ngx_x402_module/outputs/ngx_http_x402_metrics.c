@@ -119,6 +119,11 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "served, its reservation released.",
       NGX_HTTP_X402_STAT_CANCELLED },
 
+    { "x402_bypassed_total",
+      "Requests to gated locations let through ungated by x402_bypass "
+      "(API-key customers beside paying agents).",
+      NGX_HTTP_X402_STAT_BYPASSED },
+
     { "x402_payments_not_charged_total",
       "Paid requests under x402_settle sync whose content answered with a "
       "status of 400 or more: nothing settled, the reservation released "
