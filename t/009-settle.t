@@ -26,7 +26,8 @@ HTTP
 my $CONFIG = paid_location('/sync/', echo => 'tx')
            . paid_location('/first/', echo => 'tx',
                            more => 'x402_settle sync before_content;')
-           . paid_location('/llm/', pass => 'http://127.0.0.1:$MOCKLLM/')
+           . paid_location('/llm/', pass => 'http://127.0.0.1:$MOCKLLM/',
+                           more => 'add_header X-Result $x402_result always;')
            . paid_location('/async/', more => 'x402_settle async;')
            . status_location();
 
@@ -86,7 +87,8 @@ my $CHAT = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
 sub chat {
     my ($h, %more) = @_;
     return http_request($srv, 'POST /llm/v1/chat/completions',
-        { 'PAYMENT-SIGNATURE' => $h, 'Content-Type' => 'application/json', %more }, $CHAT);
+        { (defined $h ? ('PAYMENT-SIGNATURE' => $h) : ()),
+          'Content-Type' => 'application/json', %more }, $CHAT);
 }
 
 # sync: a backend error is not charged; the reservation is released and the
@@ -101,7 +103,9 @@ sub chat {
         is($res->{status}, $status, "sync: the backend's $status reaches the client");
         like($res->{content}, qr/forced status $status/, 'with its own body');
         ok(!$res->{headers}{'payment-response'}, 'and no PAYMENT-RESPONSE');
+        is($res->{headers}{'x-result'}, 'not_charged', '$x402_result: not_charged');
     }
+    is(chat(undef)->{headers}{'x-result'}, 'payment_required', '$x402_result: payment_required');
     is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0, 'the payer was not charged');
     is(asset_balance($C->{X402_PAY_TO}), $m0, 'the merchant got nothing');
     ok(!nonce_used($C->{X402_PAYER2_ADDRESS}, $nonce), 'the permit nonce is unused on chain');
@@ -115,6 +119,7 @@ sub chat {
     like($res->{content}, qr/"chat.completion"/, 'with the content');
     my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
     ok($pr->{success}, 'and PAYMENT-RESPONSE success');
+    is($res->{headers}{'x-result'}, 'paid', '$x402_result: paid');
     is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0 - $PRICE, 'charged once');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'merchant paid once');
     ok(nonce_used($C->{X402_PAYER2_ADDRESS}, $nonce), 'the nonce is spent on chain');
@@ -124,6 +129,7 @@ sub chat {
     my $again = chat($h);
     is($again->{status}, 402, 'the same payment again is refused');
     is(error_of($again), 'permit2_invalid_nonce', 'as a used nonce');
+    is($again->{headers}{'x-result'}, 'permit2_invalid_nonce', '$x402_result: the reason');
     my $body = eval { decode_json($again->{content}) } // {};
     is($body->{receipt}{status}, 'settled', 'with the stored receipt: settled');
     is($body->{receipt}{transaction}, $pr->{transaction}, 'and its transaction');
@@ -151,6 +157,7 @@ sub chat {
     my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
     is($pr->{success}, JSON::PP::false, 'and PAYMENT-RESPONSE success false');
     ok($pr->{errorReason}, "naming why ($pr->{errorReason})");
+    is($res->{headers}{'x-result'}, $pr->{errorReason}, '$x402_result: the settlement\'s reason');
     is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0, 'the payer was not charged');
     is(asset_balance($C->{X402_PAY_TO}), $m0, 'the merchant got nothing');
     # the server goes on: a paid request right after is served

@@ -109,11 +109,29 @@ ngx_http_x402_result_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_x402_get_ctx(r);
 
+    /* one vocabulary, snake_case: paid, or why not */
+
     if (ctx == NULL || !ctx->verdict) {
         s = "";
 
-    } else if (ctx->reason == X402_R_VALID) {
+    } else if (ctx->hold == NGX_HTTP_X402_HOLD_PASS && ctx->paid
+               && ctx->payment_response.len == 0)
+    {
+        /* x402_settle sync: the content failed, nothing was charged */
+        s = "not_charged";
+
+    } else if (ctx->paid) {
         s = "paid";
+
+    } else if (ctx->status) {
+        s = ctx->status == NGX_HTTP_SERVICE_UNAVAILABLE ? "unavailable"
+                                                        : "error";
+
+    } else if (ctx->reason_text) {
+        s = ctx->reason_text;       /* the settlement's own reason */
+
+    } else if (ctx->reason == X402_R_PAYMENT_REQUIRED) {
+        s = "payment_required";
 
     } else {
         s = x402_reason_string(ctx->reason);
