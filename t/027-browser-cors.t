@@ -46,6 +46,17 @@ location /fixed/ {
     x402_facilitator http://127.0.0.1:9;
     proxy_pass http://127.0.0.1:$BACKEND;
 }
+location /custom/ {
+    x402 on;
+    x402_cors *;
+    error_page 402 /pay.html;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
+location = /pay.html {
+    internal;
+    default_type text/html;
+    return 200 "<p>the operator's own payment page</p>\n";
+}
 location /upto/ {
     x402 on;
     x402_scheme upto;
@@ -142,6 +153,30 @@ my $BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     is($res->{status}, 200, 'nocors paid: 200');
     ok(!defined $res->{headers}{'access-control-allow-origin'}, 'nocors 200: no Allow-Origin');
     ok(!defined $res->{headers}{'access-control-expose-headers'}, 'nocors 200: no Expose-Headers');
+}
+
+# error_page 402: the operator's page, with the terms still in the header
+{
+    my $res = http_request($srv, 'GET /custom/x', { Accept => $BROWSER, Origin => 'https://a.example' });
+    is($res->{status}, 402, 'error_page 402: still 402');
+    like($res->{content}, qr/the operator's own payment page/, 'error_page 402: the operator\'s page');
+    my $pr = decode_json_b64($res->{headers}{'payment-required'}) // {};
+    is($pr->{accepts}[0]{amount}, $PRICE, 'error_page 402: PAYMENT-REQUIRED with the terms');
+    is($res->{headers}{'access-control-expose-headers'}, $EXPOSE, 'error_page 402: CORS kept');
+    is($res->{headers}{'cache-control'}, 'no-store', 'error_page 402: not cached');
+
+    # a refused payment gets the page too, its reason in the header
+    $res = http_request($srv, 'GET /custom/y', { 'PAYMENT-SIGNATURE' =>
+        pay("--amount 1 --pay-to $C->{X402_PAY_TO}") });
+    is($res->{status}, 402, 'error_page 402: a refused payment');
+    like($res->{content}, qr/the operator's own payment page/, 'error_page 402: same page');
+    is(error_of($res), 'No matching payment requirements', 'error_page 402: the reason in PAYMENT-REQUIRED');
+
+    # the page is not reachable directly, and paying still works
+    is(http_request($srv, 'GET /pay.html')->{status}, 404, 'the page itself is internal');
+    $res = http_request($srv, 'GET /custom/paid', { 'PAYMENT-SIGNATURE' =>
+        pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") });
+    is($res->{status}, 200, 'error_page 402: a payment is served');
 }
 
 # preflight

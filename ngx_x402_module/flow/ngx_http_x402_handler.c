@@ -133,6 +133,11 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
         return NGX_AGAIN;
     }
 
+    if (r->error_page && ctx != NULL && ctx->verdict && !ctx->paid) {
+        /* the operator's page for our refusal (error_page 402 ...) */
+        return NGX_DECLINED;
+    }
+
     if (ctx != NULL
         && ctx->verdict
         && x402_offer_eq(&ctx->offer, &offer))

@@ -317,20 +317,7 @@ ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     /* the content's header goes: the refusal is answered like any other */
 
-    ngx_memzero(&r->headers_out, sizeof(ngx_http_headers_out_t));
-
-    if (ngx_list_init(&r->headers_out.headers, r->pool, 8,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK
-        || ngx_list_init(&r->headers_out.trailers, r->pool, 2,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    r->headers_out.content_length_n = -1;
-    r->headers_out.last_modified_time = -1;
+    ngx_http_clean_header(r);
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 

@@ -30,6 +30,10 @@ static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_x402_send_typed(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
 static ngx_uint_t ngx_http_x402_replacing(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_x402_has_error_page(ngx_http_request_t *r,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_x402_to_error_page(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *header);
 static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
@@ -91,6 +95,10 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
                       "for \"%V\": %s", &url, x402_strerror(err));
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        NULL, NULL);
+    }
+
+    if (ngx_http_x402_has_error_page(r, status)) {
+        return ngx_http_x402_to_error_page(r, status, &header);
     }
 
     if (receipt == NULL && ngx_http_x402_wants_html(r)) {
@@ -221,6 +229,69 @@ ngx_http_x402_send_typed(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_finalize_request(r, ngx_http_x402_output(r, status, type,
                                                       header, body));
     return NGX_DONE;
+}
+
+
+/*
+ * The operator's own page for this status (error_page 402 ...): the terms
+ * go in its PAYMENT-REQUIRED header, the page is nginx's to serve.  Not
+ * for a refusal replacing a held response: that one is already answering.
+ */
+
+static ngx_uint_t
+ngx_http_x402_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->error_pages == NULL || r->error_page
+        || ngx_http_x402_replacing(r))
+    {
+        return 0;
+    }
+
+    page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (page[i].status == (ngx_int_t) status) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Returns the status for nginx to answer with the error page. */
+
+static ngx_int_t
+ngx_http_x402_to_error_page(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *header)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  cache;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_str_set(&cache, "no-store");
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header) != NGX_OK
+        || ngx_http_x402_push_header(r, "Cache-Control", &cache) != NGX_OK
+        || ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return status;
 }
 
 

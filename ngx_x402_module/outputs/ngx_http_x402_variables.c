@@ -133,6 +133,10 @@ ngx_http_x402_result_variable(ngx_http_request_t *r,
     } else if (ctx->reason == X402_R_PAYMENT_REQUIRED) {
         s = "payment_required";
 
+    } else if (ctx->reason == X402_R_NO_MATCH) {
+        /* the wire's text is the reference's sentence */
+        s = "no_matching_requirements";
+
     } else {
         s = x402_reason_string(ctx->reason);
 
