@@ -152,6 +152,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, decimals),
       NULL },
 
+    { ngx_string("x402_asset_symbol"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, asset_symbol),
+      NULL },
+
     { ngx_string("x402_pay_to"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_x402_set_address,
@@ -634,6 +641,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->asset, prev->asset,
                              NGX_HTTP_X402_DEFAULT_ASSET);
     ngx_conf_merge_str_value(conf->pay_to, prev->pay_to, "");
+    ngx_conf_merge_str_value(conf->asset_symbol, prev->asset_symbol, "");
     ngx_conf_merge_str_value(conf->facilitator, prev->facilitator, "");
     ngx_conf_merge_str_value(conf->description, prev->description, "");
     ngx_conf_merge_str_value(conf->facilitator_url, prev->facilitator_url,
@@ -684,6 +692,23 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_x402_merge_price(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* what people read on the 402 page: OPG's own, or a neutral word */
+
+    if (conf->asset_symbol.len == 0) {
+        if (x402_address_eq(&conf->offer.asset, &x402_opg_base_address)) {
+            ngx_str_set(&conf->asset_symbol, "OPG");
+
+        } else {
+            ngx_str_set(&conf->asset_symbol, "tokens");
+        }
+
+    } else if (conf->asset_symbol.len > 32) {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "x402_asset_symbol \"%V\" is too long "
+                                 "(at most 32 bytes)", &conf->asset_symbol);
         return NGX_CONF_ERROR;
     }
 

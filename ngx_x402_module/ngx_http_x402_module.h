@@ -89,6 +89,7 @@ typedef struct {
 
     ngx_str_t                    network;
     ngx_str_t                    asset;
+    ngx_str_t                    asset_symbol;  /* x402_asset_symbol */
     ngx_str_t                    pay_to;
     ngx_str_t                    facilitator;
     ngx_str_t                    description;

@@ -13,9 +13,15 @@ start_services(redis => 1, devchain => 1);
 my $C = chain_env();
 my $PRICE = '1000000000000000';
 my $EXPOSE = 'PAYMENT-REQUIRED, PAYMENT-RESPONSE';
+# the devchain's token sits at OPG's address on Base: the page calls it OPG
+my $SYMBOL = lc($C->{X402_ASSET}) eq lc('0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB') ? 'OPG' : 'tokens';
 
 my $HTTP = settler_http(<<'HTTP');
 x402_settle_timeout 10s;
+map $x402_model $model_cap {
+    default "";
+    demo    0.1;
+}
 map $http_origin $x402_origin {
     https://app.example  $http_origin;
     default              "";
@@ -57,11 +63,20 @@ location = /pay.html {
     default_type text/html;
     return 200 "<p>the operator's own payment page</p>\n";
 }
+location /models/ {
+    x402 on;
+    x402_scheme upto;
+    x402_read_model on;
+    x402_price $model_cap;
+    x402_output_price 0.002;
+    proxy_pass http://127.0.0.1:$BACKEND;
+}
 location /upto/ {
     x402 on;
     x402_scheme upto;
     x402_price 0.5;
     x402_asset_decimals 6;
+    x402_asset_symbol USDX;
     proxy_pass http://127.0.0.1:$BACKEND;
 }
 CONF
@@ -83,10 +98,13 @@ my $BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     unlike($b, qr/<script/i, 'no <script> from the description');
     like($b, qr/Tea &amp; &lt;script&gt;alert\('x'\)&lt;\/script&gt; &quot;now&quot;/,
          'description escaped');
-    like($b, qr/<td>0\.001 tokens \(1000000000000000 atomic units, 18 decimals\)<\/td>/,
+    like($b, qr/<p class="price">0\.001 $SYMBOL<\/p>/, 'the price first, with the token\'s symbol');
+    like($b, qr/<td>0\.001 \(1000000000000000 atomic units, 18 decimals\)<\/td>/,
          'price in token units and atomic units');
+    like($b, qr/<meta name="viewport"/, 'sized for a phone');
+    unlike($b, qr/(?:src|href)=|\@import|url\(/i, 'no external resource');
     like($b, qr/\Q$C->{X402_ASSET}\E/, 'asset');
-    like($b, qr/eip155:8453/, 'network');
+    like($b, qr/<td>Base \(eip155:8453\)<\/td>/, 'the network by name');
     like($b, qr/\Q$C->{X402_PAY_TO}\E/, 'payTo');
     like($b, qr/PAYMENT-SIGNATURE/, 'how to pay');
     like($b, qr/^<!DOCTYPE html>/, 'an HTML document');
@@ -98,9 +116,21 @@ my $BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     unlike($res->{content}, qr/<i>/, 'no markup from the URL');
 
     $res = http_request($srv, 'GET /upto/x', { Accept => 'text/html' });
-    like($res->{content}, qr/<th>Maximum price<\/th><td>0\.5 tokens \(500000 atomic units, 6 decimals\)/,
+    like($res->{content}, qr/<th>Maximum price<\/th><td>0\.5 \(500000 atomic units, 6 decimals\)/,
          'upto: the cap, with the asset decimals');
+    like($res->{content}, qr/<p class="price">Up to 0\.5 USDX<\/p>/, 'upto: x402_asset_symbol');
     like($res->{content}, qr/<code>upto<\/code>/, 'upto scheme named');
+
+    # upto with per-model prices, opened in a browser (no body, no model):
+    # the page, not bare JSON, with the per-token prices it can tell
+    $res = http_request($srv, 'GET /models/x', { Accept => $BROWSER });
+    is($res->{status}, 402, 'per-model upto in a browser: 402');
+    is($res->{headers}{'content-type'}, 'text/html; charset=utf-8', 'per-model upto: the page');
+    like($res->{content}, qr/The price depends on the request/, 'per-model upto: says why no price');
+    like($res->{content}, qr/<th>Output tokens<\/th><td>0\.002 $SYMBOL per 1000<\/td>/,
+         'per-model upto: the per-token price');
+    $res = http_request($srv, 'GET /models/x', { Accept => 'application/json' });
+    is($res->{status}, 400, 'per-model upto for an API client: 400 as before');
 
     $res = http_request($srv, 'GET /cors/page', { Accept => 'application/json' });
     is($res->{headers}{'content-type'}, 'application/json', 'API client: JSON');

@@ -2,7 +2,8 @@
 # on another (x402_cors), reads the 402's PAYMENT-REQUIRED, pays with a
 # PAYMENT-SIGNATURE (signed ahead by the test, as a wallet would), reads
 # PAYMENT-RESPONSE, and sends what the OpenAI SDK sends (Authorization,
-# x-stainless-*), which needs its preflight's headers echoed.
+# x-stainless-*), which needs its preflight's headers echoed.  Then it
+# opens the 402 page itself, as a phone would.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -84,6 +85,24 @@ is($res->{sdk}{status}, 200, 'a fetch with Authorization and x-stainless-* heade
 like($res->{sdk}{body} // '', qr/^backend POST \/cors\/sdk/, 'and is served');
 
 is(asset_balance($C->{X402_PAY_TO}), $m0 + 2 * $PRICE, 'both payments settled on chain');
+
+# the 402 page as a phone shows it: opened directly, rendered, its title,
+# price and token symbol in the DOM, and a screenshot of the phone's width
+{
+    my $url = "http://127.0.0.1:$srv->{port}/cors/page";
+    my $dom = `timeout 60 $CHROMIUM --headless --no-sandbox --disable-gpu --dump-dom '$url' 2>/dev/null`;
+    like($dom, qr{<title>402 Payment Required</title>}, 'the page: its title');
+    like($dom, qr{<p class="price">0\.001 OPG</p>}, 'the page: the price with the token symbol');
+    like($dom, qr{Base \(eip155:8453\)}, 'the page: the network by name');
+    my $png = "$page/402.png";
+    system("timeout 60 $CHROMIUM --headless --no-sandbox --disable-gpu --hide-scrollbars "
+         . "--window-size=390,844 --screenshot=$png '$url' >/dev/null 2>&1");
+    my $img = -f $png ? do { open my $fh, '<:raw', $png; local $/; <$fh> } : '';
+    system('cp', $png, $ENV{X402_SCREENSHOT}) if $ENV{X402_SCREENSHOT};   # to look at it
+    is(substr($img, 0, 8), "\x89PNG\r\n\x1a\n", 'a screenshot was taken');
+    is(unpack('N', substr($img, 16, 4)), 390, 'at the width of a phone');
+    cmp_ok(length $img, '>', 8000, 'with something drawn on it (' . length($img) . ' bytes)');
+}
 
 server_stop($srv, 'chromium');
 done_testing();

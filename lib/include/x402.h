@@ -195,6 +195,14 @@ x402_err x402_amount_parse(x402_u256 *out, const char *s, size_t len,
     unsigned decimals);
 
 /*
+ * The inverse: atomic units as a decimal token amount ("0.001", "12",
+ * no trailing zeros), NUL-terminated into X402_AMOUNT_STR_MAX bytes.
+ */
+#define X402_AMOUNT_STR_MAX  (X402_U256_DEC_MAX + 80)
+void x402_amount_format(char out[X402_AMOUNT_STR_MAX], const x402_u256 *v,
+    unsigned decimals);
+
+/*
  * Addresses: "0x" + 40 hex digits, any case; the EIP-55 checksum is not
  * enforced (as viem's getAddress).  Formatting writes the EIP-55 checksummed
  * form with a NUL into 43 bytes.
@@ -234,6 +242,10 @@ int x402_address_is_zero(const x402_address *a);
 
 /* "eip155:<decimal chain id>" (no leading zeros, 1..2^53) -> chain id. */
 x402_err x402_network_parse(uint64_t *chain_id, const char *s, size_t len);
+
+/* A chain's name for people ("Base", "Base Sepolia", "Ethereum"), NULL
+ * for a chain this table does not know. */
+const char *x402_network_name(uint64_t chain_id);
 
 
 /* ------------------------------------------------------- wire objects */

@@ -116,6 +116,30 @@ x402_address_is_zero(const x402_address *a)
 }
 
 
+const char *
+x402_network_name(uint64_t chain_id)
+{
+    static const struct {
+        uint64_t     id;
+        const char  *name;
+    } names[] = {
+        { 1, "Ethereum" },
+        { 8453, "Base" },
+        { 84532, "Base Sepolia" },
+        { 11155111, "Sepolia" }
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].id == chain_id) {
+            return names[i].name;
+        }
+    }
+
+    return NULL;
+}
+
+
 x402_err
 x402_network_parse(uint64_t *chain_id, const char *s, size_t len)
 {

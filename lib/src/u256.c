@@ -369,3 +369,50 @@ x402_u256_div_u64(x402_u256 *out, const x402_u256 *a, uint64_t d)
 
     return rem;
 }
+
+
+void
+x402_amount_format(char out[X402_AMOUNT_STR_MAX], const x402_u256 *v,
+    unsigned decimals)
+{
+    char    dec[X402_U256_DEC_MAX];
+    size_t  len, ilen, zeros, flen;
+    char   *p;
+
+    x402_u256_format_dec(dec, v);
+    len = strlen(dec);
+    p = out;
+
+    if (decimals > 77) {
+        decimals = 77;
+    }
+
+    if (len > decimals) {
+        ilen = len - decimals;
+        memcpy(p, dec, ilen);
+        p += ilen;
+        zeros = 0;
+
+    } else {
+        ilen = 0;
+        *p++ = '0';
+        zeros = decimals - len;
+    }
+
+    /* the fraction without its trailing zeros */
+    flen = len - ilen;
+
+    while (flen > 0 && dec[ilen + flen - 1] == '0') {
+        flen--;
+    }
+
+    if (flen > 0) {
+        *p++ = '.';
+        memset(p, '0', zeros);
+        p += zeros;
+        memcpy(p, dec + ilen, flen);
+        p += flen;
+    }
+
+    *p = '\0';
+}

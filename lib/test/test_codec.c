@@ -404,6 +404,37 @@ test_amount(void **state)
 }
 
 
+/* Atomic units back to a decimal amount, the inverse of the parser. */
+static void
+test_amount_format(void **state)
+{
+    static const struct { const char *text; unsigned decimals; } cases[] = {
+        { "0.001", 18 }, { "1", 18 }, { "12.5", 6 }, { "0", 18 },
+        { "0.000000000000000001", 18 }, { "1000", 0 }, { "7", 76 },
+        { "115792089237316195423570985008687907853269984665640564039457."
+          "584007913129639935", 18 }
+    };
+    char       out[X402_AMOUNT_STR_MAX];
+    x402_u256  v;
+    size_t     i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(x402_amount_parse(&v, cases[i].text,
+                                           strlen(cases[i].text),
+                                           cases[i].decimals), X402_OK);
+        x402_amount_format(out, &v, cases[i].decimals);
+        assert_string_equal(out, cases[i].text);
+    }
+
+    /* trailing zeros go */
+    assert_int_equal(x402_amount_parse(&v, S("1.500"), 6), X402_OK);
+    x402_amount_format(out, &v, 6);
+    assert_string_equal(out, "1.5");
+}
+
+
 /* One vector address: parses (also lowercased) and formats back to itself. */
 static void
 xt_check_eip55(const char *txt)
@@ -590,6 +621,11 @@ test_network(void **state)
 
     (void) state;
 
+    assert_string_equal(x402_network_name(8453), "Base");
+    assert_string_equal(x402_network_name(84532), "Base Sepolia");
+    assert_null(x402_network_name(31337));
+
+
     assert_int_equal(x402_network_parse(&id, S("eip155:8453")), X402_OK);
     assert_true(id == 8453);
     assert_int_equal(x402_network_parse(&id, S("eip155:84532")), X402_OK);
@@ -710,6 +746,7 @@ main(void)
         cmocka_unit_test(test_address_eip55),
         cmocka_unit_test(test_address_checksum),
         cmocka_unit_test(test_field_list),
+        cmocka_unit_test(test_amount_format),
         cmocka_unit_test(test_address_errors),
         cmocka_unit_test(test_network),
         cmocka_unit_test(test_reasons),

@@ -115,10 +115,10 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
         /* no price for this request: refuse before any payment is taken */
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_BAD_REQUEST);
 
-        return ngx_http_x402_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                        ctx && ctx->model.len
-                                        ? "unknown model"
-                                        : "no price for this request");
+        return ngx_http_x402_send_unpriced(r, xlcf,
+                                           ctx && ctx->model.len
+                                           ? "unknown model"
+                                           : "no price for this request");
     }
 
     if (rc != NGX_OK) {

@@ -13,10 +13,10 @@
 #include "ngx_http_x402_headers.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_response.h"
+#include "ngx_http_x402_page.h"
 
 
 #define NGX_HTTP_X402_JSON_SIZE  4096
-#define NGX_HTTP_X402_HTML_SIZE  4096
 
 #define NGX_HTTP_X402_CORS_EXPOSE   "PAYMENT-REQUIRED, PAYMENT-RESPONSE"
 #define NGX_HTTP_X402_CORS_HEADERS                                           \
@@ -40,13 +40,6 @@ static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_uint_t preflight);
 static ngx_int_t ngx_http_x402_cors_header_filter(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_x402_wants_html(ngx_http_request_t *r);
-static ngx_int_t ngx_http_x402_html(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_str_t *url,
-    const char *error, ngx_str_t *body);
-static u_char *ngx_http_x402_html_escape(u_char *dst, u_char *src,
-    size_t len);
-static u_char *ngx_http_x402_units(u_char *dst, u_char *dec,
-    ngx_uint_t decimals);
 static ngx_int_t ngx_http_x402_resource_url(ngx_http_request_t *r,
     ngx_str_t *url);
 static u_char *ngx_http_x402_copy_escaped(u_char *dst, u_char *src,
@@ -104,7 +97,7 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     if (receipt == NULL && ngx_http_x402_wants_html(r)) {
         /* a browser: the same terms, readable */
 
-        if (ngx_http_x402_html(r, xlcf, offer, &url, error, &body)
+        if (ngx_http_x402_page(r, xlcf, offer, &url, error, &body)
             != NGX_OK)
         {
             return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -141,6 +134,35 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     }
 
     return ngx_http_x402_send_json(r, status, &header, &body);
+}
+
+
+/*
+ * A request a location priced per request (a map on $x402_model) has no
+ * price for: 400 with the reason, or for a browser the page that says so.
+ */
+
+ngx_int_t
+ngx_http_x402_send_unpriced(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, const char *error)
+{
+    ngx_str_t  url, body, type;
+
+    if (!ngx_http_x402_wants_html(r)) {
+        return ngx_http_x402_send_error(r, NGX_HTTP_BAD_REQUEST, error);
+    }
+
+    if (ngx_http_x402_resource_url(r, &url) != NGX_OK
+        || ngx_http_x402_page(r, xlcf, NULL, &url, NULL, &body) != NGX_OK)
+    {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    ngx_str_set(&type, "text/html; charset=utf-8");
+
+    return ngx_http_x402_send_typed(r, NGX_HTTP_X402_PAYMENT_REQUIRED, &type,
+                                    NULL, &body);
 }
 
 
@@ -648,174 +670,6 @@ ngx_http_x402_wants_html(ngx_http_request_t *r)
                             (u_char *) "text/html",
                             sizeof("text/html") - 1 - 1)
            != NULL;
-}
-
-
-/*
- * The 402 for a browser: the terms of the offer and how to pay, every
- * value HTML-escaped (the description and the URL come from outside).
- */
-
-static ngx_int_t
-ngx_http_x402_html(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
-    x402_offer *offer, ngx_str_t *url, const char *error, ngx_str_t *body)
-{
-    u_char      *p, units[X402_U256_DEC_MAX + 8];
-    size_t       len, elen;
-    ngx_uint_t   upto;
-    char         amount[X402_U256_DEC_MAX];
-    char         asset[X402_ADDRESS_STR_LEN];
-    char         pay_to[X402_ADDRESS_STR_LEN];
-    char         facilitator[X402_ADDRESS_STR_LEN];
-
-    upto = (offer->scheme == X402_SCHEME_UPTO);
-
-    x402_u256_format_dec(amount, &offer->amount);
-    x402_address_format(asset, &offer->asset);
-    x402_address_format(pay_to, &offer->pay_to);
-    x402_address_format(facilitator, &offer->facilitator);
-
-    *ngx_http_x402_units(units, (u_char *) amount, xlcf->decimals) = '\0';
-
-    if (error != NULL && ngx_strcmp(error, "Payment required") == 0) {
-        error = NULL;
-    }
-
-    elen = error ? ngx_strlen(error) : 0;
-
-    len = NGX_HTTP_X402_HTML_SIZE
-          + 6 * (xlcf->description.len + url->len + elen);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    body->data = p;
-
-    p = ngx_cpymem(p, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-                   "<meta charset=\"utf-8\">\n"
-                   "<meta name=\"viewport\" "
-                   "content=\"width=device-width, initial-scale=1\">\n"
-                   "<title>402 Payment Required</title>\n</head>\n<body>\n"
-                   "<h1>Payment required</h1>\n",
-                   sizeof("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-                   "<meta charset=\"utf-8\">\n"
-                   "<meta name=\"viewport\" "
-                   "content=\"width=device-width, initial-scale=1\">\n"
-                   "<title>402 Payment Required</title>\n</head>\n<body>\n"
-                   "<h1>Payment required</h1>\n") - 1);
-
-    if (xlcf->description.len) {
-        p = ngx_cpymem(p, "<p>", 3);
-        p = ngx_http_x402_html_escape(p, xlcf->description.data,
-                                      xlcf->description.len);
-        p = ngx_cpymem(p, "</p>\n", 5);
-    }
-
-    if (error != NULL) {
-        p = ngx_cpymem(p, "<p>The payment was refused: <code>",
-                       sizeof("<p>The payment was refused: <code>") - 1);
-        p = ngx_http_x402_html_escape(p, (u_char *) error, elen);
-        p = ngx_cpymem(p, "</code></p>\n", sizeof("</code></p>\n") - 1);
-    }
-
-    p = ngx_cpymem(p, "<table>\n<tr><th>Resource</th><td>",
-                   sizeof("<table>\n<tr><th>Resource</th><td>") - 1);
-    p = ngx_http_x402_html_escape(p, url->data, url->len);
-
-    p = ngx_sprintf(p, "</td></tr>\n"
-                    "<tr><th>%s</th><td>%s tokens "
-                    "(%s atomic units, %i decimals)</td></tr>\n"
-                    "<tr><th>Asset</th><td><code>%s</code></td></tr>\n"
-                    "<tr><th>Network</th><td><code>eip155:%uL</code>"
-                    "</td></tr>\n"
-                    "<tr><th>Pay to</th><td><code>%s</code></td></tr>\n"
-                    "<tr><th>Scheme</th><td><code>%s</code> "
-                    "(Permit2)</td></tr>\n",
-                    upto ? "Maximum price" : "Price", units, amount,
-                    xlcf->decimals, asset, offer->chain_id, pay_to,
-                    upto ? "upto" : "exact");
-
-    if (upto) {
-        p = ngx_sprintf(p, "<tr><th>Facilitator</th><td><code>%s</code>"
-                        "</td></tr>\n", facilitator);
-    }
-
-    p = ngx_sprintf(p, "<tr><th>Signature valid for</th><td>%uD s</td>"
-                    "</tr>\n</table>\n"
-                    "<h2>How to pay</h2>\n"
-                    "<p>This resource is sold with the x402 protocol "
-                    "(version 2); a browser cannot pay by itself. Use an "
-                    "x402 client (for example <code>@x402/fetch</code>) "
-                    "with a wallet that holds the asset:</p>\n<ol>\n"
-                    "<li>approve Permit2 "
-                    "(<code>0x000000000022D473030F116dDEE9F6B43aC78BA3"
-                    "</code>) for the asset, once;</li>\n"
-                    "<li>read these terms from the "
-                    "<code>PAYMENT-REQUIRED</code> response header "
-                    "(base64 JSON);</li>\n"
-                    "<li>sign the Permit2 authorization and send the request "
-                    "again with it in the <code>PAYMENT-SIGNATURE</code> "
-                    "header.</li>\n</ol>\n</body>\n</html>\n",
-                    offer->max_timeout_seconds);
-
-    body->len = p - body->data;
-
-    return NGX_OK;
-}
-
-
-static u_char *
-ngx_http_x402_html_escape(u_char *dst, u_char *src, size_t len)
-{
-    return (u_char *) ngx_escape_html(dst, src, len);
-}
-
-
-/* An atomic amount (decimal) in token units: "1000" with 3 -> "1". */
-
-static u_char *
-ngx_http_x402_units(u_char *dst, u_char *dec, ngx_uint_t decimals)
-{
-    size_t   len, ilen, zeros;
-    u_char  *frac, *end;
-
-    len = ngx_strlen(dec);
-
-    if (decimals == 0) {
-        return ngx_cpymem(dst, dec, len);
-    }
-
-    if (len > decimals) {
-        ilen = len - decimals;
-        dst = ngx_cpymem(dst, dec, ilen);
-        zeros = 0;
-
-    } else {
-        ilen = 0;
-        *dst++ = '0';
-        zeros = decimals - len;
-    }
-
-    frac = dec + ilen;
-    end = dec + len;
-
-    while (end > frac && end[-1] == '0') {
-        end--;
-    }
-
-    if (end == frac) {
-        return dst;
-    }
-
-    *dst++ = '.';
-
-    while (zeros--) {
-        *dst++ = '0';
-    }
-
-    return ngx_cpymem(dst, frac, end - frac);
 }
 
 

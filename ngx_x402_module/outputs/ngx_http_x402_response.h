@@ -15,6 +15,11 @@
 #include "ngx_http_x402_module.h"
 
 
+/* No price for this request (per model): 400 with the reason, or the page
+ * that says so for a browser. */
+ngx_int_t ngx_http_x402_send_unpriced(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, const char *error);
+
 /* The 402 with the offer (JSON, or HTML for a browser), and the receipt of
  * a replayed payment when there is one. */
 ngx_int_t ngx_http_x402_send_payment_required(ngx_http_request_t *r,
