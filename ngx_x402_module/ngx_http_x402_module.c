@@ -89,6 +89,8 @@ static char *ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_settler_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_x402_add_asset(ngx_conf_t *cf,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_loc_conf_t *conf);
 static void ngx_http_x402_conf_error(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf, const char *fmt, ...);
 static char *ngx_http_x402_check_timing(ngx_conf_t *cf,
@@ -157,6 +159,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, asset_symbol),
+      NULL },
+
+    { ngx_string("x402_status_label"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, status_label),
       NULL },
 
     { ngx_string("x402_pay_to"),
@@ -590,6 +599,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_x402_loc_conf_t *prev = parent;
     ngx_http_x402_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -642,6 +652,21 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_X402_DEFAULT_ASSET);
     ngx_conf_merge_str_value(conf->pay_to, prev->pay_to, "");
     ngx_conf_merge_str_value(conf->asset_symbol, prev->asset_symbol, "");
+
+    ngx_conf_merge_str_value(conf->status_label, prev->status_label, "");
+
+    /* by default the location's own name (the merge runs with its conf) */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->status_label.len) {
+        conf->status_name = conf->status_label;
+
+    } else if (clcf->name.len) {
+        conf->status_name = clcf->name;
+
+    } else {
+        ngx_str_set(&conf->status_name, "server");
+    }
     ngx_conf_merge_str_value(conf->facilitator, prev->facilitator, "");
     ngx_conf_merge_str_value(conf->description, prev->description, "");
     ngx_conf_merge_str_value(conf->facilitator_url, prev->facilitator_url,
@@ -814,6 +839,10 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_x402_check_offer(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_x402_add_asset(cf, xmcf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1469,6 +1498,54 @@ ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        &cmd->name, &value[1], p - list, list);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* The offer's asset and its decimals, for the metrics in whole tokens. */
+
+static ngx_int_t
+ngx_http_x402_add_asset(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_loc_conf_t *conf)
+{
+    ngx_uint_t              i;
+    ngx_http_x402_asset_t  *a;
+
+    if (xmcf->assets == NULL) {
+        xmcf->assets = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_x402_asset_t));
+        if (xmcf->assets == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    a = xmcf->assets->elts;
+
+    for (i = 0; i < xmcf->assets->nelts; i++) {
+        if (a[i].chain_id == conf->offer.chain_id
+            && x402_address_eq(&a[i].asset, &conf->offer.asset))
+        {
+            if (a[i].decimals != (ngx_uint_t) conf->decimals) {
+                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                                   "x402_asset %V is given %i decimals here "
+                                   "and %ui elsewhere: its metrics in tokens "
+                                   "use %ui", &conf->asset, conf->decimals,
+                                   a[i].decimals, a[i].decimals);
+            }
+
+            return NGX_OK;
+        }
+    }
+
+    a = ngx_array_push(xmcf->assets);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->chain_id = conf->offer.chain_id;
+    a->asset = conf->offer.asset;
+    a->decimals = (ngx_uint_t) conf->decimals;
+
+    return NGX_OK;
 }
 
 

@@ -69,7 +69,16 @@ typedef struct ngx_http_x402_main_conf_s {
     ngx_shm_zone_t              *status_zone;   /* "x402_status" */
     ngx_shm_zone_t              *admitted_zone; /* "x402_admitted" */
     ngx_flag_t                   status_used;   /* x402_status somewhere */
+    ngx_array_t                 *assets;    /* ngx_http_x402_asset_t */
 } ngx_http_x402_main_conf_t;
+
+
+/* an asset some location offers, with its decimals (metrics in tokens) */
+typedef struct {
+    uint64_t                     chain_id;
+    x402_address                 asset;
+    ngx_uint_t                   decimals;
+} ngx_http_x402_asset_t;
 
 
 typedef struct {
@@ -90,6 +99,8 @@ typedef struct {
     ngx_str_t                    network;
     ngx_str_t                    asset;
     ngx_str_t                    asset_symbol;  /* x402_asset_symbol */
+    ngx_str_t                    status_label;  /* x402_status_label */
+    ngx_str_t                    status_name;   /* its value here, NUL-ended */
     ngx_str_t                    pay_to;
     ngx_str_t                    facilitator;
     ngx_str_t                    description;
@@ -122,6 +133,8 @@ typedef struct {
 #define ngx_http_x402_node_says(msg, text)                                   \
     (ngx_strcasestrn((u_char *) (msg), (char *) (text), sizeof(text) - 2)   \
      != NULL)
+
+#define NGX_HTTP_X402_VERSION           "0.1.0"
 
 /* Retry-After of a 503: Redis, the node or the settler, seconds */
 #define NGX_HTTP_X402_RETRY_AFTER_S     "2"

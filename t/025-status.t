@@ -56,7 +56,7 @@ is($res0->{headers}{'content-type'}, 'text/plain; version=0.0.4',
 ok(!defined $res0->{headers}{'payment-required'}, 'no PAYMENT-REQUIRED');
 like($res0->{content}, qr/^# TYPE x402_requests_total counter$/m,
      'TYPE lines');
-like($res0->{content}, qr/^# TYPE x402_rpc_duration_ms histogram$/m,
+like($res0->{content}, qr/^# TYPE x402_rpc_duration_seconds histogram$/m,
      'histogram TYPE line');
 is($m0->{'x402_requests_total{outcome="paid"}'}, 0, 'no paid request yet');
 
@@ -106,20 +106,46 @@ for my $k (sort keys %want) {
 
 my $asset = qq{x402_settled_amount_total{network="eip155:8453",asset="$C->{X402_ASSET}"}};
 is($m1->{$asset}, '2000000000000000', 'settled amount per asset, exact');
+(my $tokens = $asset) =~ s/_amount_total/_tokens_total/;
+is($m1->{$tokens}, '0.002', 'and in whole tokens');
+like($m1->{qq{x402_build_info{version="0.1.0",nginx="1.22.1"}}} // '', qr/^1$/, 'build info');
+is(delta($m0, $m1, 'x402_location_requests_total{location="/paid/",outcome="paid"}'), 2,
+   'paid requests under their location');
+is(delta($m0, $m1, 'x402_location_requests_total{location="/paid/",outcome="payment_required"}'), 4,
+   'refusals under their location');
 is($m1->{x402_parked_requests}, 0, 'no parked request left');
 is($m1->{x402_settlement_jobs}, 0, 'no settlement job left');
 
 # histograms: the on-chain checks, settlements and reservations were timed
 for my $h (qw(x402_rpc x402_redis)) {
-    my $n = $m1->{"${h}_duration_ms_count"} // 0;
-    cmp_ok(delta($m0, $m1, "${h}_duration_ms_count"), '>=', 2,
+    my $n = $m1->{"${h}_duration_seconds_count"} // 0;
+    cmp_ok(delta($m0, $m1, "${h}_duration_seconds_count"), '>=', 2,
            "$h: at least one call per paid request");
-    is($m1->{qq{${h}_duration_ms_bucket{le="+Inf"}}}, $n, "$h +Inf bucket = count");
-    my @b = map { $m1->{qq{${h}_duration_ms_bucket{le="$_"}}} }
-            1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000;
+    is($m1->{qq{${h}_duration_seconds_bucket{le="+Inf"}}}, $n, "$h +Inf bucket = count");
+    like($m1->{"${h}_duration_seconds_sum"} // '', qr/^\d+\.\d{3}$/, "$h: the sum in seconds");
+    my @b = map { $m1->{qq{${h}_duration_seconds_bucket{le="$_"}}} }
+            qw(0.001 0.002 0.005 0.010 0.025 0.050 0.100 0.250 0.500 1.000 2.500 5.000);
     is(scalar(grep { defined } @b), 12, "$h: 12 finite buckets");
     is_deeply([sort { $a <=> $b } @b], \@b, "$h: buckets are cumulative");
     is($m1->{"${h}_errors_total"}, 0, "$h: no errors");
+}
+
+# Prometheus' own lint (units in base units, counter suffixes, HELP text)
+{
+    my $promtool = `sh -c 'command -v promtool'`;
+    chomp $promtool;
+    ok($promtool, 'promtool is installed (scripts/install-deps)');
+    my $out = '';
+    if ($promtool) {
+        my $file = "/tmp/x402-metrics-$$.txt";
+        open my $fh, '>', $file or die $!;
+        print $fh $res1->{content};
+        close $fh;
+        $out = `$promtool check metrics < $file 2>&1`;
+        is($? >> 8, 0, 'promtool check metrics passes') or diag($out);
+        unlink $file;
+    }
+    is($out, '', 'with no lint at all');
 }
 
 # every worker serves the same totals (one shared zone)

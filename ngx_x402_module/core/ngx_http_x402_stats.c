@@ -30,6 +30,9 @@
 static ngx_http_x402_status_slot_t  *ngx_http_x402_status_slot;
 
 
+static ngx_int_t ngx_http_x402_stat_keyed(ngx_slab_pool_t *sp,
+    ngx_http_x402_status_reason_t *table, ngx_uint_t n, ngx_uint_t status,
+    const char *name);
 static ngx_int_t ngx_http_x402_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -178,11 +181,8 @@ ngx_http_x402_stat_add(ngx_uint_t counter, ngx_atomic_int_t n)
 void
 ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason)
 {
-    size_t                          len;
-    ngx_uint_t                      i;
-    ngx_slab_pool_t                *sp;
-    ngx_http_x402_status_shm_t     *st;
-    ngx_http_x402_status_reason_t  *rs;
+    ngx_slab_pool_t             *sp;
+    ngx_http_x402_status_shm_t  *st;
 
     st = ngx_http_x402_status_get(&sp);
 
@@ -190,29 +190,74 @@ ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason)
         return;
     }
 
-    if (reason == NULL) {
-        reason = "";
+    if (ngx_http_x402_stat_keyed(sp, st->reasons,
+                                 NGX_HTTP_X402_STATUS_REASONS, status,
+                                 reason ? reason : "")
+        != NGX_OK)
+    {
+        (void) ngx_atomic_fetch_add(&st->reasons_other[status == 412 ? 1 : 0],
+                                    1);
+    }
+}
+
+
+void
+ngx_http_x402_stat_request(ngx_http_request_t *r, ngx_uint_t outcome)
+{
+    ngx_slab_pool_t             *sp;
+    ngx_http_x402_loc_conf_t    *xlcf;
+    ngx_http_x402_status_shm_t  *st;
+
+    ngx_http_x402_stat_inc(outcome);
+
+    st = ngx_http_x402_status_get(&sp);
+
+    if (st == NULL) {
+        return;
     }
 
-    len = ngx_strlen(reason);
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    (void) ngx_http_x402_stat_keyed(sp, st->locations,
+                                    NGX_HTTP_X402_STATUS_LOCATIONS, outcome,
+                                    (const char *) xlcf->status_name.data);
+}
+
+
+/*
+ * One more in a table of (status, name) counters, the slot claimed on
+ * first use; NGX_DECLINED (and the overflow counted) when it is full.
+ */
+
+static ngx_int_t
+ngx_http_x402_stat_keyed(ngx_slab_pool_t *sp,
+    ngx_http_x402_status_reason_t *table, ngx_uint_t n, ngx_uint_t status,
+    const char *name)
+{
+    size_t                          len;
+    ngx_uint_t                      i;
+    ngx_http_x402_status_shm_t     *st;
+    ngx_http_x402_status_reason_t  *rs;
+
+    len = ngx_strlen(name);
 
     if (len >= NGX_HTTP_X402_STATUS_REASON_LEN) {
         len = NGX_HTTP_X402_STATUS_REASON_LEN - 1;
     }
 
-    for (i = 0; i < NGX_HTTP_X402_STATUS_REASONS; i++) {
-        rs = &st->reasons[i];
+    for (i = 0; i < n; i++) {
+        rs = &table[i];
 
         if (!rs->used) {
             break;
         }
 
         if (rs->status == status
-            && ngx_strncmp(rs->name, reason, len) == 0
+            && ngx_strncmp(rs->name, name, len) == 0
             && rs->name[len] == '\0')
         {
             (void) ngx_atomic_fetch_add(&rs->count, 1);
-            return;
+            return NGX_OK;
         }
     }
 
@@ -220,12 +265,12 @@ ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason)
 
     ngx_shmtx_lock(&sp->mutex);
 
-    for (i = 0; i < NGX_HTTP_X402_STATUS_REASONS; i++) {
-        rs = &st->reasons[i];
+    for (i = 0; i < n; i++) {
+        rs = &table[i];
 
         if (!rs->used) {
             rs->status = status;
-            ngx_memcpy(rs->name, reason, len);
+            ngx_memcpy(rs->name, name, len);
             rs->name[len] = '\0';
             rs->count = 1;
 
@@ -233,23 +278,25 @@ ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason)
             rs->used = 1;
 
             ngx_shmtx_unlock(&sp->mutex);
-            return;
+            return NGX_OK;
         }
 
         if (rs->status == status
-            && ngx_strncmp(rs->name, reason, len) == 0
+            && ngx_strncmp(rs->name, name, len) == 0
             && rs->name[len] == '\0')
         {
             ngx_shmtx_unlock(&sp->mutex);
             (void) ngx_atomic_fetch_add(&rs->count, 1);
-            return;
+            return NGX_OK;
         }
     }
 
     ngx_shmtx_unlock(&sp->mutex);
 
-    (void) ngx_atomic_fetch_add(&st->reasons_other[status == 412 ? 1 : 0], 1);
+    st = sp->data;
     (void) ngx_atomic_fetch_add(&st->overflow, 1);
+
+    return NGX_DECLINED;
 }
 
 

@@ -79,6 +79,10 @@
 #define NGX_HTTP_X402_STAT_REDIS             NGX_HTTP_X402_IO_REDIS
 
 
+/* A request's outcome (NGX_HTTP_X402_STAT_PAID ... _PREFLIGHT): counted in
+ * all and under its location's x402_status_label. */
+void ngx_http_x402_stat_request(ngx_http_request_t *r, ngx_uint_t outcome);
+
 void ngx_http_x402_stat_add(ngx_uint_t counter, ngx_atomic_int_t n);
 void ngx_http_x402_stat_reason(ngx_uint_t status, const char *reason);
 void ngx_http_x402_stat_latency(ngx_uint_t which, ngx_msec_t start,
@@ -99,10 +103,12 @@ ngx_int_t ngx_http_x402_status_zone(ngx_conf_t *cf,
 
 #define NGX_HTTP_X402_STATUS_ZONE_SIZE   (128 * 1024)
 #define NGX_HTTP_X402_STATUS_MAGIC       0x78343032
-#define NGX_HTTP_X402_STATUS_VERSION     3
+#define NGX_HTTP_X402_STATUS_VERSION     4
 #define NGX_HTTP_X402_STATUS_REASONS     64
 #define NGX_HTTP_X402_STATUS_REASON_LEN  64
 #define NGX_HTTP_X402_STATUS_ASSETS      32
+/* (location label, outcome) pairs: x402_location_requests_total */
+#define NGX_HTTP_X402_STATUS_LOCATIONS   256
 #define NGX_HTTP_X402_STATUS_BUCKETS     12
 #define NGX_HTTP_X402_STATUS_SLOTS       64     /* workers, old and new */
 
@@ -151,6 +157,7 @@ typedef struct {
 
     ngx_http_x402_status_reason_t  reasons[NGX_HTTP_X402_STATUS_REASONS];
     ngx_atomic_t                 reasons_other[2];  /* 402, 412 */
+    ngx_http_x402_status_reason_t  locations[NGX_HTTP_X402_STATUS_LOCATIONS];
     ngx_http_x402_status_amount_t  amounts[2][NGX_HTTP_X402_STATUS_ASSETS];
     ngx_http_x402_status_slot_t  slots[NGX_HTTP_X402_STATUS_SLOTS];
     ngx_atomic_t                 overflow;

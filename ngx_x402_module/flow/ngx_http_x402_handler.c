@@ -113,7 +113,7 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         /* no price for this request: refuse before any payment is taken */
-        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_BAD_REQUEST);
+        ngx_http_x402_stat_request(r, NGX_HTTP_X402_STAT_BAD_REQUEST);
 
         return ngx_http_x402_send_unpriced(r, xlcf,
                                            ctx && ctx->model.len
@@ -230,9 +230,10 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
     const char  *reason;
 
     if (ctx->status) {
-        ngx_http_x402_stat_inc(ctx->status == NGX_HTTP_SERVICE_UNAVAILABLE
-                               ? NGX_HTTP_X402_STAT_UNAVAILABLE
-                               : NGX_HTTP_X402_STAT_ERROR);
+        ngx_http_x402_stat_request(r,
+                                   ctx->status == NGX_HTTP_SERVICE_UNAVAILABLE
+                                   ? NGX_HTTP_X402_STAT_UNAVAILABLE
+                                   : NGX_HTTP_X402_STAT_ERROR);
 
         return ngx_http_x402_send_error(r, ctx->status, ctx->error);
     }
@@ -250,7 +251,7 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 
         if (!ctx->counted) {
             ctx->counted = 1;
-            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PAID);
+            ngx_http_x402_stat_request(r, NGX_HTTP_X402_STAT_PAID);
         }
 
         /* the phase's other handlers (try_files, mirror) still run */
@@ -266,9 +267,9 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
         reason = x402_reason_string(ctx->reason);
     }
 
-    ngx_http_x402_stat_inc(status == NGX_HTTP_PRECONDITION_FAILED
-                           ? NGX_HTTP_X402_STAT_ALLOWANCE
-                           : NGX_HTTP_X402_STAT_PAYMENT_REQUIRED);
+    ngx_http_x402_stat_request(r, status == NGX_HTTP_PRECONDITION_FAILED
+                                  ? NGX_HTTP_X402_STAT_ALLOWANCE
+                                  : NGX_HTTP_X402_STAT_PAYMENT_REQUIRED);
     ngx_http_x402_stat_reason(status, reason);
 
     return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer, status,

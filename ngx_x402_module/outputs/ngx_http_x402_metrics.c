@@ -48,6 +48,7 @@ static u_char *ngx_http_x402_status_hist(u_char *p, u_char *last,
 static u_char *ngx_http_x402_status_label(u_char *p, u_char *last,
     u_char *s);
 static u_char *ngx_http_x402_status_amounts(u_char *p, u_char *last,
+    ngx_http_x402_main_conf_t *xmcf,
     const char *name, const char *help, ngx_http_x402_status_amount_t *a);
 
 
@@ -192,6 +193,7 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     ngx_http_x402_status_shm_t     *st;
     ngx_http_x402_status_metric_t  *m;
     ngx_http_x402_status_reason_t  *rs;
+    ngx_http_x402_main_conf_t      *xmcf;
     ngx_http_x402_status_amount_t   amounts[2][NGX_HTTP_X402_STATUS_ASSETS];
 
     static const char  *outcomes[] = {
@@ -212,10 +214,12 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     }
 
     size = NGX_HTTP_X402_STATUS_OUT_FIXED
+           + NGX_HTTP_X402_STATUS_LOCATIONS
+             * (2 * NGX_HTTP_X402_STATUS_REASON_LEN + 80)
            + NGX_HTTP_X402_STATUS_REASONS
              * (2 * NGX_HTTP_X402_STATUS_REASON_LEN + 64)
-           + 2 * NGX_HTTP_X402_STATUS_ASSETS
-             * (X402_U256_DEC_MAX + X402_ADDRESS_STR_LEN + 96);
+           + 4 * NGX_HTTP_X402_STATUS_ASSETS
+             * (X402_AMOUNT_STR_MAX + X402_ADDRESS_STR_LEN + 96);
 
     p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
@@ -224,6 +228,15 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
 
     body.data = p;
     last = p + size;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_build_info The module's version and the "
+                     "nginx it was built for.\n"
+                     "# TYPE x402_build_info gauge\n"
+                     "x402_build_info{version=\"" NGX_HTTP_X402_VERSION
+                     "\",nginx=\"" NGINX_VERSION "\"} 1\n");
 
     /* requests */
 
@@ -235,6 +248,28 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     for (i = 0; i <= NGX_HTTP_X402_STAT_PREFLIGHT; i++) {
         p = ngx_slprintf(p, last, "x402_requests_total{outcome=\"%s\"} %uA\n",
                          outcomes[i], st->counter[i]);
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP x402_location_requests_total Requests to x402 "
+                     "locations by location (x402_status_label, or its "
+                     "name) and outcome.\n"
+                     "# TYPE x402_location_requests_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_LOCATIONS; i++) {
+        rs = &st->locations[i];
+
+        if (!rs->used) {
+            break;
+        }
+
+        ngx_memory_barrier();
+
+        p = ngx_slprintf(p, last, "x402_location_requests_total{location=\"");
+        p = ngx_http_x402_status_label(p, last, rs->name);
+        p = ngx_slprintf(p, last, "\",outcome=\"%s\"} %uA\n",
+                         rs->status <= NGX_HTTP_X402_STAT_PREFLIGHT
+                         ? outcomes[rs->status] : "other", rs->count);
     }
 
     p = ngx_slprintf(p, last,
@@ -287,11 +322,11 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     ngx_memcpy(amounts, st->amounts, sizeof(amounts));
     ngx_shmtx_unlock(&sp->mutex);
 
-    p = ngx_http_x402_status_amounts(p, last, "x402_settled_amount_total",
+    p = ngx_http_x402_status_amounts(p, last, xmcf, "x402_settled",
                                      "Amount settled (by the settler, a "
                                      "facilitator or the reconciler)",
                                      amounts[NGX_HTTP_X402_AMOUNT_SETTLED]);
-    p = ngx_http_x402_status_amounts(p, last, "x402_unpaid_amount_total",
+    p = ngx_http_x402_status_amounts(p, last, xmcf, "x402_unpaid",
                                      "Amount of payments served and never "
                                      "paid",
                                      amounts[NGX_HTTP_X402_AMOUNT_UNPAID]);
@@ -383,16 +418,20 @@ ngx_http_x402_status_results(u_char *p, u_char *last,
 
 
 static u_char *
-ngx_http_x402_status_amounts(u_char *p, u_char *last, const char *name,
-    const char *help, ngx_http_x402_status_amount_t *a)
+ngx_http_x402_status_amounts(u_char *p, u_char *last,
+    ngx_http_x402_main_conf_t *xmcf, const char *name, const char *help,
+    ngx_http_x402_status_amount_t *a)
 {
-    char        dec[X402_U256_DEC_MAX];
-    char        addr[X402_ADDRESS_STR_LEN];
-    ngx_uint_t  i;
+    char                    dec[X402_U256_DEC_MAX];
+    char                    tokens[X402_AMOUNT_STR_MAX];
+    char                    addr[X402_ADDRESS_STR_LEN];
+    ngx_uint_t              i, k;
+    ngx_http_x402_asset_t  *as;
 
     p = ngx_slprintf(p, last,
-                     "# HELP %s %s, in atomic units of the asset (exact "
-                     "decimal).\n# TYPE %s counter\n", name, help, name);
+                     "# HELP %s_amount_total %s, in atomic units of the asset "
+                     "(exact decimal).\n# TYPE %s_amount_total counter\n",
+                     name, help, name);
 
     for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
         if (!a[i].used) {
@@ -402,8 +441,43 @@ ngx_http_x402_status_amounts(u_char *p, u_char *last, const char *name,
         x402_address_format(addr, &a[i].asset);
         x402_u256_format_dec(dec, &a[i].total);
 
-        p = ngx_slprintf(p, last, "%s{network=\"eip155:%uL\",asset=\"%s\"} "
-                         "%s\n", name, a[i].chain_id, addr, dec);
+        p = ngx_slprintf(p, last, "%s_amount_total{network=\"eip155:%uL\","
+                         "asset=\"%s\"} %s\n", name, a[i].chain_id, addr,
+                         dec);
+    }
+
+    /* in whole tokens, for dashboards: the asset's decimals as configured */
+
+    p = ngx_slprintf(p, last,
+                     "# HELP %s_tokens_total %s, in whole tokens of the asset "
+                     "(x402_asset_decimals).\n# TYPE %s_tokens_total "
+                     "counter\n", name, help, name);
+
+    as = xmcf->assets ? xmcf->assets->elts : NULL;
+
+    for (i = 0; i < NGX_HTTP_X402_STATUS_ASSETS; i++) {
+        if (!a[i].used) {
+            continue;
+        }
+
+        for (k = 0; as && k < xmcf->assets->nelts; k++) {
+            if (as[k].chain_id == a[i].chain_id
+                && x402_address_eq(&as[k].asset, &a[i].asset))
+            {
+                break;
+            }
+        }
+
+        if (as == NULL || k == xmcf->assets->nelts) {
+            continue;       /* no location offers it any more */
+        }
+
+        x402_address_format(addr, &a[i].asset);
+        x402_amount_format(tokens, &a[i].total, (unsigned) as[k].decimals);
+
+        p = ngx_slprintf(p, last, "%s_tokens_total{network=\"eip155:%uL\","
+                         "asset=\"%s\"} %s\n", name, a[i].chain_id, addr,
+                         tokens);
     }
 
     return p;
@@ -419,9 +493,11 @@ ngx_http_x402_status_hist(u_char *p, u_char *last, const char *name,
 
     count = h->count;
 
+    /* Prometheus' base unit: seconds (the zone counts milliseconds) */
+
     p = ngx_slprintf(p, last,
-                     "# HELP %s_duration_ms %s: time to the reply, ms.\n"
-                     "# TYPE %s_duration_ms histogram\n",
+                     "# HELP %s_duration_seconds %s: time to the reply.\n"
+                     "# TYPE %s_duration_seconds histogram\n",
                      name, what, name);
 
     sum = 0;
@@ -429,8 +505,10 @@ ngx_http_x402_status_hist(u_char *p, u_char *last, const char *name,
     for (i = 0; i < NGX_HTTP_X402_STATUS_BUCKETS; i++) {
         sum += h->bucket[i];
 
-        p = ngx_slprintf(p, last, "%s_duration_ms_bucket{le=\"%M\"} %uA\n",
-                         name, ngx_http_x402_status_le[i], sum);
+        p = ngx_slprintf(p, last,
+                         "%s_duration_seconds_bucket{le=\"%M.%03M\"} %uA\n",
+                         name, ngx_http_x402_status_le[i] / 1000,
+                         ngx_http_x402_status_le[i] % 1000, sum);
     }
 
     /* read apart, the total may trail the buckets: never below them */
@@ -440,14 +518,15 @@ ngx_http_x402_status_hist(u_char *p, u_char *last, const char *name,
     }
 
     p = ngx_slprintf(p, last,
-                     "%s_duration_ms_bucket{le=\"+Inf\"} %uA\n"
-                     "%s_duration_ms_sum %uA\n"
-                     "%s_duration_ms_count %uA\n"
+                     "%s_duration_seconds_bucket{le=\"+Inf\"} %uA\n"
+                     "%s_duration_seconds_sum %uA.%03uA\n"
+                     "%s_duration_seconds_count %uA\n"
                      "# HELP %s_errors_total %s that failed (%s).\n"
                      "# TYPE %s_errors_total counter\n"
                      "%s_errors_total %uA\n",
-                     name, count, name, h->sum, name, count,
-                     name, what, failure, name, name, h->errors);
+                     name, count, name, h->sum / 1000, h->sum % 1000,
+                     name, count, name, what, failure, name, name,
+                     h->errors);
 
     return p;
 }

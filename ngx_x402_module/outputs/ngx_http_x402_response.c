@@ -454,7 +454,7 @@ ngx_http_x402_preflight(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_PREFLIGHT);
+    ngx_http_x402_stat_request(r, NGX_HTTP_X402_STAT_PREFLIGHT);
 
     rc = ngx_http_discard_request_body(r);
 
