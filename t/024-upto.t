@@ -199,6 +199,28 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
     ok(!exists $res->{headers}{'x-usage-cost'}, 'X-Usage-Cost removed from the response');
 }
 
+# the agent reads its charge afterwards: the same payment again answers the
+# stored receipt (docs/agents.md), settled a moment after the response
+{
+    my $h = pay("--scheme upto --facilitator $C->{X402_SETTLER_ADDRESS} "
+        . "--amount " . atomic('0.1') . " --pay-to $C->{X402_PAY_TO}");
+    my %hdr = ('PAYMENT-SIGNATURE' => $h, 'Content-Type' => 'application/json');
+    is(http_request($srv, 'POST /stated/chat/completions', \%hdr, encode_json($chat))->{status},
+       200, 'upto: served');
+    my ($res, $rc);
+    for (1 .. 50) {
+        $res = http_request($srv, 'POST /stated/chat/completions', \%hdr, encode_json($chat));
+        $rc = (eval { decode_json($res->{content}) } // {})->{receipt};
+        last if $rc && $rc->{status} eq 'settled';
+        sleep 0.1;
+    }
+    is($res->{status}, 402, 'upto: the same payment again is refused');
+    is($rc && $rc->{status}, 'settled', 'upto: with its receipt, settled');
+    is($rc && $rc->{charged}, atomic('0.003') . '', 'upto: the charge');
+    is($rc && $rc->{amount}, atomic('0.1') . '', 'upto: and the cap');
+    like($rc && $rc->{transaction} // '', qr/^0x[0-9a-f]{64}$/, 'upto: and the transaction');
+}
+
 # the client leaves mid-stream: the tokens delivered so far are charged
 {
     my $h = pay("--scheme upto --facilitator $C->{X402_SETTLER_ADDRESS} --amount "
