@@ -297,6 +297,24 @@ x402_err x402_payment_required_compose(char *out, size_t *out_len,
     const char *error, const x402_resource *resource,
     const char *accepts_json, size_t accepts_len);
 
+/*
+ * The same with the PaymentRequired's "extensions" object (compact JSON
+ * text, e.g. from x402_payment_identifier_declare), written last as the
+ * reference does; extensions_json NULL: none.
+ */
+x402_err x402_payment_required_compose_ext(char *out, size_t *out_len,
+    const char *error, const x402_resource *resource,
+    const char *accepts_json, size_t accepts_len,
+    const char *extensions_json, size_t extensions_len);
+
+/*
+ * The "extensions" object that declares the payment-identifier extension
+ * (@x402/extensions 2.27 declarePaymentIdentifierExtension): {"payment-
+ * identifier":{"info":{"required":…},"schema":{…}}}, NUL-terminated.
+ */
+x402_err x402_payment_identifier_declare(char *out, size_t *out_len,
+    int required);
+
 /* The same, then standard base64 (the PAYMENT-REQUIRED header value). */
 x402_err x402_payment_required_header(char *out, size_t *out_len,
     const char *error, const x402_resource *resource,
@@ -306,6 +324,8 @@ x402_err x402_payment_required_header(char *out, size_t *out_len,
 #define X402_EXTRA_TEXT_MAX   64      /* longest accepted extra.name/version */
 #define X402_SIGNATURE_MAX    65
 #define X402_PAYLOAD_JSON_MAX 16384   /* longest decoded PaymentPayload */
+#define X402_PAYMENT_ID_MIN   16      /* payment-identifier id lengths */
+#define X402_PAYMENT_ID_MAX   128
 
 /* A decoded PAYMENT-SIGNATURE (PaymentPayload v2, Permit2). */
 typedef struct {
@@ -351,7 +371,20 @@ typedef struct {
      */
     uint8_t       signature[X402_SIGNATURE_MAX];
     size_t        signature_len;
+
+    /*
+     * "extensions"."payment-identifier".info.id (@x402/extensions 2.27):
+     * X402_PAYMENT_ID_NONE, _VALID (16-128 of [A-Za-z0-9_-], in
+     * payment_id), or _INVALID (present, not such a text; not a decode
+     * error: the server decides what it means).
+     */
+    int           payment_id_state;
+    char          payment_id[X402_PAYMENT_ID_MAX + 1];
 } x402_payment;
+
+#define X402_PAYMENT_ID_NONE     0
+#define X402_PAYMENT_ID_VALID    1
+#define X402_PAYMENT_ID_INVALID  2
 
 /*
  * Decode the JSON text of a PaymentPayload.  Requires x402Version == 2,
@@ -488,6 +521,14 @@ x402_reason x402_verify_local(const x402_context *ctx,
  */
 #define X402_REPLAY_KEY_MAX 180
 void x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
+    const x402_payment *p);
+
+/*
+ * What a payment-identifier is bound to: keccak256 of the replay key and
+ * the signature, so the same signed permit however it is encoded (and
+ * nothing else) is "the same payload".
+ */
+void x402_payment_fingerprint(uint8_t out[32], uint64_t chain_id,
     const x402_payment *p);
 
 

@@ -165,6 +165,18 @@ x402_payment_required_compose(char *out, size_t *out_len, const char *error,
     const x402_resource *resource, const char *accepts_json,
     size_t accepts_len)
 {
+    return x402_payment_required_compose_ext(out, out_len, error, resource,
+                                             accepts_json, accepts_len,
+                                             NULL, 0);
+}
+
+
+x402_err
+x402_payment_required_compose_ext(char *out, size_t *out_len,
+    const char *error, const x402_resource *resource,
+    const char *accepts_json, size_t accepts_len,
+    const char *extensions_json, size_t extensions_len)
+{
     x402_buf  o;
 
     if (out == NULL || out_len == NULL || *out_len == 0 || resource == NULL
@@ -205,7 +217,53 @@ x402_payment_required_compose(char *out, size_t *out_len, const char *error,
 
     x402_put(&o, "},\"accepts\":", 12);
     x402_put(&o, accepts_json, accepts_len);
+
+    if (extensions_json != NULL) {
+        x402_put(&o, ",\"extensions\":", 14);
+        x402_put(&o, extensions_json, extensions_len);
+    }
+
     x402_put(&o, "}", 1);
+
+    return x402_buf_finish(&o, out_len);
+}
+
+
+x402_err
+x402_payment_identifier_declare(char *out, size_t *out_len, int required)
+{
+    x402_buf  o;
+
+    if (out == NULL || out_len == NULL || *out_len == 0) {
+        return X402_ERR_ARG;
+    }
+
+    x402_buf_init(&o, out, *out_len);
+
+    /* declarePaymentIdentifierExtension(required), key for key */
+    x402_put(&o, "{\"payment-identifier\":{\"info\":{\"required\":",
+             sizeof("{\"payment-identifier\":{\"info\":{\"required\":") - 1);
+
+    if (required) {
+        x402_put(&o, "true", 4);
+    } else {
+        x402_put(&o, "false", 5);
+    }
+
+    x402_put(&o, "},\"schema\":{\"$schema\":"
+             "\"https://json-schema.org/draft/2020-12/schema\","
+             "\"type\":\"object\",\"properties\":{\"required\":"
+             "{\"type\":\"boolean\"},\"id\":{\"type\":\"string\","
+             "\"minLength\":16,\"maxLength\":128,"
+             "\"pattern\":\"^[a-zA-Z0-9_-]+$\"}},"
+             "\"required\":[\"required\"]}}}",
+             sizeof("},\"schema\":{\"$schema\":"
+             "\"https://json-schema.org/draft/2020-12/schema\","
+             "\"type\":\"object\",\"properties\":{\"required\":"
+             "{\"type\":\"boolean\"},\"id\":{\"type\":\"string\","
+             "\"minLength\":16,\"maxLength\":128,"
+             "\"pattern\":\"^[a-zA-Z0-9_-]+$\"}},"
+             "\"required\":[\"required\"]}}}") - 1);
 
     return x402_buf_finish(&o, out_len);
 }

@@ -329,6 +329,53 @@ x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
 }
 
 
+
+/*
+ * extensions["payment-identifier"].info.id, as extractPaymentIdentifier
+ * reads it: a string there is the id, valid when it is 16-128 characters
+ * of [A-Za-z0-9_-].
+ */
+static void
+x402_decode_payment_id(x402_payment *out, json_t *extensions)
+{
+    json_t      *ext, *info, *id;
+    const char  *s;
+    size_t       i, len;
+
+    out->payment_id_state = X402_PAYMENT_ID_NONE;
+    out->payment_id[0] = '\0';
+
+    ext = extensions ? json_object_get(extensions, "payment-identifier")
+                     : NULL;
+    info = json_is_object(ext) ? json_object_get(ext, "info") : NULL;
+    id = json_is_object(info) ? json_object_get(info, "id") : NULL;
+
+    if (!json_is_string(id)) {
+        return;
+    }
+
+    s = json_string_value(id);
+    len = json_string_length(id);
+
+    out->payment_id_state = X402_PAYMENT_ID_INVALID;
+
+    if (len < X402_PAYMENT_ID_MIN || len > X402_PAYMENT_ID_MAX) {
+        return;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+        {
+            return;
+        }
+    }
+
+    memcpy(out->payment_id, s, len);
+    out->payment_id[len] = '\0';
+    out->payment_id_state = X402_PAYMENT_ID_VALID;
+}
+
 x402_err
 x402_payment_decode_json(x402_payment *out, const char **field,
     const char *json, size_t len)
@@ -394,6 +441,8 @@ x402_payment_decode_json(x402_payment *out, const char **field,
         *field = "extensions";
         goto done;
     }
+
+    x402_decode_payment_id(out, v);
 
 done:
 

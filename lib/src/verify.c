@@ -215,6 +215,21 @@ x402_replay_key(char out[X402_REPLAY_KEY_MAX], uint64_t chain_id,
 }
 
 
+void
+x402_payment_fingerprint(uint8_t out[32], uint64_t chain_id,
+    const x402_payment *p)
+{
+    uint8_t  buf[X402_REPLAY_KEY_MAX + X402_SIGNATURE_MAX];
+    size_t   len;
+
+    x402_replay_key((char *) buf, chain_id, p);
+    len = strlen((char *) buf);
+
+    memcpy(buf + len, p->signature, p->signature_len);
+    x402_keccak256(out, buf, len + p->signature_len);
+}
+
+
 int
 x402_offer_eq(const x402_offer *a, const x402_offer *b)
 {

@@ -321,6 +321,119 @@ xt_expect(const char *path, json_t *value, x402_err want_rc,
 }
 
 
+/* One payload with extensions["payment-identifier"].info.id = id (NULL:
+ * no extensions): its state and id once decoded. */
+static void
+xt_payment_id(const char *id, int want_state)
+{
+    x402_payment  p;
+    json_t       *doc, *ext;
+    char         *json;
+
+    doc = json_deep_copy(xt_get("chains.8453.paymentPayload"));
+    assert_non_null(doc);
+
+    if (id != NULL) {
+        ext = json_pack("{s:{s:{s:b,s:s}}}", "payment-identifier", "info",
+                        "required", 1, "id", id);
+        assert_non_null(ext);
+        json_object_set_new(doc, "extensions", ext);
+    }
+
+    json = xt_dump(doc);
+    json_decref(doc);
+
+    assert_int_equal(x402_payment_decode_json(&p, NULL, json, strlen(json)),
+                     X402_OK);
+    free(json);
+
+    assert_int_equal(p.payment_id_state, want_state);
+
+    if (want_state == X402_PAYMENT_ID_VALID) {
+        assert_string_equal(p.payment_id, id);
+    }
+}
+
+
+/* The payment-identifier extension: what a payload carries, what a 402
+ * declares, and what a payment is bound to. */
+static void
+test_payment_identifier(void **state)
+{
+    char          big[X402_PAYMENT_ID_MAX + 2], out[1024];
+    size_t        len;
+    uint8_t       f1[32], f2[32];
+    json_t       *doc;
+    x402_payment  p;
+    x402_resource res = { "https://x.example/a", NULL, NULL };
+
+    (void) state;
+
+    xt_payment_id(NULL, X402_PAYMENT_ID_NONE);
+    xt_payment_id("pay_0123456789abcdef", X402_PAYMENT_ID_VALID);
+    xt_payment_id("0123456789abcdef", X402_PAYMENT_ID_VALID);
+    xt_payment_id("0123456789abcde", X402_PAYMENT_ID_INVALID);   /* 15 */
+    xt_payment_id("pay_0123456789abcdef!", X402_PAYMENT_ID_INVALID);
+    xt_payment_id("pay 0123456789abcdef", X402_PAYMENT_ID_INVALID);
+
+    memset(big, 'a', sizeof(big));
+    big[X402_PAYMENT_ID_MAX] = '\0';
+    xt_payment_id(big, X402_PAYMENT_ID_VALID);
+    big[X402_PAYMENT_ID_MAX] = 'a';
+    big[X402_PAYMENT_ID_MAX + 1] = '\0';
+    xt_payment_id(big, X402_PAYMENT_ID_INVALID);
+
+    /* the declaration, parsed back */
+    len = sizeof(out);
+    assert_int_equal(x402_payment_identifier_declare(out, &len, 1), X402_OK);
+    doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_true(json_is_true(json_object_get(json_object_get(
+        json_object_get(doc, "payment-identifier"), "info"), "required")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(
+        json_object_get(json_object_get(json_object_get(doc,
+        "payment-identifier"), "schema"), "properties"), "id"),
+        "minLength")), 16);
+    json_decref(doc);
+
+    /* composed last into a PaymentRequired */
+    {
+        char    pr[2048], ext[1024];
+        size_t  elen = sizeof(ext), plen = sizeof(pr);
+
+        assert_int_equal(x402_payment_identifier_declare(ext, &elen, 0),
+                         X402_OK);
+        assert_int_equal(x402_payment_required_compose_ext(pr, &plen, NULL,
+                             &res, "[]", 2, ext, elen), X402_OK);
+        doc = json_loads(pr, 0, NULL);
+        assert_non_null(doc);
+        assert_true(json_is_false(json_object_get(json_object_get(
+            json_object_get(json_object_get(doc, "extensions"),
+            "payment-identifier"), "info"), "required")));
+        json_decref(doc);
+    }
+
+    /* the fingerprint: the signed permit, not the id or the encoding */
+    doc = xt_get("chains.8453.paymentPayload");
+    {
+        char  *json = xt_dump(doc);
+
+        assert_int_equal(x402_payment_decode_json(&p, NULL, json,
+                                                  strlen(json)), X402_OK);
+        free(json);
+    }
+    x402_payment_fingerprint(f1, 8453, &p);
+    x402_payment_fingerprint(f2, 8453, &p);
+    assert_memory_equal(f1, f2, 32);
+    p.signature[0] ^= 1;
+    x402_payment_fingerprint(f2, 8453, &p);
+    assert_memory_not_equal(f1, f2, 32);
+    p.signature[0] ^= 1;
+    x402_payment_fingerprint(f2, 84532, &p);
+    assert_memory_not_equal(f1, f2, 32);
+}
+
+
 #define P2A  "payload.permit2Authorization"
 
 static void
@@ -590,6 +703,7 @@ main(void)
         cmocka_unit_test(test_decode_chain_headers),
         cmocka_unit_test(test_decode_e07_and_base64),
         cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_payment_identifier),
         cmocka_unit_test(test_decode_documents),
     };
 
