@@ -22,6 +22,7 @@
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_usage.h"
 #include "ngx_http_x402_hold.h"
+#include "ngx_http_x402_payment.h"
 #include "ngx_http_x402_variables.h"
 
 
@@ -89,6 +90,8 @@ static char *ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_settler_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_x402_declare_payment_id(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_add_asset(ngx_conf_t *cf,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_loc_conf_t *conf);
 static void ngx_http_x402_conf_error(ngx_conf_t *cf,
@@ -109,6 +112,13 @@ static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
     { ngx_string("sync"), NGX_HTTP_X402_SETTLE_SYNC },
     { ngx_string("async"), NGX_HTTP_X402_SETTLE_ASYNC },
     { ngx_string("off"), NGX_HTTP_X402_SETTLE_OFF },
+    { ngx_null_string, 0 }
+};
+
+static ngx_conf_enum_t  ngx_http_x402_payment_ids[] = {
+    { ngx_string("off"), NGX_HTTP_X402_PID_OFF },
+    { ngx_string("on"), NGX_HTTP_X402_PID_ON },
+    { ngx_string("required"), NGX_HTTP_X402_PID_REQUIRED },
     { ngx_null_string, 0 }
 };
 
@@ -315,6 +325,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_main_conf_t, settler_key_file),
       NULL },
 
+    { ngx_string("x402_payment_identifier"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, payment_id),
+      &ngx_http_x402_payment_ids },
+
     { ngx_string("x402_bypass"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_set_predicate_slot,
@@ -467,7 +484,9 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_x402_usage_init(cf) != NGX_OK) {
+    if (ngx_http_x402_usage_init(cf) != NGX_OK
+        || ngx_http_x402_payment_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -584,6 +603,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
     conf->bypass = NGX_CONF_UNSET_PTR;
+    conf->payment_id = NGX_CONF_UNSET_UINT;
     conf->cors = NGX_CONF_UNSET_PTR;
     conf->settle_margin = NGX_CONF_UNSET;
     conf->response_time = NGX_CONF_UNSET;
@@ -680,6 +700,14 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->price, prev->price, NULL);
     ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
+    ngx_conf_merge_uint_value(conf->payment_id, prev->payment_id,
+                              NGX_HTTP_X402_PID_OFF);
+
+    if (conf->payment_id != NGX_HTTP_X402_PID_OFF
+        && ngx_http_x402_declare_payment_id(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     /* the values were validated when parsed */
 
@@ -978,7 +1006,7 @@ ngx_http_x402_check_offer(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
     err = ngx_http_x402_encode_payment_required(cf->temp_pool, &json, &header,
                                                 "Payment required",
                                                 &resource, &conf->offer,
-                                                NULL);
+                                                NULL, &conf->extensions_json);
 
     /* a static price: the accepts array is the same for every answer */
 
@@ -1498,6 +1526,37 @@ ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        &cmd->name, &value[1], p - list, list);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* The 402's "extensions": the payment-identifier declaration. */
+
+static ngx_int_t
+ngx_http_x402_declare_payment_id(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf)
+{
+    size_t  len;
+    u_char  buf[1024];
+
+    len = sizeof(buf);
+
+    if (x402_payment_identifier_declare((char *) buf, &len,
+                                        conf->payment_id
+                                        == NGX_HTTP_X402_PID_REQUIRED)
+        != X402_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    conf->extensions_json.data = ngx_pnalloc(cf->pool, len);
+    if (conf->extensions_json.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(conf->extensions_json.data, buf, len);
+    conf->extensions_json.len = len;
+
+    return NGX_OK;
 }
 
 

@@ -110,6 +110,8 @@ typedef struct {
 
     ngx_http_complex_value_t    *price;
     ngx_array_t                 *bypass;        /* x402_bypass predicates */
+    ngx_uint_t                   payment_id;    /* NGX_HTTP_X402_PID_* */
+    ngx_str_t                    extensions_json;   /* the 402's */
     ngx_http_complex_value_t    *input_price;   /* per 1000 tokens (upto) */
     ngx_http_complex_value_t    *output_price;
     ngx_str_t                    usage_header;  /* x402_usage_header */
@@ -178,6 +180,12 @@ typedef struct {
 #define NGX_HTTP_X402_SETTLE_ASYNC           2
 #define NGX_HTTP_X402_SETTLE_OFF             3
 #define NGX_HTTP_X402_SETTLE_BEFORE_CONTENT  4
+
+
+/* x402_payment_identifier */
+#define NGX_HTTP_X402_PID_OFF       1
+#define NGX_HTTP_X402_PID_ON        2
+#define NGX_HTTP_X402_PID_REQUIRED  3
 
 
 /* a location's content handler from this module: never gated */

@@ -91,6 +91,10 @@ struct ngx_http_x402_ctx_s {
     ngx_str_t                    payload_json;  /* for the facilitator */
     ngx_http_x402_step_pt        next;      /* the running step's */
     ngx_http_x402_step_pt        used;      /* on chain: the nonce is spent */
+    ngx_uint_t                   pid_state;     /* payment-identifier */
+    ngx_uint_t                   pid_status;    /* its stored answer's */
+    unsigned                     pid_owned:1;   /* claimed by this request */
+    u_char                       pid_fp[65];    /* the payment's, hex */
     char                         key[X402_REPLAY_KEY_MAX];
 
     u_char                       payer[X402_ADDRESS_STR_LEN];

@@ -15,6 +15,7 @@
 #include "ngx_http_x402_payment.h"
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_usage.h"
+#include "ngx_http_x402_payment_id.h"
 
 
 static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
@@ -22,6 +23,8 @@ static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
 static x402_reason ngx_http_x402_verify(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
     ngx_str_t *header);
+static ngx_uint_t ngx_http_x402_payment_id_refused(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 static ngx_uint_t ngx_http_x402_goes_on_chain(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf);
 static ngx_int_t ngx_http_x402_keep_payload(ngx_http_request_t *r,
@@ -182,6 +185,10 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
     } else {
         reason = ngx_http_x402_verify(r, xmcf, ctx, &header);
 
+        if (ctx->decoded && ngx_http_x402_payment_id_refused(r, xlcf, ctx)) {
+            return ngx_http_x402_answer(r, xlcf, ctx);
+        }
+
         /* a facilitator gets the client's payload as it was sent */
 
         if (xlcf->facilitator_url.len && ctx->decoded
@@ -220,6 +227,43 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * x402_payment_identifier required: a payment without a valid id is a
+ * bad request (400), as is a malformed id wherever it is declared.
+ */
+
+static ngx_uint_t
+ngx_http_x402_payment_id_refused(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx)
+{
+    if (xlcf->payment_id == NGX_HTTP_X402_PID_OFF) {
+        return 0;
+    }
+
+    if (ctx->payment.payment_id_state == X402_PAYMENT_ID_INVALID) {
+        ctx->error = "payment_identifier_invalid";
+
+    } else if (ctx->payment.payment_id_state == X402_PAYMENT_ID_NONE
+               && xlcf->payment_id == NGX_HTTP_X402_PID_REQUIRED)
+    {
+        ctx->error = "payment_identifier_required";
+
+    } else {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment of %s refused: %s", ctx->payer, ctx->error);
+
+    ctx->status = NGX_HTTP_BAD_REQUEST;
+    ctx->reason = X402_R_PAYMENT_REQUIRED;
+    ctx->verdict = 1;
+    ctx->state = NGX_HTTP_X402_DONE;
+
+    return 1;
+}
+
+
 /* Acts on a verdict: continue to the content handler, or answer. */
 
 ngx_int_t
@@ -228,6 +272,23 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 {
     ngx_uint_t   status;
     const char  *reason;
+
+    if (ctx->pid_state == NGX_HTTP_X402_PID_DONE) {
+        /* an agent's retry: what its first attempt was answered */
+
+        if (ctx->payment_response.len
+            && ngx_http_x402_push_header(r, "PAYMENT-RESPONSE",
+                                         &ctx->payment_response)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+
+        return ngx_http_x402_send_processed(r, ctx->pid_status,
+                                            ctx->payment.payment_id);
+    }
 
     if (ctx->status) {
         ngx_http_x402_stat_request(r,

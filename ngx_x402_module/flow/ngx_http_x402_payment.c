@@ -8,8 +8,10 @@
  * One payment, top to bottom, once the request's handler (handler.c) has
  * decoded it and verified it locally:
  *
- *   start     the second opinion: the facilitator's /verify, or the
- *             on-chain checks (steps/), the request parked meanwhile;
+ *   start     a payment-identifier looked up (an agent's retry is answered
+ *             from what its first attempt got), then the second opinion:
+ *             the facilitator's /verify, or the on-chain checks (steps/),
+ *             the request parked meanwhile;
  *   used      the chain has spent its nonce: refused with the stored
  *             receipt, if any;
  *   checked   every check passed: how it will be settled, and its
@@ -35,14 +37,20 @@
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_facilitator.h"
 #include "ngx_http_x402_onchain.h"
+#include "ngx_http_x402_payment_id.h"
 #include "ngx_http_x402_payment.h"
 #include "ngx_http_x402_reserve.h"
 #include "ngx_http_x402_settle.h"
 #include "ngx_http_x402_usage.h"
 
 
+static void ngx_http_x402_payment_claimed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static ngx_int_t ngx_http_x402_payment_check(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_checked(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
+static ngx_int_t ngx_http_x402_payment_log(ngx_http_request_t *r);
 static void ngx_http_x402_payment_used(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_replayed(ngx_http_request_t *r,
@@ -62,6 +70,73 @@ static void ngx_http_x402_payment_settled(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_x402_payment_start(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    /* an agent's retry with its payment-identifier: looked up first */
+
+    if (xlcf->payment_id != NGX_HTTP_X402_PID_OFF
+        && ctx->payment.payment_id_state == X402_PAYMENT_ID_VALID)
+    {
+        ngx_http_x402_pid_claim(r, ctx, ngx_http_x402_payment_claimed);
+        return NGX_AGAIN;
+    }
+
+    return ngx_http_x402_payment_check(r, xmcf, ctx);
+}
+
+
+/* The payment-identifier looked up: new, or answered from what it holds. */
+
+static void
+ngx_http_x402_payment_claimed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx)
+{
+    switch (ctx->pid_state) {
+
+    case NGX_HTTP_X402_PID_NEW:
+        if (ngx_http_x402_payment_check(r,
+                ngx_http_get_module_main_conf(r, ngx_http_x402_module), ctx)
+            != NGX_AGAIN)
+        {
+            ngx_http_x402_fail(r, ctx, "payment verification unavailable");
+        }
+
+        return;
+
+    case NGX_HTTP_X402_PID_IN_FLIGHT:
+        ctx->status = NGX_HTTP_CONFLICT;
+        ctx->error = "payment_identifier_in_progress";
+        break;
+
+    case NGX_HTTP_X402_PID_CONFLICT:
+        ctx->status = NGX_HTTP_CONFLICT;
+        ctx->error = "payment_identifier_conflict";
+        break;
+
+    case NGX_HTTP_X402_PID_DONE:
+        /* answered by ngx_http_x402_answer from what was stored */
+        break;
+
+    default:
+        ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
+        return;
+    }
+
+    ngx_http_x402_finish(r, ctx, X402_R_PAYMENT_REQUIRED);
+}
+
+
+/*
+ * The second opinion proper: the facilitator's /verify, or our own checks
+ * on chain.  NGX_AGAIN: the request is parked.
+ */
+
+static ngx_int_t
+ngx_http_x402_payment_check(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx)
 {
     ngx_http_x402_loc_conf_t  *xlcf;
@@ -329,6 +404,52 @@ ngx_http_x402_payment_result(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     ngx_memcpy((u_char *) ctx->reason_text, result->error_reason, len);
     ctx->reason_status = NGX_HTTP_X402_PAYMENT_REQUIRED;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_x402_payment_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_x402_payment_log;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A claimed payment-identifier keeps the answer of a served payment (a
+ * retry gets its status and PAYMENT-RESPONSE), and lets a refused one go
+ * (a retry is processed again).
+ */
+
+static ngx_int_t
+ngx_http_x402_payment_log(ngx_http_request_t *r)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx != NULL && ctx->pid_owned) {
+        ngx_http_x402_pid_record(r, ctx, ctx->paid
+                                 && r->headers_out.status
+                                    < NGX_HTTP_BAD_REQUEST);
+    }
 
     return NGX_OK;
 }

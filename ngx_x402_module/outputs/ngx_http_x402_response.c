@@ -81,7 +81,8 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
                                                 error, &resource, offer,
                                                 xlcf->price->lengths == NULL
-                                                ? &xlcf->accepts_json : NULL);
+                                                ? &xlcf->accepts_json : NULL,
+                                                &xlcf->extensions_json);
     if (err != X402_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: cannot encode the payment requirements "
@@ -163,6 +164,29 @@ ngx_http_x402_send_unpriced(ngx_http_request_t *r,
 
     return ngx_http_x402_send_typed(r, NGX_HTTP_X402_PAYMENT_REQUIRED, &type,
                                     NULL, &body);
+}
+
+
+ngx_int_t
+ngx_http_x402_send_processed(ngx_http_request_t *r, ngx_uint_t status,
+    const char *id)
+{
+    ngx_str_t  body;
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"paymentIdentifier\":\"\","
+                                            "\"processed\":true}\n")
+                                     + X402_PAYMENT_ID_MAX);
+    if (body.data == NULL) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    /* the id's characters need no escaping ([A-Za-z0-9_-]) */
+    body.len = ngx_sprintf(body.data, "{\"paymentIdentifier\":\"%s\","
+                           "\"processed\":true}\n", id)
+               - body.data;
+
+    return ngx_http_x402_send_json(r, status, NULL, &body);
 }
 
 
@@ -729,7 +753,7 @@ ngx_http_x402_encode_accepts(ngx_pool_t *pool, ngx_str_t *accepts,
 x402_err
 ngx_http_x402_encode_payment_required(ngx_pool_t *pool, ngx_str_t *json,
     ngx_str_t *header, const char *error, x402_resource *resource,
-    x402_offer *offer, ngx_str_t *accepts)
+    x402_offer *offer, ngx_str_t *accepts, ngx_str_t *extensions)
 {
     char        *p;
     size_t       size, len;
@@ -746,7 +770,7 @@ ngx_http_x402_encode_payment_required(ngx_pool_t *pool, ngx_str_t *json,
         accepts = &acc;
     }
 
-    size = NGX_HTTP_X402_JSON_SIZE + accepts->len
+    size = NGX_HTTP_X402_JSON_SIZE + accepts->len + extensions->len
            + 6 * ngx_strlen(resource->url);
 
     if (resource->description != NULL) {
@@ -762,9 +786,14 @@ ngx_http_x402_encode_payment_required(ngx_pool_t *pool, ngx_str_t *json,
 
         len = size;
 
-        err = x402_payment_required_compose(p, &len, error, resource,
-                                            (const char *) accepts->data,
-                                            accepts->len);
+        err = x402_payment_required_compose_ext(p, &len, error, resource,
+                                                (const char *) accepts->data,
+                                                accepts->len,
+                                                extensions->len
+                                                ? (const char *)
+                                                  extensions->data
+                                                : NULL,
+                                                extensions->len);
 
         if (err == X402_OK) {
             break;

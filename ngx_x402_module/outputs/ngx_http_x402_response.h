@@ -45,7 +45,13 @@ ngx_int_t ngx_http_x402_cors_init(ngx_conf_t *cf);
 
 x402_err ngx_http_x402_encode_payment_required(ngx_pool_t *pool,
     ngx_str_t *json, ngx_str_t *header, const char *error,
-    x402_resource *resource, x402_offer *offer, ngx_str_t *accepts);
+    x402_resource *resource, x402_offer *offer, ngx_str_t *accepts,
+    ngx_str_t *extensions);
+
+/* A payment-identifier seen before, answered: its stored status (and the
+ * PAYMENT-RESPONSE the caller pushed), the content not served twice. */
+ngx_int_t ngx_http_x402_send_processed(ngx_http_request_t *r,
+    ngx_uint_t status, const char *id);
 x402_err ngx_http_x402_encode_accepts(ngx_pool_t *pool, ngx_str_t *accepts,
     x402_offer *offer);
 
