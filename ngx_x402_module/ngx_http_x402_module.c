@@ -14,6 +14,7 @@
 #include "ngx_http_x402_redis.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_admitted.h"
+#include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_handler.h"
 #include "ngx_http_x402_metrics.h"
 #include "ngx_http_x402_receipts.h"
@@ -447,11 +448,7 @@ ngx_http_x402_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_x402_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
     ngx_http_x402_main_conf_t  *xmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     /*
      * after ACCESS: allow/deny, auth_basic and auth_request decide (with
@@ -459,12 +456,12 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
      * runs before try_files and mirror in this phase
      */
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
-    if (h == NULL) {
+    if (ngx_http_x402_phase_add(cf, NGX_HTTP_PRECONTENT_PHASE,
+                                ngx_http_x402_precontent_handler)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    *h = ngx_http_x402_precontent_handler;
 
     if (ngx_http_x402_cors_init(cf) != NGX_OK) {
         return NGX_ERROR;

@@ -29,6 +29,7 @@
 
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_settler.h"
 #include "ngx_http_x402_reserve.h"
@@ -71,25 +72,14 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 ngx_int_t
 ngx_http_x402_hold_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_x402_hold_header_filter;
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_x402_hold_body_filter;
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_x402_hold_log;
-
-    return NGX_OK;
+    return ngx_http_x402_phase_add(cf, NGX_HTTP_LOG_PHASE,
+                                   ngx_http_x402_hold_log);
 }
 
 

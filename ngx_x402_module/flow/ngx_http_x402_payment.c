@@ -33,6 +33,7 @@
 
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_ctx.h"
+#include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_park.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_facilitator.h"
@@ -412,19 +413,8 @@ ngx_http_x402_payment_result(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 ngx_int_t
 ngx_http_x402_payment_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_x402_payment_log;
-
-    return NGX_OK;
+    return ngx_http_x402_phase_add(cf, NGX_HTTP_LOG_PHASE,
+                                   ngx_http_x402_payment_log);
 }
 
 

@@ -34,6 +34,8 @@ static ngx_uint_t ngx_http_x402_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_int_t ngx_http_x402_to_error_page(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header);
+static ngx_int_t ngx_http_x402_answer_headers(ngx_http_request_t *r,
+    ngx_str_t *header);
 static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
@@ -317,6 +319,22 @@ static ngx_int_t
 ngx_http_x402_to_error_page(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *header)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_x402_answer_headers(r, header);
+
+    return rc == NGX_OK ? (ngx_int_t) status : rc;
+}
+
+
+/*
+ * What every answer of the module carries: the request body discarded,
+ * PAYMENT-REQUIRED (when header is set), Cache-Control: no-store, CORS.
+ */
+
+static ngx_int_t
+ngx_http_x402_answer_headers(ngx_http_request_t *r, ngx_str_t *header)
+{
     ngx_int_t                  rc;
     ngx_str_t                  cache;
     ngx_http_x402_loc_conf_t  *xlcf;
@@ -330,14 +348,16 @@ ngx_http_x402_to_error_page(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_set(&cache, "no-store");
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
-    if (ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header) != NGX_OK
+    if ((header != NULL
+         && ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header)
+            != NGX_OK)
         || ngx_http_x402_push_header(r, "Cache-Control", &cache) != NGX_OK
         || ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return status;
+    return NGX_OK;
 }
 
 
@@ -378,13 +398,11 @@ static ngx_int_t
 ngx_http_x402_output(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *header, ngx_str_t *body)
 {
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
-    ngx_str_t                  cache;
-    ngx_chain_t                out;
-    ngx_http_x402_loc_conf_t  *xlcf;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_x402_answer_headers(r, header);
 
     if (rc != NGX_OK) {
         return rc;
@@ -396,24 +414,6 @@ ngx_http_x402_output(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type = *type;
     r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
-
-    if (header != NULL
-        && ngx_http_x402_push_header(r, "PAYMENT-REQUIRED", header) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&cache, "no-store");
-
-    if (ngx_http_x402_push_header(r, "Cache-Control", &cache) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
-
-    if (ngx_http_x402_cors_headers(r, xlcf, 0) == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     rc = ngx_http_send_header(r);
 
