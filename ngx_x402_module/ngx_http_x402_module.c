@@ -15,6 +15,7 @@
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_admitted.h"
 #include "ngx_http_x402_phase.h"
+#include "ngx_http_x402_settler.h"
 #include "ngx_http_x402_handler.h"
 #include "ngx_http_x402_metrics.h"
 #include "ngx_http_x402_receipts.h"
@@ -621,7 +622,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
 
-    if (conf->enable_file == NULL) {
+    if (conf->enable_file == NULL && conf->enable) {
         conf->enable_file = prev->enable_file;
         conf->enable_line = prev->enable_line;
     }
@@ -843,6 +844,27 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * x402_settle sync holds the response while it settles: nginx's own
+     * wait for the client must outlast that, or the request ends unanswered
+     * while its settlement goes on
+     */
+
+    if (conf->settle == NGX_HTTP_X402_SETTLE_SYNC
+        && conf->scheme == X402_SCHEME_EXACT
+        && clcf->send_timeout <= ngx_http_x402_settler_bound(xmcf))
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"send_timeout\" %M ms is shorter than "
+                                 "what x402_settle sync may hold a response "
+                                 "for its settlement (%M ms, from "
+                                 "x402_settle_timeout and the Redis and RPC "
+                                 "timeouts): raise send_timeout or lower "
+                                 "x402_settle_timeout", clcf->send_timeout,
+                                 ngx_http_x402_settler_bound(xmcf));
         return NGX_CONF_ERROR;
     }
 

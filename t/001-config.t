@@ -234,6 +234,15 @@ location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x4
 is accessible by others
 conf/nginx.conf:$LINE{x402_settler_key_file}
 
+=== x402_settle sync: send_timeout must outlast a held response's settlement
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; send_timeout 10s; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"send_timeout" 10000 ms is shorter than what x402_settle sync may hold a response for its settlement
+raise send_timeout or lower x402_settle_timeout
+
 === a gated location nothing settles for is refused unless x402_settle off says so
 --- settle_unset
 --- config

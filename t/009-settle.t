@@ -82,6 +82,18 @@ sub receipt_key {
          . substr(('0' x 64) . substr(Math::BigInt->new($nonce)->as_hex, 2), -64);
 }
 
+# sync: an Upgrade (WebSocket) request becomes a tunnel no filter can hold,
+# so it is settled before its content, which then sees $x402_tx
+{
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}");
+    my $res = http_request($srv, 'GET /sync/ws', { 'PAYMENT-SIGNATURE' => $h,
+        Upgrade => 'websocket', Connection => 'Upgrade' });
+    is($res->{status}, 200, 'sync Upgrade request: served');
+    my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
+    like($res->{content}, qr/result=\Q$pr->{transaction}\E/,
+         'settled before the content ran (the backend saw $x402_tx)');
+}
+
 my $CHAT = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
 
 sub chat {

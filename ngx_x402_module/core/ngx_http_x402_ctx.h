@@ -70,8 +70,11 @@ struct ngx_http_x402_ctx_s {
     ngx_uint_t                   mode;      /* NGX_HTTP_X402_MODE_* */
     ngx_uint_t                   hold;      /* NGX_HTTP_X402_HOLD_* */
     ngx_chain_t                 *held;      /* the body, while SETTLING */
+    ngx_chain_t                 *held_last;
+    ngx_int_t                    hold_rc;   /* an answer sent inline */
     unsigned                     replacing:1;   /* our refusal going out */
     unsigned                     hold_inline:1; /* in the header filter */
+    unsigned                     error_paged:1; /* sent to error_page once */
     ngx_str_t                    model;         /* $x402_model */
     uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */

@@ -18,8 +18,10 @@
  *    content is dropped.
  *
  * Nothing is copied while held: the body stays in the upstream's buffers
- * (proxy_buffers, then its temporary file), which it cannot reuse until
- * they go out, so a slow settlement also slows the upstream's reading.
+ * (proxy_buffers), which it cannot reuse until they go out: once they are
+ * all held the upstream is not read (its proxy_read_timeout runs), so a
+ * slow settlement also slows the upstream.  An Upgrade request is settled
+ * before its content (payment.c): a tunnel passes no filter.
  */
 
 
@@ -107,6 +109,17 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (r->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS) {
+        /*
+         * an upgraded connection is a tunnel past every filter: it cannot
+         * be held (an Upgrade request is settled before its content, in
+         * payment.c; this is a backend that upgraded unasked)
+         */
+        ngx_http_x402_not_charged(r, ctx, "the content switched protocols");
+        ctx->hold = NGX_HTTP_X402_HOLD_PASS;
+        return NGX_ERROR;
+    }
+
     ctx->hold = NGX_HTTP_X402_HOLD_SETTLING;
     r->buffered |= NGX_HTTP_X402_BUFFERED;
 
@@ -115,6 +128,7 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
                    "out", r->headers_out.status, ctx->key);
 
     ctx->hold_inline = 1;   /* a settlement that ends at once answers here */
+    ctx->hold_rc = NGX_OK;
 
     rc = ngx_http_x402_settle_start(r, ctx, ngx_http_x402_hold_settled);
 
@@ -136,9 +150,11 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
         ctx->deadline.handler = ngx_http_x402_hold_timeout;
         ctx->deadline.data = r;
         ctx->deadline.log = r->connection->log;
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    /* settled (or refused) at once: what sending the answer returned */
+    return ctx->hold_rc;
 }
 
 
@@ -163,10 +179,23 @@ ngx_http_x402_hold_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     case NGX_HTTP_X402_HOLD_SETTLING:
 
-        if (in != NULL && ngx_chain_add_copy(r->pool, &ctx->held, in)
-                          != NGX_OK)
+        /* appended at the tail kept: an SSE stream comes in many pieces */
+
+        if (in != NULL
+            && ngx_chain_add_copy(r->pool, ctx->held ? &ctx->held_last->next
+                                                      : &ctx->held, in)
+               != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        if (ctx->held != NULL) {
+            for (ctx->held_last = ctx->held_last ? ctx->held_last : ctx->held;
+                 ctx->held_last->next;
+                 ctx->held_last = ctx->held_last->next)
+            {
+                /* void */
+            }
         }
 
         return NGX_OK;
@@ -270,11 +299,13 @@ ngx_http_x402_hold_release(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         ngx_http_x402_hold_drop(ctx->held);
         ctx->held = NULL;
+        ctx->held_last = NULL;
         return rc;
     }
 
     cl = ctx->held;
     ctx->held = NULL;
+    ctx->held_last = NULL;
 
     return cl ? ngx_http_next_body_filter(r, cl) : NGX_OK;
 }
@@ -299,6 +330,7 @@ ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     ngx_http_x402_hold_drop(ctx->held);
     ctx->held = NULL;
+    ctx->held_last = NULL;
 
     if (status) {
         ctx->status = status;
@@ -308,6 +340,9 @@ ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     /* the content's header goes: the refusal is answered like any other */
 
     ngx_http_clean_header(r);
+
+    /* an error_page's "=code" of the content must not become the status */
+    r->err_status = 0;
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
@@ -351,6 +386,7 @@ ngx_http_x402_hold_wake(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_connection_t  *c;
 
     if (ctx->hold_inline) {
+        ctx->hold_rc = (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
         return;
     }
 

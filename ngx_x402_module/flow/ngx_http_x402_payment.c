@@ -82,8 +82,7 @@ ngx_http_x402_payment_start(ngx_http_request_t *r,
     if (xlcf->payment_id != NGX_HTTP_X402_PID_OFF
         && ctx->payment.payment_id_state == X402_PAYMENT_ID_VALID)
     {
-        ngx_http_x402_pid_claim(r, ctx, ngx_http_x402_payment_claimed);
-        return NGX_AGAIN;
+        return ngx_http_x402_pid_claim(r, ctx, ngx_http_x402_payment_claimed);
     }
 
     return ngx_http_x402_payment_check(r, xmcf, ctx);
@@ -242,7 +241,9 @@ ngx_http_x402_payment_mode(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     if (xlcf->settle == NGX_HTTP_X402_SETTLE_SYNC) {
-        return NGX_HTTP_X402_MODE_ON_SUCCESS;
+        /* an upgrade (WebSocket) is a tunnel no filter can hold */
+        return r->headers_in.upgrade ? NGX_HTTP_X402_MODE_SYNC
+                                     : NGX_HTTP_X402_MODE_ON_SUCCESS;
     }
 
     if (xlcf->settle == NGX_HTTP_X402_SETTLE_BEFORE_CONTENT) {
@@ -436,7 +437,10 @@ ngx_http_x402_payment_log(ngx_http_request_t *r)
     ctx = ngx_http_x402_get_ctx(r);
 
     if (ctx != NULL && ctx->pid_owned) {
+        /* served: an answer went out (not a request that ended before) */
         ngx_http_x402_pid_record(r, ctx, ctx->paid
+                                 && ctx->hold != NGX_HTTP_X402_HOLD_WAIT
+                                 && r->headers_out.status
                                  && r->headers_out.status
                                     < NGX_HTTP_BAD_REQUEST);
     }

@@ -291,12 +291,17 @@ ngx_http_x402_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
 {
     ngx_uint_t                 i;
     ngx_http_err_page_t       *page;
+    ngx_http_x402_ctx_t       *ctx;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+    ctx = ngx_http_x402_get_ctx(r);
+
+    /* once per request: with recursive_error_pages r->error_page stays
+     * unset, and a gated error page would answer its own refusal again */
     if (clcf->error_pages == NULL || r->error_page
-        || ngx_http_x402_replacing(r))
+        || (ctx != NULL && (ctx->replacing || ctx->error_paged)))
     {
         return 0;
     }
@@ -305,6 +310,10 @@ ngx_http_x402_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
 
     for (i = 0; i < clcf->error_pages->nelts; i++) {
         if (page[i].status == (ngx_int_t) status) {
+            if (ctx != NULL) {
+                ctx->error_paged = 1;
+            }
+
             return 1;
         }
     }

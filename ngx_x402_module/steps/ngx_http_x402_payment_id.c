@@ -62,7 +62,7 @@ ngx_http_x402_pid_key(ngx_http_x402_ctx_t *ctx, u_char *key)
 }
 
 
-void
+ngx_int_t
 ngx_http_x402_pid_claim(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_step_pt next)
 {
@@ -85,14 +85,21 @@ ngx_http_x402_pid_claim(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     /* a claim whose request died goes with the permit it was for */
     left = ngx_http_x402_permit_left(ctx);
-    *ngx_sprintf(ttl, "%uL", (left ? left : 1) * 1000) = '\0';
+
+    if (left == 0) {
+        left = 1;
+
+    } else if (left > NGX_HTTP_X402_TTL_MAX) {
+        left = NGX_HTTP_X402_TTL_MAX;
+    }
+
+    *ngx_sprintf(ttl, "%uL", left * 1000) = '\0';
 
     ngx_http_x402_pid_key(ctx, key);
 
     op = ngx_http_x402_op_create(r, ctx);
     if (op == NULL) {
-        next(r, ctx);
-        return;
+        return NGX_ERROR;
     }
 
     if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
@@ -103,12 +110,13 @@ ngx_http_x402_pid_claim(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         != NGX_OK)
     {
         ngx_free(op);
-        next(r, ctx);
-        return;
+        return NGX_ERROR;
     }
 
     (void) ngx_http_x402_park(r, xmcf, ctx, op);
     ctx->state = NGX_HTTP_X402_REDIS;
+
+    return NGX_AGAIN;
 }
 
 

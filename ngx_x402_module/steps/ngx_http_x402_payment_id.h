@@ -25,9 +25,10 @@
 
 
 /* Looks up the payment's id and claims it when it is new, then next with
- * ctx->pid_state (and for DONE the stored status and PAYMENT-RESPONSE). */
-void ngx_http_x402_pid_claim(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
-    ngx_http_x402_step_pt next);
+ * ctx->pid_state (and for DONE the stored status and PAYMENT-RESPONSE):
+ * NGX_AGAIN (parked), or NGX_ERROR (nothing sent). */
+ngx_int_t ngx_http_x402_pid_claim(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_http_x402_step_pt next);
 
 /* The claimed id answered: its status and PAYMENT-RESPONSE kept for
  * x402_receipt_ttl (served), or the claim dropped (refused: the same
