@@ -184,5 +184,48 @@ like($log, qr/x402: payment rejected[^\n]*\Q$WALLET\E[^\n]*invalid_permit2_signa
        'merchant OPG balance rose by the amount');
 }
 
+# ---- (d) a signature longer than an EOA's (multisig, passkey wallets) -------
+# Permit2 hands the whole signature to isValidSignature; the module carries it
+# unchanged through the checks, the reservation and the settlement
+{
+    my $settling = server_start({ http_config => settler_http(),
+                                  config => paid_location('/paid/') });
+    my $dargs = "--key $OWNER_KEY --from $WALLET --amount $PRICE_ATOMIC --pay-to $PAY_TO "
+              . "--nonce " . (int(rand(1e12)) + 1) . " --deadline " . (int(time()) + 600);
+    my $djson = pay("$dargs --json");
+    my $sig = decode_json($djson)->{payload}{signature};
+    my $long = $sig . substr($sig, 2) . substr($sig, 2);        # 195 bytes
+    my $drec = recover($djson);
+    is(is_valid_signature($drec->{digest}, $long), '0x1626ba7e',
+       'the wallet accepts a 195-byte signature (three of its owner\'s)');
+
+    # one part by another key: the wallet refuses, so must the module
+    my $other = decode_json(pay("--key $C->{X402_PAYER2_KEY} --from $WALLET "
+        . ($dargs =~ s/^--key \S+ --from \S+ //r) . " --json"))->{payload}{signature};
+    my $bad = $sig . substr($other, 2);
+    is(is_valid_signature($drec->{digest}, $bad), '0xffffffff',
+       'and refuses one with a part by another key');
+    my ($w0, $m0) = (balance($WALLET), balance($PAY_TO));
+    my $r = http_request($settling, 'GET /paid/long', { 'PAYMENT-SIGNATURE' =>
+        pay("$dargs --signature $bad") });
+    is($r->{status}, 402, 'long signature with a foreign part: 402');
+    is(error_of($r), 'invalid_permit2_signature', '... invalid_permit2_signature');
+    is(balance($WALLET)->bstr, $w0->bstr, '... and the wallet is not charged');
+
+    $r = http_request($settling, 'GET /paid/long', { 'PAYMENT-SIGNATURE' =>
+        pay("$dargs --signature $long") });
+    is($r->{status}, 200, 'long signature: verified on chain and served')
+        or diag($r->{content});
+    my $pr = decode_json_b64($r->{headers}{'payment-response'}) // {};
+    ok($pr->{success}, 'and settled (PAYMENT-RESPONSE)');
+    is(balance($WALLET)->bstr, $w0->copy->bsub($PRICE_ATOMIC)->bstr,
+       'the wallet paid the price');
+    is(balance($PAY_TO)->bstr, $m0->copy->badd($PRICE_ATOMIC)->bstr,
+       'the merchant got it');
+    my $rc = receipt_for('/paid/long');
+    is(length($rc && $rc->{signature} // ''), 2 + 2 * 195, 'the receipt keeps the whole signature');
+    server_stop($settling, 'eip1271 settling node');
+}
+
 diag(sprintf 'took %.1f s', time - $T0);
 done_testing();

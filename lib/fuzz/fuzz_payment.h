@@ -3,8 +3,8 @@
  * (ngx_http_x402_handler.c, _onchain.c, _settle.c), shared by
  * fuzz_payment_header.c and fuzz_payment_json.c:
  *
- *   x402_offer_match → x402_verify_local → (valid, or a 65-byte signature
- *   that did not recover: EIP-1271) x402_permit2_digest →
+ *   x402_offer_match → x402_verify_local → (valid, or a signature that
+ *   did not recover: EIP-1271) x402_permit2_digest →
  *   x402_rpc_checks_request → x402_replay_key → x402_receipt_encode →
  *   x402_receipt_peek / x402_receipt_update → x402_abi_settle,
  *
@@ -177,7 +177,7 @@ fuzz_payment_downstream(const x402_offer *offer, const x402_payment *p)
     r.signature = p->signature;
     r.signature_len = p->signature_len;
 
-    cap = 2048;
+    cap = 2048 + 2 * X402_SIGNATURE_MAX;
     rec = malloc(cap);
     FUZZ_CHECK(rec != NULL);
     len = cap;
@@ -205,7 +205,9 @@ fuzz_payment_downstream(const x402_offer *offer, const x402_payment *p)
     rc = x402_abi_settle(calldata, &len, offer->scheme, p, &p->amount);
     FUZZ_CHECK(rc == X402_OK);
     FUZZ_CHECK(len == (offer->scheme == X402_SCHEME_UPTO
-                       ? X402_SETTLE_UPTO_LEN : X402_SETTLE_EXACT_LEN));
+                       ? X402_SETTLE_UPTO_ECDSA_LEN
+                       : X402_SETTLE_EXACT_ECDSA_LEN)
+                      + ((p->signature_len + 31) / 32) * 32 - 96);
 }
 
 
@@ -239,7 +241,7 @@ fuzz_payment_against(const x402_offer *offer, const x402_payment *p,
 
     if (local_sig_ok
         || (reason == X402_R_INVALID_SIGNATURE
-            && p->signature_len == X402_SIGNATURE_MAX))
+            && p->signature_len != 0))
     {
         fuzz_payment_downstream(offer, p);
     }

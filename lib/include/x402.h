@@ -322,7 +322,13 @@ x402_err x402_payment_required_header(char *out, size_t *out_len,
 
 #define X402_NETWORK_MAX      64      /* longest accepted "network" text */
 #define X402_EXTRA_TEXT_MAX   64      /* longest accepted extra.name/version */
-#define X402_SIGNATURE_MAX    65
+/*
+ * A signature is 65 bytes from an EOA (r, s, v), or any length a contract
+ * wallet checks with EIP-1271 (passkey and multisig wallets sign far more):
+ * up to X402_SIGNATURE_MAX bytes are carried to Permit2 unchanged.
+ */
+#define X402_SIGNATURE_ECDSA  65
+#define X402_SIGNATURE_MAX    1024
 #define X402_PAYLOAD_JSON_MAX 16384   /* longest decoded PaymentPayload */
 #define X402_PAYMENT_ID_MIN   16      /* payment-identifier id lengths */
 #define X402_PAYMENT_ID_MAX   128
@@ -365,9 +371,11 @@ typedef struct {
 
     /*
      * "payload.signature".  A well-typed string that is not "0x" + even hex
-     * of at most X402_SIGNATURE_MAX bytes is not a decode error: the
-     * reference reports it as invalid_permit2_signature, so signature_len is
-     * set to 0 and verification fails there.
+     * of 1 to X402_SIGNATURE_MAX bytes is not a decode error: the reference
+     * reports it as invalid_permit2_signature, so signature_len is set to 0
+     * and verification fails there.  Only X402_SIGNATURE_ECDSA bytes can
+     * recover locally; any other length is a contract wallet's, for the
+     * chain to judge (EIP-1271 through Permit2).
      */
     uint8_t       signature[X402_SIGNATURE_MAX];
     size_t        signature_len;
@@ -542,8 +550,14 @@ void x402_payment_fingerprint(uint8_t out[32], uint64_t chain_id,
 #define X402_SEL_SETTLE_EXACT      0x13cd3b53u
 #define X402_SEL_SETTLE_UPTO       0xff11e7b4u
 
-#define X402_SETTLE_EXACT_LEN      388
-#define X402_SETTLE_UPTO_LEN       452
+/* the longest settle calldata: the head words, the signature's length and
+ * the signature padded to words (388 and 452 bytes for an ECDSA one) */
+#define X402_SETTLE_EXACT_LEN                                                 \
+    (4 + 9 * 32 + ((X402_SIGNATURE_MAX + 31) / 32) * 32)
+#define X402_SETTLE_UPTO_LEN                                                  \
+    (4 + 11 * 32 + ((X402_SIGNATURE_MAX + 31) / 32) * 32)
+#define X402_SETTLE_EXACT_ECDSA_LEN  388
+#define X402_SETTLE_UPTO_ECDSA_LEN   452
 
 /* balanceOf(owner): 36 bytes. */
 void x402_abi_balance_of(uint8_t out[36], const x402_address *owner);
@@ -563,13 +577,14 @@ x402_err x402_abi_is_valid_signature(uint8_t *out, size_t *out_len,
     const uint8_t digest[32], const uint8_t *sig, size_t sig_len);
 
 /*
- * The proxy's settle calldata for a decoded payment (65-byte signature):
- * exact: settle(permit, owner, witness, signature), 388 bytes, as
- * vectors.json chains.*.settleCalldata;  upto: settle(permit, amount, owner,
- * witness(to, facilitator, validAfter), signature), 452 bytes, charging
- * `amount` (<= the cap; not checked here).  *out_len in: capacity, out:
- * length.  X402_ERR_ARG if the signature is not 65 bytes or the scheme is
- * unknown.
+ * The proxy's settle calldata for a decoded payment:
+ * exact: settle(permit, owner, witness, signature), 388 bytes with a 65-byte
+ * signature, as vectors.json chains.*.settleCalldata;  upto: settle(permit,
+ * amount, owner, witness(to, facilitator, validAfter), signature), 452
+ * bytes, charging `amount` (<= the cap; not checked here); a longer
+ * signature makes them longer (at most X402_SETTLE_*_LEN).  *out_len in:
+ * capacity, out: length.  X402_ERR_ARG if there is no signature or the
+ * scheme is unknown.
  */
 x402_err x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
     const x402_payment *p, const x402_u256 *amount);
@@ -601,7 +616,7 @@ x402_err x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
  * (X402_RPC_CHECKS_REQUEST_MAX always suffices), out: length.
  */
 #define X402_RPC_CHECKS 8
-#define X402_RPC_CHECKS_REQUEST_MAX 4096
+#define X402_RPC_CHECKS_REQUEST_MAX (4096 + 4 * X402_SIGNATURE_MAX)
 #define X402_RPC_ID_MAX             ((((uint64_t) 1) << 53) - 1)
 #define X402_RPC_REPLY_MAX          (1024 * 1024)
 x402_err x402_rpc_checks_request(char *out, size_t *out_len,

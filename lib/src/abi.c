@@ -135,27 +135,32 @@ x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
     const x402_payment *p, const x402_u256 *amount)
 {
     static const x402_address  zero;
-    size_t                     need, head;
+    size_t                     need, head, sig_words;
     uint8_t                   *w;
 
-    if (out_len == NULL || p == NULL || p->signature_len != 65) {
+    if (out_len == NULL || p == NULL || p->signature_len == 0
+        || p->signature_len > X402_SIGNATURE_MAX)
+    {
         return X402_ERR_ARG;
     }
 
+    /* selector, head words, the signature's length word, its words */
+    sig_words = (p->signature_len + X402_WORD - 1) / X402_WORD;
+
     if (scheme == X402_SCHEME_EXACT) {
-        need = X402_SETTLE_EXACT_LEN;
         head = 8;
 
     } else if (scheme == X402_SCHEME_UPTO) {
         if (amount == NULL) {
             return X402_ERR_ARG;
         }
-        need = X402_SETTLE_UPTO_LEN;
         head = 10;
 
     } else {
         return X402_ERR_ARG;
     }
+
+    need = 4 + (head + 1 + sig_words) * X402_WORD;
 
     if (out == NULL || *out_len < need) {
         return X402_ERR_BUFFER;

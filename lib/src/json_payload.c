@@ -116,7 +116,7 @@ x402_signature_decode(x402_payment *out, const char *s, size_t len)
 
     out->signature_len = 0;
 
-    if (len < 2 || s[0] != '0' || s[1] != 'x'
+    if (len < 4 || s[0] != '0' || s[1] != 'x'
         || len - 2 > 2 * X402_SIGNATURE_MAX)
     {
         return;

@@ -334,7 +334,7 @@ x402_receipt_fields(x402_receipt_settlement *out, char *resource,
     if (n < 2 || s[0] != '0' || s[1] != 'x'
         || x402_hex_decode(p->signature, &p->signature_len, s + 2, n - 2)
            != X402_OK
-        || p->signature_len != X402_SIGNATURE_MAX)
+        || p->signature_len == 0)
     {
         return X402_ERR_VALUE;
     }

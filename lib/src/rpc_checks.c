@@ -15,7 +15,7 @@
 
 #define X402_RPC_SIM        7
 #define X402_RPC_ERC1271    6
-#define X402_ISVALID_CAP    (4 + 3 * 32 + 96)
+#define X402_ISVALID_CAP    (4 + 3 * 32 + ((X402_SIGNATURE_MAX + 31) / 32) * 32)
 
 
 /* ------------------------------------------------------------ request */
@@ -164,7 +164,7 @@ x402_rpc_simulate_request(char *out, size_t *out_len,
     x402_err             rc;
 
     if (out_len == NULL || sim_from == NULL || id > X402_RPC_ID_MAX
-        || (p != NULL && p->signature_len != X402_SIGNATURE_MAX))
+        || (p != NULL && p->signature_len == 0))
     {
         return X402_ERR_ARG;
     }

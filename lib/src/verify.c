@@ -106,7 +106,7 @@ x402_signature_ok(const x402_context *ctx, x402_scheme scheme,
     x402_address  signer;
     uint8_t       digest[32];
 
-    if (ctx == NULL || p->signature_len != 65) {
+    if (ctx == NULL || p->signature_len != X402_SIGNATURE_ECDSA) {
         return 0;
     }
 

@@ -669,14 +669,37 @@ test_decode_documents(void **state)
     assert_int_equal(p.signature_len, 0);
     free(json);
 
+    /* a contract wallet's longer signature (66 bytes, and the most) is
+     * carried as it is; one byte more is too long */
     xt_set(doc, "payload.signature", json_string(
         "0x1a3ab0cdec56cb6e3b5c966b59928a982c026216079ff6ecce073f3314af6ee638"
         "d44db5896beabd143ba44427c5369aea712968da4b43ab25b375d2fc293fec1c00"));
     json = xt_dump(doc);
     assert_int_equal(x402_payment_decode_json(&p, NULL, json, strlen(json)),
                      X402_OK);
-    assert_int_equal(p.signature_len, 0);
+    assert_int_equal(p.signature_len, 66);
+    assert_int_equal(p.signature[65], 0x00);
     free(json);
+
+    {
+        char    hex[2 * X402_SIGNATURE_MAX + 8];
+        size_t  n;
+
+        for (n = X402_SIGNATURE_MAX; n <= X402_SIGNATURE_MAX + 1; n++) {
+            memset(hex, 'a', 2 + 2 * n);
+            hex[0] = '0';
+            hex[1] = 'x';
+            hex[2 + 2 * n] = '\0';
+            xt_set(doc, "payload.signature", json_string(hex));
+            json = xt_dump(doc);
+            assert_int_equal(x402_payment_decode_json(&p, NULL, json,
+                                                      strlen(json)),
+                             X402_OK);
+            assert_int_equal(p.signature_len,
+                             n == X402_SIGNATURE_MAX ? n : 0);
+            free(json);
+        }
+    }
 
     /* 64 bytes (M13) decode as 64 */
     xt_set(doc, "payload.signature", json_string(

@@ -248,9 +248,9 @@ test_selectors(void **state)
         xt_selector("settleCalldataLayout.exact.selector"));
     assert_int_equal(X402_SEL_SETTLE_UPTO,
         xt_selector("settleCalldataLayout.upto.selector"));
-    assert_int_equal(X402_SETTLE_EXACT_LEN,
+    assert_int_equal(X402_SETTLE_EXACT_ECDSA_LEN,
                      xt_int("settleCalldataLayout.exact.totalBytes"));
-    assert_int_equal(X402_SETTLE_UPTO_LEN,
+    assert_int_equal(X402_SETTLE_UPTO_ECDSA_LEN,
         xt_int("settleCalldataLayout.upto.totalBytesWith65ByteSignature"));
 }
 
@@ -362,7 +362,7 @@ test_settle_exact_vectors(void **state)
     const char    *chains[3] = { "8453", "84532", "31337" };
     char           path[64];
     x402_payment   p;
-    uint8_t        out[600], want[X402_SETTLE_EXACT_LEN], word[32];
+    uint8_t        out[600], want[X402_SETTLE_EXACT_ECDSA_LEN], word[32];
     size_t         i, len;
     json_t        *words, *w;
 
@@ -374,7 +374,7 @@ test_settle_exact_vectors(void **state)
         xt_decode(&p, xt_str(path));
         snprintf(path, sizeof(path), "chains.%s.settleCalldataLength",
                  chains[i]);
-        assert_int_equal(xt_int(path), X402_SETTLE_EXACT_LEN);
+        assert_int_equal(xt_int(path), X402_SETTLE_EXACT_ECDSA_LEN);
         snprintf(path, sizeof(path), "chains.%s.settleCalldata", chains[i]);
         xt_hex_at(want, sizeof(want), path);
 
@@ -384,9 +384,9 @@ test_settle_exact_vectors(void **state)
         assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_EXACT, &p,
                                          NULL),
                          X402_OK);
-        assert_int_equal(len, X402_SETTLE_EXACT_LEN);
-        assert_memory_equal(out, want, X402_SETTLE_EXACT_LEN);
-        assert_int_equal(out[X402_SETTLE_EXACT_LEN], 0xaa);
+        assert_int_equal(len, X402_SETTLE_EXACT_ECDSA_LEN);
+        assert_memory_equal(out, want, X402_SETTLE_EXACT_ECDSA_LEN);
+        assert_int_equal(out[X402_SETTLE_EXACT_ECDSA_LEN], 0xaa);
     }
 
     /* word by word against the documented 8453 layout */
@@ -397,7 +397,7 @@ test_settle_exact_vectors(void **state)
     xt_hex_at(word, 4, "settleCalldataLayout.exact.selector");
     assert_memory_equal(out, word, 4);
     words = xt_get("settleCalldataLayout.exact.words8453");
-    assert_int_equal(json_array_size(words), (X402_SETTLE_EXACT_LEN - 4) / 32);
+    assert_int_equal(json_array_size(words), (X402_SETTLE_EXACT_ECDSA_LEN - 4) / 32);
     json_array_foreach(words, i, w) {
         char  hex[67];
 
@@ -411,21 +411,50 @@ test_settle_exact_vectors(void **state)
     }
 
     /* capacity, signature length, scheme */
-    len = X402_SETTLE_EXACT_LEN - 1;
+    len = X402_SETTLE_EXACT_ECDSA_LEN - 1;
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_EXACT, &p, NULL),
                      X402_ERR_BUFFER);
-    len = X402_SETTLE_EXACT_LEN;
+    len = X402_SETTLE_EXACT_ECDSA_LEN;
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_EXACT, &p, NULL),
                      X402_OK);
     len = sizeof(out);
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_UNKNOWN, &p, NULL),
                      X402_ERR_ARG);
-    p.signature_len = 64;
-    assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_EXACT, &p, NULL),
-                     X402_ERR_ARG);
     p.signature_len = 0;
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_EXACT, &p, NULL),
                      X402_ERR_ARG);
+
+    /* a contract wallet's longer signature: padded to words, its length
+     * in the word before it */
+    {
+        uint8_t  big[X402_SETTLE_EXACT_LEN];
+        size_t   k;
+
+        p.signature_len = 130;
+        for (k = 0; k < 130; k++) {
+            p.signature[k] = (uint8_t) k;
+        }
+
+        len = sizeof(big);
+        assert_int_equal(x402_abi_settle(big, &len, X402_SCHEME_EXACT, &p,
+                                         NULL), X402_OK);
+        assert_int_equal(len, 4 + 8 * 32 + 32 + 160);
+        assert_int_equal(big[4 + 8 * 32 + 31], 130);
+        assert_memory_equal(big + 4 + 9 * 32, p.signature, 130);
+        for (k = 130; k < 160; k++) {
+            assert_int_equal(big[4 + 9 * 32 + k], 0);
+        }
+
+        p.signature_len = X402_SIGNATURE_MAX;
+        len = sizeof(big);
+        assert_int_equal(x402_abi_settle(big, &len, X402_SCHEME_EXACT, &p,
+                                         NULL), X402_OK);
+        assert_int_equal(len, X402_SETTLE_EXACT_LEN);
+
+        p.signature_len = X402_SIGNATURE_MAX + 1;
+        assert_int_equal(x402_abi_settle(big, &len, X402_SCHEME_EXACT, &p,
+                                         NULL), X402_ERR_ARG);
+    }
 }
 
 
@@ -529,7 +558,7 @@ test_settle_upto_layout(void **state)
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_UPTO, &p,
                                      &charge),
                      X402_OK);
-    assert_int_equal(len, X402_SETTLE_UPTO_LEN);
+    assert_int_equal(len, X402_SETTLE_UPTO_ECDSA_LEN);
     assert_int_equal(len,
         xt_int("settleCalldataLayout.upto.totalBytesWith65ByteSignature"));
     assert_int_equal(out[len], 0xaa);
@@ -538,7 +567,7 @@ test_settle_upto_layout(void **state)
     assert_memory_equal(out, want, 4);
 
     labels = xt_get("settleCalldataLayout.upto.wordLabels");
-    assert_int_equal(json_array_size(labels), (X402_SETTLE_UPTO_LEN - 4) / 32);
+    assert_int_equal(json_array_size(labels), (X402_SETTLE_UPTO_ECDSA_LEN - 4) / 32);
     json_array_foreach(labels, i, l) {
         xt_upto_word(want, json_string_value(l), &charge, fac);
         if (memcmp(out + 4 + 32 * i, want, 32) != 0) {
@@ -550,7 +579,7 @@ test_settle_upto_layout(void **state)
     len = sizeof(out);
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_UPTO, &p, NULL),
                      X402_ERR_ARG);
-    len = X402_SETTLE_UPTO_LEN - 1;
+    len = X402_SETTLE_UPTO_ECDSA_LEN - 1;
     assert_int_equal(x402_abi_settle(out, &len, X402_SCHEME_UPTO, &p,
                                      &charge),
                      X402_ERR_BUFFER);
@@ -761,8 +790,8 @@ test_request_upto_and_args(void **state)
 
     /* the simulation charges the cap */
     s = xt_member_str(call, "data");
-    assert_int_equal(strlen(s), 2 + 2 * X402_SETTLE_UPTO_LEN);
-    xt_unhex(data, X402_SETTLE_UPTO_LEN, s);
+    assert_int_equal(strlen(s), 2 + 2 * X402_SETTLE_UPTO_ECDSA_LEN);
+    xt_unhex(data, X402_SETTLE_UPTO_ECDSA_LEN, s);
     xt_hex_at(sel, 4, "settleCalldataLayout.upto.selector");
     assert_memory_equal(data, sel, 4);
     assert_memory_equal(data + 4 + 4 * 32, p.amount.b, 32);
@@ -777,7 +806,7 @@ test_request_upto_and_args(void **state)
                                              &sim, FIRST),
                      X402_ERR_ARG);
     q = p;
-    q.signature_len = 64;
+    q.signature_len = 0;
     assert_int_equal(x402_rpc_checks_request(out, &len, &offer, &q, digest,
                                              &sim, FIRST),
                      X402_ERR_ARG);
@@ -838,7 +867,7 @@ test_simulate(void **state)
                                                FIRST),
                      X402_ERR_ARG);
     q = p;
-    q.signature_len = 64;
+    q.signature_len = 0;
     assert_int_equal(x402_rpc_simulate_request(out, &len, &offer, &q, &sim,
                                                FIRST),
                      X402_ERR_ARG);

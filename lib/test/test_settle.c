@@ -356,7 +356,7 @@ static void
 test_tx_sign_settle_layout(void **state)
 {
     x402_tx   tx;
-    uint8_t   key[32], hash[32], calldata[X402_SETTLE_EXACT_LEN];
+    uint8_t   key[32], hash[32], calldata[X402_SETTLE_EXACT_ECDSA_LEN];
     uint8_t   raw[X402_SETTLE_EXACT_LEN + X402_TX_OVERHEAD];
     uint8_t   sighash[32], sig[65];
     x402_address  signer, want;
@@ -523,7 +523,7 @@ test_fees_request(void **state)
     static const uint8_t  data[5] = { 0x13, 0xcd, 0x3b, 0x53, 0xff };
     x402_address  from;
     char          out[1024], *big;
-    uint8_t       calldata[X402_SETTLE_EXACT_LEN];
+    uint8_t       calldata[X402_SETTLE_EXACT_ECDSA_LEN];
     size_t        len;
     json_t       *j;
     json_error_t  err;

@@ -205,7 +205,7 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
 
     if (ngx_http_x402_goes_on_chain(r, xmcf)
         && ctx->decoded
-        && ctx->payment.signature_len == X402_SIGNATURE_MAX
+        && ctx->payment.signature_len != 0
         && (reason == X402_R_VALID || reason == X402_R_INVALID_SIGNATURE))
     {
         rc = ngx_http_x402_payment_start(r, xmcf, ctx);
@@ -450,7 +450,7 @@ ngx_http_x402_verify(ngx_http_request_t *r, ngx_http_x402_main_conf_t *xmcf,
     if (reason != X402_R_VALID) {
 
         if (reason != X402_R_INVALID_SIGNATURE
-            || payment->signature_len != X402_SIGNATURE_MAX
+            || payment->signature_len == 0
             || !ngx_http_x402_goes_on_chain(r, xmcf))
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -35,7 +35,7 @@
 #include "ngx_http_x402_reserve.h"
 
 
-#define NGX_HTTP_X402_RECEIPT_MAX      2048
+#define NGX_HTTP_X402_RECEIPT_MAX      (2048 + 2 * X402_SIGNATURE_MAX)
 
 
 /* a reservation in flight: the op, and the record it wrote */

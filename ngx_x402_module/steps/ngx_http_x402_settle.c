@@ -54,9 +54,11 @@
 #include "ngx_http_x402_settle.h"
 
 
-#define NGX_HTTP_X402_RPC_BODY_MAX   4096
+/* request bodies and records grow with a contract wallet's signature */
+#define NGX_HTTP_X402_RPC_BODY_MAX   (4096 + 4 * X402_SIGNATURE_MAX)
 #define NGX_HTTP_X402_JOB_REPLY_MAX  (256 * 1024)
-#define NGX_HTTP_X402_JOB_RECEIPT    2048     /* plus the escaped resource */
+#define NGX_HTTP_X402_JOB_RECEIPT    (2048 + 2 * X402_SIGNATURE_MAX)
+                                             /* plus the escaped resource */
 #define NGX_HTTP_X402_POLL_INTERVAL  250
 #define NGX_HTTP_X402_MINED_FRESH    100     /* a mined count is reused */
 #define NGX_HTTP_X402_STALE_WATCH    500     /* a pending one's count */
@@ -65,7 +67,7 @@
 #define NGX_HTTP_X402_FEES_FRESH     2000    /* Base's block time */
 #define NGX_HTTP_X402_RETRY_AFTER    2000    /* ms: a gateway failure again */
 #define NGX_HTTP_X402_REWRITE_INTERVAL  1000 /* ms: a job's last receipt */
-#define NGX_HTTP_X402_RAW_TX_MAX     1024
+#define NGX_HTTP_X402_RAW_TX_MAX     (X402_SETTLE_UPTO_LEN + X402_TX_OVERHEAD)
 
 
 /*

@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 /// @notice Minimal EIP-1271 contract wallet for the local test chain: one
 /// owner EOA (immutable, set at construction) whose 65-byte r‖s‖v ECDSA
-/// signature over a hash is the wallet's signature; the owner can make the
+/// signature over a hash (or several of them, concatenated) is the wallet's
+/// signature; the owner can make the
 /// wallet call anything (used to approve Permit2 on the token).
 /// No storage at all, so the runtime code could also be copied with
 /// anvil_setCode.  NEVER deploy anywhere but a local test chain.
@@ -21,20 +22,25 @@ contract TestWallet {
         owner = owner_;
     }
 
-    /// @notice 0x1626ba7e iff `sig` is a 65-byte r‖s‖v signature of `hash`
-    /// by the owner (v 27 or 28, as ecrecover wants), else 0xffffffff.
+    /// @notice 0x1626ba7e iff `sig` is one or more 65-byte r‖s‖v signatures
+    /// of `hash`, every one by the owner (v 27 or 28, as ecrecover wants),
+    /// else 0xffffffff.  Several stand for what multisig and passkey
+    /// wallets send: a signature far longer than an EOA's.
     function isValidSignature(bytes32 hash, bytes calldata sig) external view returns (bytes4) {
-        if (sig.length != 65) return INVALID;
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
-        assembly {
-            r := calldataload(sig.offset)
-            s := calldataload(add(sig.offset, 32))
-            v := byte(0, calldataload(add(sig.offset, 64)))
+        if (sig.length == 0 || sig.length % 65 != 0) return INVALID;
+        for (uint256 i = 0; i < sig.length; i += 65) {
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly {
+                r := calldataload(add(sig.offset, i))
+                s := calldataload(add(sig.offset, add(i, 32)))
+                v := byte(0, calldataload(add(sig.offset, add(i, 64))))
+            }
+            address signer = ecrecover(hash, v, r, s);
+            if (signer == address(0) || signer != owner) return INVALID;
         }
-        address signer = ecrecover(hash, v, r, s);
-        return signer != address(0) && signer == owner ? MAGIC : INVALID;
+        return MAGIC;
     }
 
     /// @notice The owner makes the wallet call `to` with `data`; reverts
