@@ -1134,6 +1134,37 @@ x402_err x402_settle_response_parse(int *success, char *reason,
 
 /* --------------------------------------------------------------- usage */
 
+
+/*
+ * JSON-RPC 2.0 request bodies (policy services priced per method): the
+ * calls of one object or of a batch array, each with its method (1 to
+ * X402_RPC_METHOD_MAX printable characters, no quote or backslash) and its
+ * id as compact JSON (a number or a string as sent, else "null").
+ * *is_batch tells an array.  X402_ERR_JSON: not JSON, or neither an object
+ * nor a non-empty array; X402_ERR_MISSING/_TYPE/_SIZE/_VALUE: a call
+ * without a usable method; X402_ERR_SIZE also for more than cap calls.
+ */
+#define X402_RPC_METHOD_MAX   128
+#define X402_RPC_ID_TEXT_MAX  80
+#define X402_RPC_CALLS_MAX    32
+
+typedef struct {
+    char  method[X402_RPC_METHOD_MAX + 1];
+    char  id[X402_RPC_ID_TEXT_MAX + 1];
+} x402_jsonrpc_call;
+
+x402_err x402_rpc_request_calls(x402_jsonrpc_call *calls, size_t cap, size_t *n,
+    int *is_batch, const char *body, size_t len);
+
+/* The JSON-RPC error answer {"jsonrpc":"2.0","id":<id>,"error":{"code":…,
+ * "message":…,"data":<data_json>}} (data omitted when NULL). */
+x402_err x402_rpc_error_body(char *out, size_t *out_len, const char *id,
+    int code, const char *message, const char *data_json, size_t data_len);
+
+/* 1 when a JSON-RPC reply reports an error and no result: an object with
+ * "error", or a batch whose every reply has one; 0 otherwise. */
+int x402_rpc_reply_failed(const char *body, size_t len);
+
 /*
  * The model of an OpenAI-style request: the top-level "model" string of a
  * JSON object body, copied NUL-terminated into out (at most cap - 1

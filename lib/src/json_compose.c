@@ -5,6 +5,7 @@
  * escapes them, so the bytes equal x402_payment_required_encode()'s.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "x402.h"
@@ -264,6 +265,45 @@ x402_payment_identifier_declare(char *out, size_t *out_len, int required)
              "\"minLength\":16,\"maxLength\":128,"
              "\"pattern\":\"^[a-zA-Z0-9_-]+$\"}},"
              "\"required\":[\"required\"]}}}") - 1);
+
+    return x402_buf_finish(&o, out_len);
+}
+
+
+x402_err
+x402_rpc_error_body(char *out, size_t *out_len, const char *id, int code,
+    const char *message, const char *data_json, size_t data_len)
+{
+    x402_buf  o;
+    char      num[24];
+    int       k;
+
+    if (out == NULL || out_len == NULL || *out_len == 0 || id == NULL
+        || message == NULL)
+    {
+        return X402_ERR_ARG;
+    }
+
+    x402_buf_init(&o, out, *out_len);
+
+    x402_put(&o, "{\"jsonrpc\":\"2.0\",\"id\":", 22);
+    x402_put(&o, id, strlen(id));
+    x402_put(&o, ",\"error\":{\"code\":", 17);
+
+    k = snprintf(num, sizeof(num), "%d", code);
+    x402_put(&o, num, (size_t) k);
+
+    x402_put(&o, ",\"message\":", 11);
+    if (!x402_json_string_put(&o, message)) {
+        return X402_ERR_ARG;
+    }
+
+    if (data_json != NULL) {
+        x402_put(&o, ",\"data\":", 8);
+        x402_put(&o, data_json, data_len);
+    }
+
+    x402_put(&o, "}}", 2);
 
     return x402_buf_finish(&o, out_len);
 }

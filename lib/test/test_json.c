@@ -8,6 +8,8 @@
 
 #include "vectors.h"
 
+#define S(lit)  lit, sizeof(lit) - 1
+
 
 static const char  xt_chains[3][8] = { "8453", "84532", "31337" };
 
@@ -434,6 +436,82 @@ test_payment_identifier(void **state)
 }
 
 
+/* JSON-RPC bodies: their calls' methods and ids, the error answer, and a
+ * reply that failed. */
+static void
+test_jsonrpc(void **state)
+{
+    x402_jsonrpc_call  calls[X402_RPC_CALLS_MAX];
+    size_t             n, len;
+    int                batch;
+    char               out[512];
+    json_t            *doc;
+
+    (void) state;
+
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch,
+        S("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"newt_createTask\","
+          "\"params\":{}}")), X402_OK);
+    assert_int_equal(n, 1);
+    assert_false(batch);
+    assert_string_equal(calls[0].method, "newt_createTask");
+    assert_string_equal(calls[0].id, "7");
+
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch,
+        S("[{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"eval\"},"
+          "{\"jsonrpc\":\"2.0\",\"method\":\"status\"}]")), X402_OK);
+    assert_int_equal(n, 2);
+    assert_true(batch);
+    assert_string_equal(calls[0].id, "\"a\"");
+    assert_string_equal(calls[1].method, "status");
+    assert_string_equal(calls[1].id, "null");
+
+    /* what is not a call, or too many of them */
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch, S("[]")),
+                     X402_ERR_JSON);
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch, S("nope")),
+                     X402_ERR_JSON);
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch,
+                                            S("{\"id\":1}")),
+                     X402_ERR_MISSING);
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch,
+                                            S("{\"method\":5}")),
+                     X402_ERR_TYPE);
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch,
+                                            S("{\"method\":\"a b\"}")),
+                     X402_ERR_VALUE);
+    assert_int_equal(x402_rpc_request_calls(calls, 4, &n, &batch,
+                                            S("[{\"method\":\"a\"},3]")),
+                     X402_ERR_TYPE);
+    assert_int_equal(n, 0);
+    assert_int_equal(x402_rpc_request_calls(calls, 1, &n, &batch,
+        S("[{\"method\":\"a\"},{\"method\":\"b\"}]")), X402_ERR_SIZE);
+
+    /* the error answer */
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_error_body(out, &len, "\"a\"", -32002,
+                                         "Payment required", "{\"x\":1}", 7),
+                     X402_OK);
+    assert_string_equal(out, "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"error\":"
+                        "{\"code\":-32002,\"message\":\"Payment required\","
+                        "\"data\":{\"x\":1}}}");
+    doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    json_decref(doc);
+
+    /* a failed reply */
+    assert_true(x402_rpc_reply_failed(
+        S("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1}}")));
+    assert_false(x402_rpc_reply_failed(
+        S("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":true}")));
+    assert_true(x402_rpc_reply_failed(
+        S("[{\"error\":{}},{\"error\":{}}]")));
+    assert_false(x402_rpc_reply_failed(
+        S("[{\"error\":{}},{\"result\":1}]")));
+    assert_false(x402_rpc_reply_failed(S("not json")));
+}
+
+
 #define P2A  "payload.permit2Authorization"
 
 static void
@@ -727,6 +805,7 @@ main(void)
         cmocka_unit_test(test_decode_e07_and_base64),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_payment_identifier),
+        cmocka_unit_test(test_jsonrpc),
         cmocka_unit_test(test_decode_documents),
     };
 
