@@ -92,6 +92,8 @@ static char *ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_settler_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_x402_price_vars(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_declare_payment_id(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_add_asset(ngx_conf_t *cf,
@@ -114,6 +116,13 @@ static ngx_conf_enum_t  ngx_http_x402_settle_modes[] = {
     { ngx_string("sync"), NGX_HTTP_X402_SETTLE_SYNC },
     { ngx_string("async"), NGX_HTTP_X402_SETTLE_ASYNC },
     { ngx_string("off"), NGX_HTTP_X402_SETTLE_OFF },
+    { ngx_null_string, 0 }
+};
+
+static ngx_conf_enum_t  ngx_http_x402_read_bodies[] = {
+    { ngx_string("model"), NGX_HTTP_X402_BODY_MODEL },
+    { ngx_string("method"), NGX_HTTP_X402_BODY_METHOD },
+    { ngx_string("off"), NGX_HTTP_X402_BODY_OFF },
     { ngx_null_string, 0 }
 };
 
@@ -228,6 +237,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, read_model),
       NULL },
+
+    { ngx_string("x402_read_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, read_body),
+      &ngx_http_x402_read_bodies },
 
     { ngx_string("x402_input_price"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -594,6 +610,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->scheme = NGX_CONF_UNSET_UINT;
     conf->settle = NGX_CONF_UNSET_UINT;
     conf->read_model = NGX_CONF_UNSET;
+    conf->read_body = NGX_CONF_UNSET_UINT;
     conf->usage_missing = NGX_CONF_UNSET_UINT;
     conf->input_price = NGX_CONF_UNSET_PTR;
     conf->output_price = NGX_CONF_UNSET_PTR;
@@ -648,6 +665,15 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->settle, prev->settle,
                               NGX_HTTP_X402_SETTLE_SYNC);
     ngx_conf_merge_value(conf->read_model, prev->read_model, 0);
+
+    /* x402_read_model on is x402_read_body model */
+    if (conf->read_body == NGX_CONF_UNSET_UINT && conf->read_model) {
+        conf->read_body = NGX_HTTP_X402_BODY_MODEL;
+    }
+
+    ngx_conf_merge_uint_value(conf->read_body, prev->read_body,
+                              NGX_HTTP_X402_BODY_OFF);
+    conf->read_model = (conf->read_body == NGX_HTTP_X402_BODY_MODEL);
     ngx_conf_merge_uint_value(conf->usage_missing, prev->usage_missing,
                               NGX_HTTP_X402_USAGE_MISSING_CAP);
     ngx_conf_merge_ptr_value(conf->input_price, prev->input_price, NULL);
@@ -743,6 +769,13 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_x402_merge_price(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->read_body == NGX_HTTP_X402_BODY_METHOD && conf->price != NULL
+        && conf->price->lengths != NULL
+        && ngx_http_x402_price_vars(cf, conf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1574,6 +1607,54 @@ ngx_http_x402_declare_payment_id(ngx_conf_t *cf,
 
     ngx_memcpy(conf->extensions_json.data, buf, len);
     conf->extensions_json.len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The variables an evaluated price reads ($method_price of a map on
+ * $x402_rpc_method): their cached values are dropped before the price of
+ * each call of a JSON-RPC batch is looked up, so that a map gives every
+ * method its own price.  Only a price made of text and variables.
+ */
+
+static ngx_int_t
+ngx_http_x402_price_vars(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
+{
+    u_char                       *p;
+    ngx_uint_t                   *idx;
+    ngx_http_script_len_code_pt   code;
+
+    conf->price_vars = ngx_array_create(cf->pool, 2, sizeof(ngx_uint_t));
+    if (conf->price_vars == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (p = conf->price->lengths; *(uintptr_t *) p; /* void */) {
+        code = *(ngx_http_script_len_code_pt *) p;
+
+        if (code == ngx_http_script_copy_len_code) {
+            p += sizeof(ngx_http_script_copy_code_t);
+            continue;
+        }
+
+        if (code != ngx_http_script_copy_var_len_code) {
+            ngx_http_x402_conf_error(cf, conf,
+                                     "x402_price \"%V\" can only be text and "
+                                     "variables with x402_read_body method",
+                                     &conf->price->value);
+            return NGX_ERROR;
+        }
+
+        idx = ngx_array_push(conf->price_vars);
+        if (idx == NULL) {
+            return NGX_ERROR;
+        }
+
+        *idx = ((ngx_http_script_var_code_t *) p)->index;
+        p += sizeof(ngx_http_script_var_code_t);
+    }
 
     return NGX_OK;
 }

@@ -86,6 +86,8 @@ typedef struct {
     u_char                      *enable_file;   /* where "x402 on" is */
     ngx_uint_t                   enable_line;
     ngx_flag_t                   read_model;    /* x402_read_model */
+    ngx_uint_t                   read_body;     /* NGX_HTTP_X402_BODY_* */
+    ngx_array_t                 *price_vars;    /* ngx_uint_t indexes */
     ngx_uint_t                   usage_missing; /* x402_usage_missing */
     ngx_uint_t                   scheme;
     ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */
@@ -180,6 +182,12 @@ typedef struct {
 #define NGX_HTTP_X402_SETTLE_ASYNC           2
 #define NGX_HTTP_X402_SETTLE_OFF             3
 #define NGX_HTTP_X402_SETTLE_BEFORE_CONTENT  4
+
+
+/* x402_read_body: what the request body is read for */
+#define NGX_HTTP_X402_BODY_OFF      1
+#define NGX_HTTP_X402_BODY_MODEL    2   /* an OpenAI "model" */
+#define NGX_HTTP_X402_BODY_METHOD   3   /* JSON-RPC methods */
 
 
 /* x402_payment_identifier */

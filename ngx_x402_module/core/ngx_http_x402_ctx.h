@@ -76,6 +76,10 @@ struct ngx_http_x402_ctx_s {
     unsigned                     hold_inline:1; /* in the header filter */
     unsigned                     error_paged:1; /* sent to error_page once */
     ngx_str_t                    model;         /* $x402_model */
+    x402_jsonrpc_call           *rpc_calls;     /* x402_read_body method */
+    ngx_uint_t                   rpc_n;
+    ngx_uint_t                   rpc_pricing;   /* 1 + the call priced */
+    ngx_buf_t                   *rpc_reply;     /* upto: the reply, kept */
     uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */
     ngx_str_t                    usage_cost;    /* x402_usage_header value */

@@ -60,7 +60,8 @@
 #define NGX_HTTP_X402_STAT_CANCELLED         30  /* sync, never answered */
 #define NGX_HTTP_X402_STAT_NOT_CHARGED       31  /* sync: content >= 400 */
 #define NGX_HTTP_X402_STAT_BYPASSED          32  /* x402_bypass */
-#define NGX_HTTP_X402_STAT_N                 33
+#define NGX_HTTP_X402_STAT_FREE              33  /* priced 0 */
+#define NGX_HTTP_X402_STAT_N                 34
 
 
 /* gauges: one slot per worker, summed over live workers */

@@ -19,7 +19,15 @@
 
 
 static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer);
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx,
+    x402_offer *offer);
+static ngx_int_t ngx_http_x402_price_calls(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx,
+    x402_u256 *amount);
+static ngx_int_t ngx_http_x402_price_one(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_u256 *amount);
+static const char *ngx_http_x402_unpriced(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
 static x402_reason ngx_http_x402_verify(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
     ngx_str_t *header);
@@ -91,7 +99,7 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
      */
 
     if ((ctx == NULL || !ctx->body_done)
-        && (xlcf->read_model
+        && (xlcf->read_body != NGX_HTTP_X402_BODY_OFF
             || (xlcf->scheme == X402_SCHEME_UPTO
                 && ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE",
                                                 &header)
@@ -112,16 +120,20 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
         return ngx_http_x402_read_model(r, ctx);
     }
 
-    rc = ngx_http_x402_build_offer(r, xlcf, &offer);
+    rc = ngx_http_x402_build_offer(r, xlcf, ctx, &offer);
 
     if (rc == NGX_DECLINED) {
         /* no price for this request: refuse before any payment is taken */
         ngx_http_x402_stat_request(r, NGX_HTTP_X402_STAT_BAD_REQUEST);
 
         return ngx_http_x402_send_unpriced(r, xlcf,
-                                           ctx && ctx->model.len
-                                           ? "unknown model"
-                                           : "no price for this request");
+                                           ngx_http_x402_unpriced(r, ctx));
+    }
+
+    if (rc == NGX_DONE) {
+        /* priced 0 (a free JSON-RPC method): not gated */
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_FREE);
+        return NGX_DECLINED;
     }
 
     if (rc != NGX_OK) {
@@ -343,17 +355,89 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 
 static ngx_int_t
 ngx_http_x402_build_offer(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer)
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx,
+    x402_offer *offer)
 {
-    u_char     *p, why[64];
-    x402_err    err;
-    ngx_str_t   price;
-
     *offer = xlcf->offer;
 
     if (xlcf->price->lengths == NULL) {
         return NGX_OK;
     }
+
+    if (xlcf->read_body == NGX_HTTP_X402_BODY_METHOD) {
+        return ngx_http_x402_price_calls(r, xlcf, ctx, &offer->amount);
+    }
+
+    return ngx_http_x402_price_one(r, xlcf, &offer->amount);
+}
+
+
+/*
+ * A JSON-RPC body's price: the sum of its calls' prices, each looked up
+ * with $x402_rpc_method set to its method (the price's cached variables
+ * dropped in between).  NGX_DONE: it costs nothing; NGX_DECLINED: a call
+ * has no price (ctx->rpc_pricing names it).
+ */
+
+static ngx_int_t
+ngx_http_x402_price_calls(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx,
+    x402_u256 *amount)
+{
+    ngx_int_t    rc;
+    x402_u256    one;
+    ngx_uint_t   i, k, *idx;
+
+    ngx_memzero(amount, sizeof(x402_u256));
+
+    if (ctx == NULL || ctx->rpc_n == 0) {
+        return NGX_DECLINED;
+    }
+
+    idx = xlcf->price_vars ? xlcf->price_vars->elts : NULL;
+
+    for (i = 0; i < ctx->rpc_n; i++) {
+        ctx->rpc_pricing = i + 1;
+
+        for (k = 0; idx && k < xlcf->price_vars->nelts; k++) {
+            r->variables[idx[k]].valid = 0;
+            r->variables[idx[k]].not_found = 0;
+        }
+
+        rc = ngx_http_x402_price_one(r, xlcf, &one);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (x402_u256_add(amount, amount, &one) != X402_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "x402: the prices of a JSON-RPC batch overflow");
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->rpc_pricing = 0;
+
+    for (k = 0; k < sizeof(x402_u256); k++) {
+        if (amount->b[k]) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DONE;
+}
+
+
+/* The evaluated x402_price of this request (or of one JSON-RPC call). */
+
+static ngx_int_t
+ngx_http_x402_price_one(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_u256 *amount)
+{
+    u_char     *p, why[64];
+    x402_err    err;
+    ngx_str_t   price;
 
     if (ngx_http_complex_value(r, xlcf->price, &price) != NGX_OK) {
         return NGX_ERROR;
@@ -362,12 +446,12 @@ ngx_http_x402_build_offer(ngx_http_request_t *r,
     if (price.len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "x402: x402_price is empty for this request "
-                      "(an unknown model?)");
+                      "(an unknown model or method?)");
         return NGX_DECLINED;
     }
 
-    err = x402_amount_parse(&offer->amount, (const char *) price.data,
-                            price.len, (unsigned) xlcf->decimals);
+    err = x402_amount_parse(amount, (const char *) price.data, price.len,
+                            (unsigned) xlcf->decimals);
     if (err == X402_OK) {
         return NGX_OK;
     }
@@ -388,6 +472,33 @@ ngx_http_x402_build_offer(ngx_http_request_t *r,
                   &price, why);
 
     return NGX_ERROR;
+}
+
+
+/* Why a request has no price: its model, its method, or nothing to tell. */
+
+static const char *
+ngx_http_x402_unpriced(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    u_char             *p;
+    x402_jsonrpc_call  *call;
+
+    if (ctx != NULL && ctx->rpc_pricing) {
+        call = &ctx->rpc_calls[ctx->rpc_pricing - 1];
+
+        p = ngx_pnalloc(r->pool, sizeof("no price for method ''")
+                                 + X402_RPC_METHOD_MAX);
+        if (p == NULL) {
+            return "no price for this request";
+        }
+
+        /* the method has no quote or backslash (x402_rpc_request_calls) */
+        ngx_sprintf(p, "no price for method '%s'%Z", call->method);
+        return (const char *) p;
+    }
+
+    return ctx && ctx->model.len ? "unknown model"
+                                 : "no price for this request";
 }
 
 

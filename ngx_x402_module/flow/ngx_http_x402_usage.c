@@ -34,17 +34,21 @@
 #include "ngx_http_x402_usage.h"
 
 
-#define NGX_HTTP_X402_MODEL_MAX  256
+#define NGX_HTTP_X402_MODEL_MAX      256
+#define NGX_HTTP_X402_RPC_REPLY_MAX  (64 * 1024)
 
 
 static void ngx_http_x402_body_read(ngx_http_request_t *r);
 static ngx_buf_t *ngx_http_x402_body_buffer(ngx_http_request_t *r);
+static void ngx_http_x402_rpc_calls(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_buf_t *b);
 static void ngx_http_x402_usage_prepare(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_buf_t *b);
 static ngx_int_t ngx_http_x402_usage_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_x402_usage_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_x402_usage_log(ngx_http_request_t *r);
+static void ngx_http_x402_rpc_keep(ngx_buf_t *keep, ngx_buf_t *b);
 static ngx_int_t ngx_http_x402_usage_cost(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 static ngx_int_t ngx_http_x402_usage_price(ngx_http_request_t *r,
@@ -151,11 +155,47 @@ ngx_http_x402_body_read(ngx_http_request_t *r)
         }
     }
 
+    if (xlcf->read_body == NGX_HTTP_X402_BODY_METHOD && b != NULL) {
+        ngx_http_x402_rpc_calls(r, ctx, b);
+    }
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "x402: request model \"%V\"", &ctx->model);
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+/* The JSON-RPC calls of the body, for their per-method prices. */
+
+static void
+ngx_http_x402_rpc_calls(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_buf_t *b)
+{
+    size_t               n;
+    int                  batch;
+    x402_err             err;
+    x402_jsonrpc_call   *calls;
+
+    calls = ngx_palloc(r->pool, X402_RPC_CALLS_MAX * sizeof(x402_jsonrpc_call));
+    if (calls == NULL) {
+        return;
+    }
+
+    err = x402_rpc_request_calls(calls, X402_RPC_CALLS_MAX, &n, &batch,
+                                 (const char *) b->pos, b->last - b->pos);
+
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: the request body is not a JSON-RPC call or "
+                      "batch (of at most %d calls): %s",
+                      X402_RPC_CALLS_MAX, x402_strerror(err));
+        return;
+    }
+
+    ctx->rpc_calls = calls;
+    ctx->rpc_n = n;
 }
 
 
@@ -389,7 +429,31 @@ ngx_http_x402_usage_header_filter(ngx_http_request_t *r)
     x402_usage_init(u, (int) sse);
     ctx->usage = u;
 
+    /* a JSON-RPC error is a failure too: its reply is kept to tell */
+
+    if (ctx->rpc_n && !sse) {
+        ctx->rpc_reply = ngx_create_temp_buf(r->pool,
+                                             NGX_HTTP_X402_RPC_REPLY_MAX);
+        if (ctx->rpc_reply == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     return ngx_http_next_header_filter(r);
+}
+
+
+/* The first NGX_HTTP_X402_RPC_REPLY_MAX bytes of a JSON-RPC reply. */
+
+static void
+ngx_http_x402_rpc_keep(ngx_buf_t *keep, ngx_buf_t *b)
+{
+    size_t  n;
+
+    n = ngx_min((size_t) (b->last - b->pos),
+                (size_t) (keep->end - keep->last));
+
+    keep->last = ngx_cpymem(keep->last, b->pos, n);
 }
 
 
@@ -415,6 +479,10 @@ ngx_http_x402_usage_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (ngx_buf_in_memory(cl->buf) && cl->buf->last > cl->buf->pos) {
             x402_usage_feed(ctx->usage, (const char *) cl->buf->pos,
                             cl->buf->last - cl->buf->pos);
+
+            if (ctx->rpc_reply != NULL) {
+                ngx_http_x402_rpc_keep(ctx->rpc_reply, cl->buf);
+            }
         }
     }
 
@@ -558,6 +626,16 @@ ngx_http_x402_usage_cost(ngx_http_request_t *r,
     ngx_memzero(&ctx->charge, sizeof(x402_u256));
 
     if (ctx->upstream_failed) {
+        return NGX_OK;
+    }
+
+    if (ctx->rpc_reply != NULL
+        && x402_rpc_reply_failed((const char *) ctx->rpc_reply->pos,
+                                 ctx->rpc_reply->last - ctx->rpc_reply->pos))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: the JSON-RPC reply is an error: nothing is "
+                      "charged");
         return NGX_OK;
     }
 

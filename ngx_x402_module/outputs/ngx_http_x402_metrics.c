@@ -125,6 +125,11 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "(API-key customers beside paying agents).",
       NGX_HTTP_X402_STAT_BYPASSED },
 
+    { "x402_free_requests_total",
+      "Requests priced 0 (a free JSON-RPC method, or a batch of them): not "
+      "gated.",
+      NGX_HTTP_X402_STAT_FREE },
+
     { "x402_payments_not_charged_total",
       "Paid requests under x402_settle sync whose content answered with a "
       "status of 400 or more: nothing settled, the reservation released "

@@ -36,6 +36,8 @@ static ngx_int_t ngx_http_x402_to_error_page(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header);
 static ngx_int_t ngx_http_x402_answer_headers(ngx_http_request_t *r,
     ngx_str_t *header);
+static ngx_int_t ngx_http_x402_jsonrpc_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
@@ -136,6 +138,11 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
         body.len = p - body.data;
     }
 
+    if (ngx_http_x402_jsonrpc_body(r, status, error, &body) != NGX_OK) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
     return ngx_http_x402_send_json(r, status, &header, &body);
 }
 
@@ -229,7 +236,83 @@ ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     body.len = p - body.data;
 
+    if (ngx_http_x402_jsonrpc_body(r, status, error, &body) != NGX_OK) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
     return ngx_http_x402_send_json(r, status, NULL, &body);
+}
+
+
+/*
+ * On a JSON-RPC location (x402_read_body method) a refusal is a JSON-RPC
+ * error object with the x402 answer as its "data": JSON-RPC clients see a
+ * normal error, x402 clients still read PAYMENT-REQUIRED.  The id is the
+ * call's (null for a batch, or a body that was no call).
+ */
+
+static ngx_int_t
+ngx_http_x402_jsonrpc_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message, ngx_str_t *body)
+{
+    int                        code;
+    size_t                     len, dlen;
+    u_char                    *out;
+    const char                *id;
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (xlcf->read_body != NGX_HTTP_X402_BODY_METHOD) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    id = (ctx != NULL && ctx->rpc_n == 1) ? ctx->rpc_calls[0].id : "null";
+
+    switch (status) {
+    case NGX_HTTP_X402_PAYMENT_REQUIRED:
+    case NGX_HTTP_PRECONDITION_FAILED:
+        code = -32002;
+        break;
+    case NGX_HTTP_BAD_REQUEST:
+        code = (ctx != NULL && ctx->rpc_pricing) ? -32601 : -32600;
+        break;
+    case NGX_HTTP_CONFLICT:
+        code = -32009;
+        break;
+    default:
+        code = -32003;
+    }
+
+    dlen = body->len;
+
+    if (dlen && body->data[dlen - 1] == LF) {
+        dlen--;
+    }
+
+    len = dlen + 6 * ngx_strlen(message) + 128 + X402_RPC_ID_TEXT_MAX;
+
+    out = ngx_pnalloc(r->pool, len + 1);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (x402_rpc_error_body((char *) out, &len, id, code, message,
+                            (const char *) body->data, dlen)
+        != X402_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out[len++] = LF;
+    body->data = out;
+    body->len = len;
+
+    return NGX_OK;
 }
 
 

@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_x402_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_x402_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_x402_rpc_method_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 /*
@@ -45,6 +47,9 @@ static ngx_http_variable_t  ngx_http_x402_vars[] = {
 
     { ngx_string("x402_result"), NULL, ngx_http_x402_result_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_rpc_method"), NULL, ngx_http_x402_rpc_method_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -175,6 +180,65 @@ ngx_http_x402_model_variable(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = ctx->model.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The JSON-RPC method (x402_read_body method): while the price of a call
+ * is looked up, that call's; else the batch's methods, comma-separated.
+ */
+
+static ngx_int_t
+ngx_http_x402_rpc_method_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_uint_t            i;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || ctx->rpc_n == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (ctx->rpc_pricing) {
+        v->data = (u_char *) ctx->rpc_calls[ctx->rpc_pricing - 1].method;
+        v->len = ngx_strlen(v->data);
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (i = 0; i < ctx->rpc_n; i++) {
+        len += ngx_strlen(ctx->rpc_calls[i].method) + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    for (i = 0; i < ctx->rpc_n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, ctx->rpc_calls[i].method,
+                       ngx_strlen(ctx->rpc_calls[i].method));
+    }
+
+    v->len = p - v->data;
 
     return NGX_OK;
 }
