@@ -99,4 +99,23 @@ for my $case (
     server_stop($srv, 'gateway free routes');
 }
 
+# the policy service as shipped: a free method, a batch, an unpriced method
+{
+    my ($conf, $port) = adapt('policy-gateway.conf');
+    my $srv = server_start({ full_conf => $conf, port => $port });
+    my $call = sub { encode_json({ jsonrpc => '2.0', id => $_[1], method => $_[0],
+                                   params => { model => 'demo' } }) };
+    my %json = ('Content-Type' => 'application/json');
+    my $res = http_request($srv, 'POST /policy', \%json, $call->('ping', 1));
+    is($res->{status}, 200, 'policy: ping is free');
+    my $batch = '[' . $call->('evaluate', 1) . ',' . $call->('ping', 2) . ']';
+    my $r = client("http://127.0.0.1:$port/policy", '--method', 'POST', '--body', $batch);
+    is_deeply($r->{attempts}, [402, 200], 'policy: a batch, paid and served');
+    is($r->{paymentRequired}{accepts}[0]{amount}, '500000000000000',
+       'policy: priced the sum of its calls');
+    $res = http_request($srv, 'POST /policy', \%json, $call->('admin_reset', 3));
+    is($res->{status}, 400, 'policy: an unpriced method is refused');
+    server_stop($srv, 'policy methods');
+}
+
 done_testing();
