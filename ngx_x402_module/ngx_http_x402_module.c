@@ -883,22 +883,35 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /*
      * x402_settle sync holds the response while it settles: nginx's own
      * wait for the client must outlast that, or the request ends unanswered
-     * while its settlement goes on
+     * while its settlement goes on (x402_settle_timeout is the usual wait,
+     * the settler's bound the longest, with every retry)
      */
 
     if (conf->settle == NGX_HTTP_X402_SETTLE_SYNC
         && conf->scheme == X402_SCHEME_EXACT
         && clcf->send_timeout <= ngx_http_x402_settler_bound(xmcf))
     {
-        ngx_http_x402_conf_error(cf, conf,
-                                 "\"send_timeout\" %M ms is shorter than "
-                                 "what x402_settle sync may hold a response "
-                                 "for its settlement (%M ms, from "
-                                 "x402_settle_timeout and the Redis and RPC "
-                                 "timeouts): raise send_timeout or lower "
-                                 "x402_settle_timeout", clcf->send_timeout,
-                                 ngx_http_x402_settler_bound(xmcf));
-        return NGX_CONF_ERROR;
+        if (clcf->send_timeout <= xmcf->settle_timeout) {
+            ngx_http_x402_conf_error(cf, conf,
+                                     "\"send_timeout\" %M ms is not longer "
+                                     "than x402_settle_timeout %M ms, the "
+                                     "time x402_settle sync holds a "
+                                     "response for its settlement: raise "
+                                     "send_timeout or lower "
+                                     "x402_settle_timeout",
+                                     clcf->send_timeout,
+                                     xmcf->settle_timeout);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"send_timeout\" %M ms is shorter than the "
+                           "longest x402_settle sync may hold a response "
+                           "when the node or Redis must be retried "
+                           "(%M ms): such a response would end unanswered "
+                           "while its settlement goes on",
+                           clcf->send_timeout,
+                           ngx_http_x402_settler_bound(xmcf));
     }
 
     /* one settler, one node: one chain (the reconciler signs on it too) */

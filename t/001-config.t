@@ -240,8 +240,20 @@ x402_settler_key_file $KEYFILE;
 --- config
 location / { x402 on; send_timeout 10s; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
 --- must_die
-"send_timeout" 10000 ms is shorter than what x402_settle sync may hold a response for its settlement
+"send_timeout" 10000 ms is not longer than x402_settle_timeout 30000 ms
 raise send_timeout or lower x402_settle_timeout
+
+=== x402_settle sync: a send_timeout shorter than the settler's whole bound is a warning
+--- http_config
+x402_settler_key_file $KEYFILE;
+x402_settle_timeout 50s;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- request
+GET /
+--- error_code: 402
+--- error_log
+is shorter than the longest x402_settle sync may hold a response
 
 === a gated location nothing settles for is refused unless x402_settle off says so
 --- settle_unset
