@@ -92,8 +92,6 @@ static char *ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_settler_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_x402_price_vars(ngx_conf_t *cf,
-    ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_declare_payment_id(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_add_asset(ngx_conf_t *cf,
@@ -772,12 +770,6 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->read_body == NGX_HTTP_X402_BODY_METHOD && conf->price != NULL
-        && conf->price->lengths != NULL
-        && ngx_http_x402_price_vars(cf, conf) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
 
     /* what people read on the 402 page: OPG's own, or a neutral word */
 
@@ -1620,54 +1612,6 @@ ngx_http_x402_declare_payment_id(ngx_conf_t *cf,
 
     ngx_memcpy(conf->extensions_json.data, buf, len);
     conf->extensions_json.len = len;
-
-    return NGX_OK;
-}
-
-
-/*
- * The variables an evaluated price reads ($method_price of a map on
- * $x402_rpc_method): their cached values are dropped before the price of
- * each call of a JSON-RPC batch is looked up, so that a map gives every
- * method its own price.  Only a price made of text and variables.
- */
-
-static ngx_int_t
-ngx_http_x402_price_vars(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
-{
-    u_char                       *p;
-    ngx_uint_t                   *idx;
-    ngx_http_script_len_code_pt   code;
-
-    conf->price_vars = ngx_array_create(cf->pool, 2, sizeof(ngx_uint_t));
-    if (conf->price_vars == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (p = conf->price->lengths; *(uintptr_t *) p; /* void */) {
-        code = *(ngx_http_script_len_code_pt *) p;
-
-        if (code == ngx_http_script_copy_len_code) {
-            p += sizeof(ngx_http_script_copy_code_t);
-            continue;
-        }
-
-        if (code != ngx_http_script_copy_var_len_code) {
-            ngx_http_x402_conf_error(cf, conf,
-                                     "x402_price \"%V\" can only be text and "
-                                     "variables with x402_read_body method",
-                                     &conf->price->value);
-            return NGX_ERROR;
-        }
-
-        idx = ngx_array_push(conf->price_vars);
-        if (idx == NULL) {
-            return NGX_ERROR;
-        }
-
-        *idx = ((ngx_http_script_var_code_t *) p)->index;
-        p += sizeof(ngx_http_script_var_code_t);
-    }
 
     return NGX_OK;
 }

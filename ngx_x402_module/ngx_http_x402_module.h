@@ -87,7 +87,6 @@ typedef struct {
     ngx_uint_t                   enable_line;
     ngx_flag_t                   read_model;    /* x402_read_model */
     ngx_uint_t                   read_body;     /* NGX_HTTP_X402_BODY_* */
-    ngx_array_t                 *price_vars;    /* ngx_uint_t indexes */
     ngx_uint_t                   usage_missing; /* x402_usage_missing */
     ngx_uint_t                   scheme;
     ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */

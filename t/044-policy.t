@@ -21,6 +21,16 @@ map $x402_rpc_method $policy_price {
     evaluate  0.0005;
     ping      0;
 }
+map $x402_rpc_method $tier {
+    default   "";
+    evaluate  dear;
+    ping      free;
+}
+map $tier $tier_price {
+    default   "";
+    dear      0.002;
+    free      0;
+}
 map $x402_rpc_method $policy_cap {
     default   "";
     evaluate  0.01;
@@ -33,6 +43,18 @@ location = /rpc {
     x402_read_body method;
     x402_price $policy_price;
     add_header X-Methods $x402_rpc_method always;
+    proxy_pass http://127.0.0.1:$MOCKLLM/policy;
+}
+location = /rpc-tier {
+    x402 on;
+    x402_read_body method;
+    x402_price $tier_price;
+    proxy_pass http://127.0.0.1:$MOCKLLM/policy;
+}
+location = /rpc-flat {
+    x402 on;
+    x402_read_body method;
+    x402_price 0.001;
     proxy_pass http://127.0.0.1:$MOCKLLM/policy;
 }
 location = /rpc-upto {
@@ -116,6 +138,23 @@ sub merchant { asset_balance($C->{X402_PAY_TO}) }
 
     is(post('/rpc', '[' . call('ping', 1) . ',' . call('ping', 2) . ']')->{status}, 200,
        'a batch of free calls is free');
+}
+
+# every call is priced on its own: through a map of maps, and with a
+# literal price (per call)
+{
+    my $free_first = '[' . call('ping', 1) . ',' . call('evaluate', 2) . ']';
+    my $res = post('/rpc-tier', $free_first);
+    is($res->{status}, 402, 'a map of maps: a free call first does not make the batch free');
+    is((decode_json_b64($res->{headers}{'payment-required'}) // {})->{accepts}[0]{amount},
+       atomic('0.002') . '', 'each call priced through both maps');
+    $res = post('/rpc-flat', '[' . call('evaluate', 1) . ',' . call('ping', 2) . ']');
+    is((decode_json_b64($res->{headers}{'payment-required'}) // {})->{accepts}[0]{amount},
+       atomic('0.002') . '', 'a literal price counts per call');
+    $res = post('/rpc-flat', call('evaluate', 1));
+    is((decode_json_b64($res->{headers}{'payment-required'}) // {})->{accepts}[0]{amount},
+       atomic('0.001') . '', 'and once for one call');
+    is(post('/rpc-flat', 'not json')->{status}, 400, 'a body that is no call: 400 there too');
 }
 
 # a method with no price is refused, named, and nothing is taken

@@ -79,6 +79,7 @@ struct ngx_http_x402_ctx_s {
     x402_jsonrpc_call           *rpc_calls;     /* x402_read_body method */
     ngx_uint_t                   rpc_n;
     ngx_uint_t                   rpc_pricing;   /* 1 + the call priced */
+    unsigned                     rpc_batch:1;
     ngx_buf_t                   *rpc_reply;     /* upto: the reply, kept */
     uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */

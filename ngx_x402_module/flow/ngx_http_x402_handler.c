@@ -360,12 +360,12 @@ ngx_http_x402_build_offer(ngx_http_request_t *r,
 {
     *offer = xlcf->offer;
 
-    if (xlcf->price->lengths == NULL) {
-        return NGX_OK;
-    }
-
     if (xlcf->read_body == NGX_HTTP_X402_BODY_METHOD) {
         return ngx_http_x402_price_calls(r, xlcf, ctx, &offer->amount);
+    }
+
+    if (xlcf->price->lengths == NULL) {
+        return NGX_OK;
     }
 
     return ngx_http_x402_price_one(r, xlcf, &offer->amount);
@@ -374,9 +374,11 @@ ngx_http_x402_build_offer(ngx_http_request_t *r,
 
 /*
  * A JSON-RPC body's price: the sum of its calls' prices, each looked up
- * with $x402_rpc_method set to its method (the price's cached variables
- * dropped in between).  NGX_DONE: it costs nothing; NGX_DECLINED: a call
- * has no price (ctx->rpc_pricing names it).
+ * with $x402_rpc_method set to its method.  The request's cached variable
+ * values are put back as they were before each lookup (and after), so that
+ * maps (and maps of maps) give every method its own price.  NGX_DONE: it
+ * costs nothing; NGX_DECLINED: a call has no price (ctx->rpc_pricing names
+ * it).
  */
 
 static ngx_int_t
@@ -384,9 +386,12 @@ ngx_http_x402_price_calls(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx,
     x402_u256 *amount)
 {
-    ngx_int_t    rc;
-    x402_u256    one;
-    ngx_uint_t   i, k, *idx;
+    size_t                      size;
+    ngx_int_t                   rc;
+    x402_u256                   one;
+    ngx_uint_t                  i, k;
+    ngx_http_variable_value_t  *saved;
+    ngx_http_core_main_conf_t  *cmcf;
 
     ngx_memzero(amount, sizeof(x402_u256));
 
@@ -394,27 +399,46 @@ ngx_http_x402_price_calls(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    idx = xlcf->price_vars ? xlcf->price_vars->elts : NULL;
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    size = cmcf->variables.nelts * sizeof(ngx_http_variable_value_t);
+
+    saved = ngx_palloc(r->pool, size ? size : 1);
+    if (saved == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(saved, r->variables, size);
+
+    rc = NGX_OK;
 
     for (i = 0; i < ctx->rpc_n; i++) {
         ctx->rpc_pricing = i + 1;
+        ngx_memcpy(r->variables, saved, size);
 
-        for (k = 0; idx && k < xlcf->price_vars->nelts; k++) {
-            r->variables[idx[k]].valid = 0;
-            r->variables[idx[k]].not_found = 0;
-        }
+        if (xlcf->price->lengths == NULL) {
+            one = xlcf->offer.amount;       /* a literal: per call */
 
-        rc = ngx_http_x402_price_one(r, xlcf, &one);
+        } else {
+            rc = ngx_http_x402_price_one(r, xlcf, &one);
 
-        if (rc != NGX_OK) {
-            return rc;
+            if (rc != NGX_OK) {
+                break;
+            }
         }
 
         if (x402_u256_add(amount, amount, &one) != X402_OK) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "x402: the prices of a JSON-RPC batch overflow");
-            return NGX_ERROR;
+            rc = NGX_ERROR;
+            break;
         }
+    }
+
+    ngx_memcpy(r->variables, saved, size);
+
+    if (rc != NGX_OK) {
+        /* ctx->rpc_pricing names the call for the refusal */
+        return rc;
     }
 
     ctx->rpc_pricing = 0;

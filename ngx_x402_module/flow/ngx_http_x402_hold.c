@@ -90,8 +90,9 @@ ngx_http_x402_hold_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
 {
-    ngx_int_t             rc;
-    ngx_http_x402_ctx_t  *ctx;
+    ngx_int_t                  rc;
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -146,10 +147,24 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->hold == NGX_HTTP_X402_HOLD_SETTLING && ctx->deadline.timer_set) {
-        /* its bound is the settlement's (settle_start), its end is ours */
+        /*
+         * its bound is the settlement's (settle_start), its end is ours:
+         * before nginx's send_timeout would end the request unanswered
+         */
         ctx->deadline.handler = ngx_http_x402_hold_timeout;
         ctx->deadline.data = r;
         ctx->deadline.log = r->connection->log;
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->send_timeout > 1000
+            && ctx->deadline.timer.key - ngx_current_msec
+               > clcf->send_timeout - 1000)
+        {
+            ngx_del_timer(&ctx->deadline);
+            ngx_add_timer(&ctx->deadline, clcf->send_timeout - 1000);
+        }
+
         return NGX_OK;
     }
 
@@ -261,9 +276,11 @@ ngx_http_x402_hold_timeout(ngx_event_t *ev)
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "x402: the settlement of %s did not end in %M ms: its "
-                  "response is refused, the settlement goes on alone",
-                  ctx->key, ngx_http_x402_settler_bound(xmcf) + xmcf->timeout);
+                  "x402: the settlement of %s did not end in time for its "
+                  "held response (x402_settle_timeout %M ms, send_timeout): "
+                  "the response is refused, the settlement goes on alone "
+                  "(a retry of the same payment gets its receipt)",
+                  ctx->key, xmcf->settle_timeout);
 
     /* the job ends alone, as for a client that went away */
     ngx_http_x402_detach(ctx);

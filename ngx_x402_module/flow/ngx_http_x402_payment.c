@@ -438,8 +438,7 @@ ngx_http_x402_payment_log(ngx_http_request_t *r)
 
     if (ctx != NULL && ctx->pid_owned) {
         /* served: an answer went out (not a request that ended before) */
-        ngx_http_x402_pid_record(r, ctx, ctx->paid
-                                 && ctx->hold != NGX_HTTP_X402_HOLD_WAIT
+        ngx_http_x402_pid_record(r, ctx, ctx->paid && r->header_sent
                                  && r->headers_out.status
                                  && r->headers_out.status
                                     < NGX_HTTP_BAD_REQUEST);

@@ -196,6 +196,7 @@ ngx_http_x402_rpc_calls(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     ctx->rpc_calls = calls;
     ctx->rpc_n = n;
+    ctx->rpc_batch = batch;
 }
 
 

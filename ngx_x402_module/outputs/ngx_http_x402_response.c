@@ -85,6 +85,8 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
                                                 error, &resource, offer,
                                                 xlcf->price->lengths == NULL
+                                                && xlcf->read_body
+                                                   != NGX_HTTP_X402_BODY_METHOD
                                                 ? &xlcf->accepts_json : NULL,
                                                 &xlcf->extensions_json);
     if (err != X402_OK) {
@@ -271,7 +273,8 @@ ngx_http_x402_jsonrpc_body(ngx_http_request_t *r, ngx_uint_t status,
 
     ctx = ngx_http_x402_get_ctx(r);
 
-    id = (ctx != NULL && ctx->rpc_n == 1) ? ctx->rpc_calls[0].id : "null";
+    id = (ctx != NULL && ctx->rpc_n == 1 && !ctx->rpc_batch)
+         ? ctx->rpc_calls[0].id : "null";
 
     switch (status) {
     case NGX_HTTP_X402_PAYMENT_REQUIRED:
