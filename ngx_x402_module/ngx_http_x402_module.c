@@ -24,7 +24,7 @@
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_usage.h"
 #include "ngx_http_x402_hold.h"
-#include "ngx_http_x402_payment.h"
+#include "ngx_http_x402_end.h"
 #include "ngx_http_x402_variables.h"
 
 
@@ -497,7 +497,7 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
     }
 
     if (ngx_http_x402_usage_init(cf) != NGX_OK
-        || ngx_http_x402_payment_init(cf) != NGX_OK)
+        || ngx_http_x402_end_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -156,7 +156,11 @@ sub chat {
     my ($p0, $m0) = (asset_balance($C->{X402_PAYER2_ADDRESS}), asset_balance($C->{X402_PAY_TO}));
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        sleep 1;
+        # once it is reserved (checked, the content about to run), not before
+        for (1 .. 100) {
+            last if redis_cli('EXISTS', receipt_key($nonce)) eq '1';
+            sleep 0.05;
+        }
         invalidate_nonce($C->{X402_PAYER2_ADDRESS}, $nonce);
         _exit(0);
     }

@@ -31,7 +31,6 @@
 
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_ctx.h"
-#include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_settler.h"
 #include "ngx_http_x402_reserve.h"
@@ -64,7 +63,6 @@ static void ngx_http_x402_hold_wake(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_x402_not_charged(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, const char *why);
-static ngx_int_t ngx_http_x402_hold_log(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -80,8 +78,7 @@ ngx_http_x402_hold_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_x402_hold_body_filter;
 
-    return ngx_http_x402_phase_add(cf, NGX_HTTP_LOG_PHASE,
-                                   ngx_http_x402_hold_log);
+    return NGX_OK;
 }
 
 
@@ -440,21 +437,11 @@ ngx_http_x402_not_charged(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
 /* A paid request that ended before its content answered is not charged. */
 
-static ngx_int_t
-ngx_http_x402_hold_log(ngx_http_request_t *r)
+void
+ngx_http_x402_hold_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    ngx_http_x402_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return NGX_OK;
-    }
-
-    ctx = ngx_http_x402_get_ctx(r);
-
-    if (ctx != NULL && ctx->hold == NGX_HTTP_X402_HOLD_WAIT) {
+    if (ctx->hold == NGX_HTTP_X402_HOLD_WAIT) {
         ctx->hold = NGX_HTTP_X402_HOLD_PASS;
         ngx_http_x402_not_charged(r, ctx, "no response was sent");
     }
-
-    return NGX_OK;
 }

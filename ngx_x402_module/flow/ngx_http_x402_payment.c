@@ -33,7 +33,6 @@
 
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_ctx.h"
-#include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_park.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_facilitator.h"
@@ -51,7 +50,6 @@ static ngx_int_t ngx_http_x402_payment_check(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_checked(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
-static ngx_int_t ngx_http_x402_payment_log(ngx_http_request_t *r);
 static void ngx_http_x402_payment_used(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_replayed(ngx_http_request_t *r,
@@ -410,39 +408,3 @@ ngx_http_x402_payment_result(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     return NGX_OK;
 }
 
-
-ngx_int_t
-ngx_http_x402_payment_init(ngx_conf_t *cf)
-{
-    return ngx_http_x402_phase_add(cf, NGX_HTTP_LOG_PHASE,
-                                   ngx_http_x402_payment_log);
-}
-
-
-/*
- * A claimed payment-identifier keeps the answer of a served payment (a
- * retry gets its status and PAYMENT-RESPONSE), and lets a refused one go
- * (a retry is processed again).
- */
-
-static ngx_int_t
-ngx_http_x402_payment_log(ngx_http_request_t *r)
-{
-    ngx_http_x402_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return NGX_OK;
-    }
-
-    ctx = ngx_http_x402_get_ctx(r);
-
-    if (ctx != NULL && ctx->pid_owned) {
-        /* served: an answer went out (not a request that ended before) */
-        ngx_http_x402_pid_record(r, ctx, ctx->paid && r->header_sent
-                                 && r->headers_out.status
-                                 && r->headers_out.status
-                                    < NGX_HTTP_BAD_REQUEST);
-    }
-
-    return NGX_OK;
-}

@@ -22,9 +22,6 @@
 ngx_int_t ngx_http_x402_payment_start(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx);
 
-/* The LOG handler that records a payment-identifier's answer. */
-ngx_int_t ngx_http_x402_payment_init(ngx_conf_t *cf);
-
 /* A settlement's result into ctx: PAYMENT-RESPONSE, and the reason of a
  * failed one (ctx->reason_text); NGX_ERROR when out of memory. */
 ngx_int_t ngx_http_x402_payment_result(ngx_http_request_t *r,

@@ -27,7 +27,6 @@
 
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_ctx.h"
-#include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_headers.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_settle.h"
@@ -47,7 +46,6 @@ static void ngx_http_x402_usage_prepare(ngx_http_request_t *r,
 static ngx_int_t ngx_http_x402_usage_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_x402_usage_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_x402_usage_log(ngx_http_request_t *r);
 static void ngx_http_x402_rpc_keep(ngx_buf_t *keep, ngx_buf_t *b);
 static ngx_int_t ngx_http_x402_usage_cost(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
@@ -69,8 +67,7 @@ ngx_http_x402_usage_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_x402_usage_body_filter;
 
-    return ngx_http_x402_phase_add(cf, NGX_HTTP_LOG_PHASE,
-                                   ngx_http_x402_usage_log);
+    return NGX_OK;
 }
 
 
@@ -565,17 +562,14 @@ ngx_http_x402_usage_cut(ngx_event_t *ev)
 
 /* The request is over (served, or the client left): settle what it cost. */
 
-static ngx_int_t
-ngx_http_x402_usage_log(ngx_http_request_t *r)
+void
+ngx_http_x402_usage_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
     char                       amount[X402_U256_DEC_MAX];
-    ngx_http_x402_ctx_t       *ctx;
     ngx_http_x402_loc_conf_t  *xlcf;
 
-    ctx = ngx_http_x402_get_ctx(r);
-
-    if (ctx == NULL || !ctx->upto_charge || ctx->charged) {
-        return NGX_OK;
+    if (!ctx->upto_charge || ctx->charged) {
+        return;
     }
 
     ctx->charged = 1;
@@ -603,8 +597,6 @@ ngx_http_x402_usage_log(ngx_http_request_t *r)
                       "x402: cannot start the upto settlement of %s",
                       ctx->key);
     }
-
-    return NGX_OK;
 }
 
 

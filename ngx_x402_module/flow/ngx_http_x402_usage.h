@@ -16,9 +16,11 @@
 #include "ngx_http_x402_ctx.h"
 
 
-/* upto billing: the body and header filters, and the LOG handler that
- * settles what the response used */
+/* upto billing: the body and header filters that watch the usage */
 ngx_int_t ngx_http_x402_usage_init(ngx_conf_t *cf);
+
+/* The end of an upto request (LOG): its usage priced and settled. */
+void ngx_http_x402_usage_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx);
 
 /* Reads the request body for its model (x402_read_model) and for what
  * upto billing needs. */
