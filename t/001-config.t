@@ -9,15 +9,10 @@ use X402Test;
 # a settler key (anvil's public test account #4) for the blocks that need one
 my $keydir = tempdir('x402-cfg-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $keydir;
-open my $kf, '>', "$keydir/settler.key" or die $!;
-print $kf "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a\n";
-close $kf;
-chmod 0600, "$keydir/settler.key";
+my $TEST_KEY = "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a\n";
+write_file("$keydir/settler.key", $TEST_KEY, 0600);
 
-open my $kf2, '>', "$keydir/open.key" or die $!;
-print $kf2 "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a\n";
-close $kf2;
-chmod 0644, "$keydir/open.key";
+write_file("$keydir/open.key", $TEST_KEY, 0644);
 
 filters { http_config => [qw(keyfile)] };
 sub keyfile {

@@ -11,10 +11,7 @@ start_services(redis => 1, devchain => 1);
 my $PAY_TO = '0x209693Bc6afc0C5328bA36FaF03C514EF312287C';
 set_defaults(config => paid_location('/v1/', pay_to => $PAY_TO, echo => 'result',
                                      more => 'x402_description "chat";')
-    . paid_location('/upto/', pay_to => $PAY_TO, price => '0.1', echo => 'result', more => <<'MORE'));
-x402_scheme upto;
-x402_facilitator_address 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
-MORE
+    . upto_location('/upto/', pay_to => $PAY_TO, price => '0.1', echo => 'result'));
 
 run_blocks(blocks());
 

@@ -138,27 +138,8 @@ my $srv = server_start({ config => $CONFIG });
 {
     my $h = payment();
     my %status;
-    my @kids;
-    for my $i (1 .. 50) {
-        pipe(my $r, my $w) or die $!;
-        my $pid = fork // die $!;
-        if ($pid == 0) {
-            close $r;
-            my $res = paid_get($srv, $h);
-            print $w "$res->{status}\n";
-            close $w;
-            _exit(0);
-        }
-        close $w;
-        push @kids, [$pid, $r];
-    }
-    for (@kids) {
-        my ($pid, $r) = @$_;
-        my $st = <$r> // 'none';
-        chomp $st;
-        $status{$st}++;
-        waitpid($pid, 0);
-    }
+    my @kids = map { in_child(sub { paid_get($srv, $h)->{status} }) } 1 .. 50;
+    $status{(collect_child($_))[0] // 'none'}++ for @kids;
     is($status{200}, 1, '50 concurrent uses of one payment: exactly one 200')
         or diag(explain \%status);
     is($status{402}, 49, 'the other 49 refused with 402');

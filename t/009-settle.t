@@ -239,28 +239,12 @@ sub chat {
     my $m0 = asset_balance($C->{X402_PAY_TO});
     my @heads = map { pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}") } 1 .. 100;
     my %status;
-    my @kids;
-    for my $batch (0 .. 9) {
-        pipe(my $r, my $w) or die $!;
-        my $pid = fork // die $!;
-        if ($pid == 0) {
-            close $r;
-            for my $i (0 .. 9) {
-                my $res = http_request($srv, 'GET /sync/n', {
-                    'PAYMENT-SIGNATURE' => $heads[$batch * 10 + $i] });
-                print $w "$res->{status}\n";
-            }
-            close $w;
-            _exit(0);
-        }
-        close $w;
-        push @kids, [$pid, $r];
-    }
-    for (@kids) {
-        my ($pid, $r) = @$_;
-        while (my $l = <$r>) { chomp $l; $status{$l}++ }
-        waitpid($pid, 0);
-    }
+    my @kids = map {
+        my $batch = $_;
+        in_child(sub { map { http_request($srv, 'GET /sync/n', {
+            'PAYMENT-SIGNATURE' => $heads[$batch * 10 + $_] })->{status} } 0 .. 9 });
+    } 0 .. 9;
+    $status{$_}++ for map { collect_child($_) } @kids;
     is($status{200}, 100, '100 concurrent paid requests served') or diag(explain \%status);
     is(settler_tx_count() - $n0, 100, '100 settlement transactions from the settler');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + 100 * $PRICE, 'merchant got 100 prices');

@@ -7,7 +7,6 @@ use lib 't/lib';
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP;
-use POSIX qw(_exit WNOHANG);
 use Time::HiRes qw(time sleep);
 use X402Test;
 
@@ -30,17 +29,7 @@ sub receipts {
 
 sub in_background {
     my ($srv, $uri, $h) = @_;
-    pipe(my $r, my $w) or die $!;
-    my $pid = fork // die $!;
-    if ($pid == 0) {
-        close $r;
-        my $res = http_request($srv, "GET $uri", { 'PAYMENT-SIGNATURE' => $h });
-        print $w "$res->{status}\n";
-        close $w;
-        _exit(0);
-    }
-    close $w;
-    return [$pid, $r];
+    return in_child(sub { http_request($srv, "GET $uri", { 'PAYMENT-SIGNATURE' => $h })->{status} });
 }
 
 # blocks every 2 s instead of at once: settlements stay in flight
@@ -67,13 +56,7 @@ my $after = http_request($srv, 'GET /async/after',
 is($after->{status}, 200, 'new workers serve after the reload');
 
 my %st;
-for (@sync) {
-    my ($pid, $r) = @$_;
-    my $s = <$r> // 'none';
-    chomp $s;
-    $st{$s}++;
-    waitpid($pid, 0);
-}
+$st{(collect_child($_))[0] // 'none'}++ for @sync;
 is($st{200}, 6, 'the sync requests waiting across the reload were served')
     or diag(explain \%st);
 

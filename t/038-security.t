@@ -25,10 +25,7 @@ my $PAY_TO = $C->{X402_PAY_TO};
 
 my $dir = tempdir('x402-sec-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $dir;
-open my $pw, '>', "$dir/htpasswd" or die $!;
-print $pw "agent:{PLAIN}secret\n";
-close $pw;
-chmod 0644, "$dir/htpasswd";
+write_file("$dir/htpasswd", "agent:{PLAIN}secret\n", 0644);
 
 my $srv = server_start({ http_config => <<"HTTP", config => <<"CONF" });
 x402_rpc \$RPC;

@@ -39,7 +39,8 @@ our @EXPORT = qw(run_blocks set_defaults pay vector decode_json_b64 json_path
                  fault_rpc_start fault_rpc_stop fault_rpc_exited kill_nginx
                  settler_http paid_location paid_server status_location asset_balance
                  settler_tx_count error_of receipt_for wait_status
-                 client_pays stop_child);
+                 client_pays stop_child in_child collect_child write_file
+                 upto_location);
 
 my $NGINX  = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $BUILD  = $ENV{X402_BUILD} || 'build';
@@ -108,32 +109,13 @@ sub start_services {
         $SVC{chain_log} = "$dir/chain/anvil.log";   # a line per RPC method
     }
     if ($want{mockllm}) {
-        my $port = free_port();
-        my $pid = fork // die $!;
-        if ($pid == 0) {
-            open STDOUT, '>', "$dir/mockllm.out";
-            open STDERR, '>', "$dir/mockllm.log";
-            exec 'node', 'scripts/mockllm', '--port', $port, '--quiet';
-            exit 127;
-        }
-        wait_port($port) or die "mockllm did not listen on $port";
-        $SVC{mockllm} = $port;
-        push @STOPS, sub { kill 'TERM', $pid; waitpid($pid, 0) };
+        $SVC{mockllm} = node_service($dir, 'mockllm', '--quiet');
     }
     if ($want{facilitator}) {
-        my $port = free_port();
-        my $pid = fork // die $!;
-        if ($pid == 0) {
-            open STDOUT, '>', "$dir/facilitator.out";
-            open STDERR, '>', "$dir/facilitator.log";
-            exec 'node', 'scripts/facilitator', '--port', $port,
-                 '--rpc', $SVC{rpc}, '--key', $CHAIN{X402_SETTLER_KEY};
-            exit 127;
-        }
-        wait_port($port) or die "the facilitator did not listen on $port";
+        my $port = node_service($dir, 'facilitator', '--rpc', $SVC{rpc},
+                                '--key', $CHAIN{X402_SETTLER_KEY});
         $SVC{facilitator} = "http://127.0.0.1:$port";
         $SVC{facilitator_log} = "$dir/facilitator.log";
-        push @STOPS, sub { kill 'TERM', $pid; waitpid($pid, 0) };
     }
 }
 
@@ -271,6 +253,67 @@ sub invalidate_nonce {
         to => '0x000000000022D473030F116dDEE9F6B43aC78BA3', data => "0x3ff9dcb1$word$mask" });
     rpc_call('anvil_stopImpersonatingAccount', $owner);
     return $tx;
+}
+
+# scripts/$name (node) on a free loopback port, logs in $dir, stopped at
+# exit; its port.
+sub node_service {
+    my ($dir, $name, @args) = @_;
+    my $port = free_port();
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/$name.out";
+        open STDERR, '>', "$dir/$name.log";
+        exec 'node', "scripts/$name", '--port', $port, @args;
+        exit 127;
+    }
+    wait_port($port) or die "$name did not listen on $port";
+    push @STOPS, sub { kill 'TERM', $pid; waitpid($pid, 0) };
+    return $port;
+}
+
+# Runs $code in a child process; what it returns (a list of lines) comes
+# back through collect_child, which also reaps the child.
+sub in_child {
+    my ($code) = @_;
+    pipe(my $r, my $w) or die $!;
+    my $pid = fork // die $!;
+    if ($pid == 0) {
+        close $r;
+        my @lines = eval { $code->() };
+        print $w map { "$_\n" } @lines;
+        close $w;
+        POSIX::_exit(0);
+    }
+    close $w;
+    return { pid => $pid, fh => $r };
+}
+
+sub collect_child {
+    my ($child) = @_;
+    my $fh = $child->{fh};
+    my @lines = map { chomp; $_ } <$fh>;
+    waitpid($child->{pid}, 0);
+    return @lines;
+}
+
+# Writes $text to $path and sets its mode (a key file, a password file).
+sub write_file {
+    my ($path, $text, $mode) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $text;
+    close $fh;
+    chmod $mode, $path if defined $mode;
+    return $path;
+}
+
+# An upto location (cap $price) whose facilitator is the devchain's public
+# account #3; options as paid_location.
+sub upto_location {
+    my ($path, %o) = @_;
+    return paid_location($path, %o, more => "x402_scheme upto;\n"
+        . "x402_facilitator_address 0x90F79bf6EB2c4f870365E785982E1f101E93b906;\n"
+        . ($o{more} // ''));
 }
 
 # The devchain asset's balance of $who (Math::BigInt).
