@@ -169,6 +169,24 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
     is($res->{status}, 400, 'unknown model: 400');
     like($res->{content}, qr/unknown model/, 'clear error');
     ok(!$res->{headers}{'payment-required'}, 'no payment terms offered');
+
+    # in OpenAI's error shape (x402_read_model: an OpenAI-compatible location)
+    my $e = (eval { decode_json($res->{content}) } // {})->{error} // {};
+    is($e->{message}, "unknown model 'nope'", 'OpenAI shape: the message names the model');
+    is($e->{type}, 'invalid_request_error', 'OpenAI shape: its type');
+    is($e->{code}, 'model_not_found', 'OpenAI shape: its code');
+
+    # the 402 too, the x402 fields beside the error object
+    $res = http_request($srv, 'POST /v1/chat/completions',
+        { 'Content-Type' => 'application/json' },
+        encode_json({ model => 'demo', messages => [{ role => 'user', content => 'x' }] }));
+    is($res->{status}, 402, 'unpaid: 402');
+    my $b = eval { decode_json($res->{content}) } // {};
+    is_deeply($b->{error}, { message => 'Payment required', type => 'payment_required',
+                             code => 'payment_required' }, 'OpenAI shape: the 402\'s error');
+    is($b->{x402Version}, 2, 'with x402Version');
+    is($b->{accepts}[0]{scheme}, 'upto', 'and the terms');
+    ok($res->{headers}{'payment-required'}, 'and PAYMENT-REQUIRED as ever');
 }
 
 # no usage from the backend: x402_usage_missing zero / cap

@@ -1161,6 +1161,14 @@ x402_err x402_rpc_request_calls(x402_jsonrpc_call *calls, size_t cap, size_t *n,
 x402_err x402_rpc_error_body(char *out, size_t *out_len, const char *id,
     int code, const char *message, const char *data_json, size_t data_len);
 
+/*
+ * The same refusal for OpenAI-compatible clients: the module's JSON answer
+ * (an object: the x402 fields, or {"error":…}) with its "error" replaced by
+ * {"message","type","code"} (code NULL: null), the other fields kept.
+ */
+x402_err x402_openai_error_body(char *out, size_t *out_len, const char *json,
+    size_t len, const char *message, const char *type, const char *code);
+
 /* 1 when a JSON-RPC reply reports an error and no result: an object with
  * "error", or a batch whose every reply has one; 0 otherwise. */
 int x402_rpc_reply_failed(const char *body, size_t len);

@@ -145,3 +145,32 @@ x402_json_object(json_t **root, const char *s, size_t len)
 
     return *root != NULL ? X402_OK : X402_ERR_JSON;
 }
+
+
+x402_err
+x402_openai_error_body(char *out, size_t *out_len, const char *json,
+    size_t len, const char *message, const char *type, const char *code)
+{
+    json_t    *root, *err;
+    x402_err   rc;
+
+    if (out == NULL || out_len == NULL || message == NULL || type == NULL) {
+        return X402_ERR_ARG;
+    }
+
+    rc = x402_json_object(&root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    err = json_pack("{s:s,s:s,s:o}", "message", message, "type", type,
+                    "code", code ? json_string(code) : json_null());
+
+    /* the error object first, where OpenAI clients look; the rest kept */
+    if (err == NULL || json_object_set_new(root, "error", err) != 0) {
+        json_decref(root);
+        return X402_ERR_NOMEM;
+    }
+
+    return x402_json_dump(out, out_len, root);
+}

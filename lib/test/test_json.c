@@ -499,6 +499,27 @@ test_jsonrpc(void **state)
     assert_non_null(doc);
     json_decref(doc);
 
+    /* the OpenAI shape of a refusal, the x402 fields kept */
+    len = sizeof(out);
+    assert_int_equal(x402_openai_error_body(out, &len,
+        S("{\"x402Version\":2,\"error\":\"Payment required\",\"accepts\":[]}"),
+        "Payment required", "payment_required", "payment_required"), X402_OK);
+    doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(doc,
+                        "error"), "type")), "payment_required");
+    assert_int_equal(json_integer_value(json_object_get(doc, "x402Version")), 2);
+    assert_true(json_is_array(json_object_get(doc, "accepts")));
+    json_decref(doc);
+    len = sizeof(out);
+    assert_int_equal(x402_openai_error_body(out, &len, S("{\"error\":\"x\"}"),
+                                            "x", "server_error", NULL), X402_OK);
+    assert_string_equal(out, "{\"error\":{\"message\":\"x\",\"type\":"
+                        "\"server_error\",\"code\":null}}");
+    len = sizeof(out);
+    assert_int_equal(x402_openai_error_body(out, &len, S("[1]"), "x", "t", NULL),
+                     X402_ERR_JSON);
+
     /* a failed reply */
     assert_true(x402_rpc_reply_failed(
         S("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1}}")));

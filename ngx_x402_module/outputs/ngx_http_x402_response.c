@@ -36,7 +36,11 @@ static ngx_int_t ngx_http_x402_to_error_page(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header);
 static ngx_int_t ngx_http_x402_answer_headers(ngx_http_request_t *r,
     ngx_str_t *header);
+static ngx_int_t ngx_http_x402_error_shape(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_jsonrpc_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message, ngx_str_t *body);
+static ngx_int_t ngx_http_x402_openai_body(ngx_http_request_t *r,
     ngx_uint_t status, const char *message, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
@@ -140,7 +144,7 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
         body.len = p - body.data;
     }
 
-    if (ngx_http_x402_jsonrpc_body(r, status, error, &body) != NGX_OK) {
+    if (ngx_http_x402_error_shape(r, status, error, &body) != NGX_OK) {
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        NULL, NULL);
     }
@@ -238,12 +242,120 @@ ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     body.len = p - body.data;
 
-    if (ngx_http_x402_jsonrpc_body(r, status, error, &body) != NGX_OK) {
+    if (ngx_http_x402_error_shape(r, status, error, &body) != NGX_OK) {
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        NULL, NULL);
     }
 
     return ngx_http_x402_send_json(r, status, NULL, &body);
+}
+
+
+/*
+ * A refusal in the shape its clients read: a JSON-RPC error object on a
+ * JSON-RPC location, OpenAI's error object on an OpenAI-compatible one
+ * (x402_read_body model), the x402 answer kept in both; x402 clients read
+ * PAYMENT-REQUIRED either way.
+ */
+
+static ngx_int_t
+ngx_http_x402_error_shape(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message, ngx_str_t *body)
+{
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    switch (xlcf->read_body) {
+
+    case NGX_HTTP_X402_BODY_METHOD:
+        return ngx_http_x402_jsonrpc_body(r, status, message, body);
+
+    case NGX_HTTP_X402_BODY_MODEL:
+        return ngx_http_x402_openai_body(r, status, message, body);
+
+    default:
+        return NGX_OK;
+    }
+}
+
+
+/*
+ * OpenAI's {"error":{"message","type","code"}} with the x402 fields beside
+ * it; an unknown model is named.
+ */
+
+static ngx_int_t
+ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message, ngx_str_t *body)
+{
+    size_t                len;
+    u_char               *out, *p;
+    const char           *type, *code;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    /* a code is one snake_case word: the module's reasons mostly are */
+    code = ngx_strchr(message, ' ') == NULL ? message : NULL;
+
+    switch (status) {
+
+    case NGX_HTTP_X402_PAYMENT_REQUIRED:
+    case NGX_HTTP_PRECONDITION_FAILED:
+        type = "payment_required";
+        if (code == NULL) {
+            code = "payment_required";
+        }
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_CONFLICT:
+        type = "invalid_request_error";
+
+        if (ctx != NULL && ctx->model.len) {
+            code = "model_not_found";
+
+            p = ngx_pnalloc(r->pool,
+                            ctx->model.len + sizeof("unknown model ''"));
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            /* escaped as JSON when it is written */
+            ngx_sprintf(p, "unknown model '%V'%Z", &ctx->model);
+            message = (const char *) p;
+
+        } else if (code == NULL) {
+            code = "no_price";
+        }
+
+        break;
+
+    default:
+        type = "server_error";
+        code = "unavailable";
+    }
+
+    len = body->len + 6 * ngx_strlen(message) + 256;
+
+    out = ngx_pnalloc(r->pool, len + 1);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (x402_openai_error_body((char *) out, &len, (const char *) body->data,
+                               body->len, message, type, code)
+        != X402_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out[len++] = LF;
+    body->data = out;
+    body->len = len;
+
+    return NGX_OK;
 }
 
 
@@ -263,13 +375,6 @@ ngx_http_x402_jsonrpc_body(ngx_http_request_t *r, ngx_uint_t status,
     u_char                    *out;
     const char                *id;
     ngx_http_x402_ctx_t       *ctx;
-    ngx_http_x402_loc_conf_t  *xlcf;
-
-    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
-
-    if (xlcf->read_body != NGX_HTTP_X402_BODY_METHOD) {
-        return NGX_OK;
-    }
 
     ctx = ngx_http_x402_get_ctx(r);
 
