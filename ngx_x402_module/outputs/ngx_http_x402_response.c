@@ -38,10 +38,12 @@ static ngx_int_t ngx_http_x402_answer_headers(ngx_http_request_t *r,
     ngx_str_t *header);
 static ngx_int_t ngx_http_x402_error_shape(ngx_http_request_t *r,
     ngx_uint_t status, const char *message, ngx_str_t *body);
-static ngx_int_t ngx_http_x402_jsonrpc_body(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message, ngx_str_t *body);
-static ngx_int_t ngx_http_x402_openai_body(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message, ngx_str_t *body);
+static x402_err ngx_http_x402_jsonrpc_body(ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t status, const char *message, u_char *json, size_t json_len,
+    u_char *out, size_t *out_len);
+static x402_err ngx_http_x402_openai_body(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_uint_t status, const char *message,
+    u_char *json, size_t json_len, u_char *out, size_t *out_len);
 static ngx_int_t ngx_http_x402_output(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_cors_headers(ngx_http_request_t *r,
@@ -262,21 +264,55 @@ static ngx_int_t
 ngx_http_x402_error_shape(ngx_http_request_t *r, ngx_uint_t status,
     const char *message, ngx_str_t *body)
 {
+    size_t                     len, dlen;
+    u_char                    *out;
+    x402_err                   err;
+    ngx_http_x402_ctx_t       *ctx;
     ngx_http_x402_loc_conf_t  *xlcf;
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
-    switch (xlcf->read_body) {
-
-    case NGX_HTTP_X402_BODY_METHOD:
-        return ngx_http_x402_jsonrpc_body(r, status, message, body);
-
-    case NGX_HTTP_X402_BODY_MODEL:
-        return ngx_http_x402_openai_body(r, status, message, body);
-
-    default:
+    if (xlcf->read_body != NGX_HTTP_X402_BODY_METHOD
+        && xlcf->read_body != NGX_HTTP_X402_BODY_MODEL)
+    {
         return NGX_OK;
     }
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    dlen = body->len;
+
+    if (dlen && body->data[dlen - 1] == LF) {
+        dlen--;
+    }
+
+    /* every text may be escaped six times over */
+    len = dlen + 6 * (ngx_strlen(message) + (ctx ? ctx->model.len : 0))
+          + 256 + X402_RPC_ID_TEXT_MAX;
+
+    out = ngx_pnalloc(r->pool, len + 1);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (xlcf->read_body == NGX_HTTP_X402_BODY_METHOD) {
+        err = ngx_http_x402_jsonrpc_body(ctx, status, message, body->data,
+                                         dlen, out, &len);
+
+    } else {
+        err = ngx_http_x402_openai_body(r, ctx, status, message, body->data,
+                                        dlen, out, &len);
+    }
+
+    if (err != X402_OK) {
+        return NGX_ERROR;
+    }
+
+    out[len++] = LF;
+    body->data = out;
+    body->len = len;
+
+    return NGX_OK;
 }
 
 
@@ -285,16 +321,13 @@ ngx_http_x402_error_shape(ngx_http_request_t *r, ngx_uint_t status,
  * it; an unknown model is named.
  */
 
-static ngx_int_t
-ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_uint_t status,
-    const char *message, ngx_str_t *body)
+static x402_err
+ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t status, const char *message, u_char *json, size_t json_len,
+    u_char *out, size_t *out_len)
 {
-    size_t                len;
-    u_char               *out, *p;
-    const char           *type, *code;
-    ngx_http_x402_ctx_t  *ctx;
-
-    ctx = ngx_http_x402_get_ctx(r);
+    u_char      *p;
+    const char  *type, *code;
 
     /* a code is one snake_case word: the module's reasons mostly are */
     code = ngx_strchr(message, ' ') == NULL ? message : NULL;
@@ -319,7 +352,7 @@ ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_uint_t status,
             p = ngx_pnalloc(r->pool,
                             ctx->model.len + sizeof("unknown model ''"));
             if (p == NULL) {
-                return NGX_ERROR;
+                return X402_ERR_NOMEM;
             }
 
             /* escaped as JSON when it is written */
@@ -337,46 +370,24 @@ ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_uint_t status,
         code = "unavailable";
     }
 
-    len = body->len + 6 * ngx_strlen(message) + 256;
-
-    out = ngx_pnalloc(r->pool, len + 1);
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (x402_openai_error_body((char *) out, &len, (const char *) body->data,
-                               body->len, message, type, code)
-        != X402_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    out[len++] = LF;
-    body->data = out;
-    body->len = len;
-
-    return NGX_OK;
+    return x402_openai_error_body((char *) out, out_len, (const char *) json,
+                                  json_len, message, type, code);
 }
 
 
 /*
- * On a JSON-RPC location (x402_read_body method) a refusal is a JSON-RPC
- * error object with the x402 answer as its "data": JSON-RPC clients see a
- * normal error, x402 clients still read PAYMENT-REQUIRED.  The id is the
- * call's (null for a batch, or a body that was no call).
+ * A JSON-RPC error object with the x402 answer as its "data": JSON-RPC
+ * clients see a normal error.  The id is the call's (null for a batch, or
+ * a body that was no call).
  */
 
-static ngx_int_t
-ngx_http_x402_jsonrpc_body(ngx_http_request_t *r, ngx_uint_t status,
-    const char *message, ngx_str_t *body)
+static x402_err
+ngx_http_x402_jsonrpc_body(ngx_http_x402_ctx_t *ctx, ngx_uint_t status,
+    const char *message, u_char *json, size_t json_len, u_char *out,
+    size_t *out_len)
 {
-    int                        code;
-    size_t                     len, dlen;
-    u_char                    *out;
-    const char                *id;
-    ngx_http_x402_ctx_t       *ctx;
-
-    ctx = ngx_http_x402_get_ctx(r);
+    int          code;
+    const char  *id;
 
     id = (ctx != NULL && ctx->rpc_n == 1 && !ctx->rpc_batch)
          ? ctx->rpc_calls[0].id : "null";
@@ -396,31 +407,8 @@ ngx_http_x402_jsonrpc_body(ngx_http_request_t *r, ngx_uint_t status,
         code = -32003;
     }
 
-    dlen = body->len;
-
-    if (dlen && body->data[dlen - 1] == LF) {
-        dlen--;
-    }
-
-    len = dlen + 6 * ngx_strlen(message) + 128 + X402_RPC_ID_TEXT_MAX;
-
-    out = ngx_pnalloc(r->pool, len + 1);
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (x402_rpc_error_body((char *) out, &len, id, code, message,
-                            (const char *) body->data, dlen)
-        != X402_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    out[len++] = LF;
-    body->data = out;
-    body->len = len;
-
-    return NGX_OK;
+    return x402_rpc_error_body((char *) out, out_len, id, code, message,
+                               (const char *) json, json_len);
 }
 
 
