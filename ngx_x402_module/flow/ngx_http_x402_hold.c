@@ -34,6 +34,7 @@
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_settler.h"
 #include "ngx_http_x402_reserve.h"
+#include "ngx_http_x402_payment_id.h"
 #include "ngx_http_x402_settle.h"
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_handler.h"
@@ -59,6 +60,8 @@ static ngx_int_t ngx_http_x402_hold_release(ngx_http_request_t *r,
 static ngx_int_t ngx_http_x402_hold_refuse(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_uint_t status, const char *error);
 static void ngx_http_x402_hold_drop(ngx_chain_t *cl);
+static void ngx_http_x402_hold_answered(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_uint_t paid);
 static void ngx_http_x402_hold_wake(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_x402_not_charged(ngx_http_request_t *r,
@@ -97,13 +100,20 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_x402_get_ctx(r);
 
-    if (ctx == NULL || ctx->hold != NGX_HTTP_X402_HOLD_WAIT) {
+    if (ctx == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->hold != NGX_HTTP_X402_HOLD_WAIT) {
+        /* a paid answer not held (async, upto, before_content) goes out */
+        ngx_http_x402_hold_answered(r, ctx, ctx->paid);
         return ngx_http_next_header_filter(r);
     }
 
     if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
         ngx_http_x402_not_charged(r, ctx, "the content answered an error");
         ctx->hold = NGX_HTTP_X402_HOLD_PASS;
+        ngx_http_x402_hold_answered(r, ctx, 0);
         return ngx_http_next_header_filter(r);
     }
 
@@ -308,6 +318,8 @@ ngx_http_x402_hold_release(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    ngx_http_x402_hold_answered(r, ctx, 1);
+
     rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -342,6 +354,8 @@ ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ctx->paid = 0;
     r->buffered &= ~NGX_HTTP_X402_BUFFERED;
 
+    ngx_http_x402_hold_answered(r, ctx, 0);
+
     ngx_http_x402_hold_drop(ctx->held);
     ctx->held = NULL;
     ctx->held_last = NULL;
@@ -368,6 +382,22 @@ ngx_http_x402_hold_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ctx->replacing = 0;
 
     return (rc == NGX_OK || rc == NGX_AGAIN) ? rc : NGX_ERROR;
+}
+
+
+/*
+ * A claimed payment-identifier learns its answer as the header goes out,
+ * before the client can retry: kept when served (< 400), else let go.
+ */
+
+static void
+ngx_http_x402_hold_answered(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_uint_t paid)
+{
+    if (ctx->pid_owned) {
+        ngx_http_x402_pid_record(r, ctx, paid && r->headers_out.status
+                                         < NGX_HTTP_BAD_REQUEST);
+    }
 }
 
 
