@@ -550,14 +550,18 @@ void x402_payment_fingerprint(uint8_t out[32], uint64_t chain_id,
 #define X402_SEL_SETTLE_EXACT      0x13cd3b53u
 #define X402_SEL_SETTLE_UPTO       0xff11e7b4u
 
-/* the longest settle calldata: the head words, the signature's length and
- * the signature padded to words (388 and 452 bytes for an ECDSA one) */
-#define X402_SETTLE_EXACT_LEN                                                 \
-    (4 + 9 * 32 + ((X402_SIGNATURE_MAX + 31) / 32) * 32)
-#define X402_SETTLE_UPTO_LEN                                                  \
-    (4 + 11 * 32 + ((X402_SIGNATURE_MAX + 31) / 32) * 32)
-#define X402_SETTLE_EXACT_ECDSA_LEN  388
-#define X402_SETTLE_UPTO_ECDSA_LEN   452
+/* ABI bytes of length n: padded to 32-byte words */
+#define X402_ABI_PADDED(n)  ((((n) + 31) / 32) * 32)
+
+/* settle calldata: the selector, the head words, the signature's length
+ * word and the signature; the longest, and with an ECDSA signature (388
+ * and 452 bytes) */
+#define X402_SETTLE_LEN(head, sig)                                            \
+    (4 + ((head) + 1) * 32 + X402_ABI_PADDED(sig))
+#define X402_SETTLE_EXACT_LEN        X402_SETTLE_LEN(8, X402_SIGNATURE_MAX)
+#define X402_SETTLE_UPTO_LEN         X402_SETTLE_LEN(10, X402_SIGNATURE_MAX)
+#define X402_SETTLE_EXACT_ECDSA_LEN  X402_SETTLE_LEN(8, X402_SIGNATURE_ECDSA)
+#define X402_SETTLE_UPTO_ECDSA_LEN   X402_SETTLE_LEN(10, X402_SIGNATURE_ECDSA)
 
 /* balanceOf(owner): 36 bytes. */
 void x402_abi_balance_of(uint8_t out[36], const x402_address *owner);
@@ -797,6 +801,9 @@ typedef enum {
 x402_receipt_status x402_receipt_status_parse(const char *s);
 const char *x402_receipt_status_string(x402_receipt_status st);
 
+/* an encoded receipt, its resource aside (add 6 bytes per byte of it) */
+#define X402_RECEIPT_JSON_MAX  (2048 + 2 * X402_SIGNATURE_MAX)
+
 /* Writes the JSON with a NUL; *out_len in: capacity, out: length. */
 x402_err x402_receipt_encode(char *out, size_t *out_len,
     const x402_receipt *rc);
@@ -883,6 +890,10 @@ typedef struct {
  * length.  tx->data may be NULL when data_len is 0.
  */
 #define X402_TX_OVERHEAD 240
+
+/* the longest signed settle transaction (upto, the longest signature) */
+#define X402_SETTLE_TX_MAX  (X402_SETTLE_UPTO_LEN + X402_TX_OVERHEAD)
+
 x402_err x402_tx_sign(const x402_context *ctx, uint8_t *out, size_t *out_len,
     uint8_t hash32[32], const x402_tx *tx, const uint8_t key[32]);
 

@@ -135,7 +135,7 @@ x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
     const x402_payment *p, const x402_u256 *amount)
 {
     static const x402_address  zero;
-    size_t                     need, head, sig_words;
+    size_t                     need, head;
     uint8_t                   *w;
 
     if (out_len == NULL || p == NULL || p->signature_len == 0
@@ -143,9 +143,6 @@ x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
     {
         return X402_ERR_ARG;
     }
-
-    /* selector, head words, the signature's length word, its words */
-    sig_words = (p->signature_len + X402_WORD - 1) / X402_WORD;
 
     if (scheme == X402_SCHEME_EXACT) {
         head = 8;
@@ -160,7 +157,7 @@ x402_abi_settle(uint8_t *out, size_t *out_len, x402_scheme scheme,
         return X402_ERR_ARG;
     }
 
-    need = 4 + (head + 1 + sig_words) * X402_WORD;
+    need = X402_SETTLE_LEN(head, p->signature_len);
 
     if (out == NULL || *out_len < need) {
         return X402_ERR_BUFFER;

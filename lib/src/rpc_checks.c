@@ -15,7 +15,7 @@
 
 #define X402_RPC_SIM        7
 #define X402_RPC_ERC1271    6
-#define X402_ISVALID_CAP    (4 + 3 * 32 + ((X402_SIGNATURE_MAX + 31) / 32) * 32)
+#define X402_ISVALID_CAP    (4 + 3 * 32 + X402_ABI_PADDED(X402_SIGNATURE_MAX))
 
 
 /* ------------------------------------------------------------ request */

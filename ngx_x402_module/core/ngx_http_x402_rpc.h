@@ -15,6 +15,11 @@
 #include "ngx_http_x402_curl.h"
 
 
+/* a request body the steps build on their stack (a raw transaction, a
+ * settle call): room for a contract wallet's longest signature */
+#define NGX_HTTP_X402_RPC_BODY_MAX  (4096 + 4 * X402_SIGNATURE_MAX)
+
+
 /*
  * POSTs a JSON-RPC body (len bytes of buf, copied) to the chain node
  * (x402_rpc) with x402_rpc_timeout, accepting a reply of at most cap bytes:

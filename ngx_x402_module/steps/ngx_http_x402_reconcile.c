@@ -55,9 +55,8 @@
 #define NGX_HTTP_X402_RECONCILE_RPC    (64 * 1024)
 /* "<ms> <hash> <key> <raw>", the raw transaction in hex */
 #define NGX_HTTP_X402_TX_RECORD_MAX                                           \
-    (400 + 2 * (X402_SETTLE_UPTO_LEN + X402_TX_OVERHEAD))
+    (400 + 2 * X402_SETTLE_TX_MAX)
 #define NGX_HTTP_X402_FILL_GAS         21000
-#define NGX_HTTP_X402_RPC_BODY_MAX     (4096 + 4 * X402_SIGNATURE_MAX)
 
 
 /* Redis's clock (ms): every node's leases and records on one clock */

@@ -35,9 +35,6 @@
 #include "ngx_http_x402_reserve.h"
 
 
-#define NGX_HTTP_X402_RECEIPT_MAX      (2048 + 2 * X402_SIGNATURE_MAX)
-
-
 /* a reservation in flight: the op, and the record it wrote */
 typedef struct {
     ngx_http_x402_op_t           op;        /* first: freed as an op */
@@ -216,13 +213,13 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         }
     }
 
-    json = ngx_pnalloc(r->pool, NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len);
+    json = ngx_pnalloc(r->pool, X402_RECEIPT_JSON_MAX + 6 * url.len);
     if (json == NULL) {
         ngx_http_x402_fail(r, ctx, "internal error");
         return;
     }
 
-    len = NGX_HTTP_X402_RECEIPT_MAX + 6 * url.len;
+    len = X402_RECEIPT_JSON_MAX + 6 * url.len;
 
     err = x402_receipt_encode((char *) json, &len, &rc);
     if (err != X402_OK) {

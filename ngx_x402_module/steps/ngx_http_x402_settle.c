@@ -54,11 +54,7 @@
 #include "ngx_http_x402_settle.h"
 
 
-/* request bodies and records grow with a contract wallet's signature */
-#define NGX_HTTP_X402_RPC_BODY_MAX   (4096 + 4 * X402_SIGNATURE_MAX)
 #define NGX_HTTP_X402_JOB_REPLY_MAX  (256 * 1024)
-#define NGX_HTTP_X402_JOB_RECEIPT    (2048 + 2 * X402_SIGNATURE_MAX)
-                                             /* plus the escaped resource */
 #define NGX_HTTP_X402_POLL_INTERVAL  250
 #define NGX_HTTP_X402_MINED_FRESH    100     /* a mined count is reused */
 #define NGX_HTTP_X402_STALE_WATCH    500     /* a pending one's count */
@@ -67,7 +63,6 @@
 #define NGX_HTTP_X402_FEES_FRESH     2000    /* Base's block time */
 #define NGX_HTTP_X402_RETRY_AFTER    2000    /* ms: a gateway failure again */
 #define NGX_HTTP_X402_REWRITE_INTERVAL  1000 /* ms: a job's last receipt */
-#define NGX_HTTP_X402_RAW_TX_MAX     (X402_SETTLE_UPTO_LEN + X402_TX_OVERHEAD)
 
 
 /*
@@ -177,7 +172,7 @@ typedef struct {
     size_t                       calldata_len;
     x402_fees                    fees;
     uint64_t                     nonce;
-    uint8_t                      raw[NGX_HTTP_X402_RAW_TX_MAX];
+    uint8_t                      raw[X402_SETTLE_TX_MAX];
     size_t                       raw_len;
     uint8_t                      hash[32];
     u_char                       tx[67];    /* "0x" + hash, or "" */
@@ -1697,7 +1692,7 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     xmcf = job->xmcf;
 
     /* the resource may need six bytes per byte once escaped */
-    len = NGX_HTTP_X402_JOB_RECEIPT + 6 * ngx_strlen(job->resource);
+    len = X402_RECEIPT_JSON_MAX + 6 * ngx_strlen(job->resource);
 
     /* the receipt, then "<hash> <key> <o|s> <raw>" of a broadcast */
     json = ngx_alloc(len + 2 * job->raw_len + 256, ngx_cycle->log);
