@@ -242,29 +242,15 @@ x402_payment_identifier_declare(char *out, size_t *out_len, int required)
     x402_buf_init(&o, out, *out_len);
 
     /* declarePaymentIdentifierExtension(required), key for key */
-    x402_put(&o, "{\"payment-identifier\":{\"info\":{\"required\":",
-             sizeof("{\"payment-identifier\":{\"info\":{\"required\":") - 1);
-
-    if (required) {
-        x402_put(&o, "true", 4);
-    } else {
-        x402_put(&o, "false", 5);
-    }
-
-    x402_put(&o, "},\"schema\":{\"$schema\":"
-             "\"https://json-schema.org/draft/2020-12/schema\","
-             "\"type\":\"object\",\"properties\":{\"required\":"
-             "{\"type\":\"boolean\"},\"id\":{\"type\":\"string\","
-             "\"minLength\":16,\"maxLength\":128,"
-             "\"pattern\":\"^[a-zA-Z0-9_-]+$\"}},"
-             "\"required\":[\"required\"]}}}",
-             sizeof("},\"schema\":{\"$schema\":"
-             "\"https://json-schema.org/draft/2020-12/schema\","
-             "\"type\":\"object\",\"properties\":{\"required\":"
-             "{\"type\":\"boolean\"},\"id\":{\"type\":\"string\","
-             "\"minLength\":16,\"maxLength\":128,"
-             "\"pattern\":\"^[a-zA-Z0-9_-]+$\"}},"
-             "\"required\":[\"required\"]}}}") - 1);
+    x402_puts(&o, "{\"payment-identifier\":{\"info\":{\"required\":");
+    x402_puts(&o, required ? "true" : "false");
+    x402_puts(&o, "},\"schema\":{\"$schema\":"
+              "\"https://json-schema.org/draft/2020-12/schema\","
+              "\"type\":\"object\",\"properties\":{\"required\":"
+              "{\"type\":\"boolean\"},\"id\":{\"type\":\"string\","
+              "\"minLength\":16,\"maxLength\":128,"
+              "\"pattern\":\"^[a-zA-Z0-9_-]+$\"}},"
+              "\"required\":[\"required\"]}}}");
 
     return x402_buf_finish(&o, out_len);
 }
@@ -276,7 +262,6 @@ x402_rpc_error_body(char *out, size_t *out_len, const char *id, int code,
 {
     x402_buf  o;
     char      num[24];
-    int       k;
 
     if (out == NULL || out_len == NULL || *out_len == 0 || id == NULL
         || message == NULL)
@@ -286,24 +271,24 @@ x402_rpc_error_body(char *out, size_t *out_len, const char *id, int code,
 
     x402_buf_init(&o, out, *out_len);
 
-    x402_put(&o, "{\"jsonrpc\":\"2.0\",\"id\":", 22);
-    x402_put(&o, id, strlen(id));
-    x402_put(&o, ",\"error\":{\"code\":", 17);
+    (void) snprintf(num, sizeof(num), "%d", code);
 
-    k = snprintf(num, sizeof(num), "%d", code);
-    x402_put(&o, num, (size_t) k);
+    x402_puts(&o, "{\"jsonrpc\":\"2.0\",\"id\":");
+    x402_puts(&o, id);
+    x402_puts(&o, ",\"error\":{\"code\":");
+    x402_puts(&o, num);
+    x402_puts(&o, ",\"message\":");
 
-    x402_put(&o, ",\"message\":", 11);
     if (!x402_json_string_put(&o, message)) {
         return X402_ERR_ARG;
     }
 
     if (data_json != NULL) {
-        x402_put(&o, ",\"data\":", 8);
+        x402_puts(&o, ",\"data\":");
         x402_put(&o, data_json, data_len);
     }
 
-    x402_put(&o, "}}", 2);
+    x402_puts(&o, "}}");
 
     return x402_buf_finish(&o, out_len);
 }

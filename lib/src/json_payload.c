@@ -108,25 +108,25 @@ x402_json_get_u256(x402_u256 *out, json_t *obj, const char *key)
 }
 
 
-/* A malformed signature string is the verifier's business, not ours. */
-static void
-x402_signature_decode(x402_payment *out, const char *s, size_t len)
+int
+x402_signature_from_hex(x402_payment *out, const char *s, size_t len)
 {
     size_t  n;
 
     out->signature_len = 0;
 
-    if (len < 4 || s[0] != '0' || s[1] != 'x'
-        || len - 2 > 2 * X402_SIGNATURE_MAX)
-    {
-        return;
+    if (len < 4 || s[0] != '0' || s[1] != 'x') {
+        return 0;
     }
 
+    /* longer than X402_SIGNATURE_MAX bytes: X402_ERR_BUFFER */
     n = sizeof(out->signature);
 
     if (x402_hex_decode(out->signature, &n, s + 2, len - 2) == X402_OK) {
         out->signature_len = n;
     }
+
+    return out->signature_len != 0;
 }
 
 
@@ -175,8 +175,9 @@ x402_decode_payload(x402_payment *out, const char **field, json_t *root)
 
     X402_TRY(x402_json_get(&sig, payload, "signature", JSON_STRING, 1),
              "payload.signature");
-    x402_signature_decode(out, json_string_value(sig),
-                          json_string_length(sig));
+    /* a malformed signature string is the verifier's business, not ours */
+    (void) x402_signature_from_hex(out, json_string_value(sig),
+                                   json_string_length(sig));
 
     return X402_OK;
 }
@@ -338,17 +339,13 @@ x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
 static void
 x402_decode_payment_id(x402_payment *out, json_t *extensions)
 {
-    json_t      *ext, *info, *id;
+    json_t      *id;
     const char  *s;
     size_t       i, len;
 
-    out->payment_id_state = X402_PAYMENT_ID_NONE;
-    out->payment_id[0] = '\0';
-
-    ext = extensions ? json_object_get(extensions, "payment-identifier")
-                     : NULL;
-    info = json_is_object(ext) ? json_object_get(ext, "info") : NULL;
-    id = json_is_object(info) ? json_object_get(info, "id") : NULL;
+    /* *out is zeroed (X402_PAYMENT_ID_NONE); a non-object gives NULL */
+    id = json_object_get(json_object_get(json_object_get(extensions,
+                         "payment-identifier"), "info"), "id");
 
     if (!json_is_string(id)) {
         return;

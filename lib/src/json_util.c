@@ -126,24 +126,31 @@ x402_json_get(json_t **val, json_t *obj, const char *key, int type,
 
 
 x402_err
-x402_json_object(json_t **root, const char *s, size_t len)
+x402_json_load(json_t **root, const char *s, size_t len)
 {
     json_error_t  jerr;
 
-    *root = NULL;
+    *root = (len == 0) ? NULL
+                       : json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
 
-    if (len == 0) {
+    return *root != NULL ? X402_OK : X402_ERR_JSON;
+}
+
+
+x402_err
+x402_json_object(json_t **root, const char *s, size_t len)
+{
+    if (x402_json_load(root, s, len) != X402_OK) {
         return X402_ERR_JSON;
     }
 
-    *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
-
-    if (*root != NULL && !json_is_object(*root)) {
+    if (!json_is_object(*root)) {
         json_decref(*root);
         *root = NULL;
+        return X402_ERR_JSON;
     }
 
-    return *root != NULL ? X402_OK : X402_ERR_JSON;
+    return X402_OK;
 }
 
 

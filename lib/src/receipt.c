@@ -329,13 +329,7 @@ x402_receipt_fields(x402_receipt_settlement *out, char *resource,
         return rc;
     }
 
-    p->signature_len = sizeof(p->signature);
-
-    if (n < 2 || s[0] != '0' || s[1] != 'x'
-        || x402_hex_decode(p->signature, &p->signature_len, s + 2, n - 2)
-           != X402_OK
-        || p->signature_len == 0)
-    {
+    if (!x402_signature_from_hex(p, s, n)) {
         return X402_ERR_VALUE;
     }
 

@@ -163,9 +163,7 @@ x402_rpc_simulate_request(char *out, size_t *out_len,
     const x402_address  *proxy;
     x402_err             rc;
 
-    if (out_len == NULL || sim_from == NULL || id > X402_RPC_ID_MAX
-        || (p != NULL && p->signature_len == 0))
-    {
+    if (out_len == NULL || sim_from == NULL || id > X402_RPC_ID_MAX) {
         return X402_ERR_ARG;
     }
 

@@ -165,21 +165,12 @@ x402_contains_ci(const char *s, size_t len, const char *needle)
 x402_err
 x402_rpc_load(json_t **root, const char *json, size_t len)
 {
-    json_error_t  jerr;
-
-    *root = NULL;
-
     if (len > X402_RPC_REPLY_MAX) {
+        *root = NULL;
         return X402_ERR_SIZE;
     }
 
-    if (len == 0) {
-        return X402_ERR_JSON;
-    }
-
-    *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-
-    return *root == NULL ? X402_ERR_JSON : X402_OK;
+    return x402_json_load(root, json, len);
 }
 
 

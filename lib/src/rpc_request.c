@@ -75,10 +75,9 @@ x402_err
 x402_rpc_request_calls(x402_jsonrpc_call *calls, size_t cap, size_t *n,
     int *is_batch, const char *body, size_t len)
 {
-    json_t        *root, *v;
-    json_error_t   e;
-    size_t         i;
-    x402_err       rc;
+    json_t    *root, *v;
+    size_t     i;
+    x402_err   rc;
 
     if (calls == NULL || n == NULL || is_batch == NULL
         || (body == NULL && len != 0))
@@ -89,8 +88,7 @@ x402_rpc_request_calls(x402_jsonrpc_call *calls, size_t cap, size_t *n,
     *n = 0;
     *is_batch = 0;
 
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
-    if (root == NULL) {
+    if (x402_json_load(&root, body, len) != X402_OK) {
         return X402_ERR_JSON;
     }
 
@@ -123,7 +121,6 @@ x402_rpc_request_calls(x402_jsonrpc_call *calls, size_t cap, size_t *n,
     json_array_foreach(root, i, v) {
         rc = x402_rpc_call_read(&calls[i], v);
         if (rc != X402_OK) {
-            *n = 0;
             goto done;
         }
     }

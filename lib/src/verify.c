@@ -219,14 +219,15 @@ void
 x402_payment_fingerprint(uint8_t out[32], uint64_t chain_id,
     const x402_payment *p)
 {
-    uint8_t  buf[X402_REPLAY_KEY_MAX + X402_SIGNATURE_MAX];
-    size_t   len;
+    char             key[X402_REPLAY_KEY_MAX];
+    x402_keccak_ctx  k;
 
-    x402_replay_key((char *) buf, chain_id, p);
-    len = strlen((char *) buf);
+    x402_replay_key(key, chain_id, p);
 
-    memcpy(buf + len, p->signature, p->signature_len);
-    x402_keccak256(out, buf, len + p->signature_len);
+    x402_keccak_init(&k);
+    x402_keccak_update(&k, (const uint8_t *) key, strlen(key));
+    x402_keccak_update(&k, p->signature, p->signature_len);
+    x402_keccak_final(&k, out);
 }
 
 

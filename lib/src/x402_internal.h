@@ -52,6 +52,14 @@ struct json_t *x402_offer_json(const x402_offer *o);
 x402_err x402_json_get(struct json_t **val, struct json_t *obj,
     const char *key, int type, int required);
 
+/* "0x" + hex of 1 to X402_SIGNATURE_MAX bytes into p->signature: 1, or 0
+ * with signature_len 0 for anything else (json_payload.c). */
+int x402_signature_from_hex(x402_payment *p, const char *s, size_t len);
+
+/* Parses len bytes of JSON of any type (duplicate keys refused):
+ * X402_ERR_JSON otherwise, *root NULL.  Caller releases *root. */
+x402_err x402_json_load(struct json_t **root, const char *s, size_t len);
+
 /* Parses len bytes that must be one JSON object (duplicate keys refused):
  * X402_ERR_JSON otherwise, *root NULL.  Caller releases *root. */
 x402_err x402_json_object(struct json_t **root, const char *s, size_t len);
