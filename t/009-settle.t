@@ -148,6 +148,26 @@ sub chat {
     is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0 - $PRICE, 'and is not charged again');
 }
 
+# sync: while its content runs the reservation is labelled as it settles,
+# "sync" (settled before it goes out), not "async"
+{
+    my $nonce = random_nonce();
+    my $h = pay("--key $C->{X402_PAYER2_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO} --nonce $nonce");
+    my $kid = in_child(sub { chat($h, 'X-Mock-Delay-Ms' => 1500)->{status} });
+    my $held;
+    for (1 .. 100) {
+        $held = eval { decode_json(redis_cli('GET', receipt_key($nonce))) };
+        last if $held;
+        sleep 0.05;
+    }
+    is($held && $held->{status}, 'reserved', 'sync: reserved while its content runs');
+    is($held && $held->{mode}, 'sync', 'and labelled mode "sync"');
+    is((collect_child($kid))[0], 200, 'then served');
+    my $done = eval { decode_json(redis_cli('GET', receipt_key($nonce))) } // {};
+    is($done->{status}, 'settled', 'and settled');
+    is($done->{mode}, 'sync', 'still labelled "sync"');
+}
+
 # sync: a settlement that fails once the content has run (the payer took
 # the permit back meanwhile) replaces the content with the 402
 {

@@ -198,7 +198,9 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     x402_receipt_init(&rc, &ctx->offer, &ctx->payment, (const char *) p,
                       (uint64_t) ngx_time(), (uint64_t) ngx_time());
     rc.status = "reserved";
-    rc.mode = (ctx->mode == NGX_HTTP_X402_MODE_SYNC) ? "sync"
+    /* as the job labels it: settled before served (sync), or after */
+    rc.mode = (ctx->mode == NGX_HTTP_X402_MODE_SYNC
+               || ctx->mode == NGX_HTTP_X402_MODE_ON_SUCCESS) ? "sync"
               : (ctx->mode == NGX_HTTP_X402_MODE_UPTO) ? "upto" : "async";
 
     if (ctx->mode == NGX_HTTP_X402_MODE_UPTO) {
