@@ -1065,9 +1065,14 @@ ngx_http_x402_check_offer(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
                                                 &resource, &conf->offer,
                                                 NULL, &conf->extensions_json);
 
-    /* a static price: the accepts array is the same for every answer */
+    /*
+     * a static price: the accepts array is the same for every answer (not
+     * with x402_read_body method: a literal price counts per call)
+     */
 
-    if (err == X402_OK && conf->price->lengths == NULL) {
+    if (err == X402_OK && conf->price->lengths == NULL
+        && conf->read_body != NGX_HTTP_X402_BODY_METHOD)
+    {
         err = ngx_http_x402_encode_accepts(cf->pool, &conf->accepts_json,
                                            &conf->offer);
     }
@@ -1318,9 +1323,6 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
     {
         return NGX_OK;
     }
-
-    /* the io layer's calls are timed into the metrics (x402_status) */
-    ngx_http_x402_io_set_timed(ngx_http_x402_stat_latency);
 
     xmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_x402_module);
 

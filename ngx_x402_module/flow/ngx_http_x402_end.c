@@ -35,9 +35,8 @@ ngx_http_x402_end_init(ngx_conf_t *cf)
 
 /*
  * A held response never answered releases its reservation; an upto
- * response's usage is settled; a claimed payment-identifier keeps the
- * answer of a served payment (a retry gets its status and PAYMENT-RESPONSE)
- * or lets a refused one go (a retry is processed again).
+ * response's usage is settled; a payment-identifier still claimed had no
+ * answer, and is let go (a retry is processed again).
  */
 
 static ngx_int_t
@@ -59,11 +58,8 @@ ngx_http_x402_end(ngx_http_request_t *r)
     ngx_http_x402_usage_end(r, ctx);
 
     if (ctx->pid_owned) {
-        /* served: an answer went out (not a request that ended before) */
-        ngx_http_x402_pid_record(r, ctx, ctx->paid && r->header_sent
-                                 && r->headers_out.status
-                                 && r->headers_out.status
-                                    < NGX_HTTP_BAD_REQUEST);
+        /* recorded as a header goes out (hold.c): none did, it goes */
+        ngx_http_x402_pid_record(r, ctx, 0);
     }
 
     return NGX_OK;

@@ -389,7 +389,8 @@ ngx_http_x402_price_calls(ngx_http_request_t *r,
     size_t                      size;
     ngx_int_t                   rc;
     x402_u256                   one;
-    ngx_uint_t                  i, k;
+    ngx_uint_t                  i;
+    static const x402_u256      zero;
     ngx_http_variable_value_t  *saved;
     ngx_http_core_main_conf_t  *cmcf;
 
@@ -397,6 +398,19 @@ ngx_http_x402_price_calls(ngx_http_request_t *r,
 
     if (ctx == NULL || ctx->rpc_n == 0) {
         return NGX_DECLINED;
+    }
+
+    if (xlcf->price->lengths == NULL) {
+        /* a literal: per call, no variable to look up */
+        for (i = 0; i < ctx->rpc_n; i++) {
+            if (x402_u256_add(amount, amount, &xlcf->offer.amount)
+                != X402_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return x402_u256_cmp(amount, &zero) == 0 ? NGX_DONE : NGX_OK;
     }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
@@ -415,15 +429,10 @@ ngx_http_x402_price_calls(ngx_http_request_t *r,
         ctx->rpc_pricing = i + 1;
         ngx_memcpy(r->variables, saved, size);
 
-        if (xlcf->price->lengths == NULL) {
-            one = xlcf->offer.amount;       /* a literal: per call */
+        rc = ngx_http_x402_price_one(r, xlcf, &one);
 
-        } else {
-            rc = ngx_http_x402_price_one(r, xlcf, &one);
-
-            if (rc != NGX_OK) {
-                break;
-            }
+        if (rc != NGX_OK) {
+            break;
         }
 
         if (x402_u256_add(amount, amount, &one) != X402_OK) {
@@ -443,13 +452,7 @@ ngx_http_x402_price_calls(ngx_http_request_t *r,
 
     ctx->rpc_pricing = 0;
 
-    for (k = 0; k < sizeof(x402_u256); k++) {
-        if (amount->b[k]) {
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DONE;
+    return x402_u256_cmp(amount, &zero) == 0 ? NGX_DONE : NGX_OK;
 }
 
 

@@ -143,9 +143,6 @@ static ngx_queue_t        ngx_http_x402_redis_servers;
 static ngx_uint_t         ngx_http_x402_redis_ready;
 static ngx_uint_t         ngx_http_x402_redis_exiting;
 
-/* the ev->data of our timers and posted events: debug logging reads fd */
-
-
 ngx_int_t
 ngx_http_x402_redis_send(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_x402_redis_done_pt done, void *data, ...)

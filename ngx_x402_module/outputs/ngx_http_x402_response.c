@@ -90,10 +90,7 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
 
     err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
                                                 error, &resource, offer,
-                                                xlcf->price->lengths == NULL
-                                                && xlcf->read_body
-                                                   != NGX_HTTP_X402_BODY_METHOD
-                                                ? &xlcf->accepts_json : NULL,
+                                                &xlcf->accepts_json,
                                                 &xlcf->extensions_json);
     if (err != X402_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
