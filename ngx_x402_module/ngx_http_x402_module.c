@@ -98,6 +98,9 @@ static ngx_int_t ngx_http_x402_add_asset(ngx_conf_t *cf,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_loc_conf_t *conf);
 static void ngx_http_x402_conf_error(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf, const char *fmt, ...);
+static char *ngx_http_x402_check_session(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_core_loc_conf_t *clcf);
 static char *ngx_http_x402_check_timing(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static void ngx_http_x402_forget_key(void *data);
@@ -390,6 +393,27 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, settle_margin),
       NULL },
 
+    { ngx_string("x402_session"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, session),
+      NULL },
+
+    { ngx_string("x402_session_margin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, session_margin),
+      NULL },
+
+    { ngx_string("x402_session_idle"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, session_idle),
+      NULL },
+
     { ngx_string("x402_max_response_time"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -621,6 +645,9 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->settle_margin = NGX_CONF_UNSET;
     conf->response_time = NGX_CONF_UNSET;
     conf->receipt_uri = NGX_CONF_UNSET_UINT;
+    conf->session = NGX_CONF_UNSET;
+    conf->session_margin = NGX_CONF_UNSET;
+    conf->session_idle = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -687,6 +714,9 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_X402_DEFAULT_RESPONSE_TIME);
     ngx_conf_merge_uint_value(conf->receipt_uri, prev->receipt_uri,
                               NGX_HTTP_X402_RECEIPT_PATH);
+    ngx_conf_merge_value(conf->session, prev->session, 0);
+    ngx_conf_merge_sec_value(conf->session_margin, prev->session_margin, 120);
+    ngx_conf_merge_msec_value(conf->session_idle, prev->session_idle, 60000);
 
     ngx_conf_merge_str_value(conf->network, prev->network,
                              NGX_HTTP_X402_DEFAULT_NETWORK);
@@ -868,6 +898,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->session
+        && ngx_http_x402_check_session(cf, conf, xmcf, clcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -938,6 +974,74 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 /*
+ * x402_session: upto only, settled by our own settler through the
+ * reconciler (which settles a session once it is due), with a margin that
+ * leaves its settlement time.  A session is bound to its location: the
+ * location's name, payTo and asset.
+ */
+
+static char *
+ngx_http_x402_check_session(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_core_loc_conf_t *clcf)
+{
+    u_char  *p;
+
+    if (conf->scheme != X402_SCHEME_UPTO) {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_session on\" requires "
+                                 "\"x402_scheme upto\" (a session draws "
+                                 "many requests on one signed cap)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->facilitator_url.len || !xmcf->has_settler
+        || xmcf->reconcile_interval == 0)
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_session on\" requires "
+                                 "\"x402_settler_key_file\", no "
+                                 "\"x402_facilitator\", and the reconciler "
+                                 "(x402_reconcile_interval above 0): "
+                                 "sessions are settled by the reconciler "
+                                 "once they are due");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->session_margin < NGX_HTTP_X402_GIVE_UP + 10
+        || conf->session_idle < 1000)
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_session_margin\" must be at least "
+                                 "%d s (its settlement's time before the "
+                                 "permit expires) and \"x402_session_idle\" "
+                                 "at least 1 s",
+                                 NGX_HTTP_X402_GIVE_UP + 10);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, clcf->name.len + 2 * X402_ADDRESS_STR_LEN + 3);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->session_bind.data = p;
+
+    p = ngx_cpymem(p, clcf->name.data, clcf->name.len);
+    *p++ = ' ';
+    x402_address_format((char *) p, &conf->offer.pay_to);
+    p += ngx_strlen(p);
+    *p++ = ' ';
+    x402_address_format((char *) p, &conf->offer.asset);
+    p += ngx_strlen(p);
+    *p = '\0';
+
+    conf->session_bind.len = p - conf->session_bind.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * A payment is admitted only with time left on its permit for what follows
  * it (x402.h, x402_verify_local): its settlement (x402_settle_margin) and,
  * for upto, which settles once the response is over, the longest response
@@ -973,12 +1077,15 @@ ngx_http_x402_check_timing(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
                                  "\"x402_max_timeout\" %T is too short here: "
                                  "an upto payment must arrive with %T s left "
                                  "on its permit (x402_max_response_time %T + "
-                                 "x402_settle_margin %T + %d s of block time), "
-                                 "plus %d s for its way here: set it to at "
-                                 "least %T",
+                                 "%s %T + %d s of block time), plus %d s for "
+                                 "its way here: set it to at least %T",
                                  conf->max_timeout, need, conf->response_time,
-                                 conf->settle_margin, X402_DEADLINE_MARGIN,
-                                 NGX_HTTP_X402_TRANSIT, least);
+                                 conf->session ? "x402_session_margin"
+                                               : "x402_settle_margin",
+                                 conf->session ? conf->session_margin
+                                               : conf->settle_margin,
+                                 X402_DEADLINE_MARGIN, NGX_HTTP_X402_TRANSIT,
+                                 least);
 
     } else {
         ngx_http_x402_conf_error(cf, conf,

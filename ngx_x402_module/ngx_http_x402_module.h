@@ -96,6 +96,10 @@ typedef struct {
     time_t                       settle_margin;     /* x402_settle_margin */
     time_t                       response_time; /* x402_max_response_time */
     ngx_uint_t                   receipt_uri;   /* NGX_HTTP_X402_RECEIPT_* */
+    ngx_flag_t                   session;       /* x402_session */
+    time_t                       session_margin;
+    ngx_msec_t                   session_idle;
+    ngx_str_t                    session_bind;  /* its place, NUL-ended */
 
     ngx_str_t                    network;
     ngx_str_t                    asset;
@@ -145,11 +149,12 @@ typedef struct {
 
 /*
  * Seconds a payment's permit must have left when it is admitted: its
- * settlement's margin, for upto the longest response before it, and the
- * reference's block-time buffer.
+ * settlement's margin (a session's, with x402_session), for upto the
+ * longest response before it, and the reference's block-time buffer.
  */
 #define ngx_http_x402_min_left(xlcf)                                         \
-    ((xlcf)->settle_margin + X402_DEADLINE_MARGIN                            \
+    (((xlcf)->session ? (xlcf)->session_margin : (xlcf)->settle_margin)      \
+     + X402_DEADLINE_MARGIN                                                  \
      + ((xlcf)->scheme == X402_SCHEME_UPTO ? (xlcf)->response_time : 0))
 
 
@@ -163,6 +168,12 @@ typedef struct {
  * reconciler may take one over: its job's lease, or its next attempt
  */
 #define NGX_HTTP_X402_UNSETTLED_KEY     "x402:unsettled"
+
+/* an upto session's record, by id; its id, by its payment's receipt key */
+#define NGX_HTTP_X402_SESSION_PREFIX    "x402:s:"
+#define NGX_HTTP_X402_SID_PREFIX        "x402:sid:"
+/* s a session's request may run past its longest response (its charge) */
+#define NGX_HTTP_X402_SESSION_SLACK     10
 
 /* a reservation outlives the permit's deadline; bound absurd deadlines */
 #define NGX_HTTP_X402_TTL_MAX           (10 * 365 * 86400)

@@ -540,6 +540,26 @@ void x402_payment_fingerprint(uint8_t out[32], uint64_t chain_id,
     const x402_payment *p);
 
 
+/* ------------------------------------------------------- upto sessions */
+
+/*
+ * An upto session's id: uuid4 text ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx",
+ * lowercase, y one of 8 9 a b) from 16 random bytes, of which 122 bits are
+ * kept.  The id is a bearer secret: whoever holds it spends the session.
+ * out needs X402_SESSION_ID_LEN + 1 bytes; it is NUL-terminated.
+ */
+#define X402_SESSION_ID_LEN  36
+void x402_session_id_format(char out[X402_SESSION_ID_LEN + 1],
+    const uint8_t random[16]);
+
+/*
+ * 1 when s (len bytes) is a session id as x402_session_id_format() writes
+ * it; anything else (upper case, braces, another version) is 0, so that a
+ * lookup key is never built from a client's arbitrary bytes.
+ */
+int x402_session_id_valid(const char *s, size_t len);
+
+
 /* ---------------------------------------------------------- ABI calls */
 
 /* Canonical selectors (first 4 bytes of keccak of the signature). */

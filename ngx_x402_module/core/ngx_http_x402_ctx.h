@@ -33,6 +33,14 @@
 #define NGX_HTTP_X402_HOLD_REPLACED  4      /* replaced by our refusal */
 
 
+/* an upto session (x402_session on), as far as this request knows */
+#define NGX_HTTP_X402_SESSION_NONE     0    /* not looked for yet */
+#define NGX_HTTP_X402_SESSION_NEW      1    /* none: a payment opens one */
+#define NGX_HTTP_X402_SESSION_OPENING  2    /* this payment opens one */
+#define NGX_HTTP_X402_SESSION_RESUMED  3    /* served on an open one */
+#define NGX_HTTP_X402_SESSION_REFUSED  4    /* unknown, closed, elsewhere */
+
+
 /* where the request's payment is */
 #define NGX_HTTP_X402_IDLE      0
 #define NGX_HTTP_X402_RPC       1           /* on-chain checks in flight */
@@ -103,6 +111,11 @@ struct ngx_http_x402_ctx_s {
     ngx_uint_t                   pid_status;    /* its stored answer's */
     unsigned                     pid_owned:1;   /* claimed by this request */
     u_char                       pid_fp[65];    /* the payment's, hex */
+    ngx_uint_t                   session;       /* NGX_HTTP_X402_SESSION_* */
+    const char                  *session_why;   /* REFUSED: for the log */
+    uint64_t                     session_hard;  /* s: settled from then */
+    u_char                       session_id[X402_SESSION_ID_LEN + 1];
+    u_char                       session_token[33]; /* this request's */
     char                         key[X402_REPLAY_KEY_MAX];
 
     u_char                       payer[X402_ADDRESS_STR_LEN];

@@ -142,6 +142,34 @@ ngx_http_x402_fail(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 }
 
 
+/*
+ * Resumes the phase engine without a verdict: the handler runs again and
+ * goes on from what the step recorded in ctx.
+ */
+
+void
+ngx_http_x402_wake(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    ngx_http_x402_unpark(ctx);
+
+    ctx->state = NGX_HTTP_X402_IDLE;
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
 /* Records the verdict and resumes the phase engine. */
 
 void

@@ -44,4 +44,8 @@ void ngx_http_x402_fail(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     const char *error);
 
 
+/* Resumes the request's phases with no verdict: its handler goes on. */
+void ngx_http_x402_wake(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_X402_PARK_H_INCLUDED_ */

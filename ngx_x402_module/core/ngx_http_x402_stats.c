@@ -424,7 +424,7 @@ ngx_http_x402_stat_amount(ngx_uint_t kind, uint64_t chain_id,
 
     st = ngx_http_x402_status_get(&sp);
 
-    if (st == NULL || kind > NGX_HTTP_X402_AMOUNT_UNPAID) {
+    if (st == NULL || kind >= NGX_HTTP_X402_AMOUNT_N) {
         return;
     }
 

@@ -61,7 +61,10 @@
 #define NGX_HTTP_X402_STAT_NOT_CHARGED       31  /* sync: content >= 400 */
 #define NGX_HTTP_X402_STAT_BYPASSED          32  /* x402_bypass */
 #define NGX_HTTP_X402_STAT_FREE              33  /* priced 0 */
-#define NGX_HTTP_X402_STAT_N                 34
+#define NGX_HTTP_X402_STAT_SESSION_OPENED    34  /* upto sessions */
+#define NGX_HTTP_X402_STAT_SESSION_RESUMED   35  /* requests on one */
+#define NGX_HTTP_X402_STAT_SESSION_SETTLED   36  /* taken to settlement */
+#define NGX_HTTP_X402_STAT_N                 37
 
 
 /* gauges: one slot per worker, summed over live workers */
@@ -73,6 +76,8 @@
 /* amounts: exact 256-bit sums per network and asset */
 #define NGX_HTTP_X402_AMOUNT_SETTLED         0
 #define NGX_HTTP_X402_AMOUNT_UNPAID          1
+#define NGX_HTTP_X402_AMOUNT_SESSION         2   /* settled sessions */
+#define NGX_HTTP_X402_AMOUNT_N               3
 
 
 /* latency histograms, of the io layer's calls */
@@ -159,7 +164,8 @@ typedef struct {
     ngx_http_x402_status_reason_t  reasons[NGX_HTTP_X402_STATUS_REASONS];
     ngx_atomic_t                 reasons_other[2];  /* 402, 412 */
     ngx_http_x402_status_reason_t  locations[NGX_HTTP_X402_STATUS_LOCATIONS];
-    ngx_http_x402_status_amount_t  amounts[2][NGX_HTTP_X402_STATUS_ASSETS];
+    ngx_http_x402_status_amount_t  amounts[NGX_HTTP_X402_AMOUNT_N]
+                                          [NGX_HTTP_X402_STATUS_ASSETS];
     ngx_http_x402_status_slot_t  slots[NGX_HTTP_X402_STATUS_SLOTS];
     ngx_atomic_t                 overflow;
 } ngx_http_x402_status_shm_t;

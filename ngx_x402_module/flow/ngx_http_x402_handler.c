@@ -16,6 +16,7 @@
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_usage.h"
 #include "ngx_http_x402_payment_id.h"
+#include "ngx_http_x402_resume.h"
 
 
 static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
@@ -101,9 +102,13 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
     if ((ctx == NULL || !ctx->body_done)
         && (xlcf->read_body != NGX_HTTP_X402_BODY_OFF
             || (xlcf->scheme == X402_SCHEME_UPTO
-                && ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE",
-                                                &header)
-                   != NGX_DECLINED)))
+                && (ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE",
+                                                 &header)
+                    != NGX_DECLINED
+                    || (xlcf->session
+                        && ngx_http_x402_request_header(r, "X-Upto-Session",
+                                                        &header)
+                           != NGX_DECLINED)))))
     {
 
         if (ctx == NULL) {
@@ -182,6 +187,29 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
     ctx->reason_text = NULL;
     ctx->payload_json.len = 0;
     ctx->payment_response.len = 0;
+
+    /* x402_session: a request on a session is served from it */
+
+    if (xlcf->session && ctx->session == NGX_HTTP_X402_SESSION_NONE) {
+        rc = ngx_http_x402_session_find(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc == NGX_ERROR) {
+            ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            ctx->error = "payment reservation unavailable";
+        }
+    }
+
+    if (ctx->status || ctx->session == NGX_HTTP_X402_SESSION_REFUSED) {
+        ctx->reason = X402_R_PAYMENT_REQUIRED;
+        ctx->verdict = 1;
+        ctx->state = NGX_HTTP_X402_DONE;
+
+        return ngx_http_x402_answer(r, xlcf, ctx);
+    }
 
     rc = ngx_http_x402_request_header(r, "PAYMENT-SIGNATURE", &header);
 
@@ -300,6 +328,17 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 
         return ngx_http_x402_send_processed(r, ctx->pid_status,
                                             ctx->payment.payment_id);
+    }
+
+    if (ctx->session == NGX_HTTP_X402_SESSION_REFUSED && !ctx->paid
+        && ctx->status == 0)
+    {
+        /* og-x402 clients read the body, stock ones the challenge */
+        ngx_http_x402_stat_request(r, NGX_HTTP_X402_STAT_PAYMENT_REQUIRED);
+        ngx_http_x402_stat_reason(NGX_HTTP_X402_PAYMENT_REQUIRED,
+                                  "session_expired");
+
+        return ngx_http_x402_send_session_expired(r, xlcf, &ctx->offer);
     }
 
     if (ctx->status) {

@@ -41,6 +41,7 @@
 #include "ngx_http_x402_payment.h"
 #include "ngx_http_x402_reserve.h"
 #include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_session.h"
 #include "ngx_http_x402_usage.h"
 
 
@@ -55,6 +56,8 @@ static void ngx_http_x402_payment_used(ngx_http_request_t *r,
 static void ngx_http_x402_payment_replayed(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static ngx_uint_t ngx_http_x402_payment_mode(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static ngx_int_t ngx_http_x402_session_open(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_reserved(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
@@ -199,7 +202,48 @@ ngx_http_x402_payment_checked(ngx_http_request_t *r,
         return;
     }
 
+    if (ctx->mode == NGX_HTTP_X402_MODE_UPTO
+        && ngx_http_x402_session_open(r, ctx) != NGX_OK)
+    {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
     ngx_http_x402_reserve(r, ctx, ngx_http_x402_payment_reserved);
+}
+
+
+/*
+ * x402_session on: the payment opens a session, in the same step as its
+ * reservation; its id is known to the holder of the payment only, and
+ * the payment's fingerprint lets the same payment sent again find it.
+ */
+
+static ngx_int_t
+ngx_http_x402_session_open(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    uint8_t                    fp[32];
+    ngx_http_x402_loc_conf_t  *xlcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (!xlcf->session) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_x402_session_new_id(ctx->session_id) != NGX_OK
+        || ngx_http_x402_session_token(ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    x402_payment_fingerprint(fp, ctx->offer.chain_id, &ctx->payment);
+    x402_hex_encode((char *) ctx->pid_fp, fp, sizeof(fp));
+    ctx->pid_fp[64] = '\0';
+
+    ctx->session = NGX_HTTP_X402_SESSION_OPENING;
+
+    return NGX_OK;
 }
 
 
@@ -285,6 +329,14 @@ ngx_http_x402_payment_reserved(ngx_http_request_t *r,
     case NGX_HTTP_X402_MODE_UPTO:
         /* settled at the response's end, which is cut in time for it */
         ctx->upto_charge = 1;
+
+        if (ctx->session == NGX_HTTP_X402_SESSION_OPENING) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "x402: session %*s... opened, payer %s",
+                          (size_t) 8, ctx->session_id, ctx->payer);
+            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SESSION_OPENED);
+        }
+
         ngx_http_x402_usage_cutoff(r, ctx);
         ngx_http_x402_finish(r, ctx, X402_R_VALID);
         return;

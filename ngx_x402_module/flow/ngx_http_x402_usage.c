@@ -28,8 +28,10 @@
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_ctx.h"
 #include "ngx_http_x402_headers.h"
+#include "ngx_http_x402_response.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_session.h"
 #include "ngx_http_x402_usage.h"
 
 
@@ -52,6 +54,7 @@ static ngx_int_t ngx_http_x402_usage_cost(ngx_http_request_t *r,
 static ngx_int_t ngx_http_x402_usage_price(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t decimals, x402_u256 *out);
 static void ngx_http_x402_usage_cut(ngx_event_t *ev);
+static const x402_u256 *ngx_http_x402_usage_limit(ngx_http_x402_ctx_t *ctx);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -373,6 +376,7 @@ ngx_http_x402_usage_prepare(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 static ngx_int_t
 ngx_http_x402_usage_header_filter(ngx_http_request_t *r)
 {
+    ngx_str_t                     id;
     ngx_uint_t                    sse;
     ngx_table_elt_t              *h;
     x402_usage                   *u;
@@ -391,6 +395,19 @@ ngx_http_x402_usage_header_filter(ngx_http_request_t *r)
     }
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    /* every response of a session names it, whatever its status */
+
+    if (ctx->session == NGX_HTTP_X402_SESSION_OPENING
+        || ctx->session == NGX_HTTP_X402_SESSION_RESUMED)
+    {
+        id.data = ctx->session_id;
+        id.len = X402_SESSION_ID_LEN;
+
+        if (ngx_http_x402_push_header(r, "X-Upto-Session", &id) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
 
     /* a failed response costs nothing */
 
@@ -499,7 +516,7 @@ ngx_http_x402_usage_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 void
 ngx_http_x402_usage_cutoff(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    uint64_t                   deadline, now, left;
+    uint64_t                   deadline, now, left, end;
     ngx_http_x402_loc_conf_t  *xlcf;
 
     if (ctx->cutoff.timer_set
@@ -511,11 +528,16 @@ ngx_http_x402_usage_cutoff(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
     now = (uint64_t) ngx_time();
 
-    if (deadline < now + (uint64_t) xlcf->settle_margin) {
+    /* a session's: its hard limit, from when it is settled */
+
+    end = ctx->session_hard ? ctx->session_hard
+                            : deadline - (uint64_t) xlcf->settle_margin;
+
+    if (deadline < (uint64_t) xlcf->settle_margin || end <= now) {
         left = 0;
 
     } else {
-        left = deadline - (uint64_t) xlcf->settle_margin - now;
+        left = end - now;
     }
 
     /* a week at most: ngx_msec_t and the timer tree stay in range */
@@ -579,7 +601,7 @@ ngx_http_x402_usage_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     if (ngx_http_x402_usage_cost(r, xlcf, ctx) != NGX_OK) {
         /* nothing could be priced: charge per x402_usage_missing */
         if (xlcf->usage_missing == NGX_HTTP_X402_USAGE_MISSING_CAP) {
-            ctx->charge = ctx->payment.amount;
+            ctx->charge = *ngx_http_x402_usage_limit(ctx);
 
         } else {
             ngx_memzero(&ctx->charge, sizeof(x402_u256));
@@ -587,6 +609,14 @@ ngx_http_x402_usage_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     x402_u256_format_dec(amount, &ctx->charge);
+
+    if (ctx->session == NGX_HTTP_X402_SESSION_OPENING
+        || ctx->session == NGX_HTTP_X402_SESSION_RESUMED)
+    {
+        /* into the session, settled with it */
+        ngx_http_x402_session_charge(r, ctx);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "x402: upto usage of %s: charging %s of cap %s",
@@ -597,6 +627,25 @@ ngx_http_x402_usage_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
                       "x402: cannot start the upto settlement of %s",
                       ctx->key);
     }
+}
+
+
+/*
+ * The most one response is charged: the signed cap, or on a session (whose
+ * cap is for all of its requests) this request's price, x402_price.
+ */
+
+static const x402_u256 *
+ngx_http_x402_usage_limit(ngx_http_x402_ctx_t *ctx)
+{
+    if (ctx->session != NGX_HTTP_X402_SESSION_NONE
+        && ctx->session != NGX_HTTP_X402_SESSION_NEW
+        && x402_u256_cmp(&ctx->offer.amount, &ctx->payment.amount) < 0)
+    {
+        return &ctx->offer.amount;
+    }
+
+    return &ctx->payment.amount;
 }
 
 
@@ -644,8 +693,8 @@ ngx_http_x402_usage_cost(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        ctx->charge = x402_u256_cmp(&stated, &ctx->payment.amount) > 0
-                      ? ctx->payment.amount : stated;
+        ctx->charge = x402_u256_cmp(&stated, ngx_http_x402_usage_limit(ctx))
+                      > 0 ? *ngx_http_x402_usage_limit(ctx) : stated;
         return NGX_OK;
     }
 
@@ -680,7 +729,7 @@ ngx_http_x402_usage_cost(ngx_http_request_t *r,
     }
 
     x402_usage_charge(&ctx->charge, &clamped, prompt, completion, &in, &out,
-                      &ctx->payment.amount);
+                      ngx_http_x402_usage_limit(ctx));
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "x402: usage %uL + %uL tokens, clamped %d",

@@ -35,6 +35,11 @@ typedef struct {
 
 #define NGX_HTTP_X402_REDIS_ARGS_MAX  16
 
+/* Lua: Redis's clock (ms), so that every node's leases are on one clock */
+#define NGX_HTTP_X402_LUA_NOW                                                 \
+    "local t = redis.call('TIME') "                                           \
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+
 /* lets the compiler check that a command's words end with NULL */
 #if (__GNUC__ >= 4)
 #define NGX_HTTP_X402_REDIS_SENTINEL  __attribute__((sentinel))

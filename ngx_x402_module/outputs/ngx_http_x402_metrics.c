@@ -78,6 +78,21 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "time left on the payment's permit.",
       NGX_HTTP_X402_STAT_SETTLE_WAITED },
 
+    { "x402_sessions_opened_total",
+      "upto sessions opened (x402_session on): a payment checked on chain, "
+      "reserved, and drawn on by later requests.",
+      NGX_HTTP_X402_STAT_SESSION_OPENED },
+
+    { "x402_session_requests_total",
+      "Requests served on an open upto session (resumed: no chain call, no "
+      "signature recovery).",
+      NGX_HTTP_X402_STAT_SESSION_RESUMED },
+
+    { "x402_sessions_settled_total",
+      "upto sessions a reconciler took to settlement (idle, exhausted, or "
+      "at their deadline less x402_session_margin).",
+      NGX_HTTP_X402_STAT_SESSION_SETTLED },
+
     { "x402_responses_cut_total",
       "upto responses ended at the permit's deadline less "
       "x402_settle_margin, so that their settlement lands in time.",
@@ -199,7 +214,8 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
     ngx_http_x402_status_metric_t  *m;
     ngx_http_x402_status_reason_t  *rs;
     ngx_http_x402_main_conf_t      *xmcf;
-    ngx_http_x402_status_amount_t   amounts[2][NGX_HTTP_X402_STATUS_ASSETS];
+    ngx_http_x402_status_amount_t   amounts[NGX_HTTP_X402_AMOUNT_N]
+                                           [NGX_HTTP_X402_STATUS_ASSETS];
 
     static const char  *outcomes[] = {
         "paid", "payment_required", "allowance_required", "unavailable",
@@ -335,6 +351,10 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
                                      "Amount of payments served and never "
                                      "paid",
                                      amounts[NGX_HTTP_X402_AMOUNT_UNPAID]);
+    p = ngx_http_x402_status_amounts(p, last, xmcf, "x402_session_settled",
+                                     "Amount of upto sessions settled by "
+                                     "the settler (also in x402_settled)",
+                                     amounts[NGX_HTTP_X402_AMOUNT_SESSION]);
 
     /* receipts lookups */
 

@@ -18,9 +18,11 @@
 
 #define NGX_HTTP_X402_JSON_SIZE  4096
 
-#define NGX_HTTP_X402_CORS_EXPOSE   "PAYMENT-REQUIRED, PAYMENT-RESPONSE"
+#define NGX_HTTP_X402_CORS_EXPOSE                                            \
+    "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-Upto-Session"
 #define NGX_HTTP_X402_CORS_HEADERS                                           \
-    "PAYMENT-SIGNATURE, Access-Control-Expose-Headers, Content-Type"
+    "PAYMENT-SIGNATURE, X-Upto-Session, Access-Control-Expose-Headers, "     \
+    "Content-Type"
 #define NGX_HTTP_X402_CORS_METHODS  "GET, POST, HEAD, OPTIONS"
 #define NGX_HTTP_X402_CORS_MAX_AGE  "600"
 
@@ -149,6 +151,46 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     }
 
     return ngx_http_x402_send_json(r, status, &header, &body);
+}
+
+
+/*
+ * An upto session that cannot serve the request (unknown, exhausted,
+ * settling, bound elsewhere, too close to its deadline): 402 with a fresh
+ * challenge in PAYMENT-REQUIRED and og-x402's body.
+ */
+
+ngx_int_t
+ngx_http_x402_send_session_expired(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer)
+{
+    x402_err        err;
+    ngx_str_t       url, json, header, body;
+    x402_resource   resource;
+
+    if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    resource.url = (const char *) url.data;
+    resource.description = xlcf->description.len
+                           ? (const char *) xlcf->description.data : NULL;
+    resource.mime_type = NULL;
+
+    err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
+                                                "session_expired", &resource,
+                                                offer, &xlcf->accepts_json,
+                                                &xlcf->extensions_json);
+    if (err != X402_OK) {
+        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL, NULL);
+    }
+
+    ngx_str_set(&body, "{\"error\":\"Session expired or exhausted\"}\n");
+
+    return ngx_http_x402_send_json(r, NGX_HTTP_X402_PAYMENT_REQUIRED, &header,
+                                   &body);
 }
 
 

@@ -15,6 +15,11 @@
 #include "ngx_http_x402_module.h"
 
 
+/* An upto session that cannot serve: 402, a fresh challenge, and the body
+ * {"error":"Session expired or exhausted"}. */
+ngx_int_t ngx_http_x402_send_session_expired(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer);
+
 /* No price for this request (per model): 400 with the reason, or the page
  * that says so for a browser. */
 ngx_int_t ngx_http_x402_send_unpriced(ngx_http_request_t *r,

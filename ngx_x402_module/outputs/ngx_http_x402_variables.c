@@ -21,6 +21,10 @@ static ngx_int_t ngx_http_x402_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_x402_rpc_method_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_x402_session_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_x402_charged_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 /*
@@ -49,6 +53,12 @@ static ngx_http_variable_t  ngx_http_x402_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("x402_rpc_method"), NULL, ngx_http_x402_rpc_method_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_session"), NULL, ngx_http_x402_session_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("x402_charged"), NULL, ngx_http_x402_charged_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -239,6 +249,72 @@ ngx_http_x402_rpc_method_variable(ngx_http_request_t *r,
     }
 
     v->len = p - v->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request's upto session, by the first 8 characters of its id: enough
+ * to follow it through the logs; the whole id would let a log reader spend
+ * the session.
+ */
+
+static ngx_int_t
+ngx_http_x402_session_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL
+        || (ctx->session != NGX_HTTP_X402_SESSION_OPENING
+            && ctx->session != NGX_HTTP_X402_SESSION_RESUMED)
+        || !ctx->paid)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = 8;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ctx->session_id;
+
+    return NGX_OK;
+}
+
+
+/* What an upto response was charged (token units), once it is known. */
+
+static ngx_int_t
+ngx_http_x402_charged_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *p;
+    ngx_http_x402_ctx_t  *ctx;
+
+    ctx = ngx_http_x402_get_ctx(r);
+
+    if (ctx == NULL || !ctx->charged) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, X402_U256_DEC_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    x402_u256_format_dec((char *) p, &ctx->charge);
+
+    v->len = ngx_strlen(p);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
 
     return NGX_OK;
 }

@@ -59,12 +59,6 @@
 #define NGX_HTTP_X402_FILL_GAS         21000
 
 
-/* Redis's clock (ms): every node's leases and records on one clock */
-#define NGX_HTTP_X402_LUA_NOW                                                 \
-    "local t = redis.call('TIME') "                                           \
-    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
-
-
 /*
  * A receipt the chain has decided, with its sets, unless the receipt
  * changed since it was read (a job or another node wrote it: the next
@@ -104,7 +98,12 @@ static const char  ngx_http_x402_due_lua[] =
 /*
  * Takes over an unsettled payment whose time has come: its receipt, and a
  * lease (ARGV[1] ms) no other reconciler takes; nil when it is not due
- * (another took it, or its job still runs).
+ * (another took it, or its job still runs).  The payment of an upto
+ * session: {its receipt, the session's total}, the session marked settling
+ * in the same step, so that no charge is added once its amount is taken;
+ * while a request of it still runs (one whose worker died: until its
+ * longest response is over; any: until 5 s past the hard limit, when every
+ * response has been cut) it is looked at again a second later.
  */
 static const char  ngx_http_x402_claim_lua[] =
     NGX_HTTP_X402_LUA_NOW
@@ -112,8 +111,20 @@ static const char  ngx_http_x402_claim_lua[] =
     "if not sc or tonumber(sc) > now then return false end "
     "local r = redis.call('GET', KEYS[2]) "
     "if not r then redis.call('ZREM', KEYS[1], KEYS[2]) return false end "
+    "local sid = redis.call('GET', '" NGX_HTTP_X402_SID_PREFIX "' .. KEYS[2]) "
+    "if not sid then "
     "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), KEYS[2]) "
-    "return r";
+    "return r end "
+    "local s = '" NGX_HTTP_X402_SESSION_PREFIX "' .. sid "
+    "local f = redis.call('HMGET', s, 'status', 'hard', 'total') "
+    "if f[1] == 'open' or f[1] == 'exhausted' then "
+    "redis.call('ZREMRANGEBYSCORE', s .. ':live', '-inf', now) "
+    "if redis.call('ZCARD', s .. ':live') > 0 "
+    "and now < tonumber(f[2]) + 5000 then "
+    "redis.call('ZADD', KEYS[1], now + 1000, KEYS[2]) return false end "
+    "redis.call('HSET', s, 'status', 'settling') end "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), KEYS[2]) "
+    "return {r, f[3] or '0'}";
 
 
 /*
@@ -780,7 +791,9 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
     char                      status[16], tx[67];
     char                     *key;
     uint64_t                  updated, deadline;
+    x402_u256                 charge;
     ngx_int_t                 rv;
+    redisReply               *total;
     x402_receipt_settlement   st;
 
     if (rc->exiting || reply == NULL || reply->type == REDIS_REPLY_ERROR) {
@@ -789,6 +802,16 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
     }
 
     key = rc->keys[rc->next];
+    total = NULL;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_STRING)
+    {
+        /* an upto session: settled for its total */
+        total = reply->element[1];
+        reply = reply->element[0];
+    }
 
     if (reply->type != REDIS_REPLY_STRING) {
         /* not due: taken by another, or its job still runs */
@@ -848,7 +871,25 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
                        ? "its settlement failed for the gateway's reasons"
                        : "its settlement was never sent");
 
-    rv = rc->takeover(rc->xmcf, key, rc->json, rc->json_len);
+    if (total != NULL) {
+        if (x402_u256_parse(&charge, total->str, total->len) != X402_OK) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "x402: reconcile %s: the session's total \"%s\" "
+                          "is not an amount", key, total->str);
+            ngx_http_x402_reconcile_record(rc, X402_RS_FAILED,
+                                           "settlement_impossible", 1);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "x402: reconcile %s: its upto session is due: "
+                      "settling its total %s", key, total->str);
+
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SESSION_SETTLED);
+    }
+
+    rv = rc->takeover(rc->xmcf, key, rc->json, rc->json_len,
+                      total != NULL ? &charge : NULL);
 
     if (rv == NGX_OK) {
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_TAKEN_OVER);

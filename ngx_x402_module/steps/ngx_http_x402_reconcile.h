@@ -15,10 +15,11 @@
 #include "ngx_http_x402_module.h"
 
 
-/* a settlement of a served payment from its receipt (the takeover) */
+/* a settlement of a served payment from its receipt (the takeover), of
+ * charge when not NULL (an upto session's total) */
 typedef ngx_int_t (*ngx_http_x402_takeover_pt)(
     ngx_http_x402_main_conf_t *xmcf, const char *key, const char *json,
-    size_t len);
+    size_t len, const x402_u256 *charge);
 
 /* init_process: the reconciler's timer (x402_reconcile_interval). */
 ngx_int_t ngx_http_x402_reconcile_init(ngx_cycle_t *cycle,

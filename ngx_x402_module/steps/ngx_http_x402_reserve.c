@@ -59,38 +59,67 @@ typedef struct {
 
 
 
+/* the receipt KEYS[1], its debt, and the session it opened, if any */
+#define NGX_HTTP_X402_LUA_UNRESERVE                                           \
+    "local sid = redis.call('GET', '" NGX_HTTP_X402_SID_PREFIX "' "          \
+    ".. KEYS[1]) "                                                            \
+    "if sid then redis.call('DEL', '" NGX_HTTP_X402_SID_PREFIX "' "          \
+    ".. KEYS[1], '" NGX_HTTP_X402_SESSION_PREFIX "' .. sid, "                 \
+    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid .. ':charges', "              \
+    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid .. ':live') end "              \
+    "redis.call('ZREM', KEYS[2], KEYS[1]) "                                   \
+    "return redis.call('DEL', KEYS[1])"
+
+
 /* deletes the key only if it still holds this very record */
 static const char  ngx_http_x402_release_lua[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "redis.call('ZREM', KEYS[2], KEYS[1]) "
-    "return redis.call('DEL', KEYS[1]) end return 0";
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    NGX_HTTP_X402_LUA_UNRESERVE;
 
 
-/* a reservation nobody will settle: the receipt and its debt */
+/* a reservation nobody will settle */
 static const char  ngx_http_x402_unreserve_lua[] =
-    "redis.call('ZREM', KEYS[2], KEYS[1]) "
-    "return redis.call('DEL', KEYS[1])";
+    NGX_HTTP_X402_LUA_UNRESERVE;
 
 
 /*
- * KEYS: the receipt, x402:unsettled; ARGV: the receipt, its TTL (ms), in
- * how many ms (on Redis's clock) a reconciler may settle it, "-" when it
- * is settled before it is served.  The first holder's receipt, or nil:
- * reserved.
+ * KEYS: the receipt, x402:unsettled, and for a session its record and the
+ * receipt's link to it; ARGV: the receipt, its TTL (ms), in how many ms
+ * (on Redis's clock) a reconciler may settle it, "-" when it is settled
+ * before it is served; for a session its id, "method fingerprint payer cap
+ * deadline(s) stop(ms) hard(ms) idle(ms) token live(ms)" (this request's
+ * token, and how long it may run), its location.  The first
+ * holder's receipt, or nil: reserved (and the session opened, with this
+ * request in it).
  */
 static const char  ngx_http_x402_reserve_lua[] =
+    NGX_HTTP_X402_LUA_NOW
     "local old = redis.call('GET', KEYS[1]) "
     "if old then return old end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
     "if ARGV[3] ~= '-' then "
-    "local t = redis.call('TIME') "
-    "redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000) "
-    "+ tonumber(ARGV[3]), KEYS[1]) end "
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), KEYS[1]) end "
+    "if KEYS[3] then "
+    "local f = {} "
+    "for w in string.gmatch(ARGV[5], '%S+') do f[#f + 1] = w end "
+    "redis.call('HSET', KEYS[3], 'id', ARGV[4], 'key', KEYS[1], "
+    "'method', f[1], 'fp', f[2], 'payer', f[3], 'cap', f[4], "
+    "'deadline', f[5], 'stop', now + tonumber(f[6]), "
+    "'hard', now + tonumber(f[7]), 'idle', f[8], 'bind', ARGV[6], "
+    "'total', '0', 'requests', '0', 'status', 'open', "
+    "'opened', now, 'last', now) "
+    "redis.call('PEXPIRE', KEYS[3], ARGV[2]) "
+    "redis.call('ZADD', KEYS[3] .. ':live', now + tonumber(f[10]), f[9]) "
+    "redis.call('PEXPIRE', KEYS[3] .. ':live', ARGV[2]) "
+    "redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[2]) end "
     "return false";
 
 
 static void ngx_http_x402_reserve_done(void *data, redisReply *reply,
     const char *err);
+static ngx_int_t ngx_http_x402_reserve_session(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_http_x402_loc_conf_t *xlcf,
+    ngx_http_x402_resv_t *resv, char *ttl, char *owed);
 static void ngx_http_x402_release(ngx_http_x402_resv_t *resv);
 static void ngx_http_x402_release_retry(ngx_event_t *ev);
 static void ngx_http_x402_released(void *data, redisReply *reply,
@@ -123,6 +152,7 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     uint64_t                    left, at, now, start;
     x402_err                    err;
     ngx_str_t                   url;
+    ngx_int_t                   rv;
     x402_receipt                rc;
     ngx_http_x402_resv_t       *resv;
     ngx_http_x402_loc_conf_t   *xlcf;
@@ -247,14 +277,22 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     resv->deadline = ngx_time() + left;
     ngx_memcpy(resv->key, ctx->key, X402_REPLAY_KEY_MAX);
     ngx_memcpy(resv->json, json, len);
+    resv->json[len] = '\0';
 
-    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
-                                 ngx_http_x402_reserve_done, resv, "EVAL",
-                                 ngx_http_x402_reserve_lua, "2", ctx->key,
-                                 NGX_HTTP_X402_UNSETTLED_KEY, (char *) json,
-                                 (char *) ttl, (char *) owed, NULL)
-        != NGX_OK)
-    {
+    if (ctx->session == NGX_HTTP_X402_SESSION_OPENING) {
+        rv = ngx_http_x402_reserve_session(r, ctx, xlcf, resv, (char *) ttl,
+                                           (char *) owed);
+
+    } else {
+        rv = ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                      ngx_http_x402_reserve_done, resv,
+                                      "EVAL", ngx_http_x402_reserve_lua, "2",
+                                      ctx->key, NGX_HTTP_X402_UNSETTLED_KEY,
+                                      (char *) json, (char *) ttl,
+                                      (char *) owed, NULL);
+    }
+
+    if (rv != NGX_OK) {
         ngx_free(resv);
         ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
         return;
@@ -262,6 +300,77 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     ctx->op = &resv->op;
     ctx->state = NGX_HTTP_X402_REDIS;
+}
+
+
+/*
+ * The reservation that opens a session: the session's record with it, due
+ * (in x402:unsettled) once idle for x402_session_idle, at the latest at its
+ * hard limit, the permit's deadline less x402_session_margin; resumes stop
+ * the longest response before that.
+ */
+
+static ngx_int_t
+ngx_http_x402_reserve_session(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_resv_t *resv, char *ttl,
+    char *owed)
+{
+    u_char                     *p;
+    char                        cap[X402_U256_DEC_MAX],
+                                skey[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
+                                     + X402_SESSION_ID_LEN],
+                                sid[sizeof(NGX_HTTP_X402_SID_PREFIX)
+                                    + X402_REPLAY_KEY_MAX];
+    uint64_t                    deadline, now, hard, stop;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    if (x402_u256_to_u64(&deadline, &ctx->payment.deadline) != X402_OK) {
+        return NGX_ERROR;
+    }
+
+    /* admitted (ngx_http_x402_min_left): both are ahead */
+    now = (uint64_t) ngx_time();
+    hard = deadline - (uint64_t) xlcf->session_margin;
+    stop = hard - (uint64_t) xlcf->response_time;
+
+    if (stop <= now || hard > deadline) {
+        return NGX_ERROR;
+    }
+
+    ctx->session_hard = hard;
+
+    *ngx_sprintf((u_char *) owed, "%uL",
+                 (uint64_t) ngx_min((uint64_t) xlcf->session_idle,
+                                    (hard - now) * 1000))
+        = '\0';
+
+    x402_u256_format_dec(cap, &ctx->payment.amount);
+
+    p = ngx_pnalloc(r->pool, r->method_name.len + 64 + X402_ADDRESS_STR_LEN
+                             + X402_U256_DEC_MAX + 6 * NGX_INT64_LEN + 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf(p, "%V %s %s %s %uL %uL %uL %M %s %T", &r->method_name,
+                 ctx->pid_fp, ctx->payer, cap, deadline, (stop - now) * 1000,
+                 (hard - now) * 1000, xlcf->session_idle, ctx->session_token,
+                 (xlcf->response_time + NGX_HTTP_X402_SESSION_SLACK) * 1000)
+        = '\0';
+
+    ngx_sprintf((u_char *) skey, NGX_HTTP_X402_SESSION_PREFIX "%s%Z",
+                ctx->session_id);
+    ngx_sprintf((u_char *) sid, NGX_HTTP_X402_SID_PREFIX "%s%Z", ctx->key);
+
+    return ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                    ngx_http_x402_reserve_done, resv, "EVAL",
+                                    ngx_http_x402_reserve_lua, "4", ctx->key,
+                                    NGX_HTTP_X402_UNSETTLED_KEY, skey, sid,
+                                    (char *) resv->json, ttl, owed,
+                                    (char *) ctx->session_id, (char *) p,
+                                    (char *) xlcf->session_bind.data, NULL);
 }
 
 

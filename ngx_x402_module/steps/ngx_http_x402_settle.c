@@ -193,6 +193,7 @@ typedef struct {
     unsigned                     has_nonce:1;
     unsigned                     ending:1;
     unsigned                     served:1;      /* else a request waits */
+    unsigned                     session:1;     /* an upto session's */
     unsigned                     counted:1;     /* x402_settlement_jobs */
     unsigned                     in_queue:1;    /* waiting for its block */
     unsigned                     unconfirmed:1; /* the node may not have it */
@@ -379,7 +380,7 @@ failed:
 
 ngx_int_t
 ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf, const char *key,
-    const char *json, size_t len)
+    const char *json, size_t len, const x402_u256 *charge)
 {
     char                     *resource;
     x402_err                  err;
@@ -402,6 +403,11 @@ ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf, const char *key,
         return NGX_DECLINED;
     }
 
+    if (charge != NULL) {
+        st.charged = *charge;
+        st.has_charged = 1;
+    }
+
     job = ngx_http_x402_job_create(xmcf, &st.offer, &st.payment,
                                    st.has_charged ? &st.charged
                                                   : &st.payment.amount,
@@ -415,6 +421,7 @@ ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf, const char *key,
     }
 
     job->served = 1;
+    job->session = (charge != NULL);
 
     ngx_str_null(&none);
 
@@ -1800,6 +1807,13 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job,
             ngx_http_x402_stat_amount(NGX_HTTP_X402_AMOUNT_SETTLED,
                                       job->offer.chain_id, &job->offer.asset,
                                       &job->charge);
+
+            if (job->session) {
+                ngx_http_x402_stat_amount(NGX_HTTP_X402_AMOUNT_SESSION,
+                                          job->offer.chain_id,
+                                          &job->offer.asset, &job->charge);
+            }
+
             break;
 
         case NGX_HTTP_X402_PENDING:

@@ -37,9 +37,10 @@ typedef void (*ngx_http_x402_settled_pt)(ngx_http_request_t *r,
 ngx_int_t ngx_http_x402_settle_start(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_settled_pt done);
 
-/* Settles a served payment from its receipt alone (a takeover). */
+/* Settles a served payment from its receipt alone (a takeover), for
+ * charge when not NULL (an upto session's total). */
 ngx_int_t ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf,
-    const char *key, const char *json, size_t len);
+    const char *key, const char *json, size_t len, const x402_u256 *charge);
 
 /* How far this worker's settlements lag (s), and whether the settler's
  * transactions stall (none mined for x402_settle_timeout). */

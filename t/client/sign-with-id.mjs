@@ -1,4 +1,5 @@
-// Signs one payment for a URL with the official packages, with the
+// Signs one payment (exact or upto, as offered) for a URL with the
+// official packages, with the
 // payment-identifier extension's own client helper
 // (appendPaymentIdentifierToExtensions, @x402/extensions 2.27) adding the
 // id, and prints the PAYMENT-SIGNATURE header value: a test then sends the
@@ -7,6 +8,7 @@
 //   node t/client/sign-with-id.mjs URL [--key 0x..] [--id ID|auto] [--method M]
 import { x402Client } from '@x402/fetch';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
+import { UptoEvmScheme } from '@x402/evm/upto/client';
 import { toClientEvmSigner } from '@x402/evm';
 import { encodePaymentSignatureHeader } from '@x402/core/http';
 import { appendPaymentIdentifierToExtensions } from '@x402/extensions/payment-identifier';
@@ -29,6 +31,7 @@ const required = JSON.parse(Buffer.from(res.headers.get('payment-required'), 'ba
 const signer = toClientEvmSigner(privateKeyToAccount(opt.key));
 const client = new x402Client()
   .register('eip155:*', new ExactEvmScheme(signer))
+  .register('eip155:*', new UptoEvmScheme(signer))
   .setSpendControls(false)
   .onBeforePaymentCreation(async ({ paymentRequired }) => {
     // the server declared the extension: the helper adds the id to it
