@@ -131,6 +131,36 @@ GET /
 --- payment_required
 accepts.0.extra.facilitatorAddress: 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
 
+=== x402_session needs upto
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_session on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_session on" requires "x402_scheme upto"
+
+=== x402_session needs our own settler, not a facilitator
+--- config
+location / { x402 on; x402_scheme upto; x402_session on; x402_facilitator http://127.0.0.1:1; x402_facilitator_address 0x90F79bf6EB2c4f870365E785982E1f101E93b906; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_session on" requires "x402_settler_key_file", no "x402_facilitator"
+
+=== x402_session_margin below its settlement's time is refused
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme upto; x402_session on; x402_session_margin 5s; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_session_margin" must be at least 20 s
+
+=== a session's margin counts in the permit's minimum: refused with the minimum
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme upto; x402_session on; x402_max_timeout 250; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_session_margin 120 + 6 s of block time), plus 10 s for its way here: set it to at least 256
+
 === max_timeout must leave the settlement margin: refused with the minimum
 --- config
 location / { x402 on; x402_max_timeout 40; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }

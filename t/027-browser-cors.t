@@ -12,7 +12,7 @@ start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
 my $PRICE = '1000000000000000';
-my $EXPOSE = 'PAYMENT-REQUIRED, PAYMENT-RESPONSE';
+my $EXPOSE = 'PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-Upto-Session';
 # the devchain's token sits at OPG's address on Base: the page calls it OPG
 my $SYMBOL = lc($C->{X402_ASSET}) eq lc('0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB') ? 'OPG' : 'tokens';
 
@@ -237,7 +237,7 @@ my $BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
         else { delete $h{'Access-Control-Request-Headers'} }
         $res = http_request($srv, 'OPTIONS /cors/x', \%h);
         is($res->{headers}{'access-control-allow-headers'},
-           'PAYMENT-SIGNATURE, Access-Control-Expose-Headers, Content-Type',
+           'PAYMENT-SIGNATURE, X-Upto-Session, Access-Control-Expose-Headers, Content-Type',
            'preflight asking ' . (defined $asked ? substr($asked, 0, 12) : 'nothing') . ': the fixed list');
     }
     like($res->{headers}{'access-control-allow-methods'} // '', qr/\bPOST\b/,

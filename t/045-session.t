@@ -53,7 +53,8 @@ x402_max_timeout 3600;
 x402_usage_header X-Usage-Cost;
 proxy_set_header X-Mock-Cost $http_x_cost;
 MORE
-    . status_location();
+    . status_location()
+    . "location = /receipts {\n    x402_receipts;\n}\n";
 
 my $HTTP = settler_http("x402_reconcile_interval 1s;\n");
 my $A = server_start({ config => $CONFIG, http_config => $HTTP });
@@ -138,6 +139,11 @@ sub wait_settled {
     my $n = 1;
 
     for my $i (2 .. 20) {
+        if ($i == 11) {
+            # a reload of node B mid-session: the session lives in Redis
+            kill 'HUP', $B->{pid};
+            sleep 1.5;
+        }
         my $srv = $i % 2 ? $A : $B;
         my %h = $i % 3 == 0 ? ('PAYMENT-SIGNATURE' => $header) : ('X-Upto-Session' => $id);
         my $res = chat($srv, '/v1/chat/completions', \%h, stream => $i % 4 == 0,
@@ -162,6 +168,19 @@ sub wait_settled {
     is(settler_tx_count(), $t0 + 1, 'exactly one settlement transaction');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'the merchant got exactly the total');
     is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - $want, 'the payer paid exactly that');
+
+    my $lk = http_request($A, 'GET /receipts', { 'PAYMENT-SIGNATURE' => $header });
+    my $pub = eval { decode_json($lk->{content}) } // {};
+    my $ss = $pub->{session} // {};
+    is($ss->{id}, substr($id, 0, 8), 'x402_receipts: the session, by its id\'s first 8 only');
+    unlike($lk->{content}, qr/\Q$id\E/, 'never the whole id');
+    is_deeply([@$ss{qw(total requests cap)}], ["$want", 20, '1' . ('0' x 18)],
+              'its total, requests and cap');
+    my $sum = Math::BigInt->new(0);
+    $sum += $_ for @{ $ss->{charges} // [] };
+    is(scalar @{ $ss->{charges} // [] }, 20, 'each request\'s charge');
+    is("$sum", "$want", 'which add up to the total');
+    is($pub->{transaction}, $rc->{transaction}, 'and the settlement\'s transaction');
 
     my $late = chat($B, '/v1/chat/completions', { 'X-Upto-Session' => $id });
     is($late->{status}, 402, 'a settled session serves no more');

@@ -37,6 +37,26 @@
 #include "ngx_http_x402_response.h"
 
 
+/*
+ * KEYS: the receipt.  nil, or {receipt}, or for the payment of an upto
+ * session {receipt, id, cap, total, requests, status, its charges...}.
+ */
+static const char  ngx_http_x402_receipts_lua[] =
+    "local r = redis.call('GET', KEYS[1]) "
+    "if not r then return false end "
+    "local sid = redis.call('GET', '" NGX_HTTP_X402_SID_PREFIX "' .. KEYS[1]) "
+    "if not sid then return {r} end "
+    "local s = '" NGX_HTTP_X402_SESSION_PREFIX "' .. sid "
+    "local f = redis.call('HMGET', s, 'cap', 'total', 'requests', 'status') "
+    "if not f[1] then return {r} end "
+    "local out = {r, sid, f[1], f[2], f[3], f[4]} "
+    "for _, v in ipairs(redis.call('HVALS', s .. ':charges')) do "
+    "out[#out + 1] = v end "
+    "return out";
+
+
+static ngx_int_t ngx_http_x402_receipts_session(ngx_http_request_t *r,
+    ngx_str_t *body, redisReply *reply);
 static const char *ngx_http_x402_receipts_key(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, char *key);
 static ngx_int_t ngx_http_x402_receipts_arg(ngx_http_request_t *r,
@@ -97,8 +117,8 @@ ngx_http_x402_receipts_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
-                                 ngx_http_x402_receipts_done, op, "GET", key,
-                                 NULL)
+                                 ngx_http_x402_receipts_done, op, "EVAL",
+                                 ngx_http_x402_receipts_lua, "1", key, NULL)
         != NGX_OK)
     {
         ngx_free(op);
@@ -303,18 +323,21 @@ ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
         rc = ngx_http_x402_receipts_error(r, NGX_HTTP_NOT_FOUND,
                                           "no receipt");
 
-    } else if (reply->type == REDIS_REPLY_STRING) {
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
+               && reply->element[0]->type == REDIS_REPLY_STRING)
+    {
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECEIPT_FOUND);
 
         /* shown without its signature; re-encoding never makes it longer */
-        len = reply->len + 2;
+        len = reply->element[0]->len + 2;
         body.data = ngx_pnalloc(r->pool, len);
 
         if (body.data == NULL) {
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
-        } else if (x402_receipt_public((char *) body.data, &len, reply->str,
-                                       reply->len)
+        } else if (x402_receipt_public((char *) body.data, &len,
+                                       reply->element[0]->str,
+                                       reply->element[0]->len)
                    != X402_OK)
         {
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -322,12 +345,19 @@ ngx_http_x402_receipts_done(void *data, redisReply *reply, const char *err)
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
         } else {
-            body.data[len] = LF;
-            body.len = len + 1;
+            body.len = len;
 
-            ngx_str_set(&type, "application/json");
+            if (ngx_http_x402_receipts_session(r, &body, reply) != NGX_OK) {
+                rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
-            rc = ngx_http_x402_send_content(r, NGX_HTTP_OK, &type, &body);
+            } else {
+                body.data[body.len++] = LF;
+
+                ngx_str_set(&type, "application/json");
+
+                rc = ngx_http_x402_send_content(r, NGX_HTTP_OK, &type,
+                                                &body);
+            }
         }
 
     } else {
@@ -399,4 +429,70 @@ ngx_http_x402_receipts_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_set(&type, "application/json");
 
     return ngx_http_x402_send_content(r, status, &type, &body);
+}
+
+
+/*
+ * The receipt of an upto session's payment shows the session: its id's
+ * first 8 characters (the id is a bearer secret), cap, total, requests,
+ * status and each request's charge.  body is the receipt's JSON object;
+ * it is rebuilt with one byte to spare.
+ */
+
+static ngx_int_t
+ngx_http_x402_receipts_session(ngx_http_request_t *r, ngx_str_t *body,
+    redisReply *reply)
+{
+    u_char      *p, *out;
+    size_t       size;
+    ngx_uint_t   i;
+
+    if (reply->elements < 6) {
+        /* a payment without a session: the receipt alone */
+        return NGX_OK;
+    }
+
+    size = body->len + sizeof(",\"session\":{\"id\":\"12345678\",\"cap\":\"\","
+                              "\"total\":\"\",\"requests\":,\"status\":"
+                              "\"\",\"charges\":[]}}") + 1;
+
+    for (i = 1; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            return NGX_ERROR;
+        }
+
+        /* Redis's own digits and words, and ids we wrote: no escaping */
+        size += reply->element[i]->len + 4;
+    }
+
+    if (body->len < 2 || body->data[body->len - 1] != '}'
+        || reply->element[1]->len < 8)
+    {
+        return NGX_ERROR;
+    }
+
+    out = ngx_pnalloc(r->pool, size);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out, body->data, body->len - 1);
+    p = ngx_sprintf(p, ",\"session\":{\"id\":\"%*s\",\"cap\":\"%s\","
+                    "\"total\":\"%s\",\"requests\":%s,\"status\":\"%s\","
+                    "\"charges\":[",
+                    (size_t) 8, reply->element[1]->str,
+                    reply->element[2]->str, reply->element[3]->str,
+                    reply->element[4]->str, reply->element[5]->str);
+
+    for (i = 6; i < reply->elements; i++) {
+        p = ngx_sprintf(p, "%s\"%s\"", i > 6 ? "," : "",
+                        reply->element[i]->str);
+    }
+
+    p = ngx_cpymem(p, "]}}", 3);
+
+    body->data = out;
+    body->len = p - out;
+
+    return NGX_OK;
 }

@@ -132,4 +132,24 @@ p(`Of which in user space (utime: the module, libx402, libsecp256k1, jansson, li
   + `the rest, ${f1(net - netUser)} µs, is kernel time (stime), mostly the sockets of the JSON-RPC call and the Redis command each payment needs.`);
 p(`Clock-tick resolution: 1 tick = ${tick(bc).toFixed(0)} µs of CPU over the whole run.`);
 p();
+// 4. upto sessions
+const ss = r.session_resume, um = r.upto_module, sg = r['session.gas'];
+if (ss && um && sg) {
+  const ok = (w) => (w.requests - w.status_ge400) / w.duration_us * 1e6;
+  p('## 4. upto sessions (one signed cap, many requests, one settlement)');
+  p();
+  p('| what | served req/s | p50 ms | p99 ms | CPU µs / request |');
+  p('|---|---:|---:|---:|---:|');
+  p(`| nginx, plain proxy_pass to the same backend | ${rps(bp.rps)} | ${ms(bp.p50_us)} | ${ms(bp.p99_us)} | ${f1(proxyUs)} |`);
+  p(`| ngx_x402, requests resumed on one session (\`X-Upto-Session\`) | ${rps(ok(ss))} | ${ms(ss.p50_us)} | ${ms(ss.p99_us)} | ${f1(per(r['session_resume.cpu'], r['session_resume.cpu'].ticks, ss.requests))} |`);
+  p(`| ngx_x402, \`upto\` with a payment and a settlement per request | ${rps(um.ok_rps)} | ${ms(um.p50_us)} | ${ms(um.p99_us)} | ${f1(per(r['upto_module.cpu'], r['upto_module.cpu'].ticks, um.requests))} |`);
+  p();
+  p(`session / plain proxy: **${x(ok(ss), bp.rps)}** (target ≥ 0.5×: ${yes(ok(ss) >= 0.5 * bp.rps)}); `
+    + `session / per-request upto: **${x(ok(ss), um.ok_rps)}**.`);
+  const gs = sg.session_gas / sg.requests;
+  p(`Gas per served request: a ${sg.requests}-request session ${Math.round(gs).toLocaleString('en-US')} `
+    + `(one settlement of ${sg.session_gas.toLocaleString('en-US')}) against ${sg.upto_gas.toLocaleString('en-US')} per request `
+    + `settled alone: **${(gs / sg.upto_gas).toFixed(3)}×** (target ≤ 1/15 = 0.067: ${yes(gs <= sg.upto_gas / 15)}).`);
+  p();
+}
 process.stdout.write(`${out.join('\n')}\n`);

@@ -1,5 +1,6 @@
 // sign: pre-sign a pool of x402 payments with the OFFICIAL client
-// (@x402/fetch 2.27 x402Client + @x402/evm ExactEvmScheme client scheme,
+// (@x402/fetch 2.27 x402Client + @x402/evm ExactEvmScheme or UptoEvmScheme,
+// as offered,
 // viem account), exactly as t/client/pay.mjs pays: fetch the URL once, take
 // its 402 PAYMENT-REQUIRED, and let the client build a PaymentPayload for it,
 // N times (each with a fresh random Permit2 nonce).  Writes one
@@ -9,6 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { x402Client } from '@x402/fetch';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
+import { UptoEvmScheme } from '@x402/evm/upto/client';
 import { toClientEvmSigner } from '@x402/evm';
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from '@x402/core/http';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -31,8 +33,10 @@ if (res.status !== 402 || !pr) {
 }
 const paymentRequired = decodePaymentRequiredHeader(pr);
 
+const signer = toClientEvmSigner(privateKeyToAccount(key));
 const client = new x402Client()
-  .register('eip155:*', new ExactEvmScheme(toClientEvmSigner(privateKeyToAccount(key))))
+  .register('eip155:*', new ExactEvmScheme(signer))
+  .register('eip155:*', new UptoEvmScheme(signer))
   .setSpendControls(false);
 
 const t0 = process.hrtime.bigint();
