@@ -35,7 +35,11 @@ $more
 MORE
 }
 
-my $CONFIG = session_location('/v1/', '1', 'x402_max_timeout 3600;')
+my $CONFIG = session_location('/v1/', '1', <<'MORE')
+x402_max_timeout 3600;
+add_header X-Session-Prefix $x402_session;
+access_log logs/charged.log charged;
+MORE
     . session_location('/other/', '1', 'x402_max_timeout 3600;')
     . session_location('/tiny/', '0.00002', <<'MORE')
 x402_max_timeout 3600;
@@ -56,7 +60,8 @@ MORE
     . status_location()
     . "location = /receipts {\n    x402_receipts;\n}\n";
 
-my $HTTP = settler_http("x402_reconcile_interval 1s;\n");
+my $HTTP = settler_http("x402_reconcile_interval 1s;\n"
+                        . "log_format charged '\$x402_session \$x402_charged';\n");
 my $A = server_start({ config => $CONFIG, http_config => $HTTP });
 my $B = server_start({ config => $CONFIG, http_config => $HTTP });
 
@@ -105,8 +110,13 @@ sub usage_of {
     return $u;
 }
 
+my @IDS;        # every session id handed out: never whole in a log
+
+# a session's record, once the charges of the requests that ended are in
+# (a worker sends them in batches, at most NGX_HTTP_X402_CHARGE_WAIT later)
 sub session_of {
     my ($id) = @_;
+    sleep 0.1;
     my %h = split /\n/, redis_cli('HGETALL', "x402:s:$id");
     return \%h;
 }
@@ -134,7 +144,9 @@ sub wait_settled {
     my $id = $r->{headers}{'x-upto-session'} // '';
     like($id, qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
          'X-Upto-Session: a uuid4');
+    push @IDS, $id;
     ok(!$r->{headers}{'payment-response'}, 'no PAYMENT-RESPONSE: settled later');
+    is($r->{headers}{'x-session-prefix'}, substr($id, 0, 8), '$x402_session: the prefix');
     my $want = price_of(usage_of($r));
     my $n = 1;
 
@@ -168,6 +180,14 @@ sub wait_settled {
     is(settler_tx_count(), $t0 + 1, 'exactly one settlement transaction');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'the merchant got exactly the total');
     is(asset_balance($C->{X402_PAYER_ADDRESS}), $p0 - $want, 'the payer paid exactly that');
+
+    my $logged = Math::BigInt->new(0);
+    for my $line (split /\n/, read_file("$A->{dir}/logs/charged.log")
+                              . read_file("$B->{dir}/logs/charged.log")) {
+        my ($p, $c) = split ' ', $line;
+        $logged += $c if $p eq substr($id, 0, 8) && $c =~ /^\d+$/;
+    }
+    is("$logged", "$want", '$x402_charged in the access logs adds up to the total');
 
     my $lk = http_request($A, 'GET /receipts', { 'PAYMENT-SIGNATURE' => $header });
     my $pub = eval { decode_json($lk->{content}) } // {};
@@ -216,8 +236,11 @@ sub wait_settled {
         is($res->{status}, 402, "$what: 402");
         like($res->{content}, qr/Session expired or exhausted/, "$what: og-x402's body");
     }
+    is(redis_cli('EXISTS', 'x402:s:3f2a1b4c-0d9e-4f8a-9b7c-6d5e4f3a2b1c'), 0,
+       'a made-up id leaves nothing in Redis');
     is(session_of($id)->{total}, $total, 'the refusals charged nothing');
-    is(redis_cli('ZCARD', "x402:s:$id:live"), 0, 'and hold no place in it');
+    is(scalar(grep { /^t:/ } split /\n/, redis_cli('HKEYS', "x402:s:$id")), 0,
+       'and hold no place in it');
     my $rc = wait_settled(session_of($id)->{key}, 20);
     is($rc && $rc->{charged}, $total, 'settled for what was served');
 }
@@ -271,10 +294,26 @@ sub wait_settled {
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'the chain moved exactly that');
 }
 
+# --- a session whose requests all failed: nothing charged, nothing sent
+{
+    my $t0 = settler_tx_count();
+    my $header = sign_for($A, '/v1/nothing');
+    my $r = chat($A, '/v1/nothing', { 'PAYMENT-SIGNATURE' => $header });
+    is($r->{status}, 404, 'the backend fails: a 404');
+    my $id = $r->{headers}{'x-upto-session'};
+    ok($id, 'which still names its session');
+    is(chat($B, '/v1/nothing', { 'X-Upto-Session' => $id })->{status}, 404, 'so does the next');
+    my $rc = wait_settled(session_of($id)->{key}, 20);
+    is($rc && $rc->{status}, 'settled', 'the session is closed');
+    is($rc && $rc->{charged}, '0', 'for nothing');
+    is(settler_tx_count(), $t0, 'without a transaction');
+}
+
 # --- the deadline: resumes stop in time, the settlement lands before it
 {
     my $t0 = settler_tx_count();
     my $header = sign_for($A, '/short/chat/completions');
+    my $second = sign_for($A, '/short/chat/completions');
     my $signed = time;
     my $r = chat($A, '/short/chat/completions', { 'PAYMENT-SIGNATURE' => $header });
     my $id = $r->{headers}{'x-upto-session'};
@@ -287,6 +326,9 @@ sub wait_settled {
     sleep $left + 0.5 if $left > -0.5;
     $res = chat($B, '/short/chat/completions', { 'X-Upto-Session' => $id });
     is($res->{status}, 402, 'refused once the deadline less margin and longest response is near');
+    my $adm = chat($A, '/short/chat/completions', { 'PAYMENT-SIGNATURE' => $second });
+    is($adm->{status}, 402, 'a permit with less than margin + longest response left opens nothing');
+    is(error_of($adm), 'permit2_deadline_expired', 'with its reason');
     my $rc = wait_settled($s->{key}, 40);
     is($rc && $rc->{status}, 'settled', 'settled before the permit expired');
     ok(time < $s->{deadline}, 'with time left');
@@ -302,6 +344,7 @@ sub wait_settled {
     my $id = $r->{headers}{'x-upto-session'};
     chat($A, '/v1/chat/completions?k', { 'X-Upto-Session' => $id });
     my $want = Math::BigInt->new(session_of($id)->{total});
+    ok($want > 0, 'its charges are in');
     # node A's workers and master die before the session is due
     my @workers = split ' ', `pgrep -P $A->{pid}` // '';
     kill 'KILL', $A->{pid}, @workers;
@@ -311,5 +354,10 @@ sub wait_settled {
     is(settler_tx_count(), $t0 + 1, 'in one transaction');
 }
 
-server_stop($B, 'node B');
+my $logs = server_stop($B, 'node B') . read_file("$A->{dir}/logs/error.log");
+like($logs, qr/session \Q@{[substr($IDS[0], 0, 8)]}\E\.\.\. resumed/, 'the log follows a session by its prefix');
+# (nginx's own debug lines show every request header, as they show
+# PAYMENT-SIGNATURE: a production log level has none of them)
+$logs = join '', grep { !/^\S+ \S+ \[debug\]/ } split /(?=^\d{4}\/\d\d\/\d\d )/m, $logs;
+unlike($logs, qr/\Q$_\E/, 'and never shows its whole id') for @IDS;
 done_testing();

@@ -183,6 +183,10 @@ int x402_u256_cmp(const x402_u256 *a, const x402_u256 *b);
  * (out is then unspecified). */
 x402_err x402_u256_add(x402_u256 *out, const x402_u256 *a,
     const x402_u256 *b);
+/* out = a - b (out may alias a or b); X402_ERR_OVERFLOW when b > a (out
+ * is then unspecified). */
+x402_err x402_u256_sub(x402_u256 *out, const x402_u256 *a,
+    const x402_u256 *b);
 /* Returns 0 and sets *out if v fits in 64 bits, else X402_ERR_OVERFLOW. */
 x402_err x402_u256_to_u64(uint64_t *out, const x402_u256 *v);
 

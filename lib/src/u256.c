@@ -298,6 +298,23 @@ x402_u256_add(x402_u256 *out, const x402_u256 *a, const x402_u256 *b)
 }
 
 
+x402_err
+x402_u256_sub(x402_u256 *out, const x402_u256 *a, const x402_u256 *b)
+{
+    int  i, d, borrow;
+
+    borrow = 0;
+
+    for (i = 31; i >= 0; i--) {
+        d = (int) a->b[i] - (int) b->b[i] - borrow;
+        borrow = d < 0;
+        out->b[i] = (uint8_t) (d + (borrow ? 256 : 0));
+    }
+
+    return borrow ? X402_ERR_OVERFLOW : X402_OK;
+}
+
+
 /* Schoolbook on 32-bit limbs: every partial sum fits in 64 bits. */
 x402_err
 x402_u256_mul_u64(x402_u256 *out, const x402_u256 *a, uint64_t m)

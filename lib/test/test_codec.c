@@ -342,6 +342,22 @@ test_u256_misc(void **state)
     assert_int_equal(x402_u256_cmp(&a, &a), 0);
     assert_int_equal(x402_u256_cmp(&a, &b), -1);
     assert_int_equal(x402_u256_cmp(&b, &a), 1);
+    /* subtraction: borrows across every byte, and below zero is refused */
+    assert_int_equal(x402_u256_parse(&a, "1000000000000000000000", 22),
+                     X402_OK);
+    assert_int_equal(x402_u256_parse(&b, "523956789012345678908", 21),
+                     X402_OK);
+    assert_int_equal(x402_u256_sub(&a, &a, &b), X402_OK);
+    x402_u256_format_dec(out, &a);
+    assert_string_equal(out, "476043210987654321092");
+    assert_int_equal(x402_u256_add(&a, &a, &b), X402_OK);
+    x402_u256_format_dec(out, &a);
+    assert_string_equal(out, "1000000000000000000000");
+    assert_int_equal(x402_u256_sub(&a, &b, &a), X402_ERR_OVERFLOW);
+    memset(&a, 0, sizeof(a));
+    x402_u256_from_u64(&b, 1);
+    assert_int_equal(x402_u256_sub(&a, &b, &b), X402_OK);
+    assert_int_equal(x402_u256_cmp(&a, &(x402_u256) { { 0 } }), 0);
 }
 
 

@@ -114,6 +114,7 @@ struct ngx_http_x402_ctx_s {
     ngx_uint_t                   session;       /* NGX_HTTP_X402_SESSION_* */
     const char                  *session_why;   /* REFUSED: for the log */
     uint64_t                     session_hard;  /* s: settled from then */
+    x402_u256                    session_room;  /* left, as last read */
     u_char                       session_id[X402_SESSION_ID_LEN + 1];
     u_char                       session_token[33]; /* this request's */
     char                         key[X402_REPLAY_KEY_MAX];

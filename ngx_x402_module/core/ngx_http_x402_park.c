@@ -25,6 +25,7 @@
 
 
 static void ngx_http_x402_deadline_handler(ngx_event_t *ev);
+static void ngx_http_x402_run(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx);
 
 
 /* Parks the request on its first asynchronous step, with a deadline. */
@@ -150,23 +151,9 @@ ngx_http_x402_fail(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 void
 ngx_http_x402_wake(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    ngx_connection_t  *c;
-
-    if (ctx->deadline.timer_set) {
-        ngx_del_timer(&ctx->deadline);
-    }
-
-    ngx_http_x402_unpark(ctx);
-
     ctx->state = NGX_HTTP_X402_IDLE;
 
-    c = r->connection;
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
+    ngx_http_x402_run(r, ctx);
 }
 
 
@@ -176,14 +163,6 @@ void
 ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     x402_reason reason)
 {
-    ngx_connection_t  *c;
-
-    if (ctx->deadline.timer_set) {
-        ngx_del_timer(&ctx->deadline);
-    }
-
-    ngx_http_x402_unpark(ctx);
-
     ctx->reason = reason;
     ctx->state = NGX_HTTP_X402_DONE;
     ctx->verdict = 1;
@@ -196,6 +175,23 @@ ngx_http_x402_finish(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
                       "x402: payment accepted, payer %s amount %s",
                       ctx->payer, ctx->amount);
     }
+
+    ngx_http_x402_run(r, ctx);
+}
+
+
+/* The request waits no more: its phases run on. */
+
+static void
+ngx_http_x402_run(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    ngx_http_x402_unpark(ctx);
 
     c = r->connection;
 

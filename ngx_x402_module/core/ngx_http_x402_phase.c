@@ -25,6 +25,17 @@ ngx_http_x402_phase_add(ngx_conf_t *cf, ngx_http_phases phase,
         return NGX_ERROR;
     }
 
+    if (phase == NGX_HTTP_LOG_PHASE) {
+        /*
+         * the LOG phase runs its handlers in order: the payment's end runs
+         * before the access log, which then shows what it decided
+         * ($x402_charged)
+         */
+        h = cmcf->phases[phase].handlers.elts;
+        ngx_memmove(&h[1], &h[0], (cmcf->phases[phase].handlers.nelts - 1)
+                                  * sizeof(ngx_http_handler_pt));
+    }
+
     *h = handler;
 
     return NGX_OK;

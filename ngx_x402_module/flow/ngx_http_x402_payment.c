@@ -242,6 +242,7 @@ ngx_http_x402_session_open(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     ctx->pid_fp[64] = '\0';
 
     ctx->session = NGX_HTTP_X402_SESSION_OPENING;
+    ctx->session_room = ctx->payment.amount;
 
     return NGX_OK;
 }

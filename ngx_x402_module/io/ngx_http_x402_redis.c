@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_sha1.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -92,15 +93,32 @@ struct ngx_http_x402_redis_srv_s {
     ngx_queue_t                   refused;  /* ops failed before sending */
     ngx_event_t                   post;     /* completes them */
 
+    uint32_t                      loaded;   /* scripts sent on this ac */
+
     unsigned                      replied:1;    /* the context answered */
     unsigned                      failing:1;    /* failure logged */
     unsigned                      up:1;         /* ever answered */
 };
 
 
+/*
+ * A Lua script run by EVALSHA: Redis keeps scripts by their SHA1, and a
+ * script's body (kilobytes) is sent once per connection (SCRIPT LOAD,
+ * queued before the first EVALSHA), not with every call.
+ */
+typedef struct {
+    const char                   *body;     /* the caller's static text */
+    char                          sha[41];
+} ngx_http_x402_redis_script_t;
+
+#define NGX_HTTP_X402_REDIS_SCRIPTS  32     /* bits of srv->loaded */
+
+
+static ngx_int_t ngx_http_x402_redis_evalsha(ngx_http_x402_redis_srv_t *srv,
+    const char **argv, size_t *argvlen);
 static ngx_int_t ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data, int argc,
-    const char **argv, const size_t *argvlen);
+    const char **argv, size_t *argvlen);
 static ngx_http_x402_redis_srv_t *ngx_http_x402_redis_server(
     ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log);
 static ngx_int_t ngx_http_x402_redis_supported(const char *cmd, size_t len);
@@ -140,6 +158,9 @@ static void ngx_http_x402_redis_post_handler(ngx_event_t *ev);
 /* per worker process */
 
 static ngx_queue_t        ngx_http_x402_redis_servers;
+static ngx_http_x402_redis_script_t
+    ngx_http_x402_redis_scripts[NGX_HTTP_X402_REDIS_SCRIPTS];
+static ngx_uint_t  ngx_http_x402_redis_nscripts;
 static ngx_uint_t         ngx_http_x402_redis_ready;
 static ngx_uint_t         ngx_http_x402_redis_exiting;
 
@@ -187,7 +208,7 @@ ngx_http_x402_redis_vsend(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
 static ngx_int_t
 ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_x402_redis_done_pt done, void *data, int argc, const char **argv,
-    const size_t *argvlen)
+    size_t *argvlen)
 {
     ngx_http_x402_redis_op_t   *op;
     ngx_http_x402_redis_srv_t  *srv;
@@ -212,6 +233,20 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     srv = ngx_http_x402_redis_server(rcf, log);
     if (srv == NULL) {
         return NGX_ERROR;
+    }
+
+    if (done == NULL) {
+        /* queued ahead of a command that is waited for, on its connection */
+
+        if (srv->ac == NULL
+            || redisAsyncCommandArgv(srv->ac, NULL, NULL, argc, argv,
+                                     argvlen)
+               != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
     }
 
     op = ngx_alloc(sizeof(ngx_http_x402_redis_op_t), log);
@@ -245,6 +280,16 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
         }
     }
 
+    if (argvlen[0] == 4 && ngx_strncasecmp((u_char *) argv[0],
+                                           (u_char *) "EVAL", 4) == 0
+        && argc > 1
+        && ngx_http_x402_redis_evalsha(srv, argv, argvlen)
+           != NGX_OK)
+    {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
     if (redisAsyncCommandArgv(srv->ac, ngx_http_x402_redis_reply, op,
                               argc, argv, argvlen)
         != REDIS_OK)
@@ -265,6 +310,75 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
 
         ngx_add_timer(&op->timer, rcf->timeout);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * EVAL body ... becomes EVALSHA sha ...; the body is queued with SCRIPT
+ * LOAD first when this connection has not sent it yet.  More scripts than
+ * the table holds go as EVAL.
+ */
+
+static ngx_int_t
+ngx_http_x402_redis_evalsha(ngx_http_x402_redis_srv_t *srv, const char **argv,
+    size_t *argvlen)
+{
+    u_char                         hash[20];
+    ngx_sha1_t                     sha1;
+    ngx_uint_t                     i;
+    const char                    *load[3];
+    size_t                         loadlen[3];
+    ngx_http_x402_redis_script_t  *sc;
+
+    for (i = 0; i < ngx_http_x402_redis_nscripts; i++) {
+        if (ngx_http_x402_redis_scripts[i].body == argv[1]) {
+            break;
+        }
+    }
+
+    if (i == ngx_http_x402_redis_nscripts) {
+        if (i == NGX_HTTP_X402_REDIS_SCRIPTS) {
+            return NGX_OK;
+        }
+
+        sc = &ngx_http_x402_redis_scripts[i];
+        sc->body = argv[1];
+
+        ngx_sha1_init(&sha1);
+        ngx_sha1_update(&sha1, argv[1], argvlen[1]);
+        ngx_sha1_final(hash, &sha1);
+        ngx_hex_dump((u_char *) sc->sha, hash, sizeof(hash));
+        sc->sha[40] = '\0';
+
+        ngx_http_x402_redis_nscripts++;
+    }
+
+    sc = &ngx_http_x402_redis_scripts[i];
+
+    if (!(srv->loaded & ((uint32_t) 1 << i))) {
+        load[0] = "SCRIPT";
+        load[1] = "LOAD";
+        load[2] = sc->body;
+        loadlen[0] = 6;
+        loadlen[1] = 4;
+        loadlen[2] = argvlen[1];
+
+        /* its reply is dropped: a failure shows as NOSCRIPT below */
+        if (redisAsyncCommandArgv(srv->ac, NULL, NULL, 3, load, loadlen)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        srv->loaded |= (uint32_t) 1 << i;
+    }
+
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = sc->sha;
+    argvlen[1] = 40;
 
     return NGX_OK;
 }
@@ -539,6 +653,7 @@ ngx_http_x402_redis_connect(ngx_http_x402_redis_srv_t *srv,
     ac->ev.cleanup = ngx_http_x402_redis_cleanup;
 
     srv->ac = ac;
+    srv->loaded = 0;
     srv->replied = 0;
 
     /* the connect completes when the socket becomes writable */
@@ -742,6 +857,16 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "x402: redis %V reply type %d", &srv->name, reply->type);
+
+    if (reply->type == REDIS_REPLY_ERROR && reply->len >= 8
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* SCRIPT FLUSH, or a server that is another: sent again next */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "x402: redis %V lost its scripts (SCRIPT FLUSH?): "
+                      "loading them again", &srv->name);
+        srv->loaded = 0;
+    }
 
     done(data, reply, NULL);
 }

@@ -71,6 +71,9 @@ typedef void (*ngx_http_x402_redis_done_pt)(void *data,
  *   data:  must stay valid until done runs; done may issue new commands;
  *   words: copied; pub/sub commands and MONITOR are refused (NGX_ERROR).
  * A command that timed out may still have been executed by the server.
+ * With done NULL the reply is dropped: a command queued ahead of another
+ * on the same connection (Redis runs them in order), sent only while a
+ * connection exists (else NGX_ERROR, nothing sent).
  */
 ngx_int_t ngx_http_x402_redis_send(ngx_http_x402_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data, ...)

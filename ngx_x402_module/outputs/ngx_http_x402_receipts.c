@@ -50,7 +50,7 @@ static const char  ngx_http_x402_receipts_lua[] =
     "local f = redis.call('HMGET', s, 'cap', 'total', 'requests', 'status') "
     "if not f[1] then return {r} end "
     "local out = {r, sid, f[1], f[2], f[3], f[4]} "
-    "for _, v in ipairs(redis.call('HVALS', s .. ':charges')) do "
+    "for _, v in ipairs(redis.call('LRANGE', s .. ':charges', 0, -1)) do "
     "out[#out + 1] = v end "
     "return out";
 

@@ -65,8 +65,7 @@ typedef struct {
     ".. KEYS[1]) "                                                            \
     "if sid then redis.call('DEL', '" NGX_HTTP_X402_SID_PREFIX "' "          \
     ".. KEYS[1], '" NGX_HTTP_X402_SESSION_PREFIX "' .. sid, "                 \
-    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid .. ':charges', "              \
-    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid .. ':live') end "              \
+    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid .. ':charges') end "           \
     "redis.call('ZREM', KEYS[2], KEYS[1]) "                                   \
     "return redis.call('DEL', KEYS[1])"
 
@@ -102,15 +101,15 @@ static const char  ngx_http_x402_reserve_lua[] =
     "if KEYS[3] then "
     "local f = {} "
     "for w in string.gmatch(ARGV[5], '%S+') do f[#f + 1] = w end "
-    "redis.call('HSET', KEYS[3], 'id', ARGV[4], 'key', KEYS[1], "
-    "'method', f[1], 'fp', f[2], 'payer', f[3], 'cap', f[4], "
-    "'deadline', f[5], 'stop', now + tonumber(f[6]), "
-    "'hard', now + tonumber(f[7]), 'idle', f[8], 'bind', ARGV[6], "
+    "local hard = now + tonumber(f[7]) "
+    "redis.call('HSET', KEYS[3], 'key', KEYS[1], 'fp', f[2], 'cap', f[4], "
+    "'deadline', f[5], 'stop', now + tonumber(f[6]), 'hard', hard, "
+    "'idle', f[8], 'gate', f[1] .. ' ' .. ARGV[6], "
+    "'meta', ARGV[4] .. ' ' .. f[5] .. ' ' .. f[3] .. ' ' .. KEYS[1] "
+    ".. ' ' .. hard, "
     "'total', '0', 'requests', '0', 'status', 'open', "
-    "'opened', now, 'last', now) "
+    "'opened', now, 'last', now, 't:' .. f[9], now + tonumber(f[10])) "
     "redis.call('PEXPIRE', KEYS[3], ARGV[2]) "
-    "redis.call('ZADD', KEYS[3] .. ':live', now + tonumber(f[10]), f[9]) "
-    "redis.call('PEXPIRE', KEYS[3] .. ':live', ARGV[2]) "
     "redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[2]) end "
     "return false";
 

@@ -14,11 +14,11 @@
  *                        location and method it is bound to, the payment's
  *                        fingerprint, payer, deadline, and (ms, Redis's
  *                        clock) when resumes stop, when it is settled at
- *                        the latest, its idle time;
- *   x402:s:<id>:live     sorted set: the requests in flight, by token, each
- *                        until its longest response is over (a worker that
- *                        dies does not hold the settlement back longer);
- *   x402:s:<id>:charges  hash: each request's token and charge;
+ *                        the latest, its idle time; and t:<token> for each
+ *                        request in flight, until its longest response is
+ *                        over (a worker that dies holds the settlement back
+ *                        no longer);
+ *   x402:s:<id>:charges  list: the last 1000 requests' charges;
  *   x402:sid:<receipt>   the id, for a resume with the same payment.
  *
  * The session is opened with the payment's reservation (reserve.c), in the
@@ -50,113 +50,160 @@
 #include "ngx_http_x402_session.h"
 
 
-/* a charge on its way to Redis, retried while Redis does not answer */
-typedef struct {
-    ngx_event_t                  ev;
-    ngx_http_x402_redis_conf_t  *redis;
-    ngx_uint_t                   attempts;
-    char                         key[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
-                                     + X402_SESSION_ID_LEN];
-    char                         token[33];     /* the request's */
-    char                         amount[X402_U256_DEC_MAX];
-} ngx_http_x402_charge_t;
-
-#define NGX_HTTP_X402_CHARGE_TRIES  6       /* over about 30 s */
-
-
-/* exact decimal arithmetic on canonical digit strings */
-#define NGX_HTTP_X402_LUA_DECIMAL                                             \
-    "local function cmp(a, b) "                                               \
-    "if #a ~= #b then return #a < #b and -1 or 1 end "                        \
-    "if a == b then return 0 end return a < b and -1 or 1 end "              \
-    "local function digits(r) local o = {} "                                  \
-    "for k = #r, 1, -1 do o[#o + 1] = r[k] end "                              \
-    "local s = string.gsub(table.concat(o), '^0+', '') "                      \
-    "if s == '' then return '0' end return s end "                            \
-    "local function plus(a, b) local r, c, i, j = {}, 0, #a, #b "             \
-    "while i > 0 or j > 0 or c > 0 do local d = c "                           \
-    "if i > 0 then d = d + string.byte(a, i) - 48 end "                       \
-    "if j > 0 then d = d + string.byte(b, j) - 48 end "                       \
-    "r[#r + 1] = d % 10 c = math.floor(d / 10) i = i - 1 j = j - 1 end "      \
-    "return digits(r) end "                                                   \
-    "local function minus(a, b) local r, c, i, j = {}, 0, #a, #b "            \
-    "while i > 0 do local d = string.byte(a, i) - 48 - c "                    \
-    "if j > 0 then d = d - (string.byte(b, j) - 48) end "                     \
-    "if d < 0 then d = d + 10 c = 1 else c = 0 end "                          \
-    "r[#r + 1] = d i = i - 1 j = j - 1 end return digits(r) end "
+#define NGX_HTTP_X402_CHARGE_BATCH  32
+#define NGX_HTTP_X402_CHARGE_WAIT   20      /* ms */
 
 
 /*
- * A resume.  KEYS: x402:s:<id> (ARGV[1] "id"), or x402:sid:<receipt>
- * (ARGV[1] "key"); ARGV: how, the location, the method, the payment's
- * fingerprint (by key), the request's token, how long it may run (ms).
- * {"ok", id, cap, total, deadline, payer, receipt key, hard (ms)}, or
- * {why}: unknown, mismatch (another encoding or signature of the payment),
- * exhausted, settling, elsewhere, late.
+ * The charges of one session's requests that ended on this worker, sent
+ * together: when NGX_HTTP_X402_CHARGE_BATCH have ended, when they may use
+ * up what the session had left when last read, or NGX_HTTP_X402_CHARGE_WAIT
+ * after the first (the timer holds a worker that is shutting down until
+ * then).  Retried while Redis does not answer: the requests' places make
+ * it count once.
  */
-static const char  ngx_http_x402_session_resume_lua[] =
-    NGX_HTTP_X402_LUA_NOW
-    NGX_HTTP_X402_LUA_DECIMAL
+typedef struct {
+    ngx_queue_t                  queue;     /* open: in the worker's */
+    ngx_event_t                  ev;
+    ngx_http_x402_redis_conf_t  *redis;
+    ngx_uint_t                   attempts;
+    ngx_uint_t                   n;
+    unsigned                     sent:1;
+    x402_u256                    sum;
+    x402_u256                    room;      /* the least left, as read */
+    char                         key[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
+                                     + X402_SESSION_ID_LEN];
+    u_char                      *tokens_end;
+    u_char                      *amounts_end;
+    u_char                       tokens[NGX_HTTP_X402_CHARGE_BATCH * 33];
+    u_char                       amounts[NGX_HTTP_X402_CHARGE_BATCH
+                                         * X402_U256_DEC_MAX];
+} ngx_http_x402_charge_t;
+
+#define NGX_HTTP_X402_CHARGE_TRIES  6       /* over about 20 s */
+
+
+static ngx_queue_t  ngx_http_x402_charges;  /* open batches, this worker */
+static ngx_uint_t   ngx_http_x402_charges_ready;
+
+
+/* what a resume reads: the checks' fields, and the rest packed in one */
+#define NGX_HTTP_X402_SESSION_FIELDS                                          \
+    "'status', 'gate', 'stop', 'cap', 'total', 'meta'"
+
+
+/* a lookup in flight: the op, and what undoes its place if it is gone */
+typedef struct {
+    ngx_http_x402_op_t           op;        /* first: freed as an op */
+    ngx_http_x402_redis_conf_t  *redis;
+    char                         token[33];
+    char                         key[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
+                                     + X402_SESSION_ID_LEN];  /* by id */
+} ngx_http_x402_look_t;
+
+
+/* exact decimal comparison and arithmetic on canonical digit strings */
+#define NGX_HTTP_X402_LUA_CMP                                                 \
+    "local function cmp(a, b) "                                               \
+    "if #a ~= #b then return #a < #b and -1 or 1 end "                        \
+    "if a == b then return 0 end return a < b and -1 or 1 end "
+
+/* in chunks of 14 digits: sums below 2^53, exact in Lua's doubles */
+#define NGX_HTTP_X402_LUA_ARITH                                               \
+    "local function chunk(s, i) if i >= #s then return 0 end "                \
+    "return tonumber(string.sub(s, math.max(1, #s - i - 13), #s - i)) end "   \
+    "local function trim(r) r = string.match(r, '^0*(%d-)$') "                \
+    "if r == '' then return '0' end return r end "                            \
+    "local function plus(a, b) local r, c, i = '', 0, 0 "                     \
+    "while i < #a or i < #b or c > 0 do "                                     \
+    "local d = chunk(a, i) + chunk(b, i) + c "                                \
+    "if d >= 1e14 then c = 1 d = d - 1e14 else c = 0 end "                    \
+    "r = string.format('%014.0f', d) .. r i = i + 14 end "                    \
+    "return trim(r) end "                                                     \
+    "local function minus(a, b) local r, c, i = '', 0, 0 "                    \
+    "while i < #a do local d = chunk(a, i) - chunk(b, i) - c "                \
+    "if d < 0 then c = 1 d = d + 1e14 else c = 0 end "                        \
+    "r = string.format('%014.0f', d) .. r i = i + 14 end "                    \
+    "return trim(r) end "
+
+
+/*
+ * A resume that must find the session first: by its payment (KEYS:
+ * x402:sid:<receipt>, ARGV[1] "key", the payment's fingerprint), or by id
+ * before this worker's connection is up (KEYS: x402:s:<id>, "id").  ARGV:
+ * how, the fingerprint or "-", the request's token, until when (ms) it
+ * holds a place.  The fields as the plain resume reads them (status, gate,
+ * stop, cap, total, meta), or {"unknown"}, {"mismatch"} (another encoding
+ * or signature of the payment).
+ */
+static const char  ngx_http_x402_session_find_lua[] =
     "local s = KEYS[1] "
     "if ARGV[1] == 'key' then "
     "local id = redis.call('GET', KEYS[1]) "
     "if not id then return {'unknown'} end "
-    "s = '" NGX_HTTP_X402_SESSION_PREFIX "' .. id end "
-    "local f = redis.call('HMGET', s, 'status', 'bind', 'method', 'stop', "
-    "'cap', 'total', 'fp', 'id', 'deadline', 'payer', 'key', 'hard') "
-    "if not f[1] then return {'unknown'} end "
-    "if ARGV[1] == 'key' and f[7] ~= ARGV[4] then return {'mismatch'} end "
-    "if f[1] ~= 'open' then return {f[1]} end "
-    "if f[2] ~= ARGV[2] or f[3] ~= ARGV[3] then return {'elsewhere'} end "
-    "if now >= tonumber(f[4]) then return {'late'} end "
-    "if cmp(f[6], f[5]) >= 0 then return {'exhausted'} end "
-    "redis.call('ZADD', s .. ':live', now + tonumber(ARGV[6]), ARGV[5]) "
-    "redis.call('PEXPIRE', s .. ':live', redis.call('PTTL', s)) "
-    "redis.call('HSET', s, 'last', now) "
-    "return {'ok', f[8], f[5], f[6], f[9], f[10], f[11], f[12]}";
+    "s = '" NGX_HTTP_X402_SESSION_PREFIX "' .. id "
+    "if redis.call('HGET', s, 'fp') ~= ARGV[2] then return {'mismatch'} end "
+    "elseif redis.call('EXISTS', s) == 0 then return {'unknown'} end "
+    "redis.call('HSET', s, 't:' .. ARGV[3], ARGV[4]) "
+    "return redis.call('HMGET', s, " NGX_HTTP_X402_SESSION_FIELDS ")";
 
 
 /*
- * A request's charge, once: KEYS: x402:s:<id>, its charges, x402:unsettled,
- * its requests in flight; ARGV: the charge (digits), the request's token.  The total never passes
- * the cap: a charge beyond it is cut to what is left, and the session is
- * exhausted (due now).  Otherwise it is due when idle, or at its hard
- * limit.  {"ok", charged, total, status} or {status, "0", total} when it
- * no longer takes charges.
+ * The charges of a batch of requests, once (their places t:<token> are
+ * taken back with them): KEYS: x402:s:<id>, its charges (the last 1000),
+ * x402:unsettled; ARGV: their sum (digits), their tokens, their charges
+ * (space-separated, in the order they ended).  The total never passes the
+ * cap: charges beyond it are cut to what is left, in order, and the
+ * session is exhausted (due now).  Otherwise it is due when idle, or at
+ * its hard limit.  {"ok", charged, total, status}; {"done", ...} for a
+ * batch counted before; {status, "0", total} when it takes charges no more.
  */
 static const char  ngx_http_x402_session_charge_lua[] =
     NGX_HTTP_X402_LUA_NOW
-    NGX_HTTP_X402_LUA_DECIMAL
+    NGX_HTTP_X402_LUA_CMP
+    NGX_HTTP_X402_LUA_ARITH
     "local f = redis.call('HMGET', KEYS[1], 'status', 'cap', 'total', "
-    "'idle', 'hard', 'key') "
+    "'idle', 'hard', 'key', 'requests') "
     "if not f[1] then return {'unknown', '0', '0'} end "
-    "local done = redis.call('HGET', KEYS[2], ARGV[2]) "
-    "if done then return {'ok', done, f[3], f[1]} end "
-    "redis.call('ZREM', KEYS[4], ARGV[2]) "
+    "local places, amounts = {}, {} "
+    "for w in string.gmatch(ARGV[2], '%S+') do "
+    "places[#places + 1] = 't:' .. w end "
+    "for w in string.gmatch(ARGV[3], '%d+') do amounts[#amounts + 1] = w end "
+    "if redis.call('HDEL', KEYS[1], unpack(places)) == 0 then "
+    "return {'done', '0', f[3]} end "
     "if f[1] ~= 'open' then return {f[1], '0', f[3]} end "
-    "if not string.match(ARGV[1], '^%d+$') then "
-    "return redis.error_reply('charge is not a decimal') end "
-    "local add = string.gsub(ARGV[1], '^0+', '') "
-    "if add == '' then add = '0' end "
-    "local room = minus(f[2], f[3]) "
-    "if cmp(add, room) > 0 then add = room end "
+    "if not string.match(ARGV[1], '^%d+$') or #amounts == 0 then "
+    "return redis.error_reply('charges are not decimals') end "
+    "local add, room = ARGV[1], minus(f[2], f[3]) "
+    "if cmp(add, room) > 0 then add = room local left = room "
+    "for i = 1, #amounts do "
+    "if cmp(amounts[i], left) > 0 then amounts[i] = left end "
+    "left = minus(left, amounts[i]) end end "
     "local total = plus(f[3], add) "
-    "redis.call('HSET', KEYS[1], 'total', total, 'last', now) "
-    "redis.call('HINCRBY', KEYS[1], 'requests', 1) "
-    "redis.call('HSET', KEYS[2], ARGV[2], add) "
-    "redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1])) "
+    "local before = tonumber(f[7]) "
+    "local n = before + #amounts "
+    "local st = 'open' "
     "local due = math.min(now + tonumber(f[4]), tonumber(f[5])) "
-    "if cmp(total, f[2]) >= 0 then "
-    "redis.call('HSET', KEYS[1], 'status', 'exhausted') due = now end "
+    "if cmp(total, f[2]) >= 0 then st = 'exhausted' due = now end "
+    "redis.call('HSET', KEYS[1], 'total', total, 'last', now, "
+    "'requests', n, 'status', st) "
+    "redis.call('RPUSH', KEYS[2], unpack(amounts)) "
+    "if before == 0 then "
+    "redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1])) end "
+    "if math.floor(n / 100) > math.floor(before / 100) then "
+    "redis.call('LTRIM', KEYS[2], -1000, -1) end "
     "redis.call('ZADD', KEYS[3], 'XX', due, f[6]) "
-    "local st = redis.call('HGET', KEYS[1], 'status') "
     "return {'ok', add, total, st}";
 
 
 static void ngx_http_x402_session_resumed(void *data, redisReply *reply,
     const char *err);
-static ngx_int_t ngx_http_x402_session_take(ngx_http_request_t *r,
+static ngx_int_t ngx_http_x402_session_check(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_x402_session_meta(ngx_http_x402_ctx_t *ctx,
+    redisReply *meta);
+static void ngx_http_x402_session_leave(ngx_http_x402_redis_conf_t *redis,
+    redisReply *reply, char *key, char *token);
 static void ngx_http_x402_session_charge_send(ngx_event_t *ev);
 static void ngx_http_x402_session_charged(void *data, redisReply *reply,
     const char *err);
@@ -201,20 +248,28 @@ ngx_http_x402_session_token(ngx_http_x402_ctx_t *ctx)
 
 /*
  * Looks the request's session up: by ctx->session_id, or (by_payment) by
- * the payment decoded into ctx (ctx->key and ctx->pid_fp set).  next
+ * the payment decoded into ctx (ctx->key and ctx->pid_fp set), and takes
+ * a place in it (t:<token>, until the longest response is over) before its
+ * state is read, so that a settlement that starts after the read waits
+ * for this request (the claim, reconcile.c, is one script).  By id, three
+ * plain commands in one round trip: HSET of the place, PEXPIRE ... NX (a
+ * place taken in a session that does not exist goes away), HMGET.  next
  * finds ctx->session RESUMED, REFUSED (ctx->session_why) or NEW, or
- * ctx->status set when Redis failed.
+ * ctx->status when Redis failed.
  */
 
 ngx_int_t
 ngx_http_x402_session_resume(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_uint_t by_payment, ngx_http_x402_step_pt next)
 {
-    u_char                     *method;
     char                        key[sizeof(NGX_HTTP_X402_SID_PREFIX)
                                     + X402_REPLAY_KEY_MAX],
-                                live[NGX_INT64_LEN + 1];
-    ngx_http_x402_op_t         *op;
+                                until[NGX_INT64_LEN + 1],
+                                ttl[NGX_INT64_LEN + 1],
+                                field[sizeof("t:") + 32];
+    ngx_msec_t                  hold;
+    ngx_int_t                   rc;
+    ngx_http_x402_look_t       *look;
     ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
@@ -222,6 +277,18 @@ ngx_http_x402_session_resume(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
     ctx->next = next;
+
+    if (ngx_http_x402_session_token(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    hold = (ngx_msec_t) (xlcf->response_time + NGX_HTTP_X402_SESSION_SLACK)
+           * 1000;
+
+    *ngx_sprintf((u_char *) until, "%uL",
+                 (uint64_t) ngx_time() * 1000 + hold) = '\0';
+    *ngx_sprintf((u_char *) ttl, "%M", hold) = '\0';
+    *ngx_sprintf((u_char *) field, "t:%s", ctx->session_token) = '\0';
 
     if (by_payment) {
         ngx_sprintf((u_char *) key, NGX_HTTP_X402_SID_PREFIX "%s%Z",
@@ -232,41 +299,51 @@ ngx_http_x402_session_resume(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
                     ctx->session_id);
     }
 
-    method = ngx_pnalloc(r->pool, r->method_name.len + 1);
-    if (method == NULL) {
+    look = ngx_alloc(sizeof(ngx_http_x402_look_t), r->connection->log);
+    if (look == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_cpymem(method, r->method_name.data, r->method_name.len) = '\0';
+    look->op.request = r;
+    look->op.ctx = ctx;
+    look->redis = &xmcf->redis;
+    ngx_memcpy(look->token, ctx->session_token, sizeof(look->token));
+    look->key[0] = '\0';
 
-    if (ngx_http_x402_session_token(ctx) != NGX_OK) {
-        return NGX_ERROR;
+    if (!by_payment) {
+        ngx_memcpy(look->key, key, sizeof(look->key));
     }
 
-    *ngx_sprintf((u_char *) live, "%T",
-                 (xlcf->response_time + NGX_HTTP_X402_SESSION_SLACK) * 1000)
-        = '\0';
-
-    op = ngx_http_x402_op_create(r, ctx);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
-                                 ngx_http_x402_session_resumed, op, "EVAL",
-                                 ngx_http_x402_session_resume_lua, "1", key,
-                                 by_payment ? "key" : "id",
-                                 (char *) xlcf->session_bind.data,
-                                 (char *) method,
-                                 by_payment ? (char *) ctx->pid_fp : "-",
-                                 (char *) ctx->session_token, live, NULL)
-        != NGX_OK)
+    if (!by_payment
+        && ngx_http_x402_redis_send(&xmcf->redis, r->connection->log, NULL,
+                                    NULL, "HSET", key, field, until, NULL)
+           == NGX_OK)
     {
-        ngx_free(op);
+        (void) ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                        NULL, NULL, "PEXPIRE", key, ttl,
+                                        "NX", NULL);
+
+        rc = ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                      ngx_http_x402_session_resumed, look,
+                                      "HMGET", key, "status", "gate", "stop",
+                                      "cap", "total", "meta", NULL);
+
+    } else {
+        rc = ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                      ngx_http_x402_session_resumed, look,
+                                      "EVAL", ngx_http_x402_session_find_lua,
+                                      "1", key, by_payment ? "key" : "id",
+                                      by_payment ? (char *) ctx->pid_fp : "-",
+                                      (char *) ctx->session_token, until,
+                                      NULL);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_free(look);
         return NGX_ERROR;
     }
 
-    (void) ngx_http_x402_park(r, xmcf, ctx, op);
+    (void) ngx_http_x402_park(r, xmcf, ctx, &look->op);
     ctx->state = NGX_HTTP_X402_REDIS;
 
     return NGX_AGAIN;
@@ -276,19 +353,28 @@ ngx_http_x402_session_resume(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 static void
 ngx_http_x402_session_resumed(void *data, redisReply *reply, const char *err)
 {
-    redisReply           *why;
-    ngx_http_request_t   *r;
-    ngx_http_x402_ctx_t  *ctx;
+    ngx_http_x402_look_t *look = data;
 
-    r = ngx_http_x402_op_finish(data, &ctx);
-    if (r == NULL) {
-        return;
-    }
+    char                         token[33],
+                                 key[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
+                                     + X402_SESSION_ID_LEN];
+    ngx_http_request_t          *r;
+    ngx_http_x402_ctx_t         *ctx;
+    ngx_http_x402_redis_conf_t  *redis;
+
+    ngx_memcpy(token, look->token, sizeof(token));
+    ngx_memcpy(key, look->key, sizeof(key));
+    redis = look->redis;
+
+    r = ngx_http_x402_op_finish(&look->op, &ctx);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements == 0
-        || reply->element[0]->type != REDIS_REPLY_STRING)
+        || reply->elements == 0)
     {
+        if (r == NULL) {
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "x402: redis session lookup failed: %s",
                       reply == NULL ? err
@@ -300,142 +386,319 @@ ngx_http_x402_session_resumed(void *data, redisReply *reply, const char *err)
         return;
     }
 
-    why = reply->element[0];
+    if (r == NULL || ngx_http_x402_session_check(r, ctx, reply) != NGX_OK) {
+        /* gone, or refused: its place is given back */
+        ngx_http_x402_session_leave(redis, reply, key, token);
 
-    if (why->len == 2 && ngx_strncmp(why->str, "ok", 2) == 0) {
-
-        if (ngx_http_x402_session_take(r, ctx, reply) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "x402: the session in redis is not readable");
-            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            ctx->error = "internal error";
+        if (r != NULL) {
             ctx->next(r, ctx);
-            return;
         }
 
-        ctx->session = NGX_HTTP_X402_SESSION_RESUMED;
-        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SESSION_RESUMED);
-        ctx->next(r, ctx);
         return;
     }
 
-    /* a payment no session knows is checked as any payment */
-
-    if (ctx->session_id[0] == '\0'
-        && ((why->len == 7 && ngx_strncmp(why->str, "unknown", 7) == 0)
-            || (why->len == 8 && ngx_strncmp(why->str, "mismatch", 8) == 0)))
-    {
-        ctx->session = NGX_HTTP_X402_SESSION_NEW;
-        ctx->session_why = "unknown";
-
-    } else {
-        ctx->session = NGX_HTTP_X402_SESSION_REFUSED;
-        ctx->session_why = ngx_pnalloc(r->pool, why->len + 1);
-
-        if (ctx->session_why != NULL) {
-            *ngx_cpymem((u_char *) ctx->session_why, why->str, why->len)
-                = '\0';
-
-        } else {
-            ctx->session_why = "closed";
-        }
-    }
-
+    ctx->session = NGX_HTTP_X402_SESSION_RESUMED;
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SESSION_RESUMED);
     ctx->next(r, ctx);
 }
 
 
-/* {"ok", id, cap, total, deadline, payer, receipt key, hard ms} */
+/*
+ * The session as read (status, gate, stop, cap, total, meta): NGX_OK when
+ * it serves this request (ctx filled from it); otherwise ctx->session is
+ * NEW (a payment no session knows) or REFUSED with its reason.
+ */
 
 static ngx_int_t
-ngx_http_x402_session_take(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+ngx_http_x402_session_check(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     redisReply *reply)
 {
-    ngx_int_t    deadline, hard;
-    ngx_uint_t   i;
-    redisReply  *e;
+    u_char                    *gate, *p;
+    size_t                     len;
+    ngx_uint_t                 i;
+    redisReply                *e[6];
+    const char                *why;
+    ngx_http_x402_loc_conf_t  *xlcf;
 
-    if (reply->elements != 8) {
-        return NGX_ERROR;
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING) {
+        /* the lookup by payment found nothing to resume: a new payment */
+        why = reply->element[0]->str;
+        goto refused;
     }
 
-    for (i = 1; i < 8; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING) {
-            return NGX_ERROR;
+    if (reply->elements != 6 || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        why = "unknown";
+        goto refused;
+    }
+
+    for (i = 0; i < 6; i++) {
+        e[i] = reply->element[i];
+
+        if (e[i]->type != REDIS_REPLY_STRING) {
+            why = "unknown";
+            goto refused;
         }
     }
 
-    e = reply->element[1];
-
-    if (!x402_session_id_valid(e->str, e->len)) {
-        return NGX_ERROR;
+    if (e[0]->len != 4 || ngx_strncmp(e[0]->str, "open", 4) != 0) {
+        why = e[0]->len == 9 ? "exhausted" : "settling";
+        goto refused;
     }
 
-    ngx_memcpy(ctx->session_id, e->str, X402_SESSION_ID_LEN + 1);
+    /* bound to the location and the method that opened it */
 
-    e = reply->element[2];
-
-    if (x402_u256_parse(&ctx->payment.amount, e->str, e->len) != X402_OK) {
-        return NGX_ERROR;
+    len = r->method_name.len + 1 + xlcf->session_bind.len;
+    gate = ngx_pnalloc(r->pool, len);
+    if (gate == NULL) {
+        why = "unknown";
+        goto refused;
     }
 
-    deadline = ngx_atoi((u_char *) reply->element[4]->str,
-                        reply->element[4]->len);
-    hard = ngx_atoi((u_char *) reply->element[7]->str,
-                    reply->element[7]->len);
+    p = ngx_cpymem(gate, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    ngx_memcpy(p, xlcf->session_bind.data, xlcf->session_bind.len);
 
-    if (deadline == NGX_ERROR || hard == NGX_ERROR
-        || reply->element[5]->len >= sizeof(ctx->payer)
-        || reply->element[6]->len >= X402_REPLAY_KEY_MAX)
+    if (e[1]->len != len || ngx_strncmp(e[1]->str, gate, len) != 0) {
+        why = "elsewhere";
+        goto refused;
+    }
+
+    if ((uint64_t) ngx_time() * 1000
+        >= (uint64_t) ngx_atoi((u_char *) e[2]->str, e[2]->len))
+    {
+        why = "late";
+        goto refused;
+    }
+
+    /* digits without leading zeros: the longer, or the greater, is more */
+
+    if (e[4]->len > e[3]->len
+        || (e[4]->len == e[3]->len
+            && ngx_strncmp(e[4]->str, e[3]->str, e[3]->len) >= 0))
+    {
+        why = "exhausted";
+        goto refused;
+    }
+
+    if (x402_u256_parse(&ctx->payment.amount, e[3]->str, e[3]->len)
+           != X402_OK
+        || x402_u256_parse(&ctx->session_room, e[4]->str, e[4]->len)
+           != X402_OK
+        || x402_u256_sub(&ctx->session_room, &ctx->payment.amount,
+                         &ctx->session_room)
+           != X402_OK
+        || ngx_http_x402_session_meta(ctx, e[5]) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: the session in redis is not readable");
+        why = "unknown";
+        goto refused;
+    }
+
+    return NGX_OK;
+
+refused:
+
+    if (ctx->session_id[0] == '\0'
+        && (ngx_strcmp(why, "unknown") == 0
+            || ngx_strcmp(why, "mismatch") == 0))
+    {
+        /* a payment no session knows is checked as any payment */
+        ctx->session = NGX_HTTP_X402_SESSION_NEW;
+        ctx->session_why = "unknown";
+        return NGX_DECLINED;
+    }
+
+    ctx->session = NGX_HTTP_X402_SESSION_REFUSED;
+    ctx->session_why = why;
+
+    return NGX_DECLINED;
+}
+
+
+/* meta: "<id> <deadline> <payer> <receipt key> <hard ms>" */
+
+static ngx_int_t
+ngx_http_x402_session_meta(ngx_http_x402_ctx_t *ctx, redisReply *meta)
+{
+    u_char     *w[5], *p, *last;
+    size_t      n[5];
+    ngx_int_t   deadline, hard;
+    ngx_uint_t  i;
+
+    p = (u_char *) meta->str;
+    last = p + meta->len;
+
+    for (i = 0; i < 5; i++) {
+        w[i] = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        n[i] = p - w[i];
+
+        if (n[i] == 0 || (i < 4 && p == last)) {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    deadline = ngx_atoi(w[1], n[1]);
+    hard = ngx_atoi(w[4], n[4]);
+
+    if (!x402_session_id_valid((char *) w[0], n[0])
+        || deadline == NGX_ERROR || hard == NGX_ERROR
+        || n[2] >= sizeof(ctx->payer) || n[3] >= X402_REPLAY_KEY_MAX)
     {
         return NGX_ERROR;
     }
 
+    ngx_memcpy(ctx->session_id, w[0], X402_SESSION_ID_LEN);
+    ctx->session_id[X402_SESSION_ID_LEN] = '\0';
+
     x402_u256_from_u64(&ctx->payment.deadline, (uint64_t) deadline);
     ctx->session_hard = (uint64_t) hard / 1000;
 
-    e = reply->element[5];
-    *ngx_cpymem(ctx->payer, e->str, e->len) = '\0';
-
-    e = reply->element[6];
-    *ngx_cpymem(ctx->key, e->str, e->len) = '\0';
+    *ngx_cpymem(ctx->payer, w[2], n[2]) = '\0';
+    *ngx_cpymem(ctx->key, w[3], n[3]) = '\0';
 
     return NGX_OK;
 }
 
 
 /*
- * The request's charge into its session, in the background: the request
- * may be gone.  A token of its own makes a retry after a lost answer count
- * once.
+ * A place taken and not used (refused, or the client left meanwhile) is
+ * given back, so that it holds no settlement: in the session looked up by
+ * id (key), else in the one the payment's lookup read (its meta).  A place
+ * taken in a session that does not exist is the key's only field: it goes
+ * with it, so that made-up ids leave nothing in Redis.
+ */
+
+static void
+ngx_http_x402_session_leave(ngx_http_x402_redis_conf_t *redis,
+    redisReply *reply, char *key, char *token)
+{
+    char         field[sizeof("t:") + 32];
+    redisReply  *meta;
+
+    if (key[0] == '\0') {
+        if (reply->elements != 6
+            || reply->element[5]->type != REDIS_REPLY_STRING)
+        {
+            return;
+        }
+
+        meta = reply->element[5];
+
+        if (meta->len <= X402_SESSION_ID_LEN
+            || !x402_session_id_valid(meta->str, X402_SESSION_ID_LEN))
+        {
+            return;
+        }
+
+        ngx_sprintf((u_char *) key, NGX_HTTP_X402_SESSION_PREFIX "%*s%Z",
+                    (size_t) X402_SESSION_ID_LEN, meta->str);
+    }
+
+    ngx_sprintf((u_char *) field, "t:%s%Z", token);
+
+    (void) ngx_http_x402_redis_send(redis, ngx_cycle->log, NULL, NULL,
+                                    "HDEL", key, field, NULL);
+}
+
+
+/*
+ * The request's charge into its session, in the background (the request
+ * may be gone), with the others of its batch.
  */
 
 void
 ngx_http_x402_session_charge(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
+    char                        key[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
+                                    + X402_SESSION_ID_LEN];
+    ngx_queue_t                *q;
     ngx_http_x402_charge_t     *ch;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
 
-    ch = ngx_calloc(sizeof(ngx_http_x402_charge_t), r->connection->log);
-    if (ch == NULL) {
-        return;
+    if (!ngx_http_x402_charges_ready) {
+        ngx_queue_init(&ngx_http_x402_charges);
+        ngx_http_x402_charges_ready = 1;
     }
 
-    ngx_memcpy(ch->token, ctx->session_token, sizeof(ch->token));
-
-    ngx_sprintf((u_char *) ch->key, NGX_HTTP_X402_SESSION_PREFIX "%s%Z",
+    ngx_sprintf((u_char *) key, NGX_HTTP_X402_SESSION_PREFIX "%s%Z",
                 ctx->session_id);
-    x402_u256_format_dec(ch->amount, &ctx->charge);
 
-    ch->redis = &xmcf->redis;
-    ch->ev.handler = ngx_http_x402_session_charge_send;
-    ch->ev.data = ngx_http_x402_io_dummy();
-    ch->ev.log = ngx_cycle->log;
-    ch->ev.cancelable = 1;
+    ch = NULL;
 
-    ngx_http_x402_session_charge_send(&ch->ev);
+    for (q = ngx_queue_head(&ngx_http_x402_charges);
+         q != ngx_queue_sentinel(&ngx_http_x402_charges);
+         q = ngx_queue_next(q))
+    {
+        ch = ngx_queue_data(q, ngx_http_x402_charge_t, queue);
+
+        if (ngx_strcmp(ch->key, key) == 0) {
+            break;
+        }
+
+        ch = NULL;
+    }
+
+    if (ch == NULL) {
+        ch = ngx_calloc(sizeof(ngx_http_x402_charge_t), r->connection->log);
+        if (ch == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "x402: session %*s...: a charge is lost: no "
+                          "memory", (size_t) 8, ctx->session_id);
+            return;
+        }
+
+        ngx_memcpy(ch->key, key, sizeof(key));
+        ch->redis = &xmcf->redis;
+        ch->room = ctx->session_room;
+        ch->tokens_end = ch->tokens;
+        ch->amounts_end = ch->amounts;
+
+        ch->ev.handler = ngx_http_x402_session_charge_send;
+        ch->ev.data = ngx_http_x402_io_dummy();
+        ch->ev.log = ngx_cycle->log;
+
+        ngx_queue_insert_tail(&ngx_http_x402_charges, &ch->queue);
+
+        /* not cancelable: a worker shutting down sends it first */
+        ngx_add_timer(&ch->ev, NGX_HTTP_X402_CHARGE_WAIT);
+    }
+
+    if (ch->tokens_end != ch->tokens) {
+        *ch->tokens_end++ = ' ';
+        *ch->amounts_end++ = ' ';
+    }
+
+    ch->tokens_end = ngx_cpymem(ch->tokens_end, ctx->session_token, 32);
+    x402_u256_format_dec((char *) ch->amounts_end, &ctx->charge);
+    ch->amounts_end += ngx_strlen(ch->amounts_end);
+
+    (void) x402_u256_add(&ch->sum, &ch->sum, &ctx->charge);
+
+    if (x402_u256_cmp(&ctx->session_room, &ch->room) < 0) {
+        ch->room = ctx->session_room;
+    }
+
+    /* full, or it may use the session up: sent now */
+
+    if (++ch->n == NGX_HTTP_X402_CHARGE_BATCH
+        || x402_u256_cmp(&ch->sum, &ch->room) >= 0)
+    {
+        ngx_del_timer(&ch->ev);
+        ngx_http_x402_session_charge_send(&ch->ev);
+    }
 }
 
 
@@ -445,28 +708,37 @@ ngx_http_x402_session_charge_send(ngx_event_t *ev)
     char                     charges[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
                                      + X402_SESSION_ID_LEN
                                      + sizeof(":charges")],
-                             live[sizeof(NGX_HTTP_X402_SESSION_PREFIX)
-                                  + X402_SESSION_ID_LEN + sizeof(":live")];
+                             sum[X402_U256_DEC_MAX];
     ngx_http_x402_charge_t  *ch;
 
     ch = (ngx_http_x402_charge_t *)
          ((u_char *) ev - offsetof(ngx_http_x402_charge_t, ev));
 
+    if (!ch->sent) {
+        /* no more charges join it */
+        ch->sent = 1;
+        ngx_queue_remove(&ch->queue);
+        *ch->tokens_end = '\0';
+        *ch->amounts_end = '\0';
+    }
+
     ngx_sprintf((u_char *) charges, "%s:charges%Z", ch->key);
-    ngx_sprintf((u_char *) live, "%s:live%Z", ch->key);
+    x402_u256_format_dec(sum, &ch->sum);
 
     if (ngx_http_x402_redis_send(ch->redis, ngx_cycle->log,
                                  ngx_http_x402_session_charged, ch, "EVAL",
-                                 ngx_http_x402_session_charge_lua, "4",
+                                 ngx_http_x402_session_charge_lua, "3",
                                  ch->key, charges,
-                                 NGX_HTTP_X402_UNSETTLED_KEY, live, ch->amount,
-                                 ch->token, NULL)
+                                 NGX_HTTP_X402_UNSETTLED_KEY, sum,
+                                 (char *) ch->tokens, (char *) ch->amounts,
+                                 NULL)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: the charge %s of session %*s... is lost",
-                      ch->amount, 8, ch->key
-                      + sizeof(NGX_HTTP_X402_SESSION_PREFIX) - 1);
+                      "x402: session %*s...: the charges of %ui requests "
+                      "(%s) are lost", (size_t) 8,
+                      ch->key + sizeof(NGX_HTTP_X402_SESSION_PREFIX) - 1,
+                      ch->n, sum);
         ngx_free(ch);
     }
 }
@@ -484,12 +756,11 @@ ngx_http_x402_session_charged(void *data, redisReply *reply, const char *err)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 3)
     {
-        if (++ch->attempts < NGX_HTTP_X402_CHARGE_TRIES && !ngx_exiting
-            && !ngx_terminate && !ngx_quit)
-        {
+        if (++ch->attempts < NGX_HTTP_X402_CHARGE_TRIES && !ngx_terminate) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "x402: session %*s...: the charge %s is not "
-                          "recorded yet (%s), retrying", 8, sid, ch->amount,
+                          "x402: session %*s...: the charges of %ui requests "
+                          "are not recorded yet (%s), retrying", (size_t) 8,
+                          sid, ch->n,
                           reply && reply->type == REDIS_REPLY_ERROR
                           ? reply->str : err ? err : "unexpected reply");
             ngx_add_timer(&ch->ev, 1000 * ch->attempts);
@@ -497,8 +768,9 @@ ngx_http_x402_session_charged(void *data, redisReply *reply, const char *err)
         }
 
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: session %*s...: the charge %s is lost: redis "
-                      "did not record it", 8, sid, ch->amount);
+                      "x402: session %*s...: the charges of %ui requests "
+                      "are lost: redis did not record them", (size_t) 8, sid,
+                      ch->n);
         ngx_free(ch);
         return;
     }
@@ -507,19 +779,21 @@ ngx_http_x402_session_charged(void *data, redisReply *reply, const char *err)
         && reply->element[1]->type == REDIS_REPLY_STRING
         && reply->element[2]->type == REDIS_REPLY_STRING)
     {
-        if (ngx_strcmp(reply->element[0]->str, "ok") == 0) {
+        if (ngx_strcmp(reply->element[0]->str, "ok") == 0
+            || ngx_strcmp(reply->element[0]->str, "done") == 0)
+        {
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                          "x402: session %*s...: charged %s of %s, total %s",
-                          8, sid, reply->element[1]->str, ch->amount,
-                          reply->element[2]->str);
+                          "x402: session %*s...: %ui requests charged %s, "
+                          "total %s", (size_t) 8, sid, ch->n,
+                          reply->element[1]->str, reply->element[2]->str);
 
         } else {
             /* settling since (its deadline came): served, not charged */
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "x402: session %*s... is %s: the charge %s of a "
-                          "request that ended after it closed is not "
-                          "collected", 8, sid, reply->element[0]->str,
-                          ch->amount);
+                          "x402: session %*s... is %s: the charges of %ui "
+                          "requests that ended after it closed are not "
+                          "collected", (size_t) 8, sid,
+                          reply->element[0]->str, ch->n);
         }
     }
 
