@@ -335,6 +335,38 @@ sub wait_settled {
     is(settler_tx_count(), $t0 + 1, 'in one transaction');
 }
 
+# --- kill -9 of the worker that took the settlement, its transaction out
+{
+    my ($m0, $t0) = (asset_balance($C->{X402_PAY_TO}), settler_tx_count());
+    my $header = sign_for($A, '/v1/chat/completions?lease');
+    my $r = chat($A, '/v1/chat/completions?lease', { 'PAYMENT-SIGNATURE' => $header });
+    my $s = session_of($r->{headers}{'x-upto-session'});
+    my $want = Math::BigInt->new($s->{total});
+    ok($want > 0, 'a session to settle');
+    mining_stop();
+    my $rc;
+    for (1 .. 150) {
+        $rc = eval { decode_json(redis_cli('GET', $s->{key})) };
+        last if $rc && $rc->{status} eq 'broadcast';
+        sleep 0.1;
+    }
+    is($rc && $rc->{status}, 'broadcast', 'a reconciler took it and sent it; not mined');
+    my $killed = 0;
+    for my $srv ($A, $B) {
+        next unless read_file("$srv->{dir}/logs/error.log") =~ /sent \Q$rc->{transaction}\E/;
+        my @w = split ' ', `pgrep -P $srv->{pid}` // '';
+        $killed += kill 'KILL', @w;
+    }
+    ok($killed, 'kill -9 of the worker that sent it');
+    mining_start();
+    rpc_call('evm_setIntervalMining', 1);
+    $rc = wait_settled($s->{key}, 40);
+    is($rc && $rc->{status}, 'settled', 'another worker followed it to its block');
+    is($rc && $rc->{charged}, "$want", 'for the session\'s total');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'the chain moved it once');
+    is(settler_tx_count(), $t0 + 1, 'in one transaction');
+}
+
 # --- kill -9 on the node whose reconciler would settle: the other does
 {
     my $m0 = asset_balance($C->{X402_PAY_TO});
@@ -354,7 +386,8 @@ sub wait_settled {
     is(settler_tx_count(), $t0 + 1, 'in one transaction');
 }
 
-my $logs = server_stop($B, 'node B') . read_file("$A->{dir}/logs/error.log");
+my $logs = server_stop($B, 'node B', qr/exited on signal 9/)
+         . read_file("$A->{dir}/logs/error.log");
 like($logs, qr/session \Q@{[substr($IDS[0], 0, 8)]}\E\.\.\. resumed/, 'the log follows a session by its prefix');
 # (nginx's own debug lines show every request header, as they show
 # PAYMENT-SIGNATURE: a production log level has none of them)

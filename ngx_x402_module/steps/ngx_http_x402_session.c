@@ -11,13 +11,14 @@
  *
  *   x402:s:<id>          hash: the payment's receipt key, cap, total,
  *                        requests, status (open, exhausted, settling), the
- *                        location and method it is bound to, the payment's
- *                        fingerprint, payer, deadline, and (ms, Redis's
- *                        clock) when resumes stop, when it is settled at
- *                        the latest, its idle time; and t:<token> for each
- *                        request in flight, until its longest response is
- *                        over (a worker that dies holds the settlement back
- *                        no longer);
+ *                        method and location it serves (gate), the
+ *                        payment's fingerprint, what a resume needs (meta:
+ *                        id, deadline, payer, receipt key, hard limit), and
+ *                        on Redis's clock (ms) when resumes stop, when it
+ *                        is settled at the latest, its idle time; and
+ *                        t:<token> for each request in flight, until its
+ *                        longest response is over (a worker that dies holds
+ *                        the settlement back no longer);
  *   x402:s:<id>:charges  list: the last 1000 requests' charges;
  *   x402:sid:<receipt>   the id, for a resume with the same payment.
  *
@@ -28,8 +29,10 @@
  * (reconcile.c: the claim marks it settling and reads its total in one
  * script, so no charge is added after the amount is taken).
  *
- * Amounts are decimal strings added and compared digit by digit in Lua:
- * Lua's numbers are doubles, exact only below 2^53.
+ * A resume by id is three plain commands (no Lua: a script costs Redis
+ * several times more); charges go in batches.  Amounts are decimal strings
+ * added and compared in Lua in chunks of 14 digits: Lua's numbers are
+ * doubles, exact only below 2^53.
  */
 
 
