@@ -182,6 +182,27 @@ is(allowance($ENV{X402_PAYER2_ADDRESS})->bstr, $MAXU256->bstr, 'allowance(payer2
 is(allowance($ENV{X402_NOALLOW_ADDRESS})->bstr, '0', 'allowance(noallow, Permit2) is 0');
 ok(u256(rpc('eth_getBalance', $ENV{X402_SETTLER_ADDRESS}, 'latest')) > 0, 'settler has ETH');
 
+# Multicall3 at its canonical address answers as Base's does
+{
+    my $mc = '0xca11bde05977b3631167028862be2a173976ca11';
+    ok(length(rpc('eth_getCode', $mc, 'latest')) > 100, 'Multicall3 has code at its canonical address');
+    my ($rc, $out) = run(undef, 'node', "$ROOT/scripts/devchain.d/multicall.mjs", '--rpc', $RPC,
+                         '--who', $ENV{X402_PAYER_ADDRESS}, '--token', $ENV{X402_ASSET});
+    my $r = eval { decode_json($out) } // {};
+    is($r->{chainId}, '8453', 'Multicall3 getChainId()');
+    is($r->{ethBalance}, u256(rpc('eth_getBalance', $ENV{X402_PAYER_ADDRESS}, 'latest'))->bstr,
+       'Multicall3 getEthBalance() == eth_getBalance');
+    my $a3 = $r->{aggregate3} // [];
+    ok($a3->[0] && $a3->[0]{success}, 'aggregate3: a call that succeeds');
+    is(u256($a3->[0]{returnData} // '0x')->bstr, balance($ENV{X402_PAYER_ADDRESS})->bstr,
+       'aggregate3: with its return data');
+    ok($a3->[1] && !$a3->[1]{success}, 'aggregate3: a failure allowed is reported, not raised');
+    like($r->{aggregate3Strict} // '', qr/Multicall3: call failed/, 'aggregate3: a failure not allowed reverts');
+    is_deeply($r->{tryAggregate}, [JSON::PP::false, JSON::PP::true], 'tryAggregate(false): each call\'s success');
+    like($r->{tryAggregateStrict} // '', qr/Multicall3: call failed/, 'tryAggregate(true): a failure reverts');
+    like($r->{valueMismatch} // '', qr/Multicall3: value mismatch/, 'aggregate3Value: the value must add up');
+}
+
 # the helper encodes settle exactly as the spec's calldata vector
 {
     my $r = settle(encode_json($vectors->{chains}{8453}{paymentPayload}), '--calldata-only');

@@ -47,10 +47,10 @@ my $srv = server_start({ http_config => "x402_redis \$REDIS;\n", config => $CONF
     my $res = http_request($srv, 'GET /sync/x', { 'PAYMENT-SIGNATURE' =>
         pay("--key $C->{X402_NOALLOW_KEY} --amount $PRICE --pay-to $C->{X402_PAY_TO}") });
     # the reference diagnoses a failed simulation with Multicall3, which the
-    # devchain does not have: it answers permit2_simulation_failed (C07)
-    is($res->{status}, 402, 'payer without Permit2 allowance: refused');
-    is(error_of($res), 'permit2_simulation_failed',
-       'with the facilitator\'s own reason');
+    # devchain has at its canonical address as Base does: the allowance
+    is($res->{status}, 412, 'payer without Permit2 allowance: refused');
+    is(error_of($res), 'permit2_allowance_required',
+       'with the facilitator\'s own reason, as on Base');
 
     my $h = pay("--amount $PRICE --pay-to $C->{X402_PAY_TO}");
     is(http_request($srv, 'GET /sync/once', { 'PAYMENT-SIGNATURE' => $h })->{status},

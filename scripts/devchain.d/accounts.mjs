@@ -11,6 +11,8 @@ export const ADDR = {
   // TestWallet.sol (EIP-1271), deployed by walletOwner with its nonce 0
   // (CREATE address of #5 at nonce 0; setup.mjs checks it)
   wallet: '0x0116686E2291dbd5e317F47faDBFb43B599786Ef',
+  // Multicall3.sol, where Multicall3 is on Base and every other chain
+  multicall3: '0xcA11bde05977b3631167028862bE2a173976CA11',
 };
 
 export const CHAIN_ID = 8453;

@@ -23,6 +23,7 @@ export const CONTRACTS = {
   upto: ['X402UptoPermit2Proxy.sol', 'x402UptoPermit2Proxy'],
   token: ['TestToken.sol', 'TestToken'],
   wallet: ['TestWallet.sol', 'TestWallet'],
+  multicall3: ['Multicall3.sol', 'Multicall3'],
 };
 
 export function cacheDir() {

@@ -75,7 +75,8 @@ async function main() {
   const art = await compileContracts({ log });
   checkAbi(art);
   const deployer = wallet('deployer');
-  const targets = { exact: ADDR.exactProxy, upto: ADDR.uptoProxy, token: ADDR.asset };
+  const targets = { exact: ADDR.exactProxy, upto: ADDR.uptoProxy, token: ADDR.asset,
+                    multicall3: ADDR.multicall3 };
   const hashes = {};
   // the contract wallet: deployed (not copied) by its owner, whose first
   // transaction it is, so its address is fixed (ADDR.wallet)
@@ -86,7 +87,8 @@ async function main() {
   });
   for (const id of Object.keys(targets)) {
     hashes[id] = await deployer.deployContract({
-      abi: art[id].abi, bytecode: art[id].bytecode, args: id === 'token' ? [] : [ADDR.permit2],
+      abi: art[id].abi, bytecode: art[id].bytecode,
+      args: id === 'token' || id === 'multicall3' ? [] : [ADDR.permit2],
     });
   }
   for (const [id, target] of Object.entries(targets)) {
@@ -183,6 +185,27 @@ function checkAbi(art) {
   for (const fn of ['allowance(address,address)', 'balanceOf(address)', 'approve(address,uint256)']) {
     expectEq(`token ${fn}`, '0x' + have('token', fn), sel[fn]);
   }
+  // Multicall3's published selectors, as Base's contract answers them
+  const mc = {
+    'aggregate((address,bytes)[])': '252dba42',
+    'tryAggregate(bool,(address,bytes)[])': 'bce38bd7',
+    'tryBlockAndAggregate(bool,(address,bytes)[])': '399542e9',
+    'blockAndAggregate((address,bytes)[])': 'c3077fa9',
+    'aggregate3((address,bool,bytes)[])': '82ad56cb',
+    'aggregate3Value((address,bool,uint256,bytes)[])': '174dea71',
+    'getBlockHash(uint256)': 'ee82ac5e',
+    'getBlockNumber()': '42cbb15c',
+    'getCurrentBlockCoinbase()': 'a8b0574e',
+    'getCurrentBlockDifficulty()': '72425d9d',
+    'getCurrentBlockGasLimit()': '86d516e8',
+    'getCurrentBlockTimestamp()': '0f28c97d',
+    'getEthBalance(address)': '4d2301cc',
+    'getLastBlockHash()': '27e86d6e',
+    'getBasefee()': '3e64a696',
+    'getChainId()': '3408e470',
+  };
+  for (const [sig, want] of Object.entries(mc)) expectEq(`Multicall3 ${sig}`, have('multicall3', sig), want);
+  expectEq('Multicall3 functions', Object.keys(art.multicall3.methodIdentifiers).length, Object.keys(mc).length);
   const wanted = ['InvalidAmount()', 'InvalidDestination()', 'InvalidOwner()', 'PaymentTooEarly()',
     'Permit2612AmountMismatch()', 'InvalidPermit2Address()', 'ReentrancyGuardReentrantCall()'];
   for (const id of ['exact', 'upto']) {
