@@ -57,6 +57,12 @@ x402_max_timeout 3600;
 x402_usage_header X-Usage-Cost;
 proxy_set_header X-Mock-Cost $http_x_cost;
 MORE
+    . session_location('/slow/', '1', <<'MORE')
+x402_max_timeout 3600;
+x402_max_response_time 3s;
+proxy_set_header X-Mock-Completion-Tokens 40;
+proxy_set_header X-Mock-Delay-Ms 200;
+MORE
     . status_location()
     . "location = /receipts {\n    x402_receipts;\n}\n";
 
@@ -156,6 +162,8 @@ sub wait_settled {
             kill 'HUP', $B->{pid};
             sleep 1.5;
         }
+        # Redis forgets its scripts: the commands go again with them
+        redis_cli('SCRIPT', 'FLUSH') if $i == 15;
         my $srv = $i % 2 ? $A : $B;
         my %h = $i % 3 == 0 ? ('PAYMENT-SIGNATURE' => $header) : ('X-Upto-Session' => $id);
         my $res = chat($srv, '/v1/chat/completions', \%h, stream => $i % 4 == 0,
@@ -292,6 +300,29 @@ sub wait_settled {
     my $rc = wait_settled($s->{key}, 20);
     is($rc && $rc->{charged}, "$want", 'settled for it');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $want, 'the chain moved exactly that');
+}
+
+# --- a session's response is cut at x402_max_response_time, and charged
+{
+    my $header = sign_for($A, '/slow/chat/completions');
+    my $t = time;
+    my $r = chat($A, '/slow/chat/completions', { 'PAYMENT-SIGNATURE' => $header }, stream => 1);
+    my $took = time - $t;
+    ok($took >= 2.5 && $took < 6, sprintf('a 8 s stream ends after %.1f s', $took));
+    unlike($r->{content} // '', qr/\[DONE\]/, 'cut: no [DONE]');
+    # (the client saw the connection close: the receipt lookup tells)
+    sleep 0.2;
+    my $ss = eval { decode_json(http_request($A, 'GET /receipts',
+                        { 'PAYMENT-SIGNATURE' => $header })->{content})->{session} } // {};
+    ok(($ss->{total} // 0) > 0, "what it delivered is charged to the session ($ss->{total})");
+    my $rc;
+    for (1 .. 200) {
+        $rc = eval { decode_json(http_request($A, 'GET /receipts',
+                        { 'PAYMENT-SIGNATURE' => $header })->{content}) };
+        last if $rc && $rc->{status} eq 'settled';
+        sleep 0.1;
+    }
+    is($rc && $rc->{charged}, $ss->{total}, 'and settled');
 }
 
 # --- a session whose requests all failed: nothing charged, nothing sent

@@ -528,10 +528,19 @@ ngx_http_x402_usage_cutoff(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
     now = (uint64_t) ngx_time();
 
-    /* a session's: its hard limit, from when it is settled */
+    /*
+     * a session's request: its longest response, at the latest the
+     * session's hard limit (from then it is settled; a request's place in
+     * it lasts as long as its longest response)
+     */
 
-    end = ctx->session_hard ? ctx->session_hard
-                            : deadline - (uint64_t) xlcf->settle_margin;
+    if (ctx->session_hard) {
+        end = ngx_min(now + (uint64_t) xlcf->response_time,
+                      ctx->session_hard);
+
+    } else {
+        end = deadline - (uint64_t) xlcf->settle_margin;
+    }
 
     if (deadline < (uint64_t) xlcf->settle_margin || end <= now) {
         left = 0;
@@ -567,10 +576,20 @@ ngx_http_x402_usage_cut(ngx_event_t *ev)
         return;
     }
 
-    ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                  "x402: the response of payer %s is cut: its permit "
-                  "expires in x402_settle_margin, the time its settlement "
-                  "needs; what it delivered is charged", ctx->payer);
+    if (ctx->session_hard) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "x402: the response of payer %s on session %*s... is "
+                      "cut: it ran for x402_max_response_time, or the "
+                      "session's settlement is due; what it delivered is "
+                      "charged", ctx->payer, (size_t) 8, ctx->session_id);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "x402: the response of payer %s is cut: its permit "
+                      "expires in x402_settle_margin, the time its "
+                      "settlement needs; what it delivered is charged",
+                      ctx->payer);
+    }
 
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_CUT);
 

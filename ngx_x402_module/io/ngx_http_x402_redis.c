@@ -69,6 +69,13 @@ typedef struct {
     ngx_event_t                   timer;    /* SENT: the command timeout */
     ngx_uint_t                    state;
     ngx_msec_t                    start;    /* x402_redis_duration_ms */
+
+    /* sent as EVALSHA: the script and its words, to send as EVAL should
+       Redis have lost the script (SCRIPT FLUSH); the words follow the op */
+    const char                   *script;
+    int                           argc;
+    unsigned                      resent:1;
+    size_t                        lens[NGX_HTTP_X402_REDIS_ARGS_MAX];
 } ngx_http_x402_redis_op_t;
 
 
@@ -116,6 +123,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_x402_redis_evalsha(ngx_http_x402_redis_srv_t *srv,
     const char **argv, size_t *argvlen);
+static ngx_int_t ngx_http_x402_redis_resend(redisAsyncContext *ac,
+    ngx_http_x402_redis_op_t *op);
 static ngx_int_t ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data, int argc,
     const char **argv, size_t *argvlen);
@@ -210,6 +219,10 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_x402_redis_done_pt done, void *data, int argc, const char **argv,
     size_t *argvlen)
 {
+    int                         i;
+    u_char                     *p;
+    size_t                      extra;
+    ngx_uint_t                  eval;
     ngx_http_x402_redis_op_t   *op;
     ngx_http_x402_redis_srv_t  *srv;
 
@@ -249,7 +262,16 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
         return NGX_OK;
     }
 
-    op = ngx_alloc(sizeof(ngx_http_x402_redis_op_t), log);
+    eval = (argvlen[0] == 4 && argc > 1
+            && ngx_strncasecmp((u_char *) argv[0], (u_char *) "EVAL", 4)
+               == 0);
+    extra = 0;
+
+    for (i = 2; eval && i < argc; i++) {
+        extra += argvlen[i];
+    }
+
+    op = ngx_alloc(sizeof(ngx_http_x402_redis_op_t) + extra, log);
     if (op == NULL) {
         return NGX_ERROR;
     }
@@ -280,14 +302,23 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
         }
     }
 
-    if (argvlen[0] == 4 && ngx_strncasecmp((u_char *) argv[0],
-                                           (u_char *) "EVAL", 4) == 0
-        && argc > 1
-        && ngx_http_x402_redis_evalsha(srv, argv, argvlen)
-           != NGX_OK)
-    {
-        ngx_free(op);
-        return NGX_ERROR;
+    if (eval) {
+        op->script = argv[1];
+        op->argc = argc;
+        p = (u_char *) (op + 1);
+
+        for (i = 0; i < argc; i++) {
+            op->lens[i] = argvlen[i];
+
+            if (i >= 2) {
+                p = ngx_cpymem(p, argv[i], argvlen[i]);
+            }
+        }
+
+        if (ngx_http_x402_redis_evalsha(srv, argv, argvlen) != NGX_OK) {
+            ngx_free(op);
+            return NGX_ERROR;
+        }
     }
 
     if (redisAsyncCommandArgv(srv->ac, ngx_http_x402_redis_reply, op,
@@ -379,6 +410,52 @@ ngx_http_x402_redis_evalsha(ngx_http_x402_redis_srv_t *srv, const char **argv,
     argvlen[0] = 7;
     argv[1] = sc->sha;
     argvlen[1] = 40;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Redis lost a script the connection had loaded (SCRIPT FLUSH, or another
+ * server behind the same address): the command goes again as EVAL, with
+ * its body, once; every script is loaded again on its next use.
+ */
+
+static ngx_int_t
+ngx_http_x402_redis_resend(redisAsyncContext *ac, ngx_http_x402_redis_op_t *op)
+{
+    int          i;
+    u_char      *p;
+    size_t       lens[NGX_HTTP_X402_REDIS_ARGS_MAX];
+    const char  *argv[NGX_HTTP_X402_REDIS_ARGS_MAX];
+
+    op->srv->loaded = 0;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "x402: redis %V lost its scripts (SCRIPT FLUSH?): sending "
+                  "the command again with its script, loading them again",
+                  &op->srv->name);
+
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = op->script;
+    lens[1] = op->lens[1];
+    p = (u_char *) (op + 1);
+
+    for (i = 2; i < op->argc; i++) {
+        argv[i] = (const char *) p;
+        lens[i] = op->lens[i];
+        p += lens[i];
+    }
+
+    if (redisAsyncCommandArgv(ac, ngx_http_x402_redis_reply, op, op->argc,
+                              argv, lens)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    op->resent = 1;
 
     return NGX_OK;
 }
@@ -817,6 +894,14 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+        && op->script != NULL && !op->resent
+        && ngx_http_x402_redis_resend(ac, op) == NGX_OK)
+    {
+        return;
+    }
+
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
     }
@@ -857,16 +942,6 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "x402: redis %V reply type %d", &srv->name, reply->type);
-
-    if (reply->type == REDIS_REPLY_ERROR && reply->len >= 8
-        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        /* SCRIPT FLUSH, or a server that is another: sent again next */
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "x402: redis %V lost its scripts (SCRIPT FLUSH?): "
-                      "loading them again", &srv->name);
-        srv->loaded = 0;
-    }
 
     done(data, reply, NULL);
 }

@@ -89,8 +89,9 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       NGX_HTTP_X402_STAT_SESSION_RESUMED },
 
     { "x402_sessions_settled_total",
-      "upto sessions a reconciler took to settlement (idle, exhausted, or "
-      "at their deadline less x402_session_margin).",
+      "upto sessions settled, in their one transaction (or for nothing), "
+      "once idle, exhausted, or at their deadline less "
+      "x402_session_margin.",
       NGX_HTTP_X402_STAT_SESSION_SETTLED },
 
     { "x402_responses_cut_total",

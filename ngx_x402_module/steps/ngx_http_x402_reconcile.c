@@ -886,8 +886,6 @@ ngx_http_x402_unsettled_claimed(void *data, redisReply *reply,
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "x402: reconcile %s: its upto session is due: "
                       "settling its total %s", key, total->str);
-
-        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SESSION_SETTLED);
     }
 
     rv = rc->takeover(rc->xmcf, key, rc->json, rc->json_len,

@@ -82,6 +82,20 @@ static const char  ngx_http_x402_unreserve_lua[] =
 
 
 /*
+ * A reservation kept against replays and never served: out of
+ * x402:unsettled, and the session it opened (if any) gone, so that nothing
+ * is served on it.  KEYS: x402:unsettled, the receipt.
+ */
+static const char  ngx_http_x402_disown_lua[] =
+    "redis.call('ZREM', KEYS[1], KEYS[2]) "
+    "local sid = redis.call('GET', '" NGX_HTTP_X402_SID_PREFIX "' .. KEYS[2]) "
+    "if sid then redis.call('DEL', '" NGX_HTTP_X402_SID_PREFIX "' .. KEYS[2], "
+    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid, "
+    "'" NGX_HTTP_X402_SESSION_PREFIX "' .. sid .. ':charges') end "
+    "return 1";
+
+
+/*
  * KEYS: the receipt, x402:unsettled, and for a session its record and the
  * receipt's link to it; ARGV: the receipt, its TTL (ms), in how many ms
  * (on Redis's clock) a reconciler may settle it, "-" when it is settled
@@ -435,10 +449,12 @@ ngx_http_x402_released(void *data, redisReply *reply, const char *err)
 
     /*
      * once Redis answers, a SET sent earlier on any connection has run:
-     * 1 deleted it, 0 means there was nothing of ours left
+     * 1 deleted it, 0 means there was nothing of ours left; an error (out
+     * of memory, a replica) is tried again
      */
 
-    if (reply != NULL || ++rel->attempts >= NGX_HTTP_X402_RELEASE_TRIES
+    if ((reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        || ++rel->attempts >= NGX_HTTP_X402_RELEASE_TRIES
         || ngx_exiting || ngx_quit || ngx_terminate)
     {
         ngx_free(rel);
@@ -653,8 +669,8 @@ ngx_http_x402_disown(ngx_http_x402_main_conf_t *xmcf, char *key)
 {
     (void) ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
                                     ngx_http_x402_released_once, NULL,
-                                    "ZREM", NGX_HTTP_X402_UNSETTLED_KEY, key,
-                                    NULL);
+                                    "EVAL", ngx_http_x402_disown_lua, "2",
+                                    NGX_HTTP_X402_UNSETTLED_KEY, key, NULL);
 }
 
 

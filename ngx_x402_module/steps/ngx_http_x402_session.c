@@ -172,11 +172,12 @@ static const char  ngx_http_x402_session_charge_lua[] =
     "for w in string.gmatch(ARGV[2], '%S+') do "
     "places[#places + 1] = 't:' .. w end "
     "for w in string.gmatch(ARGV[3], '%d+') do amounts[#amounts + 1] = w end "
+    "if not string.match(ARGV[1], '^%d+$') or #amounts == 0 "
+    "or #amounts ~= #places then "
+    "return redis.error_reply('charges are not decimals') end "
     "if redis.call('HDEL', KEYS[1], unpack(places)) == 0 then "
     "return {'done', '0', f[3]} end "
     "if f[1] ~= 'open' then return {f[1], '0', f[3]} end "
-    "if not string.match(ARGV[1], '^%d+$') or #amounts == 0 then "
-    "return redis.error_reply('charges are not decimals') end "
     "local add, room = ARGV[1], minus(f[2], f[3]) "
     "if cmp(add, room) > 0 then add = room local left = room "
     "for i = 1, #amounts do "
@@ -208,6 +209,7 @@ static ngx_int_t ngx_http_x402_session_meta(ngx_http_x402_ctx_t *ctx,
 static void ngx_http_x402_session_leave(ngx_http_x402_redis_conf_t *redis,
     redisReply *reply, char *key, char *token);
 static void ngx_http_x402_session_charge_send(ngx_event_t *ev);
+static void ngx_http_x402_session_charge_wait(ngx_event_t *ev);
 static void ngx_http_x402_session_charged(void *data, redisReply *reply,
     const char *err);
 
@@ -743,7 +745,23 @@ ngx_http_x402_session_charge_send(ngx_event_t *ev)
                       ch->key + sizeof(NGX_HTTP_X402_SESSION_PREFIX) - 1,
                       ch->n, sum);
         ngx_free(ch);
+        return;
     }
+
+    /*
+     * a worker shutting down waits for the answer: the command is only
+     * queued until the event loop writes it, and the command's own timer
+     * is cancelable
+     */
+    ch->ev.handler = ngx_http_x402_session_charge_wait;
+    ngx_add_timer(&ch->ev, ch->redis->timeout + 1000);
+}
+
+
+static void
+ngx_http_x402_session_charge_wait(ngx_event_t *ev)
+{
+    /* the command's timeout answers first (ngx_http_x402_session_charged) */
 }
 
 
@@ -756,10 +774,15 @@ ngx_http_x402_session_charged(void *data, redisReply *reply, const char *err)
 
     sid = (u_char *) ch->key + sizeof(NGX_HTTP_X402_SESSION_PREFIX) - 1;
 
+    if (ch->ev.timer_set) {
+        ngx_del_timer(&ch->ev);
+    }
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 3)
     {
         if (++ch->attempts < NGX_HTTP_X402_CHARGE_TRIES && !ngx_terminate) {
+            ch->ev.handler = ngx_http_x402_session_charge_send;
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "x402: session %*s...: the charges of %ui requests "
                           "are not recorded yet (%s), retrying", (size_t) 8,

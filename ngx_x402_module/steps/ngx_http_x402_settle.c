@@ -1809,6 +1809,7 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job,
                                       &job->charge);
 
             if (job->session) {
+                ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_SESSION_SETTLED);
                 ngx_http_x402_stat_amount(NGX_HTTP_X402_AMOUNT_SESSION,
                                           job->offer.chain_id,
                                           &job->offer.asset, &job->charge);
