@@ -27,6 +27,9 @@
 #define NGX_HTTP_X402_CORS_MAX_AGE  "600"
 
 
+static ngx_int_t ngx_http_x402_challenge(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, const char *error,
+    ngx_str_t *url, ngx_str_t *json, ngx_str_t *header);
 static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_send_typed(ngx_http_request_t *r,
@@ -73,31 +76,12 @@ ngx_http_x402_send_payment_required(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_uint_t status,
     const char *error, ngx_str_t *receipt)
 {
-    u_char         *p;
-    x402_err        err;
-    ngx_str_t       url, json, header, body, type;
-    x402_resource   resource;
+    u_char     *p;
+    ngx_str_t   url, json, header, body, type;
 
-    if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
-        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       NULL, NULL);
-    }
-
-    resource.url = (const char *) url.data;
-    resource.description = xlcf->description.len
-                           ? (const char *) xlcf->description.data : NULL;
-    resource.mime_type = NULL;
-
-    /* a static price's accepts array was encoded at load time */
-
-    err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
-                                                error, &resource, offer,
-                                                &xlcf->accepts_json,
-                                                &xlcf->extensions_json);
-    if (err != X402_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "x402: cannot encode the payment requirements "
-                      "for \"%V\": %s", &url, x402_strerror(err));
+    if (ngx_http_x402_challenge(r, xlcf, offer, error, &url, &json, &header)
+        != NGX_OK)
+    {
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        NULL, NULL);
     }
@@ -164,25 +148,12 @@ ngx_int_t
 ngx_http_x402_send_session_expired(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer)
 {
-    x402_err        err;
-    ngx_str_t       url, json, header, body;
-    x402_resource   resource;
+    ngx_str_t  url, json, header, body;
 
-    if (ngx_http_x402_resource_url(r, &url) != NGX_OK) {
-        return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       NULL, NULL);
-    }
-
-    resource.url = (const char *) url.data;
-    resource.description = xlcf->description.len
-                           ? (const char *) xlcf->description.data : NULL;
-    resource.mime_type = NULL;
-
-    err = ngx_http_x402_encode_payment_required(r->pool, &json, &header,
-                                                "session_expired", &resource,
-                                                offer, &xlcf->accepts_json,
-                                                &xlcf->extensions_json);
-    if (err != X402_OK) {
+    if (ngx_http_x402_challenge(r, xlcf, offer, "session_expired", &url,
+                                &json, &header)
+        != NGX_OK)
+    {
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        NULL, NULL);
     }
@@ -191,6 +162,44 @@ ngx_http_x402_send_session_expired(ngx_http_request_t *r,
 
     return ngx_http_x402_send_json(r, NGX_HTTP_X402_PAYMENT_REQUIRED, &header,
                                    &body);
+}
+
+
+/*
+ * The terms of a 402 for this request: its URL, the PaymentRequired JSON
+ * and its PAYMENT-REQUIRED header (a static price's accepts array was
+ * encoded at load time).
+ */
+
+static ngx_int_t
+ngx_http_x402_challenge(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
+    x402_offer *offer, const char *error, ngx_str_t *url, ngx_str_t *json,
+    ngx_str_t *header)
+{
+    x402_err       err;
+    x402_resource  resource;
+
+    if (ngx_http_x402_resource_url(r, url) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    resource.url = (const char *) url->data;
+    resource.description = xlcf->description.len
+                           ? (const char *) xlcf->description.data : NULL;
+    resource.mime_type = NULL;
+
+    err = ngx_http_x402_encode_payment_required(r->pool, json, header, error,
+                                                &resource, offer,
+                                                &xlcf->accepts_json,
+                                                &xlcf->extensions_json);
+    if (err != X402_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: cannot encode the payment requirements "
+                      "for \"%V\": %s", url, x402_strerror(err));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
