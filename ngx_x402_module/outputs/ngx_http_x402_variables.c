@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_x402_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_x402_rpc_method_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_x402_variable_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 static ngx_int_t ngx_http_x402_session_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_x402_charged_variable(ngx_http_request_t *r,
@@ -105,11 +107,7 @@ ngx_http_x402_text_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ngx_strlen(text);
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = text;
+    ngx_http_x402_variable_set(v, text, ngx_strlen(text));
 
     return NGX_OK;
 }
@@ -185,11 +183,7 @@ ngx_http_x402_model_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ctx->model.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = ctx->model.data;
+    ngx_http_x402_variable_set(v, ctx->model.data, ctx->model.len);
 
     return NGX_OK;
 }
@@ -277,11 +271,7 @@ ngx_http_x402_session_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = 8;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = ctx->session_id;
+    ngx_http_x402_variable_set(v, ctx->session_id, 8);
 
     return NGX_OK;
 }
@@ -310,11 +300,21 @@ ngx_http_x402_charged_variable(ngx_http_request_t *r,
 
     x402_u256_format_dec((char *) p, &ctx->charge);
 
-    v->len = ngx_strlen(p);
+    ngx_http_x402_variable_set(v, p, ngx_strlen(p));
+
+    return NGX_OK;
+}
+
+
+/* A value found, not cached: it changes as the payment goes on. */
+
+static void
+ngx_http_x402_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->len = len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = p;
-
-    return NGX_OK;
+    v->data = data;
 }
