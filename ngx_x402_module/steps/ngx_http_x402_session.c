@@ -208,6 +208,8 @@ static ngx_int_t ngx_http_x402_session_meta(ngx_http_x402_ctx_t *ctx,
     redisReply *meta);
 static void ngx_http_x402_session_leave(ngx_http_x402_redis_conf_t *redis,
     redisReply *reply, char *key, char *token);
+static ngx_int_t ngx_http_x402_session_random(uint8_t random[16],
+    const char *what);
 static void ngx_http_x402_session_charge_send(ngx_event_t *ev);
 static void ngx_http_x402_session_charge_wait(ngx_event_t *ev);
 static void ngx_http_x402_session_charged(void *data, redisReply *reply,
@@ -219,9 +221,7 @@ ngx_http_x402_session_new_id(u_char *id)
 {
     uint8_t  random[16];
 
-    if (getrandom(random, sizeof(random), 0) != (ssize_t) sizeof(random)) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                      "x402: getrandom() for a session id failed");
+    if (ngx_http_x402_session_random(random, "a session id") != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -238,14 +238,29 @@ ngx_http_x402_session_token(ngx_http_x402_ctx_t *ctx)
 {
     uint8_t  random[16];
 
-    if (getrandom(random, sizeof(random), 0) != (ssize_t) sizeof(random)) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                      "x402: getrandom() for a session request failed");
+    if (ngx_http_x402_session_random(random, "a session request")
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     x402_hex_encode((char *) ctx->session_token, random, sizeof(random));
     ctx->session_token[32] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* 16 bytes from the kernel's CSPRNG, for what (logged when it fails) */
+
+static ngx_int_t
+ngx_http_x402_session_random(uint8_t random[16], const char *what)
+{
+    if (getrandom(random, 16, 0) != 16) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      "x402: getrandom() for %s failed", what);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
