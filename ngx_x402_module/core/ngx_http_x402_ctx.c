@@ -136,3 +136,14 @@ ngx_http_x402_detach(ngx_http_x402_ctx_t *ctx)
         ngx_del_timer(&ctx->deadline);
     }
 }
+
+
+void
+ngx_http_x402_payment_fingerprint(ngx_http_x402_ctx_t *ctx)
+{
+    uint8_t  fp[32];
+
+    x402_payment_fingerprint(fp, ctx->offer.chain_id, &ctx->payment);
+    x402_hex_encode((char *) ctx->pid_fp, fp, sizeof(fp));
+    ctx->pid_fp[64] = '\0';
+}

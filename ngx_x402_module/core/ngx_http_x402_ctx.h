@@ -110,7 +110,8 @@ struct ngx_http_x402_ctx_s {
     ngx_uint_t                   pid_state;     /* payment-identifier */
     ngx_uint_t                   pid_status;    /* its stored answer's */
     unsigned                     pid_owned:1;   /* claimed by this request */
-    u_char                       pid_fp[65];    /* the payment's, hex */
+    u_char                       pid_fp[65];    /* the payment's
+                                                   fingerprint, hex */
     ngx_uint_t                   session;       /* NGX_HTTP_X402_SESSION_* */
     const char                  *session_why;   /* REFUSED: for the log */
     uint64_t                     session_hard;  /* s: settled from then */
@@ -142,6 +143,10 @@ void ngx_http_x402_detach(ngx_http_x402_ctx_t *ctx);
 
 /* seconds the payment's permit has left (0 when past) */
 uint64_t ngx_http_x402_permit_left(ngx_http_x402_ctx_t *ctx);
+
+/* ctx->pid_fp: the fingerprint of ctx->payment (x402_payment_fingerprint)
+ * in hex, what a payment-identifier and an upto session are bound to. */
+void ngx_http_x402_payment_fingerprint(ngx_http_x402_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_X402_CTX_H_INCLUDED_ */

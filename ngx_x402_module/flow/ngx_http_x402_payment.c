@@ -222,7 +222,6 @@ ngx_http_x402_payment_checked(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_x402_session_open(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    uint8_t                    fp[32];
     ngx_http_x402_loc_conf_t  *xlcf;
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
@@ -237,9 +236,7 @@ ngx_http_x402_session_open(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    x402_payment_fingerprint(fp, ctx->offer.chain_id, &ctx->payment);
-    x402_hex_encode((char *) ctx->pid_fp, fp, sizeof(fp));
-    ctx->pid_fp[64] = '\0';
+    ngx_http_x402_payment_fingerprint(ctx);
 
     ctx->session = NGX_HTTP_X402_SESSION_OPENING;
     ctx->session_room = ctx->payment.amount;

@@ -42,7 +42,6 @@ static void ngx_http_x402_session_found(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_x402_session_find(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    uint8_t      fp[32];
     ngx_int_t    rc;
     ngx_str_t    id, header;
     const char  *field;
@@ -88,9 +87,7 @@ ngx_http_x402_session_find(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     x402_replay_key(ctx->key, ctx->offer.chain_id, &ctx->payment);
-    x402_payment_fingerprint(fp, ctx->offer.chain_id, &ctx->payment);
-    x402_hex_encode((char *) ctx->pid_fp, fp, sizeof(fp));
-    ctx->pid_fp[64] = '\0';
+    ngx_http_x402_payment_fingerprint(ctx);
 
     return ngx_http_x402_session_resume(r, ctx, 1,
                                         ngx_http_x402_session_found);

@@ -69,7 +69,6 @@ ngx_http_x402_pid_claim(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     u_char                      key[sizeof(NGX_HTTP_X402_PID_PREFIX)
                                     + X402_PAYMENT_ID_MAX],
                                 ttl[NGX_INT64_LEN + 1];
-    uint8_t                     fp[32];
     uint64_t                    left;
     ngx_http_x402_op_t         *op;
     ngx_http_x402_main_conf_t  *xmcf;
@@ -79,9 +78,7 @@ ngx_http_x402_pid_claim(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ctx->next = next;
     ctx->pid_state = NGX_HTTP_X402_PID_ERROR;
 
-    x402_payment_fingerprint(fp, ctx->offer.chain_id, &ctx->payment);
-    x402_hex_encode((char *) ctx->pid_fp, fp, sizeof(fp));
-    ctx->pid_fp[64] = '\0';
+    ngx_http_x402_payment_fingerprint(ctx);
 
     /* a claim whose request died goes with the permit it was for */
     left = ngx_http_x402_permit_left(ctx);
