@@ -758,7 +758,7 @@ x402_reason x402_revert_reason(const uint8_t selector[4]);
  * {"status","network","scheme","payer","payTo","asset","amount","nonce",
  *  "deadline","resource","created","updated","transaction"?,"error"?,
  *  "charged"?,"validAfter"?,"signature"?,"facilitator"?,"txNonce"?,
- *  "mode"?}
+ *  "mode"?,"batch"?:{"size","gasPerItem"?}}
  * with addresses EIP-55, amounts and nonce in decimal, times in unix
  * seconds.
  */
@@ -785,6 +785,8 @@ typedef struct {
     int           has_tx_nonce;
     const char   *mode;        /* "sync": settled before it is served;
                                   "async", "upto": after (optional) */
+    uint64_t      batch_size;  /* settled in a batch of so many (0: not) */
+    uint64_t      batch_gas;   /* its gas per payment, once mined (0) */
     /* what a reconciler needs to settle it again (optional) */
     x402_u256     valid_after;
     const uint8_t *signature;
@@ -857,7 +859,8 @@ x402_err x402_receipt_update(char *out, size_t *out_len, const char *json,
  * (from, token, amount, the spender of the scheme, nonce, deadline,
  * witness to / facilitator / validAfter, signature), the receipt's
  * "charged" (upto) when it has one, its creation time, the settler's nonce
- * of its transaction (UINT64_MAX: none), whether it is served before its
+ * of its transaction (UINT64_MAX: none), the size of its batch (0: settled
+ * alone), whether it is served before its
  * settlement (every mode but "sync"; absent: yes) and its resource, copied
  * NUL-terminated into resource (resource_cap >= len always suffices).
  * A receipt without the signed authorization (validAfter, signature, and
@@ -872,6 +875,7 @@ typedef struct {
     int           has_charged;
     uint64_t      created;
     uint64_t      tx_nonce;
+    uint64_t      batch_size;  /* its transaction a batch of so many, or 0 */
     int           served;
 } x402_receipt_settlement;
 
@@ -1048,6 +1052,115 @@ x402_err x402_rpc_txs_request(char *out, size_t *out_len,
 x402_err x402_rpc_txs_find_permit(size_t *index, const char *json,
     size_t len, size_t n, const x402_address *payer, const x402_u256 *nonce,
     uint64_t id);
+
+/* ------------------------------------------------- batched settlement */
+
+/*
+ * Many settle calls in one transaction: Multicall3's
+ * aggregate3((address target, bool allowFailure, bytes callData)[]) at its
+ * canonical address (deployed on Base and most chains), every call allowed
+ * to fail on its own.  The proxies' settle has no caller check, so the
+ * calls run from Multicall3 as they would from the settler.
+ */
+#define X402_SEL_AGGREGATE3  0x82ad56cbu
+#define X402_BATCH_MAX       300    /* Base caps a transaction's gas there */
+
+extern const x402_address x402_multicall3_address;
+
+/* The length of aggregate3 calldata for n calls of these lengths. */
+size_t x402_aggregate3_len(const size_t *lens, size_t n);
+
+/*
+ * aggregate3 calldata: each calls[i] (lens[i] bytes, 1 to 65536) to
+ * target, allowFailure true.  *out_len in: capacity (at least
+ * x402_aggregate3_len()), out: length.  n is 1 to X402_BATCH_MAX.
+ */
+x402_err x402_abi_aggregate3(uint8_t *out, size_t *out_len,
+    const x402_address *target, const uint8_t *const *calls,
+    const size_t *lens, size_t n);
+
+/*
+ * The simulation of a batch: eth_call({from, to: Multicall3, data},
+ * "latest").  The parse reads Result[] = (bool success, bytes
+ * returnData)[]: res[i].ok, and for a call that failed the selector of
+ * its revert data (has_revert: at least 4 bytes came back).  A JSON-RPC
+ * error (the aggregate itself reverted), a result of another count than n,
+ * or any offset or length outside the data is X402_ERR_VALUE, res zeroed.
+ */
+typedef struct {
+    int       ok;
+    int       has_revert;
+    uint8_t   revert[4];
+} x402_call_result;
+
+x402_err x402_rpc_aggregate3_request(char *out, size_t *out_len,
+    const x402_address *from, const uint8_t *data, size_t data_len,
+    uint64_t id);
+x402_err x402_rpc_aggregate3_parse(x402_call_result *res, size_t n,
+    const char *json, size_t len, uint64_t id);
+
+/*
+ * What a mined transaction did, from its eth_getTransactionReceipt reply
+ * (the request is x402_rpc_receipt_request()): found (0 while not mined;
+ * nothing else is set then), status (1 success, 0 reverted), block,
+ * gas_used, and its ERC-20 Transfer logs in log order (3 topics, a 32-byte
+ * value; removed logs skipped) into t, at most cap (truncated: more
+ * there were).  Errors as x402_rpc_receipt_parse(), and a receipt without
+ * gasUsed or logs is X402_ERR_VALUE.
+ */
+typedef struct {
+    x402_address  token;
+    x402_address  from;
+    x402_address  to;
+    x402_u256     value;
+} x402_transfer;
+
+typedef struct {
+    int           found;
+    int           status;
+    int           truncated;
+    uint64_t      block;
+    uint64_t      gas_used;
+    size_t        transfers;
+} x402_tx_outcome;
+
+x402_err x402_rpc_receipt_transfers_parse(x402_tx_outcome *out,
+    x402_transfer *t, size_t cap, const char *json, size_t len,
+    uint64_t id);
+
+/* One payment of a batch, as the chain shows it paid. */
+typedef struct {
+    x402_address  asset;
+    x402_address  payer;
+    x402_address  pay_to;
+    x402_u256     amount;
+    x402_u256     nonce;       /* the permit's Permit2 nonce */
+} x402_batch_item;
+
+/*
+ * The items' Permit2 nonce bits at a block: a batch of n eth_call
+ * nonceBitmap(payer, nonce >> 8) (ids id .. id + n - 1) at `block`
+ * (UINT64_MAX: "latest"); the parse sets used[i] to bit (nonce & 0xff).
+ * Any error entry or a result that is not one word is X402_ERR_VALUE.
+ */
+x402_err x402_rpc_nonce_bits_request(char *out, size_t *out_len,
+    const x402_batch_item *items, size_t n, uint64_t block, uint64_t id);
+x402_err x402_rpc_nonce_bits_parse(int *used, const x402_batch_item *items,
+    size_t n, const char *json, size_t len, uint64_t id);
+
+/*
+ * Which items of a mined batch paid (settled[i] = 1), returns how many:
+ * an item whose nonce bit is set (used[i]) and whose Transfer(payer,
+ * payTo, amount) of its asset follows, in log order, the transfer of the
+ * item before it that paid (the calls ran in order; a call that failed
+ * left no log).  An item whose nonce is used but has no such transfer was
+ * used by another transaction.  Two items alike in asset, payer, payTo and
+ * amount, the first used elsewhere and the second paid here, cannot be
+ * told apart: the first is counted paid.
+ */
+size_t x402_batch_match(int *settled, const x402_batch_item *items,
+    const int *used, size_t n, const x402_transfer *logs, size_t m);
+
 
 /*
  * A SettleResponse (the PAYMENT-RESPONSE header value is its base64):

@@ -10,6 +10,28 @@
 #include "x402_internal.h"
 
 
+/* "batch":{"size":N,"gasPerItem":G}: non-zero on failure */
+static int
+x402_receipt_batch(json_t *root, const x402_receipt *rc)
+{
+    json_t  *b;
+
+    b = json_object();
+
+    if (b == NULL
+        || x402_json_set(b, "size", json_integer((json_int_t) rc->batch_size))
+        || (rc->batch_gas
+            && x402_json_set(b, "gasPerItem",
+                             json_integer((json_int_t) rc->batch_gas))))
+    {
+        json_decref(b);
+        return 1;
+    }
+
+    return x402_json_set(root, "batch", b);
+}
+
+
 x402_err
 x402_receipt_encode(char *out, size_t *out_len, const x402_receipt *rc)
 {
@@ -59,7 +81,8 @@ x402_receipt_encode(char *out, size_t *out_len, const x402_receipt *rc)
         || (rc->has_tx_nonce
             && x402_json_set(root, "txNonce",
                              json_integer((json_int_t) rc->tx_nonce)))
-        || (rc->mode != NULL && x402_json_set_str(root, "mode", rc->mode)))
+        || (rc->mode != NULL && x402_json_set_str(root, "mode", rc->mode))
+        || (rc->batch_size && x402_receipt_batch(root, rc)))
     {
         /* bad UTF-8 in the resource, or allocation failure */
         json_decref(root);
@@ -262,6 +285,27 @@ x402_receipt_uint(uint64_t *v, json_t *root, const char *key, uint64_t dflt)
 }
 
 
+/* "batch":{"size":N}: N, or 0 without one */
+static x402_err
+x402_receipt_batch_size(uint64_t *size, json_t *root)
+{
+    json_t  *b;
+
+    b = json_object_get(root, "batch");
+
+    if (b == NULL) {
+        *size = 0;
+        return X402_OK;
+    }
+
+    if (!json_is_object(b)) {
+        return X402_ERR_TYPE;
+    }
+
+    return x402_receipt_uint(size, b, "size", 0);
+}
+
+
 static x402_err
 x402_receipt_fields(x402_receipt_settlement *out, char *resource,
     size_t resource_cap, json_t *root)
@@ -309,6 +353,8 @@ x402_receipt_fields(x402_receipt_settlement *out, char *resource,
            != X402_OK
         || (rc = x402_receipt_uint(&out->tx_nonce, root, "txNonce",
                                    UINT64_MAX))
+           != X402_OK
+        || (rc = x402_receipt_batch_size(&out->batch_size, root))
            != X402_OK)
     {
         return rc;

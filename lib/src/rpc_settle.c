@@ -330,8 +330,8 @@ x402_copy_message(char *msg, size_t msg_cap, const char *s, size_t len)
 }
 
 
-static int
-x402_is_zero(const uint8_t *p, size_t n)
+int
+x402_zero_bytes(const uint8_t *p, size_t n)
 {
     size_t  i;
 
@@ -388,7 +388,7 @@ x402_rpc_send_parse(uint8_t hash32[32], char *msg, size_t msg_cap,
 
     /* a broadcast must name its transaction; all zeros names none */
     if (x402_rpc_bytes(h, sizeof(h), res) != X402_OK
-        || x402_is_zero(h, sizeof(h)))
+        || x402_zero_bytes(h, sizeof(h)))
     {
         rc = X402_ERR_VALUE;
         goto done;
@@ -449,7 +449,7 @@ x402_rpc_receipt_parse(int *found, int *status, uint64_t *block,
     /* a post-Byzantium receipt: status 0x1 or 0x0, and its block */
     if (!json_is_object(res)
         || x402_rpc_quantity(&st, json_object_get(res, "status")) != X402_OK
-        || !x402_is_zero(st.b, 31) || st.b[31] > 1
+        || !x402_zero_bytes(st.b, 31) || st.b[31] > 1
         || x402_rpc_quantity_u64(block, json_object_get(res, "blockNumber"))
            != X402_OK)
     {

@@ -14,6 +14,12 @@ int x402_hex_digit(char c);
 /* Does s (NUL-terminated) equal the len bytes at t? */
 int x402_str_eq(const char *s, const char *t, size_t len);
 
+/* Are the n bytes at p all zero? */
+int x402_zero_bytes(const uint8_t *p, size_t n);
+
+/* keccak256("Transfer(address,address,uint256)"), the ERC-20 event */
+extern const uint8_t x402_transfer_topic[32];
+
 /* Writes "eip155:<chain_id>" with a NUL; out needs X402_NETWORK_MAX + 1. */
 void x402_network_format(char *out, uint64_t chain_id);
 

@@ -21,42 +21,6 @@ static json_t  *xt_anvil;     /* anvil-replies.json */
 
 /* ------------------------------------------------------------ helpers */
 
-/* Next to this source file unless X402_TEST_DIR says otherwise. */
-static json_t *
-xt_load_local(const char *name)
-{
-    char          path[4096];
-    const char   *dir, *slash;
-    json_t       *j;
-    json_error_t  err;
-    int           n;
-
-    dir = getenv("X402_TEST_DIR");
-    if (dir != NULL && dir[0] != '\0') {
-        n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-
-    } else {
-        slash = strrchr(__FILE__, '/');
-        n = slash == NULL
-            ? snprintf(path, sizeof(path), "%s", name)
-            : snprintf(path, sizeof(path), "%.*s/%s",
-                       (int) (slash - __FILE__), __FILE__, name);
-    }
-
-    if (n < 0 || (size_t) n >= sizeof(path)) {
-        return NULL;
-    }
-
-    j = json_load_file(path, 0, &err);
-    if (j == NULL) {
-        fprintf(stderr, "cannot load %s: %s (line %d)\n", path, err.text,
-                err.line);
-    }
-
-    return j;
-}
-
-
 static int
 xt_settle_setup(void **state)
 {

@@ -27,6 +27,9 @@ int xt_teardown(void **state);
 /* Value at a dotted path ("chains.8453.digest"); fails the test if absent.
  * A numeric component indexes an array. */
 json_t *xt_get(const char *path);
+
+/* A JSON file next to the tests (or in $X402_TEST_DIR); NULL, said why. */
+json_t *xt_load_local(const char *name);
 const char *xt_str(const char *path);
 json_int_t xt_int(const char *path);
 
