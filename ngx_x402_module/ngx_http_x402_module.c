@@ -86,6 +86,10 @@ static char *ngx_http_x402_set_max_fee(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_set_settle_batch(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_x402_check_batch(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf);
 static char *ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_enable(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -365,6 +369,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, settle),
       &ngx_http_x402_settle_modes },
 
+    { ngx_string("x402_settle_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_x402_set_settle_batch,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("x402_settle_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -543,6 +554,8 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
 
     ngx_queue_init(&xmcf->jobs);
     ngx_queue_init(&xmcf->mined_waiting);
+    ngx_queue_init(&xmcf->batch_queue[0]);
+    ngx_queue_init(&xmcf->batch_queue[1]);
 
     /*
      * set by ngx_pcalloc():
@@ -648,6 +661,8 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->session = NGX_CONF_UNSET;
     conf->session_margin = NGX_CONF_UNSET;
     conf->session_idle = NGX_CONF_UNSET_MSEC;
+    conf->settle_batch = NGX_CONF_UNSET_UINT;
+    conf->settle_batch_interval = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -717,6 +732,9 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->session, prev->session, 0);
     ngx_conf_merge_sec_value(conf->session_margin, prev->session_margin, 120);
     ngx_conf_merge_msec_value(conf->session_idle, prev->session_idle, 60000);
+    ngx_conf_merge_uint_value(conf->settle_batch, prev->settle_batch, 0);
+    ngx_conf_merge_msec_value(conf->settle_batch_interval,
+                              prev->settle_batch_interval, 2000);
 
     ngx_conf_merge_str_value(conf->network, prev->network,
                              NGX_HTTP_X402_DEFAULT_NETWORK);
@@ -904,6 +922,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->settle_batch
+        && ngx_http_x402_check_batch(cf, conf, xmcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -1042,6 +1066,31 @@ ngx_http_x402_check_session(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
 
 
 /*
+ * x402_settle_batch: exact payments settled by our own settler, many in
+ * one transaction (flow/batch.c).
+ */
+
+static char *
+ngx_http_x402_check_batch(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
+    ngx_http_x402_main_conf_t *xmcf)
+{
+    if (conf->scheme != X402_SCHEME_EXACT || conf->facilitator_url.len
+        || !xmcf->has_settler || conf->settle == NGX_HTTP_X402_SETTLE_OFF)
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_settle_batch\" requires "
+                                 "\"x402_scheme exact\", \"x402_settler_"
+                                 "key_file\", no \"x402_facilitator\" and "
+                                 "settlement on: it batches the settler's "
+                                 "own exact settlements");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * A payment is admitted only with time left on its permit for what follows
  * it (x402.h, x402_verify_local): its settlement (x402_settle_margin) and,
  * for upto, which settles once the response is over, the longest response
@@ -1053,6 +1102,7 @@ ngx_http_x402_check_session(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
 static char *
 ngx_http_x402_check_timing(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
 {
+    u_char  batch[64];
     time_t  need, least;
 
     if (conf->settle_margin <= 0
@@ -1088,15 +1138,21 @@ ngx_http_x402_check_timing(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf)
                                  least);
 
     } else {
+        /* a batched payment waits for its batch first */
+        *ngx_sprintf(batch, " + x402_settle_batch interval %T s",
+                     (time_t) (conf->settle_batch_interval + 999) / 1000)
+            = '\0';
+
         ngx_http_x402_conf_error(cf, conf,
                                  "\"x402_max_timeout\" %T is too short here: a "
                                  "payment must arrive with %T s left on its "
                                  "permit (x402_settle_margin %T + %d s of "
-                                 "block time), plus %d s for its way here: set "
-                                 "it to at least %T",
+                                 "block time%s), plus %d s for its way here: "
+                                 "set it to at least %T",
                                  conf->max_timeout, need, conf->settle_margin,
-                                 X402_DEADLINE_MARGIN, NGX_HTTP_X402_TRANSIT,
-                                 least);
+                                 X402_DEADLINE_MARGIN,
+                                 conf->settle_batch ? (char *) batch : "",
+                                 NGX_HTTP_X402_TRANSIT, least);
     }
 
     return NGX_CONF_ERROR;
@@ -1892,6 +1948,69 @@ ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     xlcf->settle = NGX_HTTP_X402_SETTLE_BEFORE_CONTENT;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * x402_settle_batch off | SIZE [INTERVAL]: exact payments wait for their
+ * batch, sent when SIZE wait or INTERVAL (2s) after the first.
+ */
+
+static char *
+ngx_http_x402_set_settle_batch(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_x402_loc_conf_t *xlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    ngx_msec_t  interval;
+
+    if (xlcf->settle_batch != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes no interval with \"off\"";
+        }
+
+        xlcf->settle_batch = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 2 || n > X402_BATCH_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_settle_batch \"%V\" is invalid (expected "
+                           "\"off\" or a size from 2 to %d: payments in "
+                           "one transaction)", &value[1], X402_BATCH_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    interval = 2000;
+
+    if (cf->args->nelts == 3) {
+        interval = ngx_parse_time(&value[2], 0);
+
+        if (interval == (ngx_msec_t) NGX_ERROR || interval < 100
+            || interval > 60000)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "x402_settle_batch interval \"%V\" is "
+                               "invalid (expected 100ms to 60s: the longest "
+                               "a payment waits for its batch)", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    xlcf->settle_batch = (ngx_uint_t) n;
+    xlcf->settle_batch_interval = interval;
 
     return NGX_CONF_OK;
 }

@@ -60,6 +60,12 @@ typedef struct ngx_http_x402_main_conf_s {
     ngx_event_t                  stale_ev;   /* reads the count meanwhile */
     unsigned                     stale_known:1;
 
+    /* per worker: payments waiting for their batch (flow/batch.c), those
+       served already [0] and those whose request waits [1] */
+    ngx_queue_t                  batch_queue[2];
+    ngx_uint_t                   batch_waiting[2];
+    ngx_event_t                  batch_ev[2];
+
     /* per worker: the fees of a recent block, for the next settlements */
     x402_u256                    fees_priority;
     x402_u256                    fees_base;
@@ -90,6 +96,8 @@ typedef struct {
     ngx_uint_t                   usage_missing; /* x402_usage_missing */
     ngx_uint_t                   scheme;
     ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */
+    ngx_uint_t                   settle_batch;  /* x402_settle_batch; 0 */
+    ngx_msec_t                   settle_batch_interval;
     ngx_uint_t                   content;   /* NGX_HTTP_X402_CONTENT_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;
@@ -149,12 +157,15 @@ typedef struct {
 
 /*
  * Seconds a payment's permit must have left when it is admitted: its
- * settlement's margin (a session's, with x402_session), for upto the
- * longest response before it, and the reference's block-time buffer.
+ * settlement's margin (a session's, with x402_session), its wait for its
+ * batch (x402_settle_batch), for upto the longest response before it, and
+ * the reference's block-time buffer.
  */
 #define ngx_http_x402_min_left(xlcf)                                         \
     (((xlcf)->session ? (xlcf)->session_margin : (xlcf)->settle_margin)      \
      + X402_DEADLINE_MARGIN                                                  \
+     + (time_t) (((xlcf)->settle_batch ? (xlcf)->settle_batch_interval : 0)  \
+                 + 999) / 1000                                               \
      + ((xlcf)->scheme == X402_SCHEME_UPTO ? (xlcf)->response_time : 0))
 
 

@@ -131,6 +131,61 @@ GET /
 --- payment_required
 accepts.0.extra.facilitatorAddress: 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
 
+=== x402_settle_batch: a size from 2 to 300
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_settle async; x402_settle_batch 1; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle_batch "1" is invalid (expected "off" or a size from 2 to 300
+
+=== x402_settle_batch: past Base's gas cap
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_settle_batch 301; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle_batch "301" is invalid
+
+=== x402_settle_batch: an interval from 100ms to 60s
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_settle_batch 10 50ms; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_settle_batch interval "50ms" is invalid (expected 100ms to 60s
+
+=== x402_settle_batch: exact only
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme upto; x402_settle_batch 10; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_settle_batch" requires "x402_scheme exact", "x402_settler_key_file", no "x402_facilitator" and settlement on
+
+=== x402_settle_batch: the settler's own settlements only
+--- config
+location / { x402 on; x402_settle off; x402_settle_batch 10; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_settle_batch" requires "x402_scheme exact"
+
+=== x402_settle_batch: its interval counts in the permit's minimum
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_settle_batch 10 5s; x402_max_timeout 46; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+(x402_settle_margin 30 + 6 s of block time + x402_settle_batch interval 5 s)
+set it to at least 51
+
+=== x402_settle_batch twice
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_settle_batch 10; x402_settle_batch off; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_settle_batch" directive is duplicate
+
 === x402_session needs upto
 --- http_config
 x402_settler_key_file $KEYFILE;

@@ -64,7 +64,11 @@
 #define NGX_HTTP_X402_STAT_SESSION_OPENED    34  /* upto sessions */
 #define NGX_HTTP_X402_STAT_SESSION_RESUMED   35  /* requests on one */
 #define NGX_HTTP_X402_STAT_SESSION_SETTLED   36  /* taken to settlement */
-#define NGX_HTTP_X402_STAT_N                 37
+#define NGX_HTTP_X402_STAT_BATCHES           37  /* batch transactions */
+#define NGX_HTTP_X402_STAT_BATCH_SETTLED     38  /* payments paid in one */
+#define NGX_HTTP_X402_STAT_BATCH_DROPPED     39  /* left out: settled alone */
+#define NGX_HTTP_X402_STAT_BATCH_GAS         40  /* gas the batches used */
+#define NGX_HTTP_X402_STAT_N                 41
 
 
 /* gauges: one slot per worker, summed over live workers */

@@ -36,6 +36,7 @@
 #include "ngx_http_x402_reserve.h"
 #include "ngx_http_x402_payment_id.h"
 #include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_batch.h"
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_handler.h"
 #include "ngx_http_x402_payment.h"
@@ -138,7 +139,7 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
     ctx->hold_inline = 1;   /* a settlement that ends at once answers here */
     ctx->hold_rc = NGX_OK;
 
-    rc = ngx_http_x402_settle_start(r, ctx, ngx_http_x402_hold_settled);
+    rc = ngx_http_x402_batch_settle(r, ctx, ngx_http_x402_hold_settled);
 
     ctx->hold_inline = 0;
 
@@ -155,7 +156,7 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
 
     if (ctx->hold == NGX_HTTP_X402_HOLD_SETTLING && ctx->deadline.timer_set) {
         /*
-         * its bound is the settlement's (settle_start), its end is ours:
+         * its bound is the settlement's (batch_settle), its end is ours:
          * before nginx's send_timeout would end the request unanswered
          */
         ctx->deadline.handler = ngx_http_x402_hold_timeout;

@@ -41,6 +41,7 @@
 #include "ngx_http_x402_payment.h"
 #include "ngx_http_x402_reserve.h"
 #include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_batch.h"
 #include "ngx_http_x402_session.h"
 #include "ngx_http_x402_usage.h"
 
@@ -349,7 +350,7 @@ ngx_http_x402_payment_reserved(ngx_http_request_t *r,
     /* a settlement that ends at once may resume (and end) the request */
     mode = ctx->mode;
 
-    if (ngx_http_x402_settle_start(r, ctx,
+    if (ngx_http_x402_batch_settle(r, ctx,
                                    mode == NGX_HTTP_X402_MODE_SYNC
                                    ? ngx_http_x402_payment_settled : NULL)
         != NGX_OK)

@@ -94,6 +94,26 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "x402_session_margin.",
       NGX_HTTP_X402_STAT_SESSION_SETTLED },
 
+    { "x402_settle_batches_total",
+      "Batch transactions mined (x402_settle_batch): many exact settlements "
+      "in one Multicall3 aggregate3 transaction.",
+      NGX_HTTP_X402_STAT_BATCHES },
+
+    { "x402_settle_batch_payments_total",
+      "Payments settled in a batch transaction, each confirmed by its "
+      "Transfer log and Permit2 nonce bit.",
+      NGX_HTTP_X402_STAT_BATCH_SETTLED },
+
+    { "x402_settle_batch_dropped_total",
+      "Payments left out of a batch (its simulation, or its receipt, shows "
+      "they did not pay there) and settled alone, which says why.",
+      NGX_HTTP_X402_STAT_BATCH_DROPPED },
+
+    { "x402_settle_batch_gas_total",
+      "Gas the batch transactions used; divided by "
+      "x402_settle_batch_payments_total, the gas per payment.",
+      NGX_HTTP_X402_STAT_BATCH_GAS },
+
     { "x402_responses_cut_total",
       "upto responses ended at the permit's deadline less "
       "x402_settle_margin, so that their settlement lands in time.",

@@ -52,7 +52,8 @@
 
 #define NGX_HTTP_X402_RECONCILE_BATCH  16
 #define NGX_HTTP_X402_RECONCILE_SLACK  512      /* an update's growth */
-#define NGX_HTTP_X402_RECONCILE_RPC    (64 * 1024)
+/* a batch's receipt holds two logs per payment */
+#define NGX_HTTP_X402_RECONCILE_RPC    X402_RPC_REPLY_MAX
 /* "<ms> <hash> <key> <raw>", the raw transaction in hex */
 #define NGX_HTTP_X402_TX_RECORD_MAX                                           \
     (400 + 2 * X402_SETTLE_TX_MAX)
@@ -226,6 +227,8 @@ static void ngx_http_x402_inflight_got(void *data, redisReply *reply,
 static void ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc);
+static void ngx_http_x402_inflight_batch(ngx_http_x402_reconcile_t *rc,
+    x402_receipt_settlement *st, ngx_str_t *body, uint64_t block);
 static void ngx_http_x402_inflight_release(ngx_http_x402_reconcile_t *rc);
 static void ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
     x402_receipt_status status, const char *error, ngx_uint_t last);
@@ -574,6 +577,17 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
         return;
     }
 
+    if (ok
+        && x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                          rc->json, rc->json_len)
+           == X402_OK
+        && st.batch_size > 0)
+    {
+        /* a batch mined is not each of its payments paid: its log says */
+        ngx_http_x402_inflight_batch(rc, &st, body, block);
+        return;
+    }
+
     if (!ok
         && x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
                                           rc->json, rc->json_len)
@@ -611,6 +625,79 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
                                    ok ? NULL
                                       : "invalid_exact_evm_transaction_failed",
                                    0);
+}
+
+
+/*
+ * A payment of a batch whose transaction is mined (its job did not see it
+ * end): paid when the receipt holds its Transfer(payer, payTo, amount) of
+ * its asset.  Else its call failed there (or its nonce was used by
+ * another transaction): settled again, which finds out; or, a sync
+ * payment whose request was never answered, released.
+ */
+
+static void
+ngx_http_x402_inflight_batch(ngx_http_x402_reconcile_t *rc,
+    x402_receipt_settlement *st, ngx_str_t *body, uint64_t block)
+{
+    int               used, settled;
+    size_t            cap;
+    x402_transfer    *logs;
+    x402_tx_outcome   out;
+    x402_batch_item   item;
+
+    cap = 2 * st->batch_size + 16;
+    logs = ngx_alloc(cap * sizeof(x402_transfer), ngx_cycle->log);
+
+    if (logs == NULL
+        || x402_rpc_receipt_transfers_parse(&out, logs, cap,
+                                            (const char *) body->data,
+                                            body->len, 1)
+           != X402_OK)
+    {
+        if (logs != NULL) {
+            ngx_free(logs);
+        }
+
+        ngx_http_x402_reconcile_end(rc);
+        return;
+    }
+
+    item.asset = st->offer.asset;
+    item.payer = st->payment.from;
+    item.pay_to = st->offer.pay_to;
+    item.amount = st->has_charged ? st->charged : st->payment.amount;
+    item.nonce = st->payment.nonce;
+    used = 1;
+
+    (void) x402_batch_match(&settled, &item, &used, 1, logs, out.transfers);
+
+    ngx_free(logs);
+
+    if (settled) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "x402: reconciled %s: paid in the batch %s (block %uL)",
+                      rc->keys[rc->next], rc->tx, block);
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECONCILED);
+        ngx_http_x402_reconcile_amount(rc, NGX_HTTP_X402_AMOUNT_SETTLED);
+        ngx_http_x402_reconcile_record(rc, X402_RS_SETTLED, NULL, 0);
+        return;
+    }
+
+    if (!st->served && rc->status == X402_RS_BROADCAST) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "x402: reconcile %s: not paid in the batch %s, and "
+                      "its request was never answered: reservation "
+                      "released", rc->keys[rc->next], rc->tx);
+        ngx_http_x402_inflight_release(rc);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "x402: reconcile %s: not paid in the batch %s (block %uL):"
+                  " settled again", rc->keys[rc->next], rc->tx, block);
+
+    ngx_http_x402_reconcile_record(rc, X402_RS_RETRY, "settlement_lost", 0);
 }
 
 

@@ -207,7 +207,13 @@ ngx_http_x402_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
             start += left - (uint64_t) xlcf->settle_margin;
         }
 
-        at = ngx_http_x402_settler_lease(xmcf, start * 1000, now + left);
+        /* a batched payment's job starts once its batch goes out */
+        at = ngx_http_x402_settler_lease(xmcf, start * 1000
+                                         + (xlcf->settle_batch
+                                            ? xlcf->settle_batch_interval
+                                              + 2 * xmcf->rpc_timeout
+                                            : 0),
+                                         now + left);
 
         *ngx_sprintf(owed, "%uL", at - now * 1000) = '\0';
     }

@@ -52,6 +52,7 @@
 #include "ngx_http_x402_payload.h"
 #include "ngx_http_x402_rpc.h"
 #include "ngx_http_x402_settle.h"
+#include "ngx_http_x402_job.h"
 
 
 #define NGX_HTTP_X402_JOB_REPLY_MAX  (256 * 1024)
@@ -149,56 +150,6 @@ static const x402_receipt_status  ngx_http_x402_outcomes[] = {
 };
 
 
-typedef struct {
-    ngx_http_x402_op_t          *op;        /* sync: the waiting request */
-    ngx_http_x402_settled_pt     done;      /* and what it does then */
-    ngx_http_x402_main_conf_t   *xmcf;
-
-    ngx_event_t                  guard;     /* non-cancelable */
-    ngx_event_t                  poll;
-    ngx_queue_t                  waiting;   /* in xmcf->mined_waiting */
-    ngx_queue_t                  all;       /* in xmcf->jobs */
-
-    x402_offer                   offer;
-    x402_payment                 payment;
-    x402_u256                    charge;    /* what is settled */
-    uint64_t                     deadline;  /* the permit's, unix s */
-    unsigned                     upto:1;
-    char                         key[X402_REPLAY_KEY_MAX];
-    char                        *resource;
-    uint64_t                     created;
-
-    uint8_t                      calldata[X402_SETTLE_UPTO_LEN];
-    size_t                       calldata_len;
-    x402_fees                    fees;
-    uint64_t                     nonce;
-    uint8_t                      raw[X402_SETTLE_TX_MAX];
-    size_t                       raw_len;
-    uint8_t                      hash[32];
-    u_char                       tx[67];    /* "0x" + hash, or "" */
-    ngx_msec_t                   wait_until;
-    ngx_msec_t                   rewrite_until; /* its last receipt */
-    ngx_msec_t                   resend_at;
-    ngx_msec_t                   resend_gap;
-    ngx_uint_t                   attempts;
-
-    ngx_http_x402_outcome_e      outcome;
-    const char                  *error_reason;
-    char                         reason[128];   /* a facilitator's */
-
-    uint8_t                    (*found)[32];    /* transfers to look into */
-    ngx_uint_t                   found_n;
-    ngx_uint_t                   found_next;
-
-    unsigned                     has_nonce:1;
-    unsigned                     ending:1;
-    unsigned                     served:1;      /* else a request waits */
-    unsigned                     session:1;     /* an upto session's */
-    unsigned                     counted:1;     /* x402_settlement_jobs */
-    unsigned                     in_queue:1;    /* waiting for its block */
-    unsigned                     unconfirmed:1; /* the node may not have it */
-    unsigned                     answer_late:1; /* once Redis has its end */
-} ngx_http_x402_job_t;
 
 
 static ngx_http_x402_job_t *ngx_http_x402_job_create(
@@ -206,9 +157,15 @@ static ngx_http_x402_job_t *ngx_http_x402_job_create(
     x402_payment *payment, x402_u256 *charge, ngx_uint_t upto,
     const char *key, u_char *resource, size_t resource_len,
     uint64_t created);
+static ngx_http_x402_job_t *ngx_http_x402_settle_job(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_http_x402_settled_pt done);
+static void ngx_http_x402_settle_wait(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_msec_t extra);
+static ngx_int_t ngx_http_x402_job_calldata(ngx_http_x402_job_t *job);
+static u_char *ngx_http_x402_job_body(u_char *stack, size_t size, size_t len,
+    size_t *cap);
 static ngx_int_t ngx_http_x402_job_run(ngx_http_x402_job_t *job,
     ngx_str_t *facilitator_url, ngx_str_t *facilitator_body);
-static ngx_int_t ngx_http_x402_job_fees(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_facilitated(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_fees_done(void *data, ngx_int_t rc,
@@ -257,10 +214,6 @@ static void ngx_http_x402_job_log_fee(ngx_http_x402_job_t *job,
 static void ngx_http_x402_job_guard(ngx_event_t *ev);
 static void ngx_http_x402_job_write_end(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_rewrite(ngx_event_t *ev);
-static ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
-    x402_receipt_status status, ngx_http_x402_redis_done_pt done);
-static void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
-    ngx_http_x402_outcome_e outcome, const char *error_reason);
 static void ngx_http_x402_job_ended(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_job_ignored(void *data, redisReply *reply,
@@ -271,9 +224,6 @@ static void ngx_http_x402_job_resend(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_resent(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_job_started(ngx_http_x402_job_t *job);
-static void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
-static ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job,
-    u_char *buf, size_t len, ngx_http_x402_curl_done_pt done);
 static void ngx_http_x402_job_call(ngx_http_x402_job_t *job, x402_err xerr,
     u_char *buf, size_t len, ngx_http_x402_curl_done_pt done,
     ngx_http_x402_outcome_e outcome, const char *reason);
@@ -299,32 +249,12 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     x402_offer                  offer;
     ngx_http_x402_job_t        *job;
     ngx_http_x402_loc_conf_t   *xlcf;
-    ngx_http_x402_main_conf_t  *xmcf;
 
-    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
-    job = ngx_http_x402_job_create(xmcf, &ctx->offer, &ctx->payment,
-                                   ctx->upto_charge ? &ctx->charge
-                                                    : &ctx->payment.amount,
-                                   ctx->upto_charge, ctx->key,
-                                   ctx->resource.data, ctx->resource.len,
-                                   (uint64_t) ngx_time());
+    job = ngx_http_x402_settle_job(r, ctx, done);
     if (job == NULL) {
         return NGX_ERROR;
-    }
-
-    job->served = (done == NULL);
-
-    if (done != NULL) {
-        job->op = ngx_http_x402_op_create(r, ctx);
-        if (job->op == NULL) {
-            ngx_http_x402_job_free(job);
-            return NGX_ERROR;
-        }
-
-        job->done = done;
-        ctx->op = job->op;
     }
 
     ngx_str_null(&body);
@@ -350,16 +280,7 @@ ngx_http_x402_settle_start(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     }
 
     if (done != NULL && rc == NGX_AGAIN) {
-        ctx->state = NGX_HTTP_X402_SETTLING;
-
-        /* the request now waits for the settlement */
-
-        if (ctx->deadline.timer_set) {
-            ngx_del_timer(&ctx->deadline);
-        }
-
-        ngx_add_timer(&ctx->deadline,
-                      ngx_http_x402_settler_bound(xmcf) + xmcf->timeout);
+        ngx_http_x402_settle_wait(r, ctx, 0);
     }
 
     return NGX_OK;
@@ -369,6 +290,181 @@ failed:
     ngx_http_x402_job_free(job);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * A payment's job, not started: its worker's batch queue holds it until
+ * its batch is sent (or it is sent alone); wait: the longest it may be
+ * held there, added to its bounds.
+ */
+
+ngx_http_x402_job_t *
+ngx_http_x402_settle_prepare(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_settled_pt done, ngx_msec_t wait)
+{
+    ngx_http_x402_job_t  *job;
+
+    job = ngx_http_x402_settle_job(r, ctx, done);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_x402_job_calldata(job) != NGX_OK) {
+        ngx_http_x402_job_free(job);
+        return NULL;
+    }
+
+    ngx_add_timer(&job->guard,
+                  ngx_http_x402_settler_bound(job->xmcf) + wait);
+
+    ngx_http_x402_job_started(job);
+
+    if (done != NULL) {
+        ngx_http_x402_settle_wait(r, ctx, wait);
+    }
+
+    return job;
+}
+
+
+/* A request's job, with its waiting request (done) or served. */
+
+static ngx_http_x402_job_t *
+ngx_http_x402_settle_job(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_settled_pt done)
+{
+    ngx_http_x402_job_t        *job;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    job = ngx_http_x402_job_create(xmcf, &ctx->offer, &ctx->payment,
+                                   ctx->upto_charge ? &ctx->charge
+                                                    : &ctx->payment.amount,
+                                   ctx->upto_charge, ctx->key,
+                                   ctx->resource.data, ctx->resource.len,
+                                   (uint64_t) ngx_time());
+    if (job == NULL) {
+        return NULL;
+    }
+
+    job->served = (done == NULL);
+
+    if (done != NULL) {
+        job->op = ngx_http_x402_op_create(r, ctx);
+        if (job->op == NULL) {
+            ngx_http_x402_job_free(job);
+            return NULL;
+        }
+
+        job->done = done;
+        ctx->op = job->op;
+    }
+
+    return job;
+}
+
+
+/* The request now waits for its settlement, held at most "extra" more. */
+
+static void
+ngx_http_x402_settle_wait(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_msec_t extra)
+{
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    ctx->state = NGX_HTTP_X402_SETTLING;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    ngx_add_timer(&ctx->deadline,
+                  ngx_http_x402_settler_bound(xmcf) + xmcf->timeout + extra);
+}
+
+
+/*
+ * A batch's transaction: aggregate3 to Multicall3, its calldata and
+ * signed bytes on the heap.  Its members' jobs are the caller's.
+ */
+
+ngx_http_x402_job_t *
+ngx_http_x402_settle_carrier(ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_job_hooks_t *hooks, ngx_http_x402_job_t **members,
+    ngx_uint_t n)
+{
+    char                   key[X402_REPLAY_KEY_MAX];
+    ngx_http_x402_job_t   *job, *first;
+
+    first = members[0];
+    ngx_memzero(key, sizeof(key));
+
+    job = ngx_http_x402_job_create(xmcf, &first->offer, &first->payment,
+                                   &first->charge, 0, key, (u_char *) "", 0,
+                                   (uint64_t) ngx_time());
+    if (job == NULL) {
+        return NULL;
+    }
+
+    job->hooks = hooks;
+    job->members = members;
+    job->nmembers = n;
+    job->served = 1;        /* its members are answered each */
+    job->to = &x402_multicall3_address;
+
+    ngx_add_timer(&job->guard, ngx_http_x402_settler_bound(xmcf));
+
+    return job;
+}
+
+
+/* A payment's settle(...) calldata, in the job's own buffer. */
+
+static ngx_int_t
+ngx_http_x402_job_calldata(ngx_http_x402_job_t *job)
+{
+    job->data_len = sizeof(job->calldata);
+
+    return x402_abi_settle(job->data, &job->data_len, job->offer.scheme,
+                           &job->payment, &job->charge) == X402_OK
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+/* x402_settle_gas_max is per payment: a batch may take it for each. */
+
+uint64_t
+ngx_http_x402_job_gas_max(ngx_http_x402_job_t *job)
+{
+    return (uint64_t) job->xmcf->gas_limit_max
+           * (job->nmembers ? job->nmembers : 1);
+}
+
+
+/*
+ * The buffer of a JSON-RPC request carrying len bytes as hex: stack when
+ * they fit (a payment's), else the heap (a batch's; the caller frees it).
+ */
+
+static u_char *
+ngx_http_x402_job_body(u_char *stack, size_t size, size_t len, size_t *cap)
+{
+    u_char  *buf;
+
+    *cap = 2 * len + 1024;
+
+    if (*cap <= size) {
+        *cap = size;
+        return stack;
+    }
+
+    buf = ngx_alloc(*cap, ngx_cycle->log);
+
+    return buf;
 }
 
 
@@ -457,6 +553,10 @@ ngx_http_x402_job_create(ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
 
     job->xmcf = xmcf;
     ngx_queue_insert_tail(&xmcf->jobs, &job->all);
+    job->to = x402_scheme_spender(offer->scheme);
+    job->data = job->calldata;
+    job->raw = job->raw_inline;
+    job->raw_cap = sizeof(job->raw_inline);
     job->offer = *offer;
     job->payment = *payment;
     job->upto = upto;
@@ -518,11 +618,7 @@ ngx_http_x402_job_run(ngx_http_x402_job_t *job, ngx_str_t *facilitator_url,
                                                    ngx_http_x402_job_ignored);
         }
 
-        job->calldata_len = sizeof(job->calldata);
-
-        rc = x402_abi_settle(job->calldata, &job->calldata_len,
-                             job->offer.scheme, &job->payment,
-                             &job->charge) == X402_OK
+        rc = ngx_http_x402_job_calldata(job) == NGX_OK
              ? ngx_http_x402_job_fees(job) : NGX_ERROR;
     }
 
@@ -638,38 +734,44 @@ ngx_http_x402_stale_tick(ngx_event_t *ev)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
 {
     size_t                        len;
-    u_char                        buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    u_char                        stack[NGX_HTTP_X402_RPC_BODY_MAX], *buf;
     x402_err                      err;
+    ngx_int_t                     rc;
     ngx_http_x402_main_conf_t    *xmcf;
     ngx_http_x402_curl_done_pt    done;
 
     xmcf = job->xmcf;
-    len = sizeof(buf);
+
+    buf = ngx_http_x402_job_body(stack, sizeof(stack), job->data_len, &len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
 
     if (xmcf->fees_known
         && ngx_current_msec - xmcf->fees_read < NGX_HTTP_X402_FEES_FRESH)
     {
         err = x402_rpc_gas_request((char *) buf, &len, &xmcf->settler,
-                                   x402_scheme_spender(job->offer.scheme),
-                                   job->calldata, job->calldata_len, 1);
+                                   job->to, job->data, job->data_len, 1);
         done = ngx_http_x402_job_gas_done;
 
     } else {
         err = x402_rpc_fees_request((char *) buf, &len, &xmcf->settler,
-                                    x402_scheme_spender(job->offer.scheme),
-                                    job->calldata, job->calldata_len, 1);
+                                    job->to, job->data, job->data_len, 1);
         done = ngx_http_x402_job_fees_done;
     }
 
-    if (err != X402_OK) {
-        return NGX_ERROR;
+    rc = (err == X402_OK) ? ngx_http_x402_job_rpc(job, buf, len, done)
+                          : NGX_ERROR;
+
+    if (buf != stack) {
+        ngx_free(buf);
     }
 
-    return ngx_http_x402_job_rpc(job, buf, len, done);
+    return rc;
 }
 
 
@@ -773,10 +875,10 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
         return;
     }
 
-    if (job->fees.gas_estimate > xmcf->gas_limit_max) {
+    if (job->fees.gas_estimate > ngx_http_x402_job_gas_max(job)) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s needs %uL gas, above "
-                      "x402_settle_gas_max %ui", job->key,
+                      "x402_settle_gas_max %ui (for each payment)", job->key,
                       job->fees.gas_estimate, xmcf->gas_limit_max);
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
                               "settlement_gas_above_max");
@@ -816,6 +918,12 @@ ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
     job->error_reason = job->fees.has_revert
                         ? x402_settle_error_reason(job->fees.revert)
                         : "invalid_exact_evm_transaction_failed";
+
+    if (job->hooks != NULL) {
+        /* a batch: each of its payments says why on its own */
+        ngx_http_x402_job_end(job, NGX_HTTP_X402_FAILED, job->error_reason);
+        return;
+    }
 
     len = sizeof(buf);
 
@@ -1144,8 +1252,8 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
 
     gas = job->fees.gas_estimate + job->fees.gas_estimate / 4;
 
-    if (gas > xmcf->gas_limit_max) {
-        gas = xmcf->gas_limit_max;
+    if (gas > ngx_http_x402_job_gas_max(job)) {
+        gas = ngx_http_x402_job_gas_max(job);
     }
 
     ngx_memzero(&tx, sizeof(x402_tx));
@@ -1154,13 +1262,13 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
     tx.nonce = job->nonce;
     tx.max_priority_fee_per_gas = job->fees.priority_fee;
     tx.gas_limit = gas;
-    tx.to = *x402_scheme_spender(job->offer.scheme);
-    tx.data = job->calldata;
-    tx.data_len = job->calldata_len;
+    tx.to = *job->to;
+    tx.data = job->data;
+    tx.data_len = job->data_len;
 
     ngx_http_x402_settler_max_fees(xmcf, &tx, &job->fees);
 
-    job->raw_len = sizeof(job->raw);
+    job->raw_len = job->raw_cap;
 
     if (x402_tx_sign(xmcf->x402, job->raw, &job->raw_len, job->hash, &tx,
                      xmcf->settler_key)
@@ -1180,8 +1288,10 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
 
     /* the hash is on record, and the signed bytes kept, before it is sent */
 
-    if (ngx_http_x402_job_write_receipt(job, X402_RS_BROADCAST,
-                                        ngx_http_x402_job_broadcast_done)
+    if ((job->hooks != NULL
+         ? job->hooks->record(job, ngx_http_x402_job_broadcast_done)
+         : ngx_http_x402_job_write_receipt(job, X402_RS_BROADCAST,
+                                           ngx_http_x402_job_broadcast_done))
         != NGX_OK)
     {
         ngx_http_x402_job_release_nonce(job);
@@ -1198,8 +1308,9 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
 {
     ngx_http_x402_job_t  *job = data;
 
-    size_t     len;
-    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    size_t      len;
+    u_char      stack[NGX_HTTP_X402_RPC_BODY_MAX], *buf;
+    ngx_int_t   rc;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -1225,11 +1336,17 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
         return;
     }
 
-    len = sizeof(buf);
+    buf = ngx_http_x402_job_body(stack, sizeof(stack), job->raw_len, &len);
 
-    if (x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len, 1)
-        != X402_OK)
+    if (buf == NULL
+        || x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len,
+                                 1)
+           != X402_OK)
     {
+        if (buf != NULL && buf != stack) {
+            ngx_free(buf);
+        }
+
         ngx_http_x402_job_release_nonce(job);
         job->tx[0] = '\0';
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
@@ -1237,9 +1354,13 @@ ngx_http_x402_job_broadcast_done(void *data, redisReply *reply,
         return;
     }
 
-    if (ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_send_done)
-        != NGX_OK)
-    {
+    rc = ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_job_send_done);
+
+    if (buf != stack) {
+        ngx_free(buf);
+    }
+
+    if (rc != NGX_OK) {
         /* recorded, not sent: kept for the reconciler to send */
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s: %s recorded but not sent",
@@ -1500,6 +1621,12 @@ ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
            == X402_OK
         && found)
     {
+        if (job->hooks != NULL) {
+            /* a batch: what each of its payments did */
+            job->hooks->mined(job, body);
+            return;
+        }
+
         if (ok) {
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "x402: settled %s in %s (block %uL)",
@@ -1682,7 +1809,7 @@ ngx_http_x402_job_guard(ngx_event_t *ev)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     x402_receipt_status status, ngx_http_x402_redis_done_pt done)
 {
@@ -1718,6 +1845,8 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     rc.tx_nonce = job->nonce;
     rc.has_tx_nonce = job->has_nonce && job->tx[0];
     rc.mode = job->served ? (job->upto ? "upto" : "async") : "sync";
+    rc.batch_size = job->batch_size;
+    rc.batch_gas = job->batch_gas;
 
     if (x402_receipt_encode((char *) json, &len, &rc) != X402_OK) {
         ngx_free(json);
@@ -1728,7 +1857,7 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     record = json + len + 1;
     p = record;
 
-    if (status == X402_RS_BROADCAST) {
+    if (status == X402_RS_BROADCAST && job->raw_len) {
         /* served before its settlement ("o": owed) or not yet ("s") */
         p = ngx_sprintf(p, "%s %s %c ", job->tx, job->key,
                         job->served ? 'o' : 's');
@@ -1777,12 +1906,20 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
  * reservation released instead, so the same payment can be sent again.
  */
 
-static void
+void
 ngx_http_x402_job_end(ngx_http_x402_job_t *job,
     ngx_http_x402_outcome_e outcome, const char *error_reason)
 {
     char     amount[X402_U256_DEC_MAX], payer[X402_ADDRESS_STR_LEN];
     time_t   now;
+
+    if (job->hooks != NULL) {
+        /* a batch's transaction: its payments end (or go on) each */
+        job->ending = 1;
+        ngx_http_x402_job_unwait(job);
+        job->hooks->end(job, outcome, error_reason);
+        return;
+    }
 
     now = ngx_time();
 
@@ -2056,21 +2193,28 @@ static void
 ngx_http_x402_job_resend(ngx_http_x402_job_t *job)
 {
     size_t     len;
-    u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
+    u_char     stack[NGX_HTTP_X402_RPC_BODY_MAX], *buf;
 
-    len = sizeof(buf);
-
-    if (job->raw_len == 0
-        || x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len,
-                                 1)
-           != X402_OK)
-    {
+    if (job->raw_len == 0) {
         return;
     }
 
-    (void) ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
-                                  NGX_HTTP_X402_JOB_REPLY_MAX,
-                                  ngx_http_x402_job_resent, NULL);
+    buf = ngx_http_x402_job_body(stack, sizeof(stack), job->raw_len, &len);
+    if (buf == NULL) {
+        return;
+    }
+
+    if (x402_rpc_send_request((char *) buf, &len, job->raw, job->raw_len, 1)
+        == X402_OK)
+    {
+        (void) ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
+                                      NGX_HTTP_X402_JOB_REPLY_MAX,
+                                      ngx_http_x402_job_resent, NULL);
+    }
+
+    if (buf != stack) {
+        ngx_free(buf);
+    }
 }
 
 
@@ -2082,7 +2226,7 @@ ngx_http_x402_job_resent(void *data, ngx_int_t rc, ngx_uint_t status,
 }
 
 
-static void
+void
 ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 {
     ngx_http_x402_ctx_t  *ctx;
@@ -2102,7 +2246,23 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
         (void) ngx_http_x402_op_finish(job->op, &ctx);
     }
 
-    ngx_explicit_memzero(job->raw, sizeof(job->raw));
+    ngx_explicit_memzero(job->raw, job->raw_cap);
+
+    if (job->raw != job->raw_inline) {
+        ngx_free(job->raw);
+    }
+
+    if (job->data != job->calldata) {
+        ngx_free(job->data);
+    }
+
+    if (job->members != NULL) {
+        ngx_free(job->members);
+    }
+
+    if (job->queued) {
+        ngx_queue_remove(&job->queue);
+    }
 
     ngx_queue_remove(&job->all);
 
@@ -2115,12 +2275,15 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, u_char *buf, size_t len,
     ngx_http_x402_curl_done_pt done)
 {
+    /* a batch's receipt holds two logs per payment */
     return ngx_http_x402_rpc_post(job->xmcf, ngx_cycle->log, buf, len,
-                                  NGX_HTTP_X402_JOB_REPLY_MAX, done, job);
+                                  job->hooks ? X402_RPC_REPLY_MAX
+                                             : NGX_HTTP_X402_JOB_REPLY_MAX,
+                                  done, job);
 }
 
 
