@@ -173,7 +173,7 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
     diag(sprintf 'sync batch of 10: answered in %.2f s (interval 1s)', $took);
 }
 
-server_stop($srv);
+server_stop($srv, 'two workers');
 
 # One worker, a long interval: what happens while payments wait
 my $HTTP1 = settler_http(<<'HTTP');
@@ -227,7 +227,7 @@ my $SLOW = paid_location('/slow/', more => "x402_settle async;\nx402_settle_batc
     is(scalar(transfers_since($b0, $C->{X402_PAYER2_ADDRESS})), 0, 'payer 2 paid nothing');
     is(metric($srv1, 'x402_settle_batch_dropped_total'), 2, 'metrics: two left out of the batch');
     token_transfer($C->{X402_PAYER_ADDRESS}, $C->{X402_PAYER2_ADDRESS}, $bal2);
-    server_stop($srv1);
+    server_stop($srv1, 'invalid items');
 }
 
 sub nonce_dec { Math::BigInt->new($_[0])->bstr }
@@ -305,7 +305,7 @@ sub nonce_dec { Math::BigInt->new($_[0])->bstr }
     sleep 1;
     is(asset_balance($C->{X402_PAY_TO}), $m0 + 3 * $PRICE, 'each exactly once');
     is(scalar(transfers_since($b0, $C->{X402_PAYER_ADDRESS})), 3, 'three transfers');
-    server_stop($srv1);
+    server_stop($srv1, 'node down');
 }
 
 done_testing();

@@ -96,7 +96,6 @@ static ngx_http_x402_job_hooks_t  ngx_http_x402_batch_hooks = {
 
 /* a mined batch, while its payments' nonce bits are read */
 typedef struct {
-    ngx_http_x402_job_t         *carrier;
     x402_batch_item             *items;
     x402_transfer               *logs;
     size_t                       nlogs;
@@ -160,7 +159,10 @@ ngx_http_x402_batch_settle(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
                         : ngx_http_x402_batch_tick_served;
         ev->data = ngx_http_x402_io_dummy();
         ev->log = ngx_cycle->log;
-        /* a graceful stop runs it at once: the queue goes out */
+        /*
+         * a graceful stop may run it early; until it runs, the payments'
+         * own guard timers keep the worker
+         */
         ev->cancelable = 1;
         ngx_add_timer(ev, xlcf->settle_batch_interval);
 
@@ -559,7 +561,6 @@ ngx_http_x402_batch_mined(ngx_http_x402_job_t *carrier, ngx_str_t *body)
 
     cap = 2 * carrier->nmembers + 16;
 
-    m->carrier = carrier;
     m->items = ngx_alloc(carrier->nmembers * sizeof(x402_batch_item),
                          ngx_cycle->log);
     m->logs = ngx_alloc(cap * sizeof(x402_transfer), ngx_cycle->log);

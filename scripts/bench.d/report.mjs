@@ -152,4 +152,27 @@ if (ss && um && sg) {
     + `settled alone: **${(gs / sg.upto_gas).toFixed(3)}×** (target ≤ 1/15 = 0.067: ${yes(gs <= sg.upto_gas / 15)}).`);
   p();
 }
+// 5. batched settlement
+const pb = r.paid_batch, bg = r['batch.gas'];
+if (pb && bg && pv) {
+  const sb = r['paid_batch.settle'] || {}, lb = r['paid_batch.log'] || {};
+  const db = r['paid_batch.drain'] || {}, cb = r['paid_batch.cpu'] || {};
+  const gb = bg.batch_paid > 0 ? bg.batch_gas / bg.batch_paid : NaN;
+  p('## 5. Batched settlement (`x402_settle_batch 100 2s`, `async`)');
+  p();
+  p('| run | served req/s | p50 ms | p99 ms | settled / served | settler transactions | recorded pending | worker RSS start → drained |');
+  p('|---|---:|---:|---:|---:|---:|---:|---|');
+  p(`| paid, no settler (verify + reserve only) | ${rps(pv.ok_rps)} | ${ms(pv.p50_us)} | ${ms(pv.p99_us)} | | | | |`);
+  p(`| paid, \`async\`, one transaction per payment | ${rps(pm.ok_rps)} | ${ms(pm.p50_us)} | ${ms(pm.p99_us)} | ${st.total} / ${pm.ok} | ${st.total} | ${lg ? lg.pending : ''} | ${pc.rss0_kb} → ${dr.rss2_kb} kB |`);
+  p(`| paid, \`async\`, batched | ${rps(pb.ok_rps)} | ${ms(pb.p50_us)} | ${ms(pb.p99_us)} | ${sb.total} / ${pb.ok} | ${bg.batches} | ${lb.pending} | ${cb.rss0_kb} → ${db.rss2_kb} kB |`);
+  p();
+  const memOk = cb.rss0_kb > 0 && db.rss2_kb <= 1.1 * cb.rss0_kb;
+  p(`Goodput, batched / verify-only: **${x(pb.ok_rps, pv.ok_rps)}** (target ≥ 0.9×: ${yes(pb.ok_rps >= 0.9 * pv.ok_rps)}), `
+    + `with ${lb.pending} settlements outliving x402_settle_timeout (target 0: ${yes(lb.pending === 0)}) and worker memory `
+    + `${cb.rss0_kb} → ${db.rss2_kb} kB once drained (target within 10 %: ${yes(memOk)}).`);
+  p(`Gas per settled payment: batched ${Math.round(gb).toLocaleString('en-US')} (${bg.batch_gas.toLocaleString('en-US')} for `
+    + `${bg.batch_paid} payments in ${bg.batches} transactions) against ${bg.single_gas.toLocaleString('en-US')} alone: `
+    + `**${(gb / bg.single_gas).toFixed(2)}×** (target ≤ 0.7×: ${yes(gb <= 0.7 * bg.single_gas)}).`);
+  p();
+}
 process.stdout.write(`${out.join('\n')}\n`);
