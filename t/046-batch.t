@@ -267,18 +267,56 @@ sub nonce_dec { Math::BigInt->new($_[0])->bstr }
        'the batch is sent (receipts broadcast, then pending), not mined');
     @workers = map { /(\d+)/ ? $1 : () } `pgrep -P $srv1->{pid}`;
     kill 'KILL', @workers;
+    # and the node loses it: only the reconciler has its signed bytes
+    my ($lost) = map { $_->{transaction} } grep { $_->{resource} eq '/slow/m' } values %{ receipts() };
+    rpc_call('anvil_dropTransaction', $lost);
     mining_start();
     rpc_call('evm_mine');
-    ok(wait_for(20, sub {
+    ok(wait_for(40, sub {
            scalar(grep { $_->{resource} eq '/slow/m' && $_->{status} eq 'settled' }
                   values %{ receipts() }) == 3 }),
-       'the reconciler confirmed each payment of the mined batch');
+       'the reconciler sent the lost batch again and confirmed each payment');
     is(asset_balance($C->{X402_PAY_TO}), $m0 + 3 * $PRICE, 'paid exactly once each');
     my @logs = transfers_since($b0, $C->{X402_PAYER_ADDRESS});
     is(scalar @logs, 3, 'three transfers');
     my %txs = map { $_->{transactionHash} => 1 } @logs;
     is(scalar keys %txs, 1, 'in the one batch transaction');
+    is((keys %txs)[0], $lost, 'the batch\'s own transaction (the same signed bytes)');
     server_stop($srv1, 'kill -9', qr/exited on signal 9/);
+}
+
+# a sync batch sent, its worker killed before the requests were answered
+# and the node lost the transaction: cancelled (its nonce given an empty
+# transaction), nobody charged, the reservations released
+{
+    (my $http = $HTTP1) =~ s/x402_settle_timeout 2s;/x402_settle_timeout 10s;/;
+    my $srv1 = server_start({ http_config => $http, workers => 1,
+        config => paid_location('/wait/', more => 'x402_settle_batch 10 1s;') });
+    my @h = map { pay_header($C->{X402_PAYER2_KEY}) } 1 .. 3;
+    my $p0 = asset_balance($C->{X402_PAYER2_ADDRESS});
+    mining_stop();
+    my @kids = map { my $x = $_; in_child(sub { http_request($srv1, 'GET /wait/x',
+        { 'PAYMENT-SIGNATURE' => $x })->{status} // 0 }) } @h;
+    ok(wait_for(10, sub {
+           scalar(grep { $_->{resource} eq '/wait/x' && $_->{status} eq 'broadcast' }
+                  values %{ receipts() }) == 3 }),
+       'sync batch sent, its requests waiting');
+    my @workers = map { /(\d+)/ ? $1 : () } `pgrep -P $srv1->{pid}`;
+    kill 'KILL', @workers;
+    my @st = map { collect_child($_) } @kids;
+    ok(!(grep { $_ == 200 } @st), 'no request was answered 200');
+    my ($lost) = map { $_->{transaction} } grep { $_->{resource} eq '/wait/x' } values %{ receipts() };
+    rpc_call('anvil_dropTransaction', $lost);
+    mining_start();
+    rpc_call('evm_mine');
+    ok(wait_for(60, sub { !grep { $_->{resource} eq '/wait/x' } values %{ receipts() } }),
+       'the reconciler cancelled the batch and released the three reservations');
+    is(asset_balance($C->{X402_PAYER2_ADDRESS}), $p0, 'payer 2 was charged nothing');
+    ok(!(grep { nonce_used($C->{X402_PAYER2_ADDRESS}, nonce_of($_)) } @h),
+       'no nonce used: the payments can be sent again');
+    my $again = http_request($srv1, 'GET /wait/x', { 'PAYMENT-SIGNATURE' => $h[0] });
+    is($again->{status}, 200, 'the same payment, sent again, is served');
+    server_stop($srv1, 'sync kill -9', qr/exited on signal 9/);
 }
 
 # the node down when the batch goes out: nothing sent; once it is back the

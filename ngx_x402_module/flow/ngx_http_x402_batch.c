@@ -273,6 +273,19 @@ ngx_http_x402_batch_flush(ngx_http_x402_main_conf_t *xmcf, ngx_uint_t q)
 
     ngx_http_x402_batch_name(carrier);
 
+    /* each payment outlives its batch's transaction (its own guard) */
+
+    for (n = 0; n < carrier->nmembers; n++) {
+        job = carrier->members[n];
+
+        if (job->guard.timer_set) {
+            ngx_del_timer(&job->guard);
+        }
+
+        ngx_add_timer(&job->guard, ngx_http_x402_settler_bound(xmcf)
+                                   + 2 * xmcf->rpc_timeout);
+    }
+
     if (ngx_http_x402_batch_calldata(carrier) != NGX_OK) {
         ngx_http_x402_job_end(carrier, NGX_HTTP_X402_RETRY,
                               "settlement_signing_failed");
@@ -707,6 +720,10 @@ ngx_http_x402_batch_bits(void *data, ngx_int_t rc, ngx_uint_t status,
 
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_BATCH_DROPPED);
 
+        /* its nonce may be in the batch's input: that is no payment */
+        ngx_memcpy(job->exclude, carrier->hash, 32);
+        job->has_exclude = 1;
+
         ngx_http_x402_batch_alone(job, used[i]
                                        ? "its nonce was used elsewhere"
                                        : "its call failed in the batch");
@@ -765,6 +782,16 @@ ngx_http_x402_batch_alone(ngx_http_x402_job_t *job, const char *why)
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "x402: settlement of %s: left out of its batch (%s): "
                       "settled alone", job->key, why);
+    }
+
+    if (job->tx[0] != '\0') {
+        /* its receipt names the batch: no more (a reconciler would follow
+           it), it waits for its own settlement */
+        job->tx[0] = '\0';
+        job->has_nonce = 0;
+        job->batch_size = 0;
+
+        (void) ngx_http_x402_job_write_receipt(job, X402_RS_RESERVED, NULL);
     }
 
     job->tx[0] = '\0';

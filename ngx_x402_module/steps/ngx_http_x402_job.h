@@ -93,6 +93,8 @@ struct ngx_http_x402_job_s {
     ngx_uint_t                   batch_max;
     uint64_t                     batch_size;    /* for its receipt */
     uint64_t                     batch_gas;
+    uint8_t                      exclude[32];   /* a batch that did not pay
+                                                   it: no proof it paid */
 
     uint8_t                    (*found)[32];    /* transfers to look into */
     ngx_uint_t                   found_n;
@@ -107,6 +109,7 @@ struct ngx_http_x402_job_s {
     unsigned                     unconfirmed:1; /* the node may not have it */
     unsigned                     answer_late:1; /* once Redis has its end */
     unsigned                     queued:1;      /* in a batch queue */
+    unsigned                     has_exclude:1;
 };
 
 

@@ -54,9 +54,11 @@
 #define NGX_HTTP_X402_RECONCILE_SLACK  512      /* an update's growth */
 /* a batch's receipt holds two logs per payment */
 #define NGX_HTTP_X402_RECONCILE_RPC    X402_RPC_REPLY_MAX
-/* "<ms> <hash> <key> <raw>", the raw transaction in hex */
+/* "<ms> <hash> <key> <raw>", the raw transaction in hex: a filler's */
 #define NGX_HTTP_X402_TX_RECORD_MAX                                           \
     (400 + 2 * X402_SETTLE_TX_MAX)
+/* and a batch's (x402_settle_batch): up to 300 settle calls */
+#define NGX_HTTP_X402_TX_RECORD_LIMIT  (2 * X402_RPC_REPLY_MAX)
 #define NGX_HTTP_X402_FILL_GAS         21000
 
 
@@ -202,6 +204,8 @@ typedef struct {
     char                        *scratch;   /* json_cap + slack bytes */
     x402_receipt_status          status;    /* of the receipt in json */
     char                         tx[67];
+    x402_batch_item              item;      /* a batch's payment, and */
+    uint64_t                     block;     /* the block of its batch */
 
     /* the settler's open nonces (step 4) */
     uint64_t                     nonces[NGX_HTTP_X402_RECONCILE_BATCH];
@@ -229,6 +233,12 @@ static void ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc,
 static void ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc);
 static void ngx_http_x402_inflight_batch(ngx_http_x402_reconcile_t *rc,
     x402_receipt_settlement *st, ngx_str_t *body, uint64_t block);
+static void ngx_http_x402_inflight_bit(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_inflight_unpaid(ngx_http_x402_reconcile_t *rc,
+    ngx_uint_t served, uint64_t block);
+static void ngx_http_x402_batch_item_of(x402_batch_item *item,
+    x402_receipt_settlement *st);
 static void ngx_http_x402_inflight_release(ngx_http_x402_reconcile_t *rc);
 static void ngx_http_x402_reconcile_record(ngx_http_x402_reconcile_t *rc,
     x402_receipt_status status, const char *error, ngx_uint_t last);
@@ -247,6 +257,8 @@ static void ngx_http_x402_gaps_listed(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc);
 static ngx_int_t ngx_http_x402_gap_parse(char *rec, ngx_http_x402_gap_t *gap);
+static char *ngx_http_x402_gap_copy(ngx_http_x402_reconcile_t *rc,
+    ngx_http_x402_gap_t *gap);
 static void ngx_http_x402_gaps_sync(void *data, redisReply *reply,
     const char *err);
 static void ngx_http_x402_gaps_resend(ngx_http_x402_reconcile_t *rc,
@@ -577,14 +589,13 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
         return;
     }
 
-    if (ok
-        && x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
-                                          rc->json, rc->json_len)
-           == X402_OK
+    if (x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                       rc->json, rc->json_len)
+        == X402_OK
         && st.batch_size > 0)
     {
         /* a batch mined is not each of its payments paid: its log says */
-        ngx_http_x402_inflight_batch(rc, &st, body, block);
+        ngx_http_x402_inflight_batch(rc, &st, ok ? body : NULL, block);
         return;
     }
 
@@ -631,9 +642,10 @@ ngx_http_x402_inflight_receipt(void *data, ngx_int_t rc_, ngx_uint_t status,
 /*
  * A payment of a batch whose transaction is mined (its job did not see it
  * end): paid when the receipt holds its Transfer(payer, payTo, amount) of
- * its asset.  Else its call failed there (or its nonce was used by
- * another transaction): settled again, which finds out; or, a sync
- * payment whose request was never answered, released.
+ * its asset and its Permit2 nonce bit is set at that block.  Else its
+ * call failed there (or the batch reverted whole): settled again, which
+ * finds out; or, a sync payment whose request was never answered,
+ * released.  body is NULL for a batch that reverted whole.
  */
 
 static void
@@ -641,50 +653,104 @@ ngx_http_x402_inflight_batch(ngx_http_x402_reconcile_t *rc,
     x402_receipt_settlement *st, ngx_str_t *body, uint64_t block)
 {
     int               used, settled;
-    size_t            cap;
+    size_t            cap, len;
+    u_char            buf[NGX_HTTP_X402_RPC_BODY_MAX];
     x402_transfer    *logs;
     x402_tx_outcome   out;
-    x402_batch_item   item;
 
-    cap = 2 * st->batch_size + 16;
-    logs = ngx_alloc(cap * sizeof(x402_transfer), ngx_cycle->log);
+    settled = 0;
 
-    if (logs == NULL
-        || x402_rpc_receipt_transfers_parse(&out, logs, cap,
-                                            (const char *) body->data,
-                                            body->len, 1)
-           != X402_OK)
-    {
-        if (logs != NULL) {
-            ngx_free(logs);
+    if (body != NULL) {
+        cap = 2 * st->batch_size + 16;
+        logs = ngx_alloc(cap * sizeof(x402_transfer), ngx_cycle->log);
+
+        if (logs == NULL
+            || x402_rpc_receipt_transfers_parse(&out, logs, cap,
+                                                (const char *) body->data,
+                                                body->len, 1)
+               != X402_OK)
+        {
+            if (logs != NULL) {
+                ngx_free(logs);
+            }
+
+            ngx_http_x402_reconcile_end(rc);
+            return;
         }
 
+        ngx_http_x402_batch_item_of(&rc->item, st);
+        used = 1;
+
+        (void) x402_batch_match(&settled, &rc->item, &used, 1, logs,
+                                out.transfers);
+        ngx_free(logs);
+    }
+
+    if (!settled) {
+        ngx_http_x402_inflight_unpaid(rc, st->served, block);
+        return;
+    }
+
+    /* its transfer is there: and its nonce used (the batch's call)? */
+
+    rc->block = block;
+    len = sizeof(buf);
+
+    if (x402_rpc_nonce_bits_request((char *) buf, &len, &rc->item, 1, block,
+                                    1)
+        != X402_OK
+        || ngx_http_x402_reconcile_rpc(rc, buf, len,
+                                       ngx_http_x402_inflight_bit)
+           != NGX_OK)
+    {
+        ngx_http_x402_reconcile_end(rc);
+    }
+}
+
+
+static void
+ngx_http_x402_inflight_bit(void *data, ngx_int_t rc_, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_reconcile_t *rc = data;
+
+    int                       used;
+    x402_receipt_settlement   st;
+
+    if (rc->exiting || rc_ != NGX_OK || status != NGX_HTTP_OK
+        || body == NULL
+        || x402_rpc_nonce_bits_parse(&used, &rc->item, 1,
+                                     (const char *) body->data, body->len, 1)
+           != X402_OK
+        || x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                          rc->json, rc->json_len)
+           != X402_OK)
+    {
         ngx_http_x402_reconcile_end(rc);
         return;
     }
 
-    item.asset = st->offer.asset;
-    item.payer = st->payment.from;
-    item.pay_to = st->offer.pay_to;
-    item.amount = st->has_charged ? st->charged : st->payment.amount;
-    item.nonce = st->payment.nonce;
-    used = 1;
-
-    (void) x402_batch_match(&settled, &item, &used, 1, logs, out.transfers);
-
-    ngx_free(logs);
-
-    if (settled) {
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "x402: reconciled %s: paid in the batch %s (block %uL)",
-                      rc->keys[rc->next], rc->tx, block);
-        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECONCILED);
-        ngx_http_x402_reconcile_amount(rc, NGX_HTTP_X402_AMOUNT_SETTLED);
-        ngx_http_x402_reconcile_record(rc, X402_RS_SETTLED, NULL, 0);
+    if (!used) {
+        ngx_http_x402_inflight_unpaid(rc, st.served, rc->block);
         return;
     }
 
-    if (!st->served && rc->status == X402_RS_BROADCAST) {
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "x402: reconciled %s: paid in the batch %s (block %uL)",
+                  rc->keys[rc->next], rc->tx, rc->block);
+    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_RECONCILED);
+    ngx_http_x402_reconcile_amount(rc, NGX_HTTP_X402_AMOUNT_SETTLED);
+    ngx_http_x402_reconcile_record(rc, X402_RS_SETTLED, NULL, 0);
+}
+
+
+/* A payment its mined batch did not pay. */
+
+static void
+ngx_http_x402_inflight_unpaid(ngx_http_x402_reconcile_t *rc,
+    ngx_uint_t served, uint64_t block)
+{
+    if (!served && rc->status == X402_RS_BROADCAST) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "x402: reconcile %s: not paid in the batch %s, and "
                       "its request was never answered: reservation "
@@ -698,6 +764,20 @@ ngx_http_x402_inflight_batch(ngx_http_x402_reconcile_t *rc,
                   " settled again", rc->keys[rc->next], rc->tx, block);
 
     ngx_http_x402_reconcile_record(rc, X402_RS_RETRY, "settlement_lost", 0);
+}
+
+
+/* The batch item a receipt describes (what its transfer looks like). */
+
+static void
+ngx_http_x402_batch_item_of(x402_batch_item *item,
+    x402_receipt_settlement *st)
+{
+    item->asset = st->offer.asset;
+    item->payer = st->payment.from;
+    item->pay_to = st->offer.pay_to;
+    item->amount = st->has_charged ? st->charged : st->payment.amount;
+    item->nonce = st->payment.nonce;
 }
 
 
@@ -1061,7 +1141,7 @@ ngx_http_x402_gaps_listed(void *data, redisReply *reply, const char *err)
         v = reply->element[i + 1];
 
         if (n->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || v->len >= NGX_HTTP_X402_TX_RECORD_MAX)
+            || v->len >= NGX_HTTP_X402_TX_RECORD_LIMIT)
         {
             continue;
         }
@@ -1146,7 +1226,7 @@ ngx_http_x402_gap_parse(char *rec, ngx_http_x402_gap_t *gap)
 static void
 ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 {
-    u_char                      buf[NGX_HTTP_X402_TX_RECORD_MAX];
+    char                       *buf;
     uint64_t                    now;
     ngx_msec_t                  grace;
     ngx_http_x402_gap_t         gap;
@@ -1167,9 +1247,9 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 
     /* parsed from a copy: the record is compared whole when it is filled */
 
-    ngx_cpystrn(buf, (u_char *) rc->records[rc->next], sizeof(buf));
+    buf = ngx_http_x402_gap_copy(rc, &gap);
 
-    if (ngx_http_x402_gap_parse((char *) buf, &gap) != NGX_OK) {
+    if (buf == NULL) {
         rc->next++;
         ngx_http_x402_gaps_next(rc);
         return;
@@ -1178,6 +1258,8 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
     now = rc->redis_now;
 
     if (gap.raw == NULL) {
+        ngx_free(buf);
+
         grace = ngx_max(5000, 4 * xmcf->redis.timeout
                               + 2 * xmcf->rpc_timeout);
 
@@ -1196,6 +1278,7 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 
         if (gap.at + ngx_http_x402_settler_bound(xmcf) > now) {
             /* its job waits for it, and sends it again itself */
+            ngx_free(buf);
             rc->next++;
             ngx_http_x402_gaps_next(rc);
             return;
@@ -1205,6 +1288,7 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 
         ngx_cpystrn((u_char *) rc->keys[0], (u_char *) gap.key,
                     X402_REPLAY_KEY_MAX);
+        ngx_free(buf);
 
         ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_sync, "GET",
                                       rc->keys[0], NULL);
@@ -1212,6 +1296,37 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
     }
 
     ngx_http_x402_gaps_resend(rc, gap.raw);
+    ngx_free(buf);
+}
+
+
+/*
+ * The current record, parsed from a copy (a batch's may be long): the
+ * caller frees it; NULL when it cannot be read.
+ */
+
+static char *
+ngx_http_x402_gap_copy(ngx_http_x402_reconcile_t *rc,
+    ngx_http_x402_gap_t *gap)
+{
+    char    *buf;
+    size_t   len;
+
+    len = ngx_strlen(rc->records[rc->next]);
+
+    buf = ngx_alloc(len + 1, ngx_cycle->log);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(buf, rc->records[rc->next], len + 1);
+
+    if (ngx_http_x402_gap_parse(buf, gap) != NGX_OK) {
+        ngx_free(buf);
+        return NULL;
+    }
+
+    return buf;
 }
 
 
@@ -1220,21 +1335,30 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 static void
 ngx_http_x402_gaps_resend(ngx_http_x402_reconcile_t *rc, const char *raw)
 {
-    size_t   len, rlen;
-    u_char   buf[NGX_HTTP_X402_TX_RECORD_MAX];
-    uint8_t  bytes[NGX_HTTP_X402_TX_RECORD_MAX / 2];
+    size_t      len, rlen;
+    u_char     *buf;
+    uint8_t    *bytes;
+    ngx_int_t   rv;
 
-    rlen = sizeof(bytes);
-    len = sizeof(buf);
+    rlen = raw ? ngx_strlen(raw) / 2 + 1 : 0;
+    len = 2 * rlen + 1024;
 
-    if (raw == NULL
-        || x402_hex_decode(bytes, &rlen, raw, ngx_strlen(raw)) != X402_OK
-        || x402_rpc_send_request((char *) buf, &len, bytes, rlen, 1)
-           != X402_OK
-        || ngx_http_x402_reconcile_rpc(rc, buf, len,
+    bytes = ngx_alloc(rlen + len, ngx_cycle->log);
+    buf = bytes + rlen;
+
+    rv = (bytes != NULL
+          && x402_hex_decode(bytes, &rlen, raw, ngx_strlen(raw)) == X402_OK
+          && x402_rpc_send_request((char *) buf, &len, bytes, rlen, 1)
+             == X402_OK)
+         ? ngx_http_x402_reconcile_rpc(rc, buf, len,
                                        ngx_http_x402_gaps_resent)
-           != NGX_OK)
-    {
+         : NGX_ERROR;
+
+    if (bytes != NULL) {
+        ngx_free(bytes);
+    }
+
+    if (rv != NGX_OK) {
         rc->next++;
         ngx_http_x402_gaps_next(rc);
     }
@@ -1254,8 +1378,7 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
 {
     ngx_http_x402_reconcile_t *rc = data;
 
-    char                  status[16], tx[67];
-    u_char                buf[NGX_HTTP_X402_TX_RECORD_MAX];
+    char                  status[16], tx[67], *buf;
     uint64_t              updated;
     ngx_uint_t            same;
     ngx_http_x402_gap_t   gap;
@@ -1265,11 +1388,13 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
         return;
     }
 
-    ngx_cpystrn(buf, (u_char *) rc->records[rc->next], sizeof(buf));
+    buf = ngx_http_x402_gap_copy(rc, &gap);
 
-    if (ngx_http_x402_gap_parse((char *) buf, &gap) != NGX_OK
-        || gap.raw == NULL)
-    {
+    if (buf == NULL || gap.raw == NULL) {
+        if (buf != NULL) {
+            ngx_free(buf);
+        }
+
         rc->next++;
         ngx_http_x402_gaps_next(rc);
         return;
@@ -1283,8 +1408,11 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
 
     if (same && x402_receipt_status_parse(status) != X402_RS_BROADCAST) {
         ngx_http_x402_gaps_resend(rc, gap.raw);
+        ngx_free(buf);
         return;
     }
+
+    ngx_free(buf);
 
     if (same) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,

@@ -106,7 +106,8 @@ static const char  ngx_http_x402_release_lua[] =
  *         transaction table;
  *   ARGV: the receipt, its status, a TTL for a receipt Redis lost (else
  *         the TTL is kept), in how many ms a reconciler may take it
- *         ("retry", or "reserved": the job's lease, on Redis's clock), the
+ *         ("retry", or "reserved": the job's lease, on Redis's clock; "-":
+ *         none, a request waits for it), the
  *         settler nonce and "<hash> <key> <o|s> <raw>" of a broadcast (else
  *         ""): the transaction of a payment served already (owed), or not
  *         yet.
@@ -133,7 +134,7 @@ static const char  ngx_http_x402_receipt_lua[] =
     "if s == 'broadcast' or s == 'pending' then "
     "redis.call('SADD', KEYS[2], KEYS[1]) "
     "else redis.call('SREM', KEYS[2], KEYS[1]) end "
-    "if s == 'retry' or s == 'reserved' then "
+    "if s == 'retry' or (s == 'reserved' and ARGV[4] ~= '-') then "
     "local t = redis.call('TIME') "
     "redis.call('ZADD', KEYS[3], t[1] * 1000 + math.floor(t[2] / 1000) "
     "+ tonumber(ARGV[4]), KEYS[1]) "
@@ -1143,13 +1144,16 @@ ngx_http_x402_job_find_txs_done(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    if (index == n) {
-        job->found_next += n;
+    hash = (index < n) ? job->found[job->found_next + index] : NULL;
+
+    if (index == n
+        || (job->has_exclude && ngx_memcmp(hash, job->exclude, 32) == 0))
+    {
+        /* none here; or the batch it was left out of, which paid others */
+        job->found_next += (index == n) ? n : index + 1;
         ngx_http_x402_job_find_txs(job);
         return;
     }
-
-    hash = job->found[job->found_next + index];
 
     x402_hex_encode(winner, hash, 32);
 
@@ -1881,6 +1885,12 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
                                                          job->deadline)
                               - now * 1000) = '\0';
 
+    if (status == X402_RS_RESERVED && !job->served) {
+        /* its request waits: a reconciler never settles it */
+        at[0] = '-';
+        at[1] = '\0';
+    }
+
     *ngx_sprintf(nonce, "%uL", job->nonce) = '\0';
 
     /* hiredis copies the command: the buffer is ours again at once */
@@ -2261,7 +2271,9 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
     }
 
     if (job->queued) {
+        /* its batch queue: [0] served, [1] a request waits */
         ngx_queue_remove(&job->queue);
+        job->xmcf->batch_waiting[job->served ? 0 : 1]--;
     }
 
     ngx_queue_remove(&job->all);
