@@ -1080,8 +1080,9 @@ x402_err x402_abi_aggregate3(uint8_t *out, size_t *out_len,
     const size_t *lens, size_t n);
 
 /*
- * The simulation of a batch: eth_call({from, to: Multicall3, data},
- * "latest").  The parse reads Result[] = (bool success, bytes
+ * The simulation of a batch: eth_call({from, gas?, to: Multicall3, data},
+ * "latest"), with the gas limit its transaction will have (0: none, the
+ * node's): a call that would run out of it fails here too.  The parse reads Result[] = (bool success, bytes
  * returnData)[]: res[i].ok, and for a call that failed the selector of
  * its revert data (has_revert: at least 4 bytes came back).  A JSON-RPC
  * error (the aggregate itself reverted), a result of another count than n,
@@ -1094,8 +1095,8 @@ typedef struct {
 } x402_call_result;
 
 x402_err x402_rpc_aggregate3_request(char *out, size_t *out_len,
-    const x402_address *from, const uint8_t *data, size_t data_len,
-    uint64_t id);
+    const x402_address *from, uint64_t gas, const uint8_t *data,
+    size_t data_len, uint64_t id);
 x402_err x402_rpc_aggregate3_parse(x402_call_result *res, size_t n,
     const char *json, size_t len, uint64_t id);
 

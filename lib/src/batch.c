@@ -135,15 +135,35 @@ x402_abi_aggregate3(uint8_t *out, size_t *out_len, const x402_address *target,
 }
 
 
-/* eth_call [{"from", "to", "data"}, block]; block UINT64_MAX: "latest" */
+/* a quantity: "0x" and hex digits without leading zeros */
 static void
-x402_put_call(x402_buf *b, const char *open, uint64_t id,
-    const x402_address *from, const x402_address *to, const uint8_t *data,
-    size_t len, uint64_t block)
+x402_put_quantity(x402_buf *b, uint64_t v)
 {
     char  hex[2 * sizeof(uint64_t) + 1];
     int   i, k;
 
+    k = 0;
+    for (i = 60; i >= 0; i -= 4) {
+        if (k > 0 || ((v >> i) & 0xf) != 0 || i == 0) {
+            hex[k++] = "0123456789abcdef"[(v >> i) & 0xf];
+        }
+    }
+    hex[k] = '\0';
+
+    x402_puts(b, "0x");
+    x402_puts(b, hex);
+}
+
+
+/*
+ * eth_call [{"from"?, "gas"?, "to", "data"}, block]; block UINT64_MAX:
+ * "latest"; gas 0: none
+ */
+static void
+x402_put_call(x402_buf *b, const char *open, uint64_t id,
+    const x402_address *from, uint64_t gas, const x402_address *to,
+    const uint8_t *data, size_t len, uint64_t block)
+{
     x402_rpc_head(b, open, id, "eth_call");
 
     x402_puts(b, "{");
@@ -151,6 +171,12 @@ x402_put_call(x402_buf *b, const char *open, uint64_t id,
     if (from != NULL) {
         x402_puts(b, "\"from\":\"");
         x402_put_hex(b, from->b, sizeof(from->b));
+        x402_puts(b, "\",");
+    }
+
+    if (gas != 0) {
+        x402_puts(b, "\"gas\":\"");
+        x402_put_quantity(b, gas);
         x402_puts(b, "\",");
     }
 
@@ -164,25 +190,16 @@ x402_put_call(x402_buf *b, const char *open, uint64_t id,
         return;
     }
 
-    /* a quantity: no leading zeros */
-    k = 0;
-    for (i = 60; i >= 0; i -= 4) {
-        if (k > 0 || ((block >> i) & 0xf) != 0 || i == 0) {
-            hex[k++] = "0123456789abcdef"[(block >> i) & 0xf];
-        }
-    }
-    hex[k] = '\0';
-
-    x402_puts(b, "\"},\"0x");
-    x402_puts(b, hex);
+    x402_puts(b, "\"},\"");
+    x402_put_quantity(b, block);
     x402_puts(b, "\"]}");
 }
 
 
 x402_err
 x402_rpc_aggregate3_request(char *out, size_t *out_len,
-    const x402_address *from, const uint8_t *data, size_t data_len,
-    uint64_t id)
+    const x402_address *from, uint64_t gas, const uint8_t *data,
+    size_t data_len, uint64_t id)
 {
     x402_buf  b;
 
@@ -194,8 +211,8 @@ x402_rpc_aggregate3_request(char *out, size_t *out_len,
 
     x402_buf_init(&b, out, *out_len);
 
-    x402_put_call(&b, "", id, from, &x402_multicall3_address, data, data_len,
-                  UINT64_MAX);
+    x402_put_call(&b, "", id, from, gas, &x402_multicall3_address, data,
+                  data_len, UINT64_MAX);
 
     return x402_buf_finish(&b, out_len);
 }
@@ -454,8 +471,8 @@ x402_rpc_nonce_bits_request(char *out, size_t *out_len,
 
     for (i = 0; i < n; i++) {
         x402_abi_nonce_bitmap(word, &items[i].payer, &items[i].nonce);
-        x402_put_call(&b, i ? "," : "[", id + i, NULL, &x402_permit2_address,
-                      word, sizeof(word), block);
+        x402_put_call(&b, i ? "," : "[", id + i, NULL, 0,
+                      &x402_permit2_address, word, sizeof(word), block);
     }
 
     x402_puts(&b, "]");

@@ -233,8 +233,8 @@ test_aggregate3_request(void **state)
     memset(from.b, 0x11, sizeof(from.b));
 
     len = sizeof(out);
-    assert_int_equal(x402_rpc_aggregate3_request(out, &len, &from, data, 3,
-                                                 5),
+    assert_int_equal(x402_rpc_aggregate3_request(out, &len, &from, 0, data,
+                                                 3, 5),
                      X402_OK);
     assert_string_equal(out,
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"eth_call\",\"params\":"
@@ -242,9 +242,16 @@ test_aggregate3_request(void **state)
         "\"to\":\"0xca11bde05977b3631167028862be2a173976ca11\","
         "\"data\":\"0x82ad56\"},\"latest\"]}");
 
+    /* with the batch's gas limit */
+    len = sizeof(out);
+    assert_int_equal(x402_rpc_aggregate3_request(out, &len, &from, 16777216,
+                                                 data, 3, 5),
+                     X402_OK);
+    assert_non_null(strstr(out, "\"gas\":\"0x1000000\",\"to\":"));
+
     len = 10;
-    assert_int_equal(x402_rpc_aggregate3_request(out, &len, &from, data, 3,
-                                                 5),
+    assert_int_equal(x402_rpc_aggregate3_request(out, &len, &from, 0, data,
+                                                 3, 5),
                      X402_ERR_BUFFER);
 }
 

@@ -51,6 +51,18 @@
  * nonce's record is gone or holds another transaction (-1: a reconciler
  * filled it; it must not be sent).
  */
+/*
+ * A batch transaction's gas limit: what a payment's settle may take there
+ * (a settle alone is about 82,000 gas with the 21,000 of its transaction;
+ * in a batch about 44,000), within Base's cap of a transaction (EIP-7825,
+ * 2^24).  The simulation runs with it: a call it would starve fails
+ * there, and is settled alone.
+ */
+#define NGX_HTTP_X402_BATCH_GAS_BASE   50000
+#define NGX_HTTP_X402_BATCH_GAS_ITEM   100000
+#define NGX_HTTP_X402_TX_GAS_CAP       16777216
+
+
 static const char  ngx_http_x402_batch_record_lua[] =
     "local old = redis.call('HGET', KEYS[1], ARGV[1]) "
     "if not old then return -1 end "
@@ -292,6 +304,12 @@ ngx_http_x402_batch_flush(ngx_http_x402_main_conf_t *xmcf, ngx_uint_t q)
         return;
     }
 
+    carrier->gas_limit = ngx_min(NGX_HTTP_X402_TX_GAS_CAP,
+                                 NGX_HTTP_X402_BATCH_GAS_BASE
+                                 + carrier->nmembers
+                                   * ngx_min(xmcf->gas_limit_max,
+                                             NGX_HTTP_X402_BATCH_GAS_ITEM));
+
     /* which of them would fail: eth_call of the aggregate, from the settler */
 
     {
@@ -304,7 +322,9 @@ ngx_http_x402_batch_flush(ngx_http_x402_main_conf_t *xmcf, ngx_uint_t q)
 
         rc = (buf != NULL
               && x402_rpc_aggregate3_request((char *) buf, &len,
-                                             &xmcf->settler, carrier->data,
+                                             &xmcf->settler,
+                                             carrier->gas_limit,
+                                             carrier->data,
                                              carrier->data_len, 1)
                  == X402_OK)
              ? ngx_http_x402_job_rpc(carrier, buf, len,

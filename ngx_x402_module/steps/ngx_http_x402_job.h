@@ -91,6 +91,7 @@ struct ngx_http_x402_job_s {
     ngx_queue_t                  queue;     /* in a batch queue */
     ngx_msec_t                   batch_interval;
     ngx_uint_t                   batch_max;
+    uint64_t                     gas_limit;     /* set: a batch's own */
     uint64_t                     batch_size;    /* for its receipt */
     uint64_t                     batch_gas;
     uint8_t                      exclude[32];   /* a batch that did not pay

@@ -738,16 +738,33 @@ ngx_http_x402_stale_tick(ngx_event_t *ev)
 ngx_int_t
 ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
 {
-    size_t                        len;
+    size_t                        len, data_len;
     u_char                        stack[NGX_HTTP_X402_RPC_BODY_MAX], *buf;
     x402_err                      err;
     ngx_int_t                     rc;
+    const uint8_t                *data;
+    const x402_address           *to;
     ngx_http_x402_main_conf_t    *xmcf;
     ngx_http_x402_curl_done_pt    done;
 
     xmcf = job->xmcf;
 
-    buf = ngx_http_x402_job_body(stack, sizeof(stack), job->data_len, &len);
+    to = job->to;
+    data = job->data;
+    data_len = job->data_len;
+
+    if (job->gas_limit) {
+        /*
+         * a batch has its gas limit, simulated: the node's estimate of
+         * it would run the whole batch over and over; an empty call is
+         * estimated instead
+         */
+        to = &xmcf->settler;
+        data = NULL;
+        data_len = 0;
+    }
+
+    buf = ngx_http_x402_job_body(stack, sizeof(stack), data_len, &len);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -756,12 +773,12 @@ ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
         && ngx_current_msec - xmcf->fees_read < NGX_HTTP_X402_FEES_FRESH)
     {
         err = x402_rpc_gas_request((char *) buf, &len, &xmcf->settler,
-                                   job->to, job->data, job->data_len, 1);
+                                   to, data, data_len, 1);
         done = ngx_http_x402_job_gas_done;
 
     } else {
         err = x402_rpc_fees_request((char *) buf, &len, &xmcf->settler,
-                                    job->to, job->data, job->data_len, 1);
+                                    to, data, data_len, 1);
         done = ngx_http_x402_job_fees_done;
     }
 
@@ -861,7 +878,11 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
 
     xmcf = job->xmcf;
 
-    if (!job->fees.estimate_ok) {
+    if (job->gas_limit) {
+        /* a batch: its own limit, its calls simulated with it */
+        job->fees.gas_estimate = job->gas_limit;
+
+    } else if (!job->fees.estimate_ok) {
         /* the settlement would revert: never broadcast it; say why */
         ngx_http_x402_job_diagnose(job);
         return;
@@ -876,7 +897,9 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
         return;
     }
 
-    if (job->fees.gas_estimate > ngx_http_x402_job_gas_max(job)) {
+    if (!job->gas_limit
+        && job->fees.gas_estimate > ngx_http_x402_job_gas_max(job))
+    {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s needs %uL gas, above "
                       "x402_settle_gas_max %ui (for each payment)", job->key,
@@ -1258,6 +1281,10 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
 
     if (gas > ngx_http_x402_job_gas_max(job)) {
         gas = ngx_http_x402_job_gas_max(job);
+    }
+
+    if (job->gas_limit) {
+        gas = job->gas_limit;
     }
 
     ngx_memzero(&tx, sizeof(x402_tx));
