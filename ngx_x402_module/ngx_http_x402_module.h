@@ -44,6 +44,7 @@ typedef struct ngx_http_x402_main_conf_s {
 
     /* per worker: the settlements in progress, oldest first (settle.c) */
     ngx_queue_t                  jobs;
+    ngx_uint_t                   jobs_freed;    /* since the heap was trimmed */
 
     /* per worker: how many settler transactions are mined (settler.c) */
     ngx_queue_t                  mined_waiting;  /* jobs with a tx out */

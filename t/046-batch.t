@@ -146,31 +146,34 @@ my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 }
 # sync: each request waits for its batch's block; the content's status is
 # known first, and a status >= 400 is not charged
 {
-    my @h = map { pay_header($C->{X402_PAYER2_KEY}) } 1 .. 10;
+    my $n = 40;
+    my @h = map { pay_header($C->{X402_PAYER2_KEY}) } 1 .. $n;
     my $m0 = asset_balance($C->{X402_PAY_TO});
     my $t0 = time;
     my @kids = map {
-        my $i = $_;
+        my $k = $_;
         in_child(sub {
-            my $res = http_request($srv, "GET /bsync/$i", { 'PAYMENT-SIGNATURE' => $h[$i] });
-            my $pr = decode_json_b64($res->{headers}{'payment-response'} // '') // {};
-            return join ' ', $res->{status}, ($pr->{success} ? 'ok' : 'no'), $pr->{transaction} // '-';
+            map {
+                my $res = http_request($srv, "GET /bsync/$_", { 'PAYMENT-SIGNATURE' => $h[$_] });
+                my $pr = decode_json_b64($res->{headers}{'payment-response'} // '') // {};
+                join ' ', $res->{status}, ($pr->{success} ? 'ok' : 'no'), $pr->{transaction} // '-';
+            } grep { $_ % 16 == $k } 0 .. $n - 1;
         });
-    } 0 .. 9;
+    } 0 .. 15;
     my @res = map { collect_child($_) } @kids;
     my $took = time - $t0;
-    is(scalar(grep { /^200 ok 0x[0-9a-f]{64}$/ } @res), 10,
-       'sync: 10 served, each with PAYMENT-RESPONSE success and its transaction')
+    is(scalar(grep { /^200 ok 0x[0-9a-f]{64}$/ } @res), $n,
+       "sync: $n at c=16 served, each with PAYMENT-RESPONSE success and its transaction")
         or diag(explain \@res);
     my %txs = map { (split ' ')[2] => 1 } @res;
-    cmp_ok(scalar keys %txs, '<=', 2, 'in at most one batch per worker');
-    is(asset_balance($C->{X402_PAY_TO}), $m0 + 10 * $PRICE, 'sync: the merchant received exactly 10 prices');
+    cmp_ok(scalar keys %txs, '<', $n / 2, 'in batches (' . scalar(keys %txs) . ' transactions)');
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + $n * $PRICE, "sync: the merchant received exactly $n prices");
     for my $tx (keys %txs) {
         my @t = grep { lc $_->{topics}[0] eq $TRANSFER }
                 @{ (rpc_call('eth_getTransactionReceipt', $tx) // {})->{logs} // [] };
         ok(@t >= 1, "sync batch $tx carries its transfers");
     }
-    diag(sprintf 'sync batch of 10: answered in %.2f s (interval 1s)', $took);
+    diag(sprintf 'sync: %d requests at c=16 answered in %.2f s (batch 10, interval 1s)', $n, $took);
 }
 
 server_stop($srv, 'two workers');
@@ -317,6 +320,52 @@ sub nonce_dec { Math::BigInt->new($_[0])->bstr }
     my $again = http_request($srv1, 'GET /wait/x', { 'PAYMENT-SIGNATURE' => $h[0] });
     is($again->{status}, 200, 'the same payment, sent again, is served');
     server_stop($srv1, 'sync kill -9', qr/exited on signal 9/);
+}
+
+# a reload and a graceful stop while payments wait for their batch: the old
+# worker sends them before it exits, each paid once
+{
+    my $srv1 = server_start({ http_config => $HTTP1, config => $SLOW, workers => 1 });
+    my @h = map { pay_header() } 1 .. 6;
+    my $m0 = asset_balance($C->{X402_PAY_TO});
+    my $b0 = head_block();
+    is(http_request($srv1, 'GET /slow/r', { 'PAYMENT-SIGNATURE' => $_ })->{status}, 200,
+       'served, queued') for @h[0 .. 2];
+    kill 'HUP', $srv1->{pid};
+    sleep 0.5;
+    is(http_request($srv1, 'GET /slow/r', { 'PAYMENT-SIGNATURE' => $_ })->{status}, 200,
+       'served by the new worker, queued') for @h[3 .. 5];
+    my $t0 = time;
+    server_stop($srv1, 'reload and stop');
+    cmp_ok(time - $t0, '>', 0.5, 'the graceful stop waited for the queued batch');
+    ok(wait_for(20, sub { asset_balance($C->{X402_PAY_TO}) >= $m0 + 6 * $PRICE }),
+       'every queued payment settled across the reload and the stop');
+    sleep 1;
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + 6 * $PRICE, 'each exactly once');
+    is(scalar(transfers_since($b0, $C->{X402_PAYER_ADDRESS})), 6, 'six transfers on chain');
+    my @rc = grep { $_->{resource} eq '/slow/r' } values %{ receipts() };
+    is(scalar(grep { $_->{status} eq 'settled' } @rc), 6, 'six receipts settled');
+}
+
+# Redis unreachable when the batch goes out (every command stalls): nothing
+# sent without its record; once Redis answers again the reconciler settles
+# each (served) payment, once
+{
+    my $srv1 = server_start({ http_config => $HTTP1, config => $SLOW, workers => 1 });
+    my @h = map { pay_header() } 1 .. 3;
+    my $m0 = asset_balance($C->{X402_PAY_TO});
+    my $b0 = head_block();
+    is(http_request($srv1, 'GET /slow/d', { 'PAYMENT-SIGNATURE' => $_ })->{status}, 200,
+       'served, queued') for @h;
+    redis_cli('CLIENT', 'PAUSE', '7000', 'ALL');
+    sleep 6;
+    is(asset_balance($C->{X402_PAY_TO}), $m0, 'Redis stalled at the flush: nothing settled');
+    ok(wait_for(60, sub { asset_balance($C->{X402_PAY_TO}) >= $m0 + 3 * $PRICE }),
+       'Redis back: settled');
+    sleep 1;
+    is(asset_balance($C->{X402_PAY_TO}), $m0 + 3 * $PRICE, 'each exactly once');
+    is(scalar(transfers_since($b0, $C->{X402_PAYER_ADDRESS})), 3, 'three transfers');
+    server_stop($srv1, 'redis stalled');
 }
 
 # the node down when the batch goes out: nothing sent; once it is back the

@@ -357,7 +357,7 @@ ngx_http_x402_batch_name(ngx_http_x402_job_t *carrier)
 }
 
 
-/* The aggregate of the carrier's members, and room for its signed bytes. */
+/* The aggregate of the carrier's members, its calldata. */
 
 static ngx_int_t
 ngx_http_x402_batch_calldata(ngx_http_x402_job_t *carrier)
@@ -387,12 +387,7 @@ ngx_http_x402_batch_calldata(ngx_http_x402_job_t *carrier)
 
     carrier->data = ngx_alloc(len, ngx_cycle->log);
 
-    if (carrier->raw == carrier->raw_inline) {
-        carrier->raw = ngx_alloc(len + X402_TX_OVERHEAD, ngx_cycle->log);
-        carrier->raw_cap = len + X402_TX_OVERHEAD;
-    }
-
-    if (carrier->data == NULL || carrier->raw == NULL
+    if (carrier->data == NULL
         || x402_abi_aggregate3(carrier->data, &len,
                                x402_scheme_spender(X402_SCHEME_EXACT),
                                calls, lens, carrier->nmembers)
@@ -400,11 +395,6 @@ ngx_http_x402_batch_calldata(ngx_http_x402_job_t *carrier)
     {
         if (carrier->data == NULL) {
             carrier->data = carrier->calldata;
-        }
-
-        if (carrier->raw == NULL) {
-            carrier->raw = carrier->raw_inline;
-            carrier->raw_cap = sizeof(carrier->raw_inline);
         }
 
         ngx_free(lens);

@@ -66,10 +66,9 @@ struct ngx_http_x402_job_s {
     uint8_t                      calldata[X402_SETTLE_UPTO_LEN];
     x402_fees                    fees;
     uint64_t                     nonce;
-    uint8_t                     *raw;       /* raw_inline, or a batch's */
+    uint8_t                     *raw;       /* signed: heap, else NULL */
     size_t                       raw_cap;
     size_t                       raw_len;
-    uint8_t                      raw_inline[X402_SETTLE_TX_MAX];
     uint8_t                      hash[32];
     u_char                       tx[67];    /* "0x" + hash, or "" */
     ngx_msec_t                   wait_until;

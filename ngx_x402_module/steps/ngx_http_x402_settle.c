@@ -40,6 +40,10 @@
 
 #include <hiredis/hiredis.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "ngx_http_x402_module.h"
 #include "ngx_http_x402_io.h"
 #include "ngx_http_x402_curl.h"
@@ -64,6 +68,7 @@
 #define NGX_HTTP_X402_FEES_FRESH     2000    /* Base's block time */
 #define NGX_HTTP_X402_RETRY_AFTER    2000    /* ms: a gateway failure again */
 #define NGX_HTTP_X402_REWRITE_INTERVAL  1000 /* ms: a job's last receipt */
+#define NGX_HTTP_X402_TRIM_AFTER     1024    /* jobs freed: give back */
 
 
 /*
@@ -556,8 +561,6 @@ ngx_http_x402_job_create(ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
     ngx_queue_insert_tail(&xmcf->jobs, &job->all);
     job->to = x402_scheme_spender(offer->scheme);
     job->data = job->calldata;
-    job->raw = job->raw_inline;
-    job->raw_cap = sizeof(job->raw_inline);
     job->offer = *offer;
     job->payment = *payment;
     job->upto = upto;
@@ -1299,12 +1302,29 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
 
     ngx_http_x402_settler_max_fees(xmcf, &tx, &job->fees);
 
+    if (job->raw_cap < job->data_len + X402_TX_OVERHEAD) {
+        /* signed bytes only once signed: a queued payment has none */
+        if (job->raw != NULL) {
+            ngx_free(job->raw);
+        }
+
+        job->raw_cap = job->data_len + X402_TX_OVERHEAD;
+        job->raw = ngx_alloc(job->raw_cap, ngx_cycle->log);
+
+        if (job->raw == NULL) {
+            job->raw_cap = 0;
+        }
+    }
+
     job->raw_len = job->raw_cap;
 
-    if (x402_tx_sign(xmcf->x402, job->raw, &job->raw_len, job->hash, &tx,
-                     xmcf->settler_key)
-        != X402_OK)
+    if (job->raw == NULL
+        || x402_tx_sign(xmcf->x402, job->raw, &job->raw_len, job->hash, &tx,
+                        xmcf->settler_key)
+           != X402_OK)
     {
+        job->raw_len = 0;
+
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "x402: settlement of %s: signing failed", job->key);
         ngx_http_x402_job_release_nonce(job);
@@ -2266,7 +2286,10 @@ ngx_http_x402_job_resent(void *data, ngx_int_t rc, ngx_uint_t status,
 void
 ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 {
-    ngx_http_x402_ctx_t  *ctx;
+    ngx_http_x402_ctx_t        *ctx;
+#if defined(__GLIBC__)
+    ngx_http_x402_main_conf_t  *xmcf;
+#endif
 
     if (job->counted) {
         ngx_http_x402_stat_gauge(NGX_HTTP_X402_GAUGE_JOBS, -1);
@@ -2283,9 +2306,8 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
         (void) ngx_http_x402_op_finish(job->op, &ctx);
     }
 
-    ngx_explicit_memzero(job->raw, job->raw_cap);
-
-    if (job->raw != job->raw_inline) {
+    if (job->raw != NULL) {
+        ngx_explicit_memzero(job->raw, job->raw_cap);
         ngx_free(job->raw);
     }
 
@@ -2305,12 +2327,31 @@ ngx_http_x402_job_free(ngx_http_x402_job_t *job)
 
     ngx_queue_remove(&job->all);
 
+
     if (job->found != NULL) {
         ngx_free(job->found);
     }
 
+#if defined(__GLIBC__)
+    xmcf = job->xmcf;
+#endif
+
     ngx_free(job->resource);
     ngx_free(job);
+
+#if defined(__GLIBC__)
+    /*
+     * a burst of settlements drained: glibc keeps the heap they grew
+     * (thousands of queued jobs), so the worker's memory would stay at
+     * its peak; once, when the last job ends
+     */
+    if (++xmcf->jobs_freed >= NGX_HTTP_X402_TRIM_AFTER
+        && ngx_queue_empty(&xmcf->jobs))
+    {
+        xmcf->jobs_freed = 0;
+        (void) malloc_trim(0);
+    }
+#endif
 }
 
 
