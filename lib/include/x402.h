@@ -1082,9 +1082,10 @@ x402_err x402_abi_aggregate3(uint8_t *out, size_t *out_len,
 /*
  * The simulation of a batch: eth_call({from, gas?, to: Multicall3, data},
  * "latest"), with the gas limit its transaction will have (0: none, the
- * node's): a call that would run out of it fails here too.  The parse reads Result[] = (bool success, bytes
- * returnData)[]: res[i].ok, and for a call that failed the selector of
- * its revert data (has_revert: at least 4 bytes came back).  A JSON-RPC
+ * node's): a call that would run out of it fails here too.  The parse
+ * reads Result[] = (bool success, bytes returnData)[]: res[i].ok, and for
+ * a call that failed the selector of its revert data (has_revert: at
+ * least 4 bytes came back).  A JSON-RPC
  * error (the aggregate itself reverted), a result of another count than n,
  * or any offset or length outside the data is X402_ERR_VALUE, res zeroed.
  */
