@@ -138,8 +138,6 @@ ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, u_char *buf,
  * command that is waited for). */
 ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     x402_receipt_status status, ngx_http_x402_redis_done_pt done);
-/* the highest gas a job's transaction may take */
-uint64_t ngx_http_x402_job_gas_max(ngx_http_x402_job_t *job);
 
 
 #endif /* _NGX_HTTP_X402_JOB_H_INCLUDED_ */

@@ -156,8 +156,6 @@ static const x402_receipt_status  ngx_http_x402_outcomes[] = {
 };
 
 
-
-
 static ngx_http_x402_job_t *ngx_http_x402_job_create(
     ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
     x402_payment *payment, x402_u256 *charge, ngx_uint_t upto,
@@ -233,7 +231,6 @@ static void ngx_http_x402_job_started(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_call(ngx_http_x402_job_t *job, x402_err xerr,
     u_char *buf, size_t len, ngx_http_x402_curl_done_pt done,
     ngx_http_x402_outcome_e outcome, const char *reason);
-
 
 
 static const x402_u256   ngx_http_x402_zero;
@@ -438,16 +435,6 @@ ngx_http_x402_job_calldata(ngx_http_x402_job_t *job)
     return x402_abi_settle(job->data, &job->data_len, job->offer.scheme,
                            &job->payment, &job->charge) == X402_OK
            ? NGX_OK : NGX_ERROR;
-}
-
-
-/* x402_settle_gas_max is per payment: a batch may take it for each. */
-
-uint64_t
-ngx_http_x402_job_gas_max(ngx_http_x402_job_t *job)
-{
-    return (uint64_t) job->xmcf->gas_limit_max
-           * (job->nmembers ? job->nmembers : 1);
 }
 
 
@@ -900,12 +887,10 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
         return;
     }
 
-    if (!job->gas_limit
-        && job->fees.gas_estimate > ngx_http_x402_job_gas_max(job))
-    {
+    if (!job->gas_limit && job->fees.gas_estimate > xmcf->gas_limit_max) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: settlement of %s needs %uL gas, above "
-                      "x402_settle_gas_max %ui (for each payment)", job->key,
+                      "x402_settle_gas_max %ui", job->key,
                       job->fees.gas_estimate, xmcf->gas_limit_max);
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
                               "settlement_gas_above_max");
@@ -1282,11 +1267,12 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
 
     gas = job->fees.gas_estimate + job->fees.gas_estimate / 4;
 
-    if (gas > ngx_http_x402_job_gas_max(job)) {
-        gas = ngx_http_x402_job_gas_max(job);
+    if (gas > xmcf->gas_limit_max) {
+        gas = xmcf->gas_limit_max;
     }
 
     if (job->gas_limit) {
+        /* a batch's, its simulation's */
         gas = job->gas_limit;
     }
 
