@@ -82,6 +82,7 @@ static void ngx_http_x402_batch_flush(ngx_http_x402_main_conf_t *xmcf,
     ngx_uint_t q);
 static void ngx_http_x402_batch_name(ngx_http_x402_job_t *carrier);
 static ngx_int_t ngx_http_x402_batch_calldata(ngx_http_x402_job_t *carrier);
+static void ngx_http_x402_batch_simulate(ngx_http_x402_job_t *carrier);
 static void ngx_http_x402_batch_simulated(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_batch_go(ngx_http_x402_job_t *carrier);
@@ -228,8 +229,8 @@ ngx_http_x402_batch_flush(ngx_http_x402_main_conf_t *xmcf, ngx_uint_t q)
     ngx_queue_t           *head;
     ngx_http_x402_job_t   *job, **members, *carrier;
 
-    members = ngx_alloc(xmcf->batch_waiting[q] * sizeof(ngx_http_x402_job_t *),
-                        ngx_cycle->log);
+    members = ngx_alloc(xmcf->batch_waiting[q]
+                        * sizeof(ngx_http_x402_job_t *), ngx_cycle->log);
     n = 0;
     max = X402_BATCH_MAX;
 
@@ -310,35 +311,39 @@ ngx_http_x402_batch_flush(ngx_http_x402_main_conf_t *xmcf, ngx_uint_t q)
                                    * ngx_min(xmcf->gas_limit_max,
                                              NGX_HTTP_X402_BATCH_GAS_ITEM));
 
-    /* which of them would fail: eth_call of the aggregate, from the settler */
+    ngx_http_x402_batch_simulate(carrier);
+}
 
-    {
-        size_t      len;
-        u_char     *buf;
-        ngx_int_t   rc;
 
-        len = 2 * carrier->data_len + 1024;
-        buf = ngx_alloc(len, ngx_cycle->log);
+/* Which of them would fail: eth_call of the aggregate, from the settler. */
 
-        rc = (buf != NULL
-              && x402_rpc_aggregate3_request((char *) buf, &len,
-                                             &xmcf->settler,
-                                             carrier->gas_limit,
-                                             carrier->data,
-                                             carrier->data_len, 1)
-                 == X402_OK)
-             ? ngx_http_x402_job_rpc(carrier, buf, len,
-                                     ngx_http_x402_batch_simulated)
-             : NGX_ERROR;
+static void
+ngx_http_x402_batch_simulate(ngx_http_x402_job_t *carrier)
+{
+    size_t      len;
+    u_char     *buf;
+    ngx_int_t   rc;
 
-        if (buf != NULL) {
-            ngx_free(buf);
-        }
+    len = 2 * carrier->data_len + 1024;
+    buf = ngx_alloc(len, ngx_cycle->log);
 
-        if (rc != NGX_OK) {
-            ngx_http_x402_job_end(carrier, NGX_HTTP_X402_RETRY,
-                                  "settlement_rpc_unavailable");
-        }
+    rc = (buf != NULL
+          && x402_rpc_aggregate3_request((char *) buf, &len,
+                                         &carrier->xmcf->settler,
+                                         carrier->gas_limit, carrier->data,
+                                         carrier->data_len, 1)
+             == X402_OK)
+         ? ngx_http_x402_job_rpc(carrier, buf, len,
+                                 ngx_http_x402_batch_simulated)
+         : NGX_ERROR;
+
+    if (buf != NULL) {
+        ngx_free(buf);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_x402_job_end(carrier, NGX_HTTP_X402_RETRY,
+                              "settlement_rpc_unavailable");
     }
 }
 
