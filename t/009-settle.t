@@ -301,7 +301,7 @@ sub chat {
     $res = http_request($srv, 'GET /sync/broke', { 'PAYMENT-SIGNATURE' => $h });
     is($res->{status}, 200, 'funded again: the same payment is accepted');
     my $pr = decode_json_b64($res->{headers}{'payment-response'}) // {};
-    ok($pr->{success}, 'and settles');
+    ok($pr->{success}, 'and settles') or diag(explain $pr);
     is(asset_balance($C->{X402_PAY_TO}), $m0 + $PRICE, 'paid once');
     my $tx = rpc_call('eth_getTransactionByHash', $pr->{transaction} // '0x');
     is($tx && hex($tx->{nonce}), settler_tx_count() - 1, 'the released nonce was reused (no gap)');

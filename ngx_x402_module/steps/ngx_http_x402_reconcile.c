@@ -136,18 +136,20 @@ static const char  ngx_http_x402_claim_lua[] =
  * The settler's transaction table below the mined count (ARGV[1]) is
  * done: dropped.  Nonces a failed broadcast returned to the pool (KEYS[2])
  * join the table as allocated and never signed, so that they are filled
- * even when no new settlement takes them.  Returns Redis's time (ms), then
+ * even when no new settlement takes them; they stay in the pool, so that
+ * the next settlement still takes the lowest (its allocation rewrites the
+ * record, and the fill then leaves it alone).  Returns Redis's time (ms), then
  * the rest, lowest nonces first (at most ARGV[2]): nonce, record, ...
  */
 static const char  ngx_http_x402_gaps_lua[] =
     NGX_HTTP_X402_LUA_NOW
     "local mined = tonumber(ARGV[1]) "
     "for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do "
-    "redis.call('ZREM', KEYS[2], k) "
     "local n = tonumber(k) "
     "if n ~= nil and n >= mined then "
     "redis.call('HSETNX', KEYS[1], string.format('%d', n), "
-    "string.format('%d', now)) end end "
+    "string.format('%d', now)) "
+    "else redis.call('ZREM', KEYS[2], k) end end "
     "local open = {} "
     "for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do "
     "local n = tonumber(k) "
@@ -165,11 +167,13 @@ static const char  ngx_http_x402_gaps_lua[] =
 /*
  * A nonce whose record is still ARGV[2] (allocated and never signed, or
  * the transaction of a sync payment never answered) gets the filler's
- * transaction (ARGV[3]) instead, unless its record changed meanwhile.
+ * transaction (ARGV[3]) instead, unless its record changed meanwhile; it
+ * leaves the pool of released nonces (KEYS[2]), taken.
  */
 static const char  ngx_http_x402_fill_lua[] =
     "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
     "if v ~= ARGV[2] then return 0 end "
+    "redis.call('ZREM', KEYS[2], ARGV[1]) "
     "redis.call('HSET', KEYS[1], ARGV[1], "
     "string.match(v, '^%d+') .. ' ' .. ARGV[3]) "
     "return 1";
@@ -1573,7 +1577,8 @@ ngx_http_x402_gaps_fees(void *data, ngx_int_t rc_, ngx_uint_t status,
     ngx_explicit_memzero(raw, sizeof(raw));
 
     ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_claimed, "EVAL",
-                                  ngx_http_x402_fill_lua, "1", xmcf->txs_key,
+                                  ngx_http_x402_fill_lua, "2", xmcf->txs_key,
+                                  xmcf->released_key,
                                   nonce, rc->records[rc->next],
                                   (char *) rc->fill, NULL);
 }
