@@ -23,7 +23,7 @@ x402_abi_selector(uint8_t *out, uint32_t sel)
 
 
 /* An address word: 12 zero bytes, then the 20 address bytes. */
-static void
+void
 x402_abi_address(uint8_t *out, const x402_address *a)
 {
     memset(out, 0, 12);
@@ -32,7 +32,7 @@ x402_abi_address(uint8_t *out, const x402_address *a)
 
 
 /* A small integer word (offsets and lengths). */
-static void
+void
 x402_abi_size(uint8_t *out, size_t v)
 {
     int  i;
@@ -48,7 +48,7 @@ x402_abi_size(uint8_t *out, size_t v)
 
 /* Length word, then the bytes right-padded to whole words; returns the
  * number of bytes written (32 + len rounded up to 32). */
-static size_t
+size_t
 x402_abi_bytes(uint8_t *out, const uint8_t *b, size_t len)
 {
     size_t  padded;

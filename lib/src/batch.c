@@ -25,20 +25,6 @@ const x402_address  x402_multicall3_address = { {
 } };
 
 
-static void
-x402_word_size(uint8_t *out, size_t v)
-{
-    int  i;
-
-    memset(out, 0, X402_WORD);
-
-    for (i = X402_WORD - 1; i >= X402_WORD - 8; i--) {
-        out[i] = (uint8_t) (v & 0xff);
-        v >>= 8;
-    }
-}
-
-
 /* A word that must hold a small integer (an offset, a length): else 0. */
 static int
 x402_word_small(size_t *v, const uint8_t *w)
@@ -105,8 +91,8 @@ x402_abi_aggregate3(uint8_t *out, size_t *out_len, const x402_address *target,
     p[2] = (uint8_t) (X402_SEL_AGGREGATE3 >> 8);
     p[3] = (uint8_t) X402_SEL_AGGREGATE3;
 
-    x402_word_size(p + 4, X402_WORD);           /* the array's offset */
-    x402_word_size(p + 4 + X402_WORD, n);
+    x402_abi_size(p + 4, X402_WORD);           /* the array's offset */
+    x402_abi_size(p + 4 + X402_WORD, n);
 
     /* the tuples' offsets count from the first offset word */
     head = 4 + 2 * X402_WORD;
@@ -114,16 +100,12 @@ x402_abi_aggregate3(uint8_t *out, size_t *out_len, const x402_address *target,
     at = head + off;
 
     for (i = 0; i < n; i++) {
-        x402_word_size(p + head + i * X402_WORD, off);
+        x402_abi_size(p + head + i * X402_WORD, off);
 
-        memset(p + at, 0, 12);                  /* target */
-        memcpy(p + at + 12, target->b, sizeof(target->b));
-        x402_word_size(p + at + X402_WORD, 1);  /* allowFailure */
-        x402_word_size(p + at + 2 * X402_WORD, 3 * X402_WORD);
-        x402_word_size(p + at + 3 * X402_WORD, lens[i]);
-        memcpy(p + at + 4 * X402_WORD, calls[i], lens[i]);
-        memset(p + at + 4 * X402_WORD + lens[i], 0,
-               X402_ABI_PADDED(lens[i]) - lens[i]);
+        x402_abi_address(p + at, target);
+        x402_abi_size(p + at + X402_WORD, 1);  /* allowFailure */
+        x402_abi_size(p + at + 2 * X402_WORD, 3 * X402_WORD);
+        (void) x402_abi_bytes(p + at + 3 * X402_WORD, calls[i], lens[i]);
 
         off += 4 * X402_WORD + X402_ABI_PADDED(lens[i]);
         at = head + off;
@@ -132,67 +114,6 @@ x402_abi_aggregate3(uint8_t *out, size_t *out_len, const x402_address *target,
     *out_len = need;
 
     return X402_OK;
-}
-
-
-/* a quantity: "0x" and hex digits without leading zeros */
-static void
-x402_put_quantity(x402_buf *b, uint64_t v)
-{
-    char  hex[2 * sizeof(uint64_t) + 1];
-    int   i, k;
-
-    k = 0;
-    for (i = 60; i >= 0; i -= 4) {
-        if (k > 0 || ((v >> i) & 0xf) != 0 || i == 0) {
-            hex[k++] = "0123456789abcdef"[(v >> i) & 0xf];
-        }
-    }
-    hex[k] = '\0';
-
-    x402_puts(b, "0x");
-    x402_puts(b, hex);
-}
-
-
-/*
- * eth_call [{"from"?, "gas"?, "to", "data"}, block]; block UINT64_MAX:
- * "latest"; gas 0: none
- */
-static void
-x402_put_call(x402_buf *b, const char *open, uint64_t id,
-    const x402_address *from, uint64_t gas, const x402_address *to,
-    const uint8_t *data, size_t len, uint64_t block)
-{
-    x402_rpc_head(b, open, id, "eth_call");
-
-    x402_puts(b, "{");
-
-    if (from != NULL) {
-        x402_puts(b, "\"from\":\"");
-        x402_put_hex(b, from->b, sizeof(from->b));
-        x402_puts(b, "\",");
-    }
-
-    if (gas != 0) {
-        x402_puts(b, "\"gas\":\"");
-        x402_put_quantity(b, gas);
-        x402_puts(b, "\",");
-    }
-
-    x402_puts(b, "\"to\":\"");
-    x402_put_hex(b, to->b, sizeof(to->b));
-    x402_puts(b, "\",\"data\":\"");
-    x402_put_hex(b, data, len);
-
-    if (block == UINT64_MAX) {
-        x402_puts(b, "\"},\"latest\"]}");
-        return;
-    }
-
-    x402_puts(b, "\"},\"");
-    x402_put_quantity(b, block);
-    x402_puts(b, "\"]}");
 }
 
 
@@ -211,7 +132,7 @@ x402_rpc_aggregate3_request(char *out, size_t *out_len,
 
     x402_buf_init(&b, out, *out_len);
 
-    x402_put_call(&b, "", id, from, gas, &x402_multicall3_address, data,
+    x402_put_eth_call(&b, "", id, from, gas, &x402_multicall3_address, data,
                   data_len, UINT64_MAX);
 
     return x402_buf_finish(&b, out_len);
@@ -471,7 +392,7 @@ x402_rpc_nonce_bits_request(char *out, size_t *out_len,
 
     for (i = 0; i < n; i++) {
         x402_abi_nonce_bitmap(word, &items[i].payer, &items[i].nonce);
-        x402_put_call(&b, i ? "," : "[", id + i, NULL, 0,
+        x402_put_eth_call(&b, i ? "," : "[", id + i, NULL, 0,
                       &x402_permit2_address, word, sizeof(word), block);
     }
 

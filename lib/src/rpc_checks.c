@@ -45,20 +45,8 @@ x402_rpc_call(x402_buf *b, uint64_t id, uint64_t first_id,
     const x402_address *from, const x402_address *to, const uint8_t *data,
     size_t len)
 {
-    x402_rpc_head(b, x402_rpc_open(id, first_id), id, "eth_call");
-    x402_puts(b, "{");
-
-    if (from != NULL) {
-        x402_puts(b, "\"from\":\"");
-        x402_put_hex(b, from->b, sizeof(from->b));
-        x402_puts(b, "\",");
-    }
-
-    x402_puts(b, "\"to\":\"");
-    x402_put_hex(b, to->b, sizeof(to->b));
-    x402_puts(b, "\",\"data\":\"");
-    x402_put_hex(b, data, len);
-    x402_puts(b, "\"},\"latest\"]}");
+    x402_put_eth_call(b, x402_rpc_open(id, first_id), id, from, 0, to, data,
+                      len, UINT64_MAX);
 }
 
 

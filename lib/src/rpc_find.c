@@ -61,8 +61,6 @@ x402_rpc_transfers_request(char *out, size_t *out_len,
     const x402_address *token, const x402_address *from,
     const x402_address *to, uint64_t from_block, uint64_t id)
 {
-    char      hex[2 * sizeof(uint64_t) + 1];
-    int       i, n;
     x402_buf  b;
 
     if (out_len == NULL || token == NULL || from == NULL || to == NULL
@@ -83,17 +81,8 @@ x402_rpc_transfers_request(char *out, size_t *out_len,
     x402_puts(&b, "\",");
     x402_put_topic(&b, to);
 
-    /* a quantity: no leading zeros */
-    n = 0;
-    for (i = 60; i >= 0; i -= 4) {
-        if (n > 0 || ((from_block >> i) & 0xf) != 0 || i == 0) {
-            hex[n++] = "0123456789abcdef"[(from_block >> i) & 0xf];
-        }
-    }
-    hex[n] = '\0';
-
-    x402_puts(&b, "\"],\"fromBlock\":\"0x");
-    x402_puts(&b, hex);
+    x402_puts(&b, "\"],\"fromBlock\":\"");
+    x402_put_quantity(&b, from_block);
     x402_puts(&b, "\",\"toBlock\":\"latest\"}]}");
 
     return x402_buf_finish(&b, out_len);

@@ -75,6 +75,66 @@ x402_put_u64(x402_buf *b, uint64_t v)
 
 
 void
+x402_put_quantity(x402_buf *b, uint64_t v)
+{
+    char  hex[2 * sizeof(uint64_t) + 1];
+    int   i, k;
+
+    k = 0;
+    for (i = 60; i >= 0; i -= 4) {
+        if (k > 0 || ((v >> i) & 0xf) != 0 || i == 0) {
+            hex[k++] = "0123456789abcdef"[(v >> i) & 0xf];
+        }
+    }
+    hex[k] = '\0';
+
+    x402_puts(b, "0x");
+    x402_puts(b, hex);
+}
+
+
+/*
+ * eth_call [{"from"?, "gas"?, "to", "data"}, block]; block UINT64_MAX:
+ * "latest"; gas 0: none
+ */
+void
+x402_put_eth_call(x402_buf *b, const char *open, uint64_t id,
+    const x402_address *from, uint64_t gas, const x402_address *to,
+    const uint8_t *data, size_t len, uint64_t block)
+{
+    x402_rpc_head(b, open, id, "eth_call");
+
+    x402_puts(b, "{");
+
+    if (from != NULL) {
+        x402_puts(b, "\"from\":\"");
+        x402_put_hex(b, from->b, sizeof(from->b));
+        x402_puts(b, "\",");
+    }
+
+    if (gas != 0) {
+        x402_puts(b, "\"gas\":\"");
+        x402_put_quantity(b, gas);
+        x402_puts(b, "\",");
+    }
+
+    x402_puts(b, "\"to\":\"");
+    x402_put_hex(b, to->b, sizeof(to->b));
+    x402_puts(b, "\",\"data\":\"");
+    x402_put_hex(b, data, len);
+
+    if (block == UINT64_MAX) {
+        x402_puts(b, "\"},\"latest\"]}");
+        return;
+    }
+
+    x402_puts(b, "\"},\"");
+    x402_put_quantity(b, block);
+    x402_puts(b, "\"]}");
+}
+
+
+void
 x402_rpc_head(x402_buf *b, const char *open, uint64_t id, const char *method)
 {
     x402_puts(b, open);

@@ -14,6 +14,13 @@ int x402_hex_digit(char c);
 /* Does s (NUL-terminated) equal the len bytes at t? */
 int x402_str_eq(const char *s, const char *t, size_t len);
 
+/* ABI words (abi.c): an address word (12 zero bytes, then the address),
+ * a small integer word (offsets, lengths), and bytes as a length word then
+ * the bytes right-padded to whole words (returns the bytes written). */
+void x402_abi_address(uint8_t *out, const x402_address *a);
+void x402_abi_size(uint8_t *out, size_t v);
+size_t x402_abi_bytes(uint8_t *out, const uint8_t *b, size_t len);
+
 /* Are the n bytes at p all zero? */
 int x402_zero_bytes(const uint8_t *p, size_t n);
 
@@ -118,6 +125,13 @@ void x402_puts(x402_buf *b, const char *s);
 /* "0x" and lowercase hex, no quotes. */
 void x402_put_hex(x402_buf *b, const uint8_t *in, size_t len);
 void x402_put_u64(x402_buf *b, uint64_t v);
+/* A JSON-RPC quantity: "0x" and hex digits without leading zeros. */
+void x402_put_quantity(x402_buf *b, uint64_t v);
+/* `open`, then eth_call [{"from"?, "gas"?, "to", "data"}, block]: from
+ * NULL and gas 0 are left out, block UINT64_MAX is "latest". */
+void x402_put_eth_call(x402_buf *b, const char *open, uint64_t id,
+    const x402_address *from, uint64_t gas, const x402_address *to,
+    const uint8_t *data, size_t len, uint64_t block);
 /* `open` ("[", "," or ""), then {"jsonrpc":"2.0","id":<id>,"method":
  * "<method>","params":[ */
 void x402_rpc_head(x402_buf *b, const char *open, uint64_t id,
