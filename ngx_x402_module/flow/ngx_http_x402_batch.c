@@ -116,6 +116,9 @@ typedef struct {
 } ngx_http_x402_batch_mined_t;
 
 
+static void ngx_http_x402_batch_mined_free(ngx_http_x402_batch_mined_t *m);
+
+
 /*
  * Settles a reserved payment: in its worker's batch when the location
  * batches, else at once (ngx_http_x402_settle_start()).
@@ -608,9 +611,7 @@ ngx_http_x402_batch_mined(ngx_http_x402_job_t *carrier, ngx_str_t *body)
                       "x402: settlement of %s reverted whole in %s (block "
                       "%uL): each settled alone", carrier->key, carrier->tx,
                       out.block);
-        ngx_free(m->items);
-        ngx_free(m->logs);
-        ngx_free(m);
+        ngx_http_x402_batch_mined_free(m);
         ngx_http_x402_job_end(carrier, NGX_HTTP_X402_FAILED,
                               "invalid_exact_evm_transaction_failed");
         return;
@@ -647,15 +648,7 @@ ngx_http_x402_batch_mined(ngx_http_x402_job_t *carrier, ngx_str_t *body)
 pending:
 
     if (m != NULL) {
-        if (m->items != NULL) {
-            ngx_free(m->items);
-        }
-
-        if (m->logs != NULL) {
-            ngx_free(m->logs);
-        }
-
-        ngx_free(m);
+        ngx_http_x402_batch_mined_free(m);
     }
 
     /* mined, and not told apart: the reconciler reads each payment's log */
@@ -703,9 +696,7 @@ ngx_http_x402_batch_bits(void *data, ngx_int_t rc, ngx_uint_t status,
             ngx_free(used);
         }
 
-        ngx_free(m->items);
-        ngx_free(m->logs);
-        ngx_free(m);
+        ngx_http_x402_batch_mined_free(m);
 
         ngx_http_x402_job_end(carrier, NGX_HTTP_X402_PENDING,
                               "settlement_pending");
@@ -745,12 +736,25 @@ ngx_http_x402_batch_bits(void *data, ngx_int_t rc, ngx_uint_t status,
     }
 
     ngx_free(used);
-    ngx_free(m->items);
-    ngx_free(m->logs);
-    ngx_free(m);
+    ngx_http_x402_batch_mined_free(m);
 
     carrier->nmembers = 0;
     ngx_http_x402_job_free(carrier);
+}
+
+
+static void
+ngx_http_x402_batch_mined_free(ngx_http_x402_batch_mined_t *m)
+{
+    if (m->items != NULL) {
+        ngx_free(m->items);
+    }
+
+    if (m->logs != NULL) {
+        ngx_free(m->logs);
+    }
+
+    ngx_free(m);
 }
 
 
