@@ -1,8 +1,9 @@
 /*
  * libx402: the pure-C99 core of ngx_x402.
  *
- * x402 v2 payments with Uniswap Permit2 (schemes "exact" and "upto"):
- * codecs, the JSON wire objects, EIP-712 hashing, secp256k1 recovery and
+ * x402 v2 payments with Uniswap Permit2 (schemes "exact" and "upto", and
+ * the payment channels of "batch-settlement"): codecs, the JSON wire
+ * objects, EIP-712 hashing, secp256k1 recovery and
  * signing, and the local verification rules of the reference facilitator
  * (@x402/evm 2.27), returning its reason strings.
  *
@@ -87,6 +88,29 @@ typedef enum {
     X402_R_ALLOWANCE_REQUIRED,          /* permit2_allowance_required (412) */
     X402_R_INVALID_NONCE,               /* permit2_invalid_nonce */
     X402_R_SIMULATION_FAILED,           /* permit2_simulation_failed */
+    /* batch-settlement ("invalid_batch_settlement_evm_" + the comment) */
+    X402_R_BS_NETWORK_MISMATCH,         /* network_mismatch */
+    X402_R_BS_PAYLOAD_TYPE,             /* payload_type */
+    X402_R_BS_CHANNEL_ID_MISMATCH,      /* channel_id_mismatch */
+    X402_R_BS_TOKEN_MISMATCH,           /* token_mismatch */
+    X402_R_BS_RECEIVER_MISMATCH,        /* receiver_mismatch */
+    X402_R_BS_RECEIVER_AUTHORIZER_MISMATCH, /* receiver_authorizer_mismatch */
+    X402_R_BS_WITHDRAW_DELAY_MISMATCH,  /* withdraw_delay_mismatch */
+    X402_R_BS_VOUCHER_SIGNATURE,        /* voucher_signature */
+    X402_R_BS_PERMIT2_AUTHORIZATION_REQUIRED,
+                                        /* permit2_authorization_required */
+    X402_R_BS_PERMIT2_INVALID_SPENDER,  /* permit2_invalid_spender */
+    X402_R_BS_PERMIT2_AMOUNT_MISMATCH,  /* permit2_amount_mismatch */
+    X402_R_BS_PERMIT2_DEADLINE_EXPIRED, /* permit2_deadline_expired */
+    X402_R_BS_PERMIT2_INVALID_SIGNATURE, /* permit2_invalid_signature */
+    X402_R_BS_DEPOSIT_PAYLOAD,          /* deposit_payload */
+    X402_R_BS_CUMULATIVE_MISMATCH,      /* cumulative_amount_mismatch */
+    X402_R_BS_CUMULATIVE_EXCEEDS_BALANCE, /* cumulative_exceeds_balance */
+    X402_R_BS_CUMULATIVE_BELOW_CLAIMED, /* cumulative_below_claimed */
+    X402_R_BS_CHANNEL_NOT_FOUND,        /* channel_not_found */
+    X402_R_BS_CHANNEL_BUSY,             /* channel_busy */
+    X402_R_BS_DEPOSIT_SIMULATION_FAILED, /* deposit_simulation_failed */
+    X402_R_BS_DEPOSIT_TRANSACTION_FAILED, /* deposit_transaction_failed */
     X402_R_MAX
 } x402_reason;
 
@@ -110,7 +134,8 @@ typedef struct { uint8_t b[32]; } x402_u256;    /* big-endian */
 typedef enum {
     X402_SCHEME_UNKNOWN = 0,
     X402_SCHEME_EXACT,
-    X402_SCHEME_UPTO
+    X402_SCHEME_UPTO,
+    X402_SCHEME_BATCH                   /* "batch-settlement" */
 } x402_scheme;
 
 /* Canonical addresses (raw bytes). */
@@ -118,12 +143,24 @@ extern const x402_address x402_permit2_address;
 extern const x402_address x402_exact_proxy_address;
 extern const x402_address x402_upto_proxy_address;
 extern const x402_address x402_opg_base_address;
+/* batch-settlement: x402BatchSettlement, 0x4020074e9dF2ce1deE5A9C1b5c3f5
+ * 41D02a10003, and its Permit2DepositCollector, 0x4020425FAf3B746C082C2f9
+ * 42b4E5159887B0005 (the spender of a deposit's Permit2 signature) */
+extern const x402_address x402_batch_settlement_address;
+extern const x402_address x402_permit2_deposit_collector_address;
 
-/* "exact" / "upto" / NULL, and the reverse (X402_SCHEME_UNKNOWN if none). */
+/* The withdraw delays x402BatchSettlement accepts, in seconds (15 minutes
+ * to 30 days). */
+#define X402_CHANNEL_WITHDRAW_DELAY_MIN  900
+#define X402_CHANNEL_WITHDRAW_DELAY_MAX  2592000
+
+/* "exact" / "upto" / "batch-settlement" / NULL, and the reverse
+ * (X402_SCHEME_UNKNOWN if none). */
 const char *x402_scheme_name(x402_scheme s);
 x402_scheme x402_scheme_parse(const char *s, size_t len);
 
-/* The Permit2 spender (x402 proxy) each scheme requires. */
+/* The Permit2 spender each scheme requires: the x402 proxy of exact and
+ * upto, the deposit collector of batch-settlement. */
 const x402_address *x402_scheme_spender(x402_scheme s);
 
 
@@ -265,6 +302,13 @@ typedef struct {
     uint32_t      max_timeout_seconds;
     const char   *extra_name;          /* optional extra.name (or NULL) */
     const char   *extra_version;       /* optional extra.version (or NULL) */
+    /* batch-settlement only (zero for the other schemes): extra.
+     * receiverAuthorizer, extra.withdrawDelay (seconds, within
+     * X402_CHANNEL_WITHDRAW_DELAY_MIN..MAX) and extra.minDeposit */
+    x402_address  receiver_authorizer;
+    uint64_t      withdraw_delay;
+    int           has_min_deposit;
+    x402_u256     min_deposit;
 } x402_offer;
 
 /* The resource an offer is for. */
@@ -279,7 +323,10 @@ typedef struct {
  * order: {"x402Version":2,"error":…,"resource":{url,description,mimeType},
  * "accepts":[{scheme,network,amount,asset,payTo,maxTimeoutSeconds,
  * "extra":{"assetTransferMethod":"permit2",name?,version?,
- * facilitatorAddress? (upto)}}]}.  `error` may be NULL (omitted).
+ * facilitatorAddress? (upto)}}]}; batch-settlement's extra is
+ * {"receiverAuthorizer","withdrawDelay":<n>,"minDeposit"? (has_min_deposit),
+ * name?,version?,"assetTransferMethod":"permit2"} (no facilitatorAddress).
+ * `error` may be NULL (omitted).
  * Addresses are written EIP-55 checksummed, amounts in decimal.
  * Writes a NUL-terminated string; *out_len (in: capacity, out: length
  * without the NUL).
@@ -493,8 +540,9 @@ x402_reason x402_offer_match(const x402_offer *offer, const x402_payment *p);
 
 /*
  * Is a the same offer as b (the terms a verdict was reached for)?  Scheme,
- * chain, amount, asset, payTo, maxTimeoutSeconds, and for upto the
- * facilitator.  1 or 0.
+ * chain, amount, asset, payTo, maxTimeoutSeconds, for upto the
+ * facilitator, for batch-settlement the receiver authorizer and the
+ * withdraw delay.  1 or 0.
  */
 int x402_offer_eq(const x402_offer *a, const x402_offer *b);
 
@@ -1282,6 +1330,301 @@ x402_err x402_settle_response_parse(int *success, char *reason,
     size_t len);
 
 
+/* ---------------------------------------------------- batch-settlement */
+
+/*
+ * The x402 "batch-settlement" scheme (@x402/evm 2.27, contract
+ * x402BatchSettlement): a payer deposits into a channel once (a Permit2
+ * transfer through the deposit collector) and then pays each request with
+ * a voucher, an EIP-712 signature over the cumulative amount the receiver
+ * may claim; the receiver claims vouchers in batches (claim) and sweeps
+ * what it claimed (settle).
+ */
+
+/* The immutable channel parameters; their EIP-712 hash is the channel id. */
+typedef struct {
+    x402_address  payer;
+    x402_address  payer_authorizer;    /* signs the vouchers */
+    x402_address  receiver;
+    x402_address  receiver_authorizer;
+    x402_address  token;
+    uint64_t      withdraw_delay;      /* uint40, seconds */
+    uint8_t       salt[32];
+} x402_channel_config;
+
+/*
+ * EIP-712 under the domain {name "x402 Batch Settlement", version "1",
+ * chainId, verifyingContract x402_batch_settlement_address}:
+ *  - the domain separator: keccak(abi.encode(keccak("EIP712Domain(string
+ *    name,string version,uint256 chainId,address verifyingContract)"),
+ *    keccak(name), keccak(version), chainId, verifyingContract));
+ *  - the channel id: keccak(0x1901 ‖ domain ‖ keccak(abi.encode(
+ *    keccak("ChannelConfig(address payer,address payerAuthorizer,address
+ *    receiver,address receiverAuthorizer,address token,uint40
+ *    withdrawDelay,bytes32 salt)"), the seven fields)));
+ *  - a voucher's digest, what payer_authorizer signs: the same over
+ *    keccak("Voucher(bytes32 channelId,uint128 maxClaimableAmount)").
+ */
+void x402_channel_domain_separator(uint8_t out[32], uint64_t chain_id);
+void x402_channel_id(uint8_t out[32], uint64_t chain_id,
+    const x402_channel_config *c);
+void x402_channel_voucher_digest(uint8_t out[32], uint64_t chain_id,
+    const uint8_t channel_id[32], const x402_u256 *max_claimable);
+
+typedef enum {
+    X402_CHANNEL_DEPOSIT = 1,          /* payload.type "deposit" */
+    X402_CHANNEL_VOUCHER,              /* "voucher" */
+    X402_CHANNEL_REFUND                /* "refund" */
+} x402_channel_type;
+
+/* A decoded PAYMENT-SIGNATURE of a batch-settlement request. */
+typedef struct {
+    /* "accepted": as x402_payment's, plus two members of its extra */
+    struct {
+        x402_scheme   scheme;          /* X402_SCHEME_UNKNOWN: other text */
+        char          network[X402_NETWORK_MAX + 1];
+        int           has_chain_id;    /* network parsed as eip155:<n> */
+        uint64_t      chain_id;
+        x402_u256     amount;
+        x402_address  asset;
+        x402_address  pay_to;
+        uint32_t      max_timeout_seconds;
+        int           has_receiver_authorizer;
+        x402_address  receiver_authorizer;
+        int           has_withdraw_delay;
+        uint64_t      withdraw_delay;
+    } accepted;
+
+    x402_channel_type    type;
+    x402_channel_config  config;               /* payload.channelConfig */
+
+    /* payload.voucher */
+    uint8_t       channel_id[32];              /* channelId, as sent */
+    x402_u256     max_claimable;               /* < 2^128 */
+    uint8_t       signature[X402_SIGNATURE_MAX];
+    size_t        signature_len;
+
+    /* deposit only: payload.deposit.amount (< 2^128) and
+     * .authorization.permit2Authorization (has_permit2 0 when absent: an
+     * erc3009Authorization) */
+    x402_u256     deposit_amount;
+    int           has_permit2;
+    x402_address  from;
+    x402_address  token;                       /* permitted.token */
+    x402_address  spender;
+    x402_u256     permit_amount;               /* permitted.amount */
+    x402_u256     nonce;
+    x402_u256     deadline;
+    uint8_t       witness_channel_id[32];      /* witness.channelId */
+    uint8_t       deposit_signature[X402_SIGNATURE_MAX];
+    size_t        deposit_signature_len;
+
+    /* refund only: payload.amount (< 2^128), optional */
+    int           has_refund_amount;
+    x402_u256     refund_amount;
+} x402_channel_payment;
+
+/*
+ * Decode a batch-settlement PaymentPayload, with the rules of
+ * x402_payment_decode_json(): x402Version 2, at most X402_PAYLOAD_JSON_MAX
+ * bytes, duplicate keys X402_ERR_JSON, *field the dotted path of the
+ * offending field ("payload.voucher.maxClaimableAmount"), a required field
+ * that is null X402_ERR_TYPE, absent X402_ERR_MISSING.  Amounts are
+ * strings (decimal or 0x hex); a uint128 field (maxClaimableAmount,
+ * deposit.amount, the refund's amount) of 2^128 or more is
+ * X402_ERR_OVERFLOW.  channelConfig.withdrawDelay, accepted.extra.
+ * withdrawDelay and maxTimeoutSeconds are JSON integers (2.0 counts): a
+ * negative withdraw delay is X402_ERR_VALUE, one past uint40
+ * X402_ERR_OVERFLOW; maxTimeoutSeconds is 1 to 2^32 - 1 (X402_ERR_VALUE).
+ * channelId, witness.channelId and salt are "0x" + 64 hex digits (else
+ * X402_ERR_VALUE); payload.type one of "deposit", "voucher", "refund"
+ * (else X402_ERR_VALUE); a deposit needs deposit.amount and
+ * deposit.authorization, and its permit2Authorization, when present,
+ * every field.  A signature string that is not "0x" + even hex of 1 to
+ * X402_SIGNATURE_MAX bytes gives a length of 0 (verification fails then),
+ * as in x402_payment.  Other members of accepted.extra (channelState,
+ * voucherState, minDeposit, name, version, assetTransferMethod) and
+ * "extensions" are not read; "resource" may be absent, null or an object.
+ */
+x402_err x402_channel_payment_decode_json(x402_channel_payment *out,
+    const char **field, const char *json, size_t len);
+
+/* The PAYMENT-SIGNATURE header value: base64, then the JSON above. */
+x402_err x402_channel_payment_decode_header(x402_channel_payment *out,
+    const char **field, const char *header, size_t len);
+
+/*
+ * The local verification of a batch-settlement payment against the
+ * server's own offer (a batch-settlement offer), in this order:
+ *  1. accepted.scheme is not batch-settlement: X402_R_NO_MATCH;
+ *  2. accepted.network is not the offer's "eip155:<chain_id>":
+ *     X402_R_BS_NETWORK_MISMATCH;
+ *  3. a refund: X402_R_BS_PAYLOAD_TYPE (not taken here);
+ *  4. the channel id of config on the offer's chain (written to
+ *     channel_id, which may be NULL) is not voucher.channelId:
+ *     X402_R_BS_CHANNEL_ID_MISMATCH;
+ *  5. config.token, .receiver, .receiverAuthorizer, .withdrawDelay against
+ *     the offer's asset, pay_to, receiver_authorizer, withdraw_delay:
+ *     X402_R_BS_TOKEN_MISMATCH, _RECEIVER_MISMATCH,
+ *     _RECEIVER_AUTHORIZER_MISMATCH, _WITHDRAW_DELAY_MISMATCH;
+ *  6. the voucher must be 65 bytes recovering to a non-zero
+ *     config.payerAuthorizer: X402_R_BS_VOUCHER_SIGNATURE;
+ *  7. a deposit: without permit2Authorization
+ *     X402_R_BS_PERMIT2_AUTHORIZATION_REQUIRED; from other than
+ *     config.payer, permitted.token other than config.token or
+ *     witness.channelId other than the channel id
+ *     X402_R_BS_DEPOSIT_PAYLOAD; a spender other than the deposit collector
+ *     X402_R_BS_PERMIT2_INVALID_SPENDER; permitted.amount other than
+ *     deposit.amount, or 0, X402_R_BS_PERMIT2_AMOUNT_MISMATCH; deadline
+ *     before now + min_left (at least X402_DEADLINE_MARGIN, as in
+ *     x402_verify_local()) X402_R_BS_PERMIT2_DEADLINE_EXPIRED; a 65-byte
+ *     signature that does not recover (x402_channel_deposit_digest()) to
+ *     from, or an empty one, X402_R_BS_PERMIT2_INVALID_SIGNATURE (other
+ *     lengths are a contract wallet's: the chain's simulation judges);
+ *  8. maxClaimableAmount 0: X402_R_BS_CUMULATIVE_BELOW_CLAIMED.
+ * Returns X402_R_VALID otherwise; NULL offer or payment, or an offer of
+ * another scheme, X402_R_PAYMENT_REQUIRED.  Pure: the amounts against the
+ * channel's state (X402_R_BS_CUMULATIVE_*) are the caller's.
+ */
+x402_reason x402_channel_verify_local(const x402_context *ctx,
+    uint8_t channel_id[32], const x402_offer *offer,
+    const x402_channel_payment *p, uint64_t now, uint64_t min_left);
+
+/*
+ * The Permit2 PermitWitnessTransferFrom digest of a deposit: witness type
+ * "DepositWitness witness)DepositWitness(bytes32 channelId)TokenPermissions
+ * (address token,uint256 amount)", witness hash keccak(abi.encode(keccak(
+ * "DepositWitness(bytes32 channelId)"), witness.channelId)), permitted
+ * (token, permitted.amount), spender, nonce and deadline as signed, under
+ * Permit2's domain on chain_id.
+ */
+void x402_channel_deposit_digest(uint8_t out[32], uint64_t chain_id,
+    const x402_channel_payment *p);
+
+/* x402BatchSettlement's selectors */
+#define X402_SEL_CHANNEL_DEPOSIT     0x140f1e75u  /* deposit(config,...) */
+#define X402_SEL_CHANNEL_CLAIM       0x29237b0cu  /* claim(VoucherClaim[]) */
+#define X402_SEL_CHANNEL_SETTLE      0x9db32a8fu  /* settle(address,address) */
+#define X402_SEL_CHANNELS            0x7a7ebd7bu  /* channels(bytes32) */
+#define X402_SEL_PENDING_WITHDRAWALS 0xb7f06ebeu  /* pendingWithdrawals() */
+
+/* A ChannelConfig's ABI words (7 static words, 224 bytes). */
+#define X402_CHANNEL_CONFIG_WORDS  7
+
+/*
+ * deposit(ChannelConfig config, uint128 amount, address collector, bytes
+ * collectorData) of a decoded deposit: amount = deposit.amount, collector =
+ * x402_permit2_deposit_collector_address, collectorData = abi.encode(
+ * uint256 nonce, uint256 deadline, bytes signature, bytes eip2612Data = "").
+ * X402_CHANNEL_DEPOSIT_LEN(sig) bytes, 644 with a 65-byte signature; at
+ * most X402_CHANNEL_DEPOSIT_MAX.  *out_len in: capacity, out: length.
+ * X402_ERR_ARG for a payment without permit2Authorization or signature.
+ */
+#define X402_CHANNEL_DEPOSIT_LEN(sig)  (4 + 17 * 32 + X402_ABI_PADDED(sig))
+#define X402_CHANNEL_DEPOSIT_MAX  X402_CHANNEL_DEPOSIT_LEN(X402_SIGNATURE_MAX)
+x402_err x402_abi_channel_deposit(uint8_t *out, size_t *out_len,
+    const x402_channel_payment *p);
+
+/* One row of a claim: a signed voucher and the cumulative amount claimed. */
+typedef struct {
+    x402_channel_config  config;
+    x402_u256            max_claimable;
+    const uint8_t       *signature;
+    size_t               signature_len;    /* at most X402_SIGNATURE_MAX */
+    x402_u256            total_claimed;
+} x402_channel_claim;
+
+/*
+ * claim(VoucherClaim[] voucherClaims), VoucherClaim = ((ChannelConfig
+ * channel, uint128 maxClaimableAmount) voucher, bytes signature, uint128
+ * totalClaimed), for n >= 1 rows (the contract refuses an empty batch):
+ * x402_abi_channel_claim_len() bytes (4 + 64 + n * 384 + the signatures
+ * padded to words).  *out_len in: capacity, out: length.  X402_ERR_ARG for
+ * no rows or a signature longer than X402_SIGNATURE_MAX (or NULL with a
+ * length); the amounts are written as they are (uint128 is the caller's
+ * to respect).
+ */
+size_t x402_abi_channel_claim_len(const x402_channel_claim *rows, size_t n);
+x402_err x402_abi_channel_claim(uint8_t *out, size_t *out_len,
+    const x402_channel_claim *rows, size_t n);
+
+/* settle(address receiver, address token): 68 bytes. */
+void x402_abi_channel_settle(uint8_t out[68], const x402_address *receiver,
+    const x402_address *token);
+
+/* channels(bytes32 channelId): 36 bytes; it returns (uint128 balance,
+ * uint128 totalClaimed). */
+void x402_abi_channel_state(uint8_t out[36], const uint8_t channel_id[32]);
+
+/* pendingWithdrawals(bytes32 channelId): 36 bytes; it returns (uint128
+ * amount, uint40 initiatedAt). */
+void x402_abi_channel_withdrawal(uint8_t out[36],
+    const uint8_t channel_id[32]);
+
+/*
+ * The "result" of those eth_calls: "0x" + exactly two words (128 hex
+ * digits), each within its type (uint128, uint40); anything else ("0x"
+ * from an address without code included) is X402_ERR_VALUE.
+ */
+x402_err x402_channel_state_parse(x402_u256 *balance,
+    x402_u256 *total_claimed, const char *hex, size_t len);
+x402_err x402_channel_withdrawal_parse(x402_u256 *amount,
+    uint64_t *initiated_at, const char *hex, size_t len);
+
+/* topic0 of WithdrawInitiated (a payer starting to take the channel
+ * back): x402_channel_withdraw_topic, below with the logs' reader. */
+
+/*
+ * A config as its 7 ABI words (224 bytes), to store it, and the reverse:
+ * a length other than 224, an address word with a non-zero high byte or a
+ * withdraw delay past uint40 is X402_ERR_VALUE.
+ */
+void x402_channel_config_encode(uint8_t out[224],
+    const x402_channel_config *c);
+x402_err x402_channel_config_decode(x402_channel_config *c,
+    const uint8_t *in, size_t len);
+
+/* A channel's state as a server answers it. */
+typedef struct {
+    uint8_t    channel_id[32];
+    x402_u256  balance;
+    x402_u256  total_claimed;
+    uint64_t   withdraw_requested_at;    /* unix seconds, 0: none */
+    x402_u256  refund_nonce;
+    int        has_charged_cumulative;
+    x402_u256  charged_cumulative;       /* what the server charged so far */
+} x402_channel_state;
+
+/*
+ * The SettleResponse of a batch-settlement payment, compact JSON in this
+ * key order: {"success":true,"transaction":tx or "","network":
+ * "eip155:<chain_id>","payer":"0x…" (EIP-55),"amount":deposit (decimal) or
+ * "","extra":{"chargedAmount":"…" (omitted when charged is NULL),
+ * "channelState":{"channelId":"0x…","balance":"…","totalClaimed":"…",
+ * "withdrawRequestedAt":<n>,"refundNonce":"…","chargedCumulativeAmount":
+ * "…" (when has_charged_cumulative)}}}.  tx: "0x…" text (NULL: "");
+ * deposit: NULL for a voucher.  Writes a NUL; *out_len in: capacity, out:
+ * length without it.
+ */
+x402_err x402_channel_settle_response_encode(char *out, size_t *out_len,
+    uint64_t chain_id, const x402_address *payer, const char *tx,
+    const x402_u256 *deposit, const x402_u256 *charged,
+    const x402_channel_state *st);
+
+/*
+ * The accepts array "[{…}]" of a corrective 402 (the client's voucher base
+ * is stale): the batch-settlement offer as x402_accepts_encode() writes
+ * it, with extra.channelState (st, as in the SettleResponse) and, when
+ * sig_len > 0, extra.voucherState {"signedMaxClaimable":"…","signature":
+ * "0x…"} (the last voucher the server holds) added at the end of "extra".
+ * X402_ERR_ARG for an offer of another scheme, or sig_len > 0 without
+ * signed_max, or beyond X402_SIGNATURE_MAX.
+ */
+x402_err x402_channel_accepts_encode(char *out, size_t *out_len,
+    const x402_offer *offer, const x402_channel_state *st,
+    const x402_u256 *signed_max, const uint8_t *sig, size_t sig_len);
+
+
 /* --------------------------------------------------------------- usage */
 
 
@@ -1470,6 +1813,49 @@ void x402_usage_finish(x402_usage *u);
 void x402_usage_charge(x402_u256 *out, int *clamped, uint64_t prompt,
     uint64_t completion, const x402_u256 *input_per_1k,
     const x402_u256 *output_per_1k, const x402_u256 *cap);
+
+
+/* ------------------------------------- batch-settlement: JSON-RPC reads */
+
+/*
+ * A batch of n eth_calls ("[…]", ids first_id .. first_id + n - 1) to one
+ * contract `to`, from `from` (NULL: none) with gas (0: the node's), the
+ * calldata data[i] (lens[i] bytes, at least 1).  n is 1 to X402_CALLS_MAX.
+ * The parse: res[i].ok for a call that returned at least ret_size bytes
+ * (the first ret_size of them in ret + i * ret_size); a revert is
+ * res[i].ok = 0 with its selector when it has one.  Any other JSON-RPC
+ * error, a short return, or a malformed reply is X402_ERR_VALUE (res and
+ * ret zeroed).
+ */
+#define X402_CALLS_MAX  128
+x402_err x402_rpc_calls_request(char *out, size_t *out_len,
+    const x402_address *from, uint64_t gas, const x402_address *to,
+    const uint8_t *const *data, const size_t *lens, size_t n,
+    uint64_t first_id);
+x402_err x402_rpc_calls_parse(x402_call_result *res, uint8_t *ret,
+    size_t ret_size, size_t n, const char *json, size_t len,
+    uint64_t first_id);
+
+/*
+ * The contract's WithdrawInitiated(bytes32 indexed channelId, uint128
+ * amount, uint40 finalizeAfter) logs from_block .. to_block: eth_getLogs
+ * on x402_batch_settlement_address.  The parse keeps each log that was
+ * not removed by a reorganisation, in order; more than cap is
+ * X402_ERR_BUFFER, a log that is not such an event X402_ERR_VALUE.
+ */
+typedef struct {
+    uint8_t    channel_id[32];
+    x402_u256  amount;
+    uint64_t   finalize_after;     /* unix s */
+    uint64_t   block;
+} x402_channel_withdraw;
+
+extern const uint8_t x402_channel_withdraw_topic[32];
+
+x402_err x402_rpc_withdraw_logs_request(char *out, size_t *out_len,
+    uint64_t from_block, uint64_t to_block, uint64_t id);
+x402_err x402_rpc_withdraw_logs_parse(x402_channel_withdraw *out, size_t *n,
+    size_t cap, const char *json, size_t len, uint64_t id);
 
 
 #ifdef __cplusplus

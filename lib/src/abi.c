@@ -12,7 +12,7 @@
 #define X402_WORD  32
 
 
-static void
+void
 x402_abi_selector(uint8_t *out, uint32_t sel)
 {
     out[0] = (uint8_t) (sel >> 24);

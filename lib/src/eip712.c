@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "x402.h"
+#include "x402_internal.h"
 
 
 /* keccak("EIP712Domain(string name,uint256 chainId,address verifyingContract)") */
@@ -169,23 +170,35 @@ x402_permit2_struct_hash(uint8_t out[32], x402_scheme scheme,
 }
 
 
+void
+x402_eip712_hash(uint8_t out[32], const uint8_t domain[32],
+    const uint8_t struct_hash[32])
+{
+    uint8_t  buf[66];
+
+    buf[0] = 0x19;
+    buf[1] = 0x01;
+    memcpy(buf + 2, domain, 32);
+    memcpy(buf + 34, struct_hash, 32);
+
+    x402_keccak256(out, buf, sizeof(buf));
+}
+
+
 x402_err
 x402_permit2_digest(uint8_t out[32], x402_scheme scheme, uint64_t chain_id,
     const x402_payment *p)
 {
-    uint8_t   buf[66];
+    uint8_t   domain[32], hash[32];
     x402_err  rc;
 
-    rc = x402_permit2_struct_hash(buf + 34, scheme, p);
+    rc = x402_permit2_struct_hash(hash, scheme, p);
     if (rc != X402_OK) {
         return rc;
     }
 
-    buf[0] = 0x19;
-    buf[1] = 0x01;
-    x402_permit2_domain_separator(buf + 2, chain_id);
-
-    x402_keccak256(out, buf, sizeof(buf));
+    x402_permit2_domain_separator(domain, chain_id);
+    x402_eip712_hash(out, domain, hash);
 
     return X402_OK;
 }

@@ -30,8 +30,8 @@
  * A JSON number with an integral value: the reference (JavaScript) reads
  * 2 and 2.0 alike, so both are accepted.
  */
-static x402_err
-x402_json_get_int(json_int_t *out, json_t *obj, const char *key)
+x402_err
+x402_json_get_int(int64_t *out, json_t *obj, const char *key)
 {
     double    d;
     json_t   *v;
@@ -40,7 +40,7 @@ x402_json_get_int(json_int_t *out, json_t *obj, const char *key)
     rc = x402_json_get(&v, obj, key, JSON_INTEGER, 1);
 
     if (rc == X402_OK) {
-        *out = json_integer_value(v);
+        *out = (int64_t) json_integer_value(v);
         return X402_OK;
     }
 
@@ -59,13 +59,13 @@ x402_json_get_int(json_int_t *out, json_t *obj, const char *key)
         return X402_ERR_TYPE;
     }
 
-    *out = (json_int_t) d;
+    *out = (int64_t) d;
 
     return X402_OK;
 }
 
 
-static x402_err
+x402_err
 x402_json_get_address(x402_address *out, json_t *obj, const char *key,
     int required, int *present)
 {
@@ -91,7 +91,7 @@ x402_json_get_address(x402_address *out, json_t *obj, const char *key,
 
 
 /* uint256 fields are strings: decimal or 0x hex, as the TS reference. */
-static x402_err
+x402_err
 x402_json_get_u256(x402_u256 *out, json_t *obj, const char *key)
 {
     json_t    *v;
@@ -108,23 +108,31 @@ x402_json_get_u256(x402_u256 *out, json_t *obj, const char *key)
 }
 
 
-int
-x402_signature_from_hex(x402_payment *out, const char *s, size_t len)
+size_t
+x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
+    size_t len)
 {
     size_t  n;
-
-    out->signature_len = 0;
 
     if (len < 4 || s[0] != '0' || s[1] != 'x') {
         return 0;
     }
 
     /* longer than X402_SIGNATURE_MAX bytes: X402_ERR_BUFFER */
-    n = sizeof(out->signature);
+    n = X402_SIGNATURE_MAX;
 
-    if (x402_hex_decode(out->signature, &n, s + 2, len - 2) == X402_OK) {
-        out->signature_len = n;
+    if (x402_hex_decode(sig, &n, s + 2, len - 2) != X402_OK) {
+        return 0;
     }
+
+    return n;
+}
+
+
+int
+x402_signature_from_hex(x402_payment *out, const char *s, size_t len)
+{
+    out->signature_len = x402_signature_hex(out->signature, s, len);
 
     return out->signature_len != 0;
 }
@@ -243,6 +251,59 @@ x402_extra_text(x402_payment *out, json_t *extra, const char *key, int *has,
 }
 
 
+x402_err
+x402_accepted_decode(x402_accepted *out, const char **field, json_t *root)
+{
+    json_t      *v;
+    size_t       len;
+    x402_err     rc;
+    int64_t      t;
+
+    memset(out, 0, sizeof(*out));
+
+    X402_TRY(x402_json_get(&out->obj, root, "accepted", JSON_OBJECT, 1),
+             "accepted");
+
+    X402_TRY(x402_json_get(&v, out->obj, "scheme", JSON_STRING, 1),
+             "accepted.scheme");
+    out->scheme = x402_scheme_parse(json_string_value(v),
+                                    json_string_length(v));
+
+    X402_TRY(x402_json_get(&v, out->obj, "network", JSON_STRING, 1),
+             "accepted.network");
+    len = json_string_length(v);
+    if (len > X402_NETWORK_MAX) {
+        *field = "accepted.network";
+        return X402_ERR_SIZE;
+    }
+    memcpy(out->network, json_string_value(v), len);
+    out->network[len] = '\0';
+    out->has_chain_id = x402_network_parse(&out->chain_id, out->network,
+                                           len) == X402_OK;
+
+    X402_TRY(x402_json_get_u256(&out->amount, out->obj, "amount"),
+             "accepted.amount");
+    X402_TRY(x402_json_get_address(&out->asset, out->obj, "asset", 1, NULL),
+             "accepted.asset");
+    X402_TRY(x402_json_get_address(&out->pay_to, out->obj, "payTo", 1,
+                                   NULL),
+             "accepted.payTo");
+
+    X402_TRY(x402_json_get_int(&t, out->obj, "maxTimeoutSeconds"),
+             "accepted.maxTimeoutSeconds");
+    if (t <= 0 || t > (int64_t) UINT32_MAX) {
+        *field = "accepted.maxTimeoutSeconds";
+        return X402_ERR_VALUE;
+    }
+    out->max_timeout_seconds = (uint32_t) t;
+
+    X402_TRY(x402_json_get(&out->extra, out->obj, "extra", JSON_OBJECT, 0),
+             "accepted.extra");
+
+    return X402_OK;
+}
+
+
 static x402_err
 x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
 {
@@ -254,53 +315,27 @@ x402_decode_accepted(x402_payment *out, const char **field, json_t *root)
         "assetTransferMethod", "name", "version", "facilitatorAddress", NULL
     };
 
-    json_t      *acc, *v, *extra;
-    size_t       len;
-    x402_err     rc;
-    json_int_t   t;
+    json_t         *v, *extra;
+    x402_err        rc;
+    x402_accepted   acc;
 
-    X402_TRY(x402_json_get(&acc, root, "accepted", JSON_OBJECT, 1),
-             "accepted");
-
-    X402_TRY(x402_json_get(&v, acc, "scheme", JSON_STRING, 1),
-             "accepted.scheme");
-    out->accepted.scheme = x402_scheme_parse(json_string_value(v),
-                                             json_string_length(v));
-
-    X402_TRY(x402_json_get(&v, acc, "network", JSON_STRING, 1),
-             "accepted.network");
-    len = json_string_length(v);
-    if (len > X402_NETWORK_MAX) {
-        *field = "accepted.network";
-        return X402_ERR_SIZE;
+    rc = x402_accepted_decode(&acc, field, root);
+    if (rc != X402_OK) {
+        return rc;
     }
-    memcpy(out->accepted.network, json_string_value(v), len);
-    out->accepted.network[len] = '\0';
-    out->accepted.has_chain_id =
-        x402_network_parse(&out->accepted.chain_id, out->accepted.network,
-                           len) == X402_OK;
 
-    X402_TRY(x402_json_get_u256(&out->accepted.amount, acc, "amount"),
-             "accepted.amount");
-    X402_TRY(x402_json_get_address(&out->accepted.asset, acc, "asset", 1,
-                                   NULL),
-             "accepted.asset");
-    X402_TRY(x402_json_get_address(&out->accepted.pay_to, acc, "payTo", 1,
-                                   NULL),
-             "accepted.payTo");
+    out->accepted.scheme = acc.scheme;
+    memcpy(out->accepted.network, acc.network, sizeof(acc.network));
+    out->accepted.has_chain_id = acc.has_chain_id;
+    out->accepted.chain_id = acc.chain_id;
+    out->accepted.amount = acc.amount;
+    out->accepted.asset = acc.asset;
+    out->accepted.pay_to = acc.pay_to;
+    out->accepted.max_timeout_seconds = acc.max_timeout_seconds;
 
-    X402_TRY(x402_json_get_int(&t, acc, "maxTimeoutSeconds"),
-             "accepted.maxTimeoutSeconds");
-    if (t <= 0 || t > (json_int_t) UINT32_MAX) {
-        *field = "accepted.maxTimeoutSeconds";
-        return X402_ERR_VALUE;
-    }
-    out->accepted.max_timeout_seconds = (uint32_t) t;
+    x402_foreign_members(out, acc.obj, acc_keys);
 
-    x402_foreign_members(out, acc, acc_keys);
-
-    X402_TRY(x402_json_get(&extra, acc, "extra", JSON_OBJECT, 0),
-             "accepted.extra");
+    extra = acc.extra;
     if (extra == NULL) {
         return X402_OK;
     }
@@ -374,11 +409,45 @@ x402_decode_payment_id(x402_payment *out, json_t *extensions)
 }
 
 x402_err
+x402_payload_open(json_t **root, const char **field, const char *json,
+    size_t len)
+{
+    int64_t     version;
+    x402_err    rc;
+
+    *root = NULL;
+
+    if (len > X402_PAYLOAD_JSON_MAX) {
+        return X402_ERR_SIZE;
+    }
+
+    /* duplicate keys would let two parsers see two different payments */
+    rc = x402_json_object(root, json, len);
+    if (rc != X402_OK) {
+        return rc;
+    }
+
+    rc = x402_json_get_int(&version, *root, "x402Version");
+
+    if (rc == X402_OK && version != 2) {
+        rc = X402_ERR_VERSION;
+    }
+
+    if (rc != X402_OK) {
+        *field = "x402Version";
+        json_decref(*root);
+        *root = NULL;
+    }
+
+    return rc;
+}
+
+
+x402_err
 x402_payment_decode_json(x402_payment *out, const char **field,
     const char *json, size_t len)
 {
     json_t       *root, *v;
-    json_int_t    version;
     const char   *dummy;
     x402_err      rc;
 
@@ -394,26 +463,9 @@ x402_payment_decode_json(x402_payment *out, const char **field,
 
     memset(out, 0, sizeof(*out));
 
-    if (len > X402_PAYLOAD_JSON_MAX) {
-        return X402_ERR_SIZE;
-    }
-
-    /* duplicate keys would let two parsers see two different payments */
-    rc = x402_json_object(&root, json, len);
+    rc = x402_payload_open(&root, field, json, len);
     if (rc != X402_OK) {
         return rc;
-    }
-
-    rc = x402_json_get_int(&version, root, "x402Version");
-    if (rc != X402_OK) {
-        *field = "x402Version";
-        goto done;
-    }
-
-    if (version != 2) {
-        *field = "x402Version";
-        rc = X402_ERR_VERSION;
-        goto done;
     }
 
     rc = x402_decode_payload(out, field, root);
@@ -449,6 +501,36 @@ done:
 
 
 x402_err
+x402_payload_unbase64(uint8_t **buf, size_t *n, const char *header,
+    size_t len)
+{
+    x402_err  rc;
+
+    *buf = NULL;
+
+    if (len > x402_base64_encoded_len(X402_PAYLOAD_JSON_MAX)) {
+        return X402_ERR_SIZE;
+    }
+
+    *n = x402_base64_decoded_max(len);
+
+    *buf = malloc(*n + 1);
+    if (*buf == NULL) {
+        return X402_ERR_NOMEM;
+    }
+
+    rc = x402_base64_decode(*buf, n, header, len);
+
+    if (rc != X402_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+
+    return rc;
+}
+
+
+x402_err
 x402_payment_decode_header(x402_payment *out, const char **field,
     const char *header, size_t len)
 {
@@ -469,22 +551,12 @@ x402_payment_decode_header(x402_payment *out, const char **field,
 
     memset(out, 0, sizeof(*out));
 
-    if (len > x402_base64_encoded_len(X402_PAYLOAD_JSON_MAX)) {
-        return X402_ERR_SIZE;
+    rc = x402_payload_unbase64(&buf, &n, header, len);
+    if (rc != X402_OK) {
+        return rc;
     }
 
-    n = x402_base64_decoded_max(len);
-
-    buf = malloc(n + 1);
-    if (buf == NULL) {
-        return X402_ERR_NOMEM;
-    }
-
-    rc = x402_base64_decode(buf, &n, header, len);
-
-    if (rc == X402_OK) {
-        rc = x402_payment_decode_json(out, field, (const char *) buf, n);
-    }
+    rc = x402_payment_decode_json(out, field, (const char *) buf, n);
 
     free(buf);
 

@@ -53,6 +53,27 @@ x402_offer_json(const x402_offer *o)
         goto failed;
     }
 
+    if (o->scheme == X402_SCHEME_BATCH) {
+        /* the channel's terms first, then the token's (channel_api.md) */
+        if (o->withdraw_delay > (uint64_t) INT64_MAX
+            || x402_json_set_address(extra, "receiverAuthorizer",
+                                     &o->receiver_authorizer)
+            || x402_json_set(extra, "withdrawDelay",
+                             json_integer((json_int_t) o->withdraw_delay))
+            || (o->has_min_deposit
+                && x402_json_set_u256(extra, "minDeposit", &o->min_deposit))
+            || (o->extra_name != NULL
+                && x402_json_set_str(extra, "name", o->extra_name))
+            || (o->extra_version != NULL
+                && x402_json_set_str(extra, "version", o->extra_version))
+            || x402_json_set_str(extra, "assetTransferMethod", "permit2"))
+        {
+            goto failed;
+        }
+
+        return obj;
+    }
+
     if (x402_json_set_str(extra, "assetTransferMethod", "permit2")
         || (o->extra_name != NULL
             && x402_json_set_str(extra, "name", o->extra_name))

@@ -74,13 +74,13 @@ x402_json_dump(char *out, size_t *out_len, json_t *root)
 }
 
 
-/* "0x" and lowercase hex; signatures are at most a few hundred bytes. */
+/* "0x" and lowercase hex of at most X402_SIGNATURE_MAX bytes. */
 int
 x402_json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t len)
 {
-    char  buf[2 + 2 * 256 + 1];
+    char  buf[2 + 2 * X402_SIGNATURE_MAX + 1];
 
-    if (len > 256) {
+    if (len > X402_SIGNATURE_MAX) {
         return 1;
     }
 

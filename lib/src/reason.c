@@ -26,6 +26,18 @@ const x402_address  x402_upto_proxy_address = { {
     0x9f, 0xab, 0xcc, 0x0c, 0xe5, 0x7c, 0x6c, 0x24, 0x00, 0x02
 } };
 
+/* 0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003 */
+const x402_address  x402_batch_settlement_address = { {
+    0x40, 0x20, 0x07, 0x4e, 0x9d, 0xf2, 0xce, 0x1d, 0xee, 0x5a,
+    0x9c, 0x1b, 0x5c, 0x3f, 0x54, 0x1d, 0x02, 0xa1, 0x00, 0x03
+} };
+
+/* 0x4020425FAf3B746C082C2f942b4E5159887B0005 */
+const x402_address  x402_permit2_deposit_collector_address = { {
+    0x40, 0x20, 0x42, 0x5f, 0xaf, 0x3b, 0x74, 0x6c, 0x08, 0x2c,
+    0x2f, 0x94, 0x2b, 0x4e, 0x51, 0x59, 0x88, 0x7b, 0x00, 0x05
+} };
+
 /* 0xFbC2051AE2265686a469421b2C5A2D5462FbF5eB */
 const x402_address  x402_opg_base_address = { {
     0xfb, 0xc2, 0x05, 0x1a, 0xe2, 0x26, 0x56, 0x86, 0xa4, 0x69,
@@ -73,7 +85,28 @@ static const char *const  x402_reason_texts[X402_R_MAX] = {
     "permit2_insufficient_balance",
     "permit2_allowance_required",
     "permit2_invalid_nonce",
-    "permit2_simulation_failed"
+    "permit2_simulation_failed",
+    "invalid_batch_settlement_evm_network_mismatch",
+    "invalid_batch_settlement_evm_payload_type",
+    "invalid_batch_settlement_evm_channel_id_mismatch",
+    "invalid_batch_settlement_evm_token_mismatch",
+    "invalid_batch_settlement_evm_receiver_mismatch",
+    "invalid_batch_settlement_evm_receiver_authorizer_mismatch",
+    "invalid_batch_settlement_evm_withdraw_delay_mismatch",
+    "invalid_batch_settlement_evm_voucher_signature",
+    "invalid_batch_settlement_evm_permit2_authorization_required",
+    "invalid_batch_settlement_evm_permit2_invalid_spender",
+    "invalid_batch_settlement_evm_permit2_amount_mismatch",
+    "invalid_batch_settlement_evm_permit2_deadline_expired",
+    "invalid_batch_settlement_evm_permit2_invalid_signature",
+    "invalid_batch_settlement_evm_deposit_payload",
+    "invalid_batch_settlement_evm_cumulative_amount_mismatch",
+    "invalid_batch_settlement_evm_cumulative_exceeds_balance",
+    "invalid_batch_settlement_evm_cumulative_below_claimed",
+    "invalid_batch_settlement_evm_channel_not_found",
+    "invalid_batch_settlement_evm_channel_busy",
+    "invalid_batch_settlement_evm_deposit_simulation_failed",
+    "invalid_batch_settlement_evm_deposit_transaction_failed"
 };
 
 
@@ -136,6 +169,8 @@ x402_scheme_name(x402_scheme s)
         return "exact";
     case X402_SCHEME_UPTO:
         return "upto";
+    case X402_SCHEME_BATCH:
+        return "batch-settlement";
     default:
         return NULL;
     }
@@ -157,6 +192,10 @@ x402_scheme_parse(const char *s, size_t len)
         return X402_SCHEME_UPTO;
     }
 
+    if (len == 16 && memcmp(s, "batch-settlement", 16) == 0) {
+        return X402_SCHEME_BATCH;
+    }
+
     return X402_SCHEME_UNKNOWN;
 }
 
@@ -169,6 +208,8 @@ x402_scheme_spender(x402_scheme s)
         return &x402_exact_proxy_address;
     case X402_SCHEME_UPTO:
         return &x402_upto_proxy_address;
+    case X402_SCHEME_BATCH:
+        return &x402_permit2_deposit_collector_address;
     default:
         return NULL;
     }

@@ -324,8 +324,11 @@ x402_receipt_fields(x402_receipt_settlement *out, char *resource,
         return rc;
     }
 
+    /* a Permit2 payment's: exact or upto (batch-settlement has none) */
     offer->scheme = x402_scheme_parse(s, n);
-    if (offer->scheme == X402_SCHEME_UNKNOWN) {
+    if (offer->scheme != X402_SCHEME_EXACT
+        && offer->scheme != X402_SCHEME_UPTO)
+    {
         return X402_ERR_VALUE;
     }
 

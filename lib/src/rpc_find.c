@@ -139,7 +139,7 @@ x402_find_first_block(uint64_t head, uint64_t head_time, uint64_t since)
 /* -------------------------------------------------------------- replies */
 
 /* A single reply's result (not an error). */
-static x402_err
+x402_err
 x402_rpc_single_result(json_t **res, json_t **root, const char *json,
     size_t len, uint64_t id)
 {

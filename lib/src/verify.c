@@ -10,15 +10,22 @@
 #include "x402_internal.h"
 
 
-/* Compares the client's network text with the offer's "eip155:<id>". */
-static int
-x402_network_eq(const x402_offer *offer, const x402_payment *p)
+/* Compares a client's network text with "eip155:<chain_id>". */
+int
+x402_network_is(const char *network, uint64_t chain_id)
 {
     char  buf[X402_NETWORK_MAX + 1];
 
-    x402_network_format(buf, offer->chain_id);
+    x402_network_format(buf, chain_id);
 
-    return strcmp(buf, p->accepted.network) == 0;
+    return strcmp(buf, network) == 0;
+}
+
+
+static int
+x402_network_eq(const x402_offer *offer, const x402_payment *p)
+{
+    return x402_network_is(p->accepted.network, offer->chain_id);
 }
 
 
@@ -73,7 +80,7 @@ x402_offer_match(const x402_offer *offer, const x402_payment *p)
 
 
 /* deadline >= now + margin, without overflowing either side. */
-static int
+int
 x402_deadline_ok(const x402_u256 *deadline, uint64_t now, uint64_t margin)
 {
     uint64_t  d;
@@ -241,5 +248,9 @@ x402_offer_eq(const x402_offer *a, const x402_offer *b)
            && x402_address_eq(&a->asset, &b->asset)
            && x402_address_eq(&a->pay_to, &b->pay_to)
            && (a->scheme != X402_SCHEME_UPTO
-               || x402_address_eq(&a->facilitator, &b->facilitator));
+               || x402_address_eq(&a->facilitator, &b->facilitator))
+           && (a->scheme != X402_SCHEME_BATCH
+               || (x402_address_eq(&a->receiver_authorizer,
+                                   &b->receiver_authorizer)
+                   && a->withdraw_delay == b->withdraw_delay));
 }

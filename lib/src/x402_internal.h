@@ -16,7 +16,9 @@ int x402_str_eq(const char *s, const char *t, size_t len);
 
 /* ABI words (abi.c): an address word (12 zero bytes, then the address),
  * a small integer word (offsets, lengths), and bytes as a length word then
- * the bytes right-padded to whole words (returns the bytes written). */
+ * the bytes right-padded to whole words (returns the bytes written); and a
+ * call's 4-byte selector. */
+void x402_abi_selector(uint8_t *out, uint32_t sel);
 void x402_abi_address(uint8_t *out, const x402_address *a);
 void x402_abi_size(uint8_t *out, size_t v);
 size_t x402_abi_bytes(uint8_t *out, const uint8_t *b, size_t len);
@@ -177,6 +179,11 @@ x402_err x402_rpc_single(struct json_t *root, uint64_t id);
 x402_err x402_rpc_entry(struct json_t **res, struct json_t **err,
     struct json_t *e);
 
+/* A single reply's result (not an error): *root to json_decref, set
+ * whatever the outcome (rpc_find.c). */
+x402_err x402_rpc_single_result(struct json_t **res, struct json_t **root,
+    const char *json, size_t len, uint64_t id);
+
 /* A string result of valid 0x-hex; *n = its byte count. */
 x402_err x402_rpc_hex(const char **s, size_t *n, struct json_t *res);
 
@@ -191,6 +198,68 @@ x402_err x402_rpc_quantity(x402_u256 *out, struct json_t *res);
  * data in error.data or error.data.data)?  Keeps the revert selector when
  * the data has one. */
 int x402_rpc_revert(uint8_t sel[4], int *has_sel, struct json_t *err);
+
+
+/* PaymentPayload decoding (json_payload.c), shared with the
+ * batch-settlement decoder (channel_json.c).  The readers set *field, a
+ * static dotted path, on error. */
+
+/* The document: at most X402_PAYLOAD_JSON_MAX bytes (else X402_ERR_SIZE),
+ * one object without duplicate keys (X402_ERR_JSON), x402Version 2
+ * (X402_ERR_VERSION, or as x402_json_get_int(); *field "x402Version").
+ * *root to json_decref on success, NULL otherwise. */
+x402_err x402_payload_open(struct json_t **root, const char **field,
+    const char *json, size_t len);
+
+/* A PAYMENT-SIGNATURE's base64 (at most the encoding of
+ * X402_PAYLOAD_JSON_MAX bytes, else X402_ERR_SIZE) into *buf, malloc'd (to
+ * free) on success, of *n bytes. */
+x402_err x402_payload_unbase64(uint8_t **buf, size_t *n, const char *header,
+    size_t len);
+
+/* The members of "accepted" every scheme has; obj and extra (NULL when
+ * absent or null; else an object) are borrowed from the document. */
+typedef struct {
+    struct json_t  *obj;
+    struct json_t  *extra;
+    x402_scheme     scheme;
+    char            network[X402_NETWORK_MAX + 1];
+    int             has_chain_id;
+    uint64_t        chain_id;
+    x402_u256       amount;
+    x402_address    asset;
+    x402_address    pay_to;
+    uint32_t        max_timeout_seconds;
+} x402_accepted;
+
+x402_err x402_accepted_decode(x402_accepted *out, const char **field,
+    struct json_t *root);
+
+/* Required members: a JSON integer, or a real of integral value within
+ * 2^53 (2 and 2.0 alike, as JavaScript reads them); a uint256 string (decimal or 0x hex,
+ * X402_ERR_VALUE when neither); an address string, required or not
+ * (*present, when present is not NULL, tells whether it was there). */
+x402_err x402_json_get_int(int64_t *out, struct json_t *obj,
+    const char *key);
+x402_err x402_json_get_u256(x402_u256 *out, struct json_t *obj,
+    const char *key);
+x402_err x402_json_get_address(x402_address *out, struct json_t *obj,
+    const char *key, int required, int *present);
+
+/* "0x" + hex of 1 to X402_SIGNATURE_MAX bytes into sig: its length, or 0
+ * for anything else. */
+size_t x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
+    size_t len);
+
+/* EIP-712 (eip712.c): keccak(0x1901 ‖ domain ‖ struct_hash). */
+void x402_eip712_hash(uint8_t out[32], const uint8_t domain[32],
+    const uint8_t struct_hash[32]);
+
+/* Verification helpers (verify.c): is network the text "eip155:<chain_id>";
+ * deadline >= now + margin without overflow. */
+int x402_network_is(const char *network, uint64_t chain_id);
+int x402_deadline_ok(const x402_u256 *deadline, uint64_t now,
+    uint64_t margin);
 
 
 #endif /* X402_INTERNAL_H_INCLUDED */

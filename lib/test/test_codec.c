@@ -686,7 +686,28 @@ test_reasons(void **state)
         "permit2_insufficient_balance",
         "permit2_allowance_required",
         "permit2_invalid_nonce",
-        "permit2_simulation_failed"
+        "permit2_simulation_failed",
+        "invalid_batch_settlement_evm_network_mismatch",
+        "invalid_batch_settlement_evm_payload_type",
+        "invalid_batch_settlement_evm_channel_id_mismatch",
+        "invalid_batch_settlement_evm_token_mismatch",
+        "invalid_batch_settlement_evm_receiver_mismatch",
+        "invalid_batch_settlement_evm_receiver_authorizer_mismatch",
+        "invalid_batch_settlement_evm_withdraw_delay_mismatch",
+        "invalid_batch_settlement_evm_voucher_signature",
+        "invalid_batch_settlement_evm_permit2_authorization_required",
+        "invalid_batch_settlement_evm_permit2_invalid_spender",
+        "invalid_batch_settlement_evm_permit2_amount_mismatch",
+        "invalid_batch_settlement_evm_permit2_deadline_expired",
+        "invalid_batch_settlement_evm_permit2_invalid_signature",
+        "invalid_batch_settlement_evm_deposit_payload",
+        "invalid_batch_settlement_evm_cumulative_amount_mismatch",
+        "invalid_batch_settlement_evm_cumulative_exceeds_balance",
+        "invalid_batch_settlement_evm_cumulative_below_claimed",
+        "invalid_batch_settlement_evm_channel_not_found",
+        "invalid_batch_settlement_evm_channel_busy",
+        "invalid_batch_settlement_evm_deposit_simulation_failed",
+        "invalid_batch_settlement_evm_deposit_transaction_failed"
     };
     int                       r;
 

@@ -743,7 +743,7 @@ test_decode_documents(void **state)
     free(json);
 
     /* unknown scheme and non-EVM network still decode */
-    xt_set(doc, "accepted.scheme", json_string("batch-settlement"));
+    xt_set(doc, "accepted.scheme", json_string("deferred"));
     xt_set(doc, "accepted.network",
            json_string("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"));
     xt_set(doc, "accepted.extra.assetTransferMethod", json_string("eip3009"));
