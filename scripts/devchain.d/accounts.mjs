@@ -13,6 +13,10 @@ export const ADDR = {
   wallet: '0x0116686E2291dbd5e317F47faDBFb43B599786Ef',
   // Multicall3.sol, where Multicall3 is on Base and every other chain
   multicall3: '0xcA11bde05977b3631167028862bE2a173976CA11',
+  // the x402 batch-settlement contracts (X402BatchSettlement.sol,
+  // Permit2DepositCollector.sol), at their canonical addresses
+  batchSettlement: '0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003',
+  permit2Collector: '0x4020425FAf3B746C082C2f942b4E5159887B0005',
 };
 
 export const CHAIN_ID = 8453;
@@ -51,6 +55,8 @@ export function envLines(url = rpcUrl()) {
     X402_EXACT_PROXY: ADDR.exactProxy,
     X402_UPTO_PROXY: ADDR.uptoProxy,
     X402_ASSET: ADDR.asset,
+    X402_BATCH_SETTLEMENT: ADDR.batchSettlement,
+    X402_PERMIT2_COLLECTOR: ADDR.permit2Collector,
     X402_ASSET2: ADDR.asset2,
     X402_PAY_TO: A.payTo.address,
     X402_SETTLER_ADDRESS: A.settler.address,

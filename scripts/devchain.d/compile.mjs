@@ -24,6 +24,8 @@ export const CONTRACTS = {
   token: ['TestToken.sol', 'TestToken'],
   wallet: ['TestWallet.sol', 'TestWallet'],
   multicall3: ['Multicall3.sol', 'Multicall3'],
+  batch: ['X402BatchSettlement.sol', 'x402BatchSettlement'],
+  permit2Collector: ['Permit2DepositCollector.sol', 'Permit2DepositCollector'],
 };
 
 export function cacheDir() {

@@ -6,6 +6,9 @@
 //   - the x402 exact/upto Permit2 proxies and the OPG test token, compiled
 //     from this folder, deployed normally, then their runtime code copied to
 //     the canonical addresses (none of them keeps constructor-set storage);
+//   - the x402 batch-settlement contracts (x402BatchSettlement and its
+//     Permit2DepositCollector), likewise copied to their canonical addresses,
+//     their interface, typehashes and EIP-712 domain checked;
 //   - OPG minted to the payers, Permit2 approved (max) by payer and payer2,
 //     not by "noallow";
 //   - an EIP-1271 contract wallet (TestWallet.sol) deployed normally by its
@@ -17,11 +20,12 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
   createPublicClient, createTestClient, createWalletClient, http, defineChain,
-  keccak256, toHex, toFunctionSelector, getAddress, maxUint256, encodeFunctionData,
+  keccak256, toHex, toFunctionSelector, getAddress, maxUint256, encodeFunctionData, hashTypedData,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { ADDR, ACCOUNTS, CHAIN_ID, MINT_AMOUNT, rpcUrl } from './accounts.mjs';
 import { compileContracts, ROOT } from './compile.mjs';
+import { BATCH_ABI, COLLECTOR_ABI, SELECTORS, TYPE_STRINGS, PERMIT2_STUB, abiItemKey } from './batch-abi.mjs';
 
 const T0 = Date.now();
 const log = (m) => console.error(`[setup +${Date.now() - T0}ms] ${m}`);
@@ -76,7 +80,10 @@ async function main() {
   checkAbi(art);
   const deployer = wallet('deployer');
   const targets = { exact: ADDR.exactProxy, upto: ADDR.uptoProxy, token: ADDR.asset,
-                    multicall3: ADDR.multicall3 };
+                    multicall3: ADDR.multicall3, batch: ADDR.batchSettlement,
+                    permit2Collector: ADDR.permit2Collector };
+  const ctorArgs = { exact: [ADDR.permit2], upto: [ADDR.permit2], token: [], multicall3: [], batch: [],
+                     permit2Collector: [ADDR.batchSettlement, ADDR.permit2] };
   const hashes = {};
   // the contract wallet: deployed (not copied) by its owner, whose first
   // transaction it is, so its address is fixed (ADDR.wallet)
@@ -87,8 +94,7 @@ async function main() {
   });
   for (const id of Object.keys(targets)) {
     hashes[id] = await deployer.deployContract({
-      abi: art[id].abi, bytecode: art[id].bytecode,
-      args: id === 'token' || id === 'multicall3' ? [] : [ADDR.permit2],
+      abi: art[id].abi, bytecode: art[id].bytecode, args: ctorArgs[id],
     });
   }
   for (const [id, target] of Object.entries(targets)) {
@@ -97,8 +103,10 @@ async function main() {
     const code = await pub.getCode({ address: r.contractAddress });
     if (!code || code === '0x') fail(`no code at deployed ${id} ${r.contractAddress}`);
     // none of the contracts writes storage in its constructor: check it
-    const slot0 = await pub.getStorageAt({ address: r.contractAddress, slot: '0x0' });
-    if (BigInt(slot0 || '0x0') !== 0n) fail(`${id}: constructor wrote storage slot 0; copying the code would lose it`);
+    for (const slot of ['0x0', '0x1']) {
+      const v = await pub.getStorageAt({ address: r.contractAddress, slot });
+      if (BigInt(v || '0x0') !== 0n) fail(`${id}: constructor wrote storage slot ${slot}; copying the code would lose it`);
+    }
     await test.setCode({ address: target, bytecode: code });
     expectEq(`code copied to ${target}`, await pub.getCode({ address: target }), code);
     log(`${art[id].name}: deployed at ${r.contractAddress}, runtime (${(code.length - 2) / 2} bytes) copied to ${target}`);
@@ -129,6 +137,7 @@ async function main() {
     expectEq(`${id} keccak(stub+WITNESS_TYPE_STRING)`, keccak256(toHex(C.typeStrings.permit2StubPrefix + wts)), C.typeHashes[full]);
     if (id === 'exact') expectEq('exact WITNESS_TYPE_STRING', wts, C.typeStrings.exactProxyWitnessTypeStringSuffix);
   }
+  await checkBatchSettlement();
   const tok = { address: ADDR.asset, abi: art.token.abi };
   expectEq('OPG decimals()', await pub.readContract({ ...tok, functionName: 'decimals' }), C.opgDecimals);
 
@@ -172,6 +181,41 @@ async function main() {
   log('ready');
 }
 
+// The batch-settlement contracts at their canonical addresses answer as
+// the deployed ones: immutables, typehashes, the EIP-712 domain of the
+// canonical address (a channel id as the client computes it).
+async function checkBatchSettlement() {
+  const bs = { address: ADDR.batchSettlement, abi: BATCH_ABI };
+  const rd = (c, fn, args = []) => pub.readContract({ ...c, functionName: fn, args });
+  for (const k of ['CHANNEL_CONFIG_TYPEHASH', 'VOUCHER_TYPEHASH', 'REFUND_TYPEHASH', 'CLAIM_ENTRY_TYPEHASH', 'CLAIM_BATCH_TYPEHASH']) {
+    expectEq(`x402BatchSettlement ${k}`, await rd(bs, k), keccak256(toHex(TYPE_STRINGS[k])));
+  }
+  expectEq('MIN_WITHDRAW_DELAY', await rd(bs, 'MIN_WITHDRAW_DELAY'), 900);
+  expectEq('MAX_WITHDRAW_DELAY', await rd(bs, 'MAX_WITHDRAW_DELAY'), 2592000);
+  const dom = await rd(bs, 'eip712Domain');
+  expectEq('eip712Domain()', JSON.stringify([dom[0], dom[1], dom[2], String(dom[3]), getAddress(dom[4]), dom[5], dom[6].length]),
+    JSON.stringify(['0x0f', 'x402 Batch Settlement', '1', String(CHAIN_ID), ADDR.batchSettlement, '0x' + '0'.repeat(64), 0]));
+  const config = { payer: ACCOUNTS.payer.address, payerAuthorizer: ACCOUNTS.payer.address, receiver: ACCOUNTS.payTo.address,
+    receiverAuthorizer: ACCOUNTS.settler.address, token: ADDR.asset, withdrawDelay: 900, salt: keccak256(toHex('devchain probe')) };
+  const domain = { name: 'x402 Batch Settlement', version: '1', chainId: CHAIN_ID, verifyingContract: ADDR.batchSettlement };
+  const types = { ChannelConfig: [
+    { name: 'payer', type: 'address' }, { name: 'payerAuthorizer', type: 'address' }, { name: 'receiver', type: 'address' },
+    { name: 'receiverAuthorizer', type: 'address' }, { name: 'token', type: 'address' },
+    { name: 'withdrawDelay', type: 'uint40' }, { name: 'salt', type: 'bytes32' }] };
+  expectEq('getChannelId() at the canonical address', await rd(bs, 'getChannelId', [config]),
+    hashTypedData({ domain, types, primaryType: 'ChannelConfig', message: config }));
+  const none = config.salt; // a channel id nobody has used
+  expectEq('channels() of an unused id', (await rd(bs, 'channels', [none])).join(), '0,0');
+  expectEq('pendingWithdrawals() of an unused id', (await rd(bs, 'pendingWithdrawals', [none])).join(), '0,0');
+  expectEq('refundNonce() of an unused id', await rd(bs, 'refundNonce', [none]), 0n);
+  const col = { address: ADDR.permit2Collector, abi: COLLECTOR_ABI };
+  expectEq('Permit2DepositCollector x402BatchSettlement()', await rd(col, 'x402BatchSettlement'), ADDR.batchSettlement);
+  expectEq('Permit2DepositCollector PERMIT2()', await rd(col, 'PERMIT2'), ADDR.permit2);
+  expectEq('DEPOSIT_WITNESS_TYPEHASH', await rd(col, 'DEPOSIT_WITNESS_TYPEHASH'), keccak256(toHex(TYPE_STRINGS.DEPOSIT_WITNESS_TYPEHASH)));
+  expectEq('Permit2 stub + DEPOSIT_WITNESS_TYPE_STRING', PERMIT2_STUB + await rd(col, 'DEPOSIT_WITNESS_TYPE_STRING'), TYPE_STRINGS.permit2Deposit);
+  log(`x402BatchSettlement, Permit2DepositCollector: typehashes, EIP-712 domain and immutables checked`);
+}
+
 function checkAbi(art) {
   const sel = C.functionSelectors;
   const have = (id, sig) => art[id].methodIdentifiers[sig];
@@ -206,6 +250,18 @@ function checkAbi(art) {
   };
   for (const [sig, want] of Object.entries(mc)) expectEq(`Multicall3 ${sig}`, have('multicall3', sig), want);
   expectEq('Multicall3 functions', Object.keys(art.multicall3.methodIdentifiers).length, Object.keys(mc).length);
+  // the batch-settlement contracts: exactly the deployed interface
+  for (const [id, want] of [['batch', BATCH_ABI], ['permit2Collector', COLLECTOR_ABI]]) {
+    const have = new Set(art[id].abi.filter((i) => i.type !== 'constructor').map(abiItemKey));
+    const spec = new Set(want.map(abiItemKey));
+    for (const k of have) if (!spec.has(k)) fail(`${art[id].name} has ${k}, which the deployed contract lacks`);
+    for (const k of spec) if (!have.has(k)) fail(`${art[id].name} lacks ${k}`);
+    const ids = art[id].methodIdentifiers;
+    expectEq(`${art[id].name} functions`, Object.keys(ids).length, Object.keys(SELECTORS[id]).length);
+    for (const [sig, sel] of Object.entries(ids)) {
+      expectEq(`${art[id].name} selector of ${sig}`, '0x' + sel, SELECTORS[id][sig.slice(0, sig.indexOf('('))]);
+    }
+  }
   const wanted = ['InvalidAmount()', 'InvalidDestination()', 'InvalidOwner()', 'PaymentTooEarly()',
     'Permit2612AmountMismatch()', 'InvalidPermit2Address()', 'ReentrancyGuardReentrantCall()'];
   for (const id of ['exact', 'upto']) {
