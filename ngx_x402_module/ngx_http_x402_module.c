@@ -16,6 +16,7 @@
 #include "ngx_http_x402_admitted.h"
 #include "ngx_http_x402_phase.h"
 #include "ngx_http_x402_settler.h"
+#include "ngx_http_x402_claim.h"
 #include "ngx_http_x402_handler.h"
 #include "ngx_http_x402_metrics.h"
 #include "ngx_http_x402_receipts.h"
@@ -89,6 +90,8 @@ static char *ngx_http_x402_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_x402_set_settle_batch(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_x402_check_batch(ngx_conf_t *cf,
+    ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf);
+static char *ngx_http_x402_check_channel(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf);
 static char *ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -425,6 +428,27 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, session_idle),
       NULL },
 
+    { ngx_string("x402_claim_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, claim_interval),
+      NULL },
+
+    { ngx_string("x402_channel_withdraw_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, withdraw_delay),
+      NULL },
+
+    { ngx_string("x402_channel_deposit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, min_deposit),
+      NULL },
+
     { ngx_string("x402_max_response_time"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -663,6 +687,8 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->session_idle = NGX_CONF_UNSET_MSEC;
     conf->settle_batch = NGX_CONF_UNSET_UINT;
     conf->settle_batch_interval = NGX_CONF_UNSET_MSEC;
+    conf->claim_interval = NGX_CONF_UNSET_MSEC;
+    conf->withdraw_delay = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -735,6 +761,11 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->settle_batch, prev->settle_batch, 0);
     ngx_conf_merge_msec_value(conf->settle_batch_interval,
                               prev->settle_batch_interval, 2000);
+    ngx_conf_merge_msec_value(conf->claim_interval, prev->claim_interval,
+                              60000);
+    ngx_conf_merge_sec_value(conf->withdraw_delay, prev->withdraw_delay,
+                             X402_CHANNEL_WITHDRAW_DELAY_MIN);
+    ngx_conf_merge_str_value(conf->min_deposit, prev->min_deposit, "");
 
     ngx_conf_merge_str_value(conf->network, prev->network,
                              NGX_HTTP_X402_DEFAULT_NETWORK);
@@ -928,6 +959,12 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->scheme == X402_SCHEME_BATCH
+        && ngx_http_x402_check_channel(cf, conf, xmcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_x402_check_timing(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -1060,6 +1097,85 @@ ngx_http_x402_check_session(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
     *p = '\0';
 
     conf->session_bind.len = p - conf->session_bind.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * x402_scheme batch-settlement: channels the settler claims, so it must be
+ * the channel's receiverAuthorizer; a claim interval the withdraw delay
+ * leaves room for (a payer's withdrawal would otherwise outrun claims).
+ */
+
+static char *
+ngx_http_x402_check_channel(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
+    ngx_http_x402_main_conf_t *xmcf)
+{
+    if (conf->facilitator_url.len || !xmcf->has_settler
+        || conf->settle == NGX_HTTP_X402_SETTLE_OFF || conf->session
+        || conf->settle_batch || conf->input_price != NULL
+        || conf->read_body == NGX_HTTP_X402_BODY_METHOD)
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_scheme batch-settlement\" requires "
+                                 "\"x402_settler_key_file\" (the settler "
+                                 "submits deposits and claims vouchers as "
+                                 "the channels' receiverAuthorizer), no "
+                                 "\"x402_facilitator\", \"x402_settle\" on, "
+                                 "and a fixed price per request (no "
+                                 "\"x402_session\", \"x402_settle_batch\", "
+                                 "\"x402_input_price\" or "
+                                 "\"x402_read_body method\")");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->withdraw_delay < X402_CHANNEL_WITHDRAW_DELAY_MIN
+        || conf->withdraw_delay > X402_CHANNEL_WITHDRAW_DELAY_MAX)
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_channel_withdraw_delay\" %T s is "
+                                 "out of the contract's range (15m to 30d)",
+                                 conf->withdraw_delay);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->claim_interval < 1000
+        || conf->claim_interval * 3 > (ngx_msec_t) conf->withdraw_delay * 1000)
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_claim_interval\" %M ms must be at "
+                                 "least 1s and at most a third of "
+                                 "\"x402_channel_withdraw_delay\" (%T s), so "
+                                 "that vouchers are claimed well before a "
+                                 "payer's withdrawal can complete",
+                                 conf->claim_interval, conf->withdraw_delay);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->offer.receiver_authorizer = xmcf->settler;
+    conf->offer.withdraw_delay = (uint64_t) conf->withdraw_delay;
+
+    if (conf->min_deposit.len) {
+        if (x402_amount_parse(&conf->offer.min_deposit,
+                              (const char *) conf->min_deposit.data,
+                              conf->min_deposit.len,
+                              (unsigned) conf->decimals)
+            != X402_OK)
+        {
+            ngx_http_x402_conf_error(cf, conf,
+                                     "\"x402_channel_deposit\" \"%V\" is "
+                                     "not an amount of the asset",
+                                     &conf->min_deposit);
+            return NGX_CONF_ERROR;
+        }
+
+        conf->offer.has_min_deposit = 1;
+    }
+
+    if (xmcf->claim_tick == 0 || conf->claim_interval < xmcf->claim_tick) {
+        xmcf->claim_tick = conf->claim_interval;
+    }
 
     return NGX_CONF_OK;
 }
@@ -1420,7 +1536,8 @@ ngx_http_x402_set_scheme(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (scheme == X402_SCHEME_UNKNOWN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V \"%V\" is invalid "
-                           "(expected \"exact\" or \"upto\")",
+                           "(expected \"exact\", \"upto\" or "
+                           "\"batch-settlement\")",
                            &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
@@ -1526,6 +1643,7 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_x402_status_init_process();
+    ngx_http_x402_claim_init(cycle, xmcf);
 
     return ngx_http_x402_reconcile_init(cycle, xmcf,
                                         ngx_http_x402_settle_receipt);

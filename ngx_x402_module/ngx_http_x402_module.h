@@ -73,6 +73,15 @@ typedef struct ngx_http_x402_main_conf_s {
     ngx_msec_t                   fees_read;
     unsigned                     fees_known:1;
 
+    /* batch-settlement: the shortest x402_claim_interval (0: no channels),
+       and per worker the claimer (flow/claim.c) */
+    ngx_msec_t                   claim_tick;
+    ngx_event_t                  claim_ev;
+    uint64_t                     watch_from;    /* withdrawals: blocks */
+    uint64_t                     watch_to;
+    unsigned                     claiming:1;
+    unsigned                     watching:1;
+
     ngx_shm_zone_t              *status_zone;   /* "x402_status" */
     ngx_shm_zone_t              *admitted_zone; /* "x402_admitted" */
     ngx_flag_t                   status_used;   /* x402_status somewhere */
@@ -99,6 +108,9 @@ typedef struct {
     ngx_uint_t                   settle;    /* NGX_HTTP_X402_SETTLE_* */
     ngx_uint_t                   settle_batch;  /* x402_settle_batch; 0 */
     ngx_msec_t                   settle_batch_interval;
+    ngx_msec_t                   claim_interval;    /* batch-settlement */
+    time_t                       withdraw_delay;
+    ngx_str_t                    min_deposit;   /* x402_channel_deposit */
     ngx_uint_t                   content;   /* NGX_HTTP_X402_CONTENT_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;

@@ -95,6 +95,9 @@ struct ngx_http_x402_ctx_s {
     void                        *usage;         /* x402_usage, from r->pool */
 
     x402_payment                 payment;
+    void                        *channel;   /* batch-settlement: its
+                                               ngx_http_x402_channel_t */
+    ngx_str_t                    accepts;   /* a corrective 402's */
     ngx_http_x402_op_t          *op;        /* the step in flight */
     ngx_event_t                  deadline;
     ngx_event_t                  cutoff;    /* upto: the response's end */

@@ -68,7 +68,13 @@
 #define NGX_HTTP_X402_STAT_BATCH_SETTLED     38  /* payments paid in one */
 #define NGX_HTTP_X402_STAT_BATCH_DROPPED     39  /* left out: settled alone */
 #define NGX_HTTP_X402_STAT_BATCH_GAS         40  /* gas the batches used */
-#define NGX_HTTP_X402_STAT_N                 41
+#define NGX_HTTP_X402_STAT_CH_VOUCHERS       41  /* channel requests served */
+#define NGX_HTTP_X402_STAT_CH_DEPOSITS       42  /* channel deposits mined */
+#define NGX_HTTP_X402_STAT_CH_CLAIMS         43  /* claim transactions mined */
+#define NGX_HTTP_X402_STAT_CH_CLAIMED        44  /* channel rows claimed */
+#define NGX_HTTP_X402_STAT_CH_SWEEPS         45  /* settle(receiver, token) */
+#define NGX_HTTP_X402_STAT_CH_WITHDRAWS      46  /* withdrawals seen */
+#define NGX_HTTP_X402_STAT_N                 47
 
 
 /* gauges: one slot per worker, summed over live workers */

@@ -45,12 +45,8 @@
 #include "ngx_http_x402_batch.h"
 
 
-/*
- * The batch's transaction joins the settler's table (KEYS[1]) at its
- * nonce (ARGV[1]) as "<hash> <key> <o|s> <raw>" (ARGV[2]), unless the
- * nonce's record is gone or holds another transaction (-1: a reconciler
- * filled it; it must not be sent).
- */
+
+
 /*
  * A batch transaction's gas limit: what a payment's settle may take there
  * (a settle alone is about 82,000 gas with the 21,000 of its transaction;
@@ -61,17 +57,6 @@
 #define NGX_HTTP_X402_BATCH_GAS_BASE   50000
 #define NGX_HTTP_X402_BATCH_GAS_ITEM   100000
 #define NGX_HTTP_X402_TX_GAS_CAP       16777216
-
-
-static const char  ngx_http_x402_batch_record_lua[] =
-    "local old = redis.call('HGET', KEYS[1], ARGV[1]) "
-    "if not old then return -1 end "
-    "local signed = string.match(old, '^%d+ (%S+)') "
-    "if signed and signed ~= string.match(ARGV[2], '^(%S+)') then "
-    "return -1 end "
-    "redis.call('HSET', KEYS[1], ARGV[1], "
-    "string.match(old, '^%d+') .. ' ' .. ARGV[2]) "
-    "return 1";
 
 
 static void ngx_http_x402_batch_tick_served(ngx_event_t *ev);
@@ -524,14 +509,8 @@ static ngx_int_t
 ngx_http_x402_batch_record(ngx_http_x402_job_t *carrier,
     ngx_http_x402_redis_done_pt done)
 {
-    u_char                     *record, *p;
-    ngx_int_t                   rv;
-    ngx_uint_t                  i;
-    ngx_http_x402_job_t        *job;
-    u_char                      nonce[NGX_INT64_LEN + 1];
-    ngx_http_x402_main_conf_t  *xmcf;
-
-    xmcf = carrier->xmcf;
+    ngx_uint_t            i;
+    ngx_http_x402_job_t  *job;
 
     for (i = 0; i < carrier->nmembers; i++) {
         job = carrier->members[i];
@@ -548,30 +527,9 @@ ngx_http_x402_batch_record(ngx_http_x402_job_t *carrier,
         }
     }
 
-    record = ngx_alloc(X402_REPLAY_KEY_MAX + 2 * carrier->raw_len + 128,
-                       ngx_cycle->log);
-    if (record == NULL) {
-        return NGX_ERROR;
-    }
-
     /* served before their settlement ("o": owed) or not yet ("s") */
-    p = ngx_sprintf(record, "%s %s %c ", carrier->tx, carrier->members[0]->key,
-                    carrier->members[0]->served ? 'o' : 's');
-    x402_hex_encode((char *) p, carrier->raw, carrier->raw_len);
-    p += 2 * carrier->raw_len;
-    *p = '\0';
-
-    *ngx_sprintf(nonce, "%uL", carrier->nonce) = '\0';
-
-    rv = ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log, done, carrier,
-                                  "EVAL", ngx_http_x402_batch_record_lua, "1",
-                                  xmcf->txs_key, (char *) nonce,
-                                  (char *) record, NULL);
-
-    ngx_explicit_memzero(record, p - record);
-    ngx_free(record);
-
-    return rv;
+    return ngx_http_x402_job_record_tx(carrier, carrier->members[0]->key,
+                                       carrier->members[0]->served, done);
 }
 
 

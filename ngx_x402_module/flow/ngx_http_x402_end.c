@@ -20,6 +20,7 @@
 #include "ngx_http_x402_payment_id.h"
 #include "ngx_http_x402_hold.h"
 #include "ngx_http_x402_usage.h"
+#include "ngx_http_x402_channel_flow.h"
 #include "ngx_http_x402_end.h"
 
 
@@ -35,7 +36,7 @@ ngx_http_x402_end_init(ngx_conf_t *cf)
 
 /*
  * A held response never answered releases its reservation; an upto
- * response's usage is settled; a payment-identifier still claimed had no
+ * response's usage is settled; a channel's request is charged (or not); a payment-identifier still claimed had no
  * answer, and is let go (a retry is processed again).
  */
 
@@ -56,6 +57,7 @@ ngx_http_x402_end(ngx_http_request_t *r)
 
     ngx_http_x402_hold_end(r, ctx);
     ngx_http_x402_usage_end(r, ctx);
+    ngx_http_x402_channel_end(r, ctx);
 
     if (ctx->pid_owned) {
         /* recorded as a header goes out (hold.c): none did, it goes */

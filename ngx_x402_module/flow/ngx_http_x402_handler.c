@@ -17,6 +17,7 @@
 #include "ngx_http_x402_usage.h"
 #include "ngx_http_x402_payment_id.h"
 #include "ngx_http_x402_resume.h"
+#include "ngx_http_x402_channel_flow.h"
 
 
 static ngx_int_t ngx_http_x402_build_offer(ngx_http_request_t *r,
@@ -187,6 +188,7 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
     ctx->reason_text = NULL;
     ctx->payload_json.len = 0;
     ctx->payment_response.len = 0;
+    ctx->accepts.len = 0;
 
     /* x402_session: a request on a session is served from it */
 
@@ -221,6 +223,20 @@ ngx_http_x402_precontent_handler(ngx_http_request_t *r)
                       "x402: undecodable PAYMENT-SIGNATURE: "
                       "more than one PAYMENT-SIGNATURE header");
         reason = X402_R_PAYMENT_REQUIRED;
+
+    } else if (xlcf->scheme == X402_SCHEME_BATCH) {
+        /* a channel's deposit or voucher: steps of its own */
+        rc = ngx_http_x402_channel_start(r, xmcf, ctx, &header);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        reason = ctx->reason;
 
     } else {
         reason = ngx_http_x402_verify(r, xmcf, ctx, &header);
@@ -384,7 +400,10 @@ ngx_http_x402_answer(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
                                   : NGX_HTTP_X402_STAT_PAYMENT_REQUIRED);
     ngx_http_x402_stat_reason(status, reason);
 
-    return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer, status,
+    return ngx_http_x402_send_payment_required(r, xlcf, &ctx->offer,
+                                               ctx->accepts.len
+                                               ? &ctx->accepts : NULL,
+                                               status,
                                                reason,
                                                ctx->reason_text == NULL
                                                && ctx->receipt.len

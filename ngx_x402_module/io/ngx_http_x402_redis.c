@@ -214,6 +214,16 @@ ngx_http_x402_redis_vsend(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
 }
 
 
+ngx_int_t
+ngx_http_x402_redis_argv(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_http_x402_redis_done_pt done, void *data, int argc, const char **argv,
+    size_t *argvlen)
+{
+    return ngx_http_x402_redis_command(rcf, log, done, data, argc, argv,
+                                       argvlen);
+}
+
+
 static ngx_int_t
 ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_x402_redis_done_pt done, void *data, int argc, const char **argv,

@@ -40,6 +40,30 @@ typedef struct {
     "local t = redis.call('TIME') "                                           \
     "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
 
+/* exact decimal comparison and arithmetic on canonical digit strings */
+#define NGX_HTTP_X402_LUA_CMP                                                 \
+    "local function cmp(a, b) "                                               \
+    "if #a ~= #b then return #a < #b and -1 or 1 end "                        \
+    "if a == b then return 0 end return a < b and -1 or 1 end "
+
+/* Lua, in chunks of 14 digits: sums below 2^53, exact in Lua's doubles */
+#define NGX_HTTP_X402_LUA_ARITH                                               \
+    "local function chunk(s, i) if i >= #s then return 0 end "                \
+    "return tonumber(string.sub(s, math.max(1, #s - i - 13), #s - i)) end "   \
+    "local function trim(r) r = string.match(r, '^0*(%d-)$') "                \
+    "if r == '' then return '0' end return r end "                            \
+    "local function plus(a, b) local r, c, i = '', 0, 0 "                     \
+    "while i < #a or i < #b or c > 0 do "                                     \
+    "local d = chunk(a, i) + chunk(b, i) + c "                                \
+    "if d >= 1e14 then c = 1 d = d - 1e14 else c = 0 end "                    \
+    "r = string.format('%014.0f', d) .. r i = i + 14 end "                    \
+    "return trim(r) end "                                                     \
+    "local function minus(a, b) local r, c, i = '', 0, 0 "                    \
+    "while i < #a do local d = chunk(a, i) - chunk(b, i) - c "                \
+    "if d < 0 then c = 1 d = d + 1e14 else c = 0 end "                        \
+    "r = string.format('%014.0f', d) .. r i = i + 14 end "                    \
+    "return trim(r) end "
+
 /* lets the compiler check that a command's words end with NULL */
 #if (__GNUC__ >= 4)
 #define NGX_HTTP_X402_REDIS_SENTINEL  __attribute__((sentinel))
@@ -83,6 +107,11 @@ ngx_int_t ngx_http_x402_redis_send(ngx_http_x402_redis_conf_t *rcf,
 ngx_int_t ngx_http_x402_redis_vsend(ngx_http_x402_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data,
     va_list args);
+
+/* The same with the words in an array (a command of many words). */
+ngx_int_t ngx_http_x402_redis_argv(ngx_http_x402_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_http_x402_redis_done_pt done, void *data, int argc,
+    const char **argv, size_t *argvlen);
 
 /* exit_process: fail pending commands, free the connection. */
 void ngx_http_x402_redis_exit(ngx_cycle_t *cycle);

@@ -114,6 +114,34 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "x402_settle_batch_payments_total, the gas per payment.",
       NGX_HTTP_X402_STAT_BATCH_GAS },
 
+    { "x402_channel_vouchers_total",
+      "batch-settlement requests served on a channel voucher (a deposit's "
+      "included), each charged when its response succeeded.",
+      NGX_HTTP_X402_STAT_CH_VOUCHERS },
+
+    { "x402_channel_deposits_total",
+      "batch-settlement deposits the settler submitted and saw mined.",
+      NGX_HTTP_X402_STAT_CH_DEPOSITS },
+
+    { "x402_channel_claims_total",
+      "claim(VoucherClaim[]) transactions mined: many channels' vouchers "
+      "claimed in one.",
+      NGX_HTTP_X402_STAT_CH_CLAIMS },
+
+    { "x402_channel_claimed_total",
+      "Channel rows claimed by those transactions.",
+      NGX_HTTP_X402_STAT_CH_CLAIMED },
+
+    { "x402_channel_sweeps_total",
+      "settle(receiver, token) transactions mined: what the claims "
+      "recorded, transferred to x402_pay_to.",
+      NGX_HTTP_X402_STAT_CH_SWEEPS },
+
+    { "x402_channel_withdrawals_total",
+      "Withdrawals payers began on channels this Redis knows (their "
+      "value is claimed at once).",
+      NGX_HTTP_X402_STAT_CH_WITHDRAWS },
+
     { "x402_responses_cut_total",
       "upto responses ended at the permit's deadline less "
       "x402_settle_margin, so that their settlement lands in time.",

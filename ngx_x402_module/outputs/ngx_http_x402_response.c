@@ -28,8 +28,8 @@
 
 
 static ngx_int_t ngx_http_x402_challenge(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, const char *error,
-    ngx_str_t *url, ngx_str_t *json, ngx_str_t *header);
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_str_t *accepts,
+    const char *error, ngx_str_t *url, ngx_str_t *json, ngx_str_t *header);
 static ngx_int_t ngx_http_x402_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *header, ngx_str_t *body);
 static ngx_int_t ngx_http_x402_send_typed(ngx_http_request_t *r,
@@ -73,13 +73,14 @@ static ngx_http_output_header_filter_pt  ngx_http_x402_next_header_filter;
 
 ngx_int_t
 ngx_http_x402_send_payment_required(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_uint_t status,
-    const char *error, ngx_str_t *receipt)
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_str_t *accepts,
+    ngx_uint_t status, const char *error, ngx_str_t *receipt)
 {
     u_char     *p;
     ngx_str_t   url, json, header, body, type;
 
-    if (ngx_http_x402_challenge(r, xlcf, offer, error, &url, &json, &header)
+    if (ngx_http_x402_challenge(r, xlcf, offer, accepts, error, &url, &json,
+                                &header)
         != NGX_OK)
     {
         return ngx_http_x402_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -150,7 +151,7 @@ ngx_http_x402_send_session_expired(ngx_http_request_t *r,
 {
     ngx_str_t  url, json, header, body;
 
-    if (ngx_http_x402_challenge(r, xlcf, offer, "session_expired", &url,
+    if (ngx_http_x402_challenge(r, xlcf, offer, NULL, "session_expired", &url,
                                 &json, &header)
         != NGX_OK)
     {
@@ -173,8 +174,8 @@ ngx_http_x402_send_session_expired(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_x402_challenge(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
-    x402_offer *offer, const char *error, ngx_str_t *url, ngx_str_t *json,
-    ngx_str_t *header)
+    x402_offer *offer, ngx_str_t *accepts, const char *error, ngx_str_t *url,
+    ngx_str_t *json, ngx_str_t *header)
 {
     x402_err       err;
     x402_resource  resource;
@@ -190,7 +191,8 @@ ngx_http_x402_challenge(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 
     err = ngx_http_x402_encode_payment_required(r->pool, json, header, error,
                                                 &resource, offer,
-                                                &xlcf->accepts_json,
+                                                accepts ? accepts
+                                                : &xlcf->accepts_json,
                                                 &xlcf->extensions_json);
     if (err != X402_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

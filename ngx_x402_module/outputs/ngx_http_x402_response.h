@@ -26,10 +26,11 @@ ngx_int_t ngx_http_x402_send_unpriced(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, const char *error);
 
 /* The 402 with the offer (JSON, or HTML for a browser), and the receipt of
- * a replayed payment when there is one. */
+ * a replayed payment when there is one; accepts: the offer as encoded for
+ * this answer (a channel's corrective 402), NULL: the location's. */
 ngx_int_t ngx_http_x402_send_payment_required(ngx_http_request_t *r,
-    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_uint_t status,
-    const char *error, ngx_str_t *receipt);
+    ngx_http_x402_loc_conf_t *xlcf, x402_offer *offer, ngx_str_t *accepts,
+    ngx_uint_t status, const char *error, ngx_str_t *receipt);
 ngx_int_t ngx_http_x402_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error);
 ngx_int_t ngx_http_x402_send_content(ngx_http_request_t *r, ngx_uint_t status,

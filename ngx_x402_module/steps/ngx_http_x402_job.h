@@ -127,6 +127,14 @@ ngx_http_x402_job_t *ngx_http_x402_settle_carrier(
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_job_hooks_t *hooks,
     ngx_http_x402_job_t **members, ngx_uint_t n);
 
+/* A transaction of the settler's own making to `to`, on the offer's chain
+ * (NULL: the settler's), with the hooks' meaning (hook_data theirs); calldata (data, data_len: heap, the job's)
+ * and gas_limit are the caller's to set before ngx_http_x402_job_fees(). */
+ngx_http_x402_job_t *ngx_http_x402_settle_call(
+    ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
+    const x402_address *to, ngx_http_x402_job_hooks_t *hooks,
+    void *hook_data);
+
 /* The steps a batch shares with every job (settle.c). */
 ngx_int_t ngx_http_x402_job_fees(ngx_http_x402_job_t *job);
 void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
@@ -134,6 +142,11 @@ void ngx_http_x402_job_end(ngx_http_x402_job_t *job,
 void ngx_http_x402_job_free(ngx_http_x402_job_t *job);
 ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, u_char *buf,
     size_t len, ngx_http_x402_curl_done_pt done);
+/* Records a transaction of the settler's own making before it is sent
+ * (its hash and signed bytes in the settler's table); key "-": no
+ * payment's receipt; owed: sent again by the reconciler until mined. */
+ngx_int_t ngx_http_x402_job_record_tx(ngx_http_x402_job_t *job,
+    const char *key, ngx_uint_t owed, ngx_http_x402_redis_done_pt done);
 /* Writes the job's receipt (done may be NULL: queued quietly ahead of a
  * command that is waited for). */
 ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,

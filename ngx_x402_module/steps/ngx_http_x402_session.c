@@ -105,31 +105,6 @@ typedef struct {
 } ngx_http_x402_look_t;
 
 
-/* exact decimal comparison and arithmetic on canonical digit strings */
-#define NGX_HTTP_X402_LUA_CMP                                                 \
-    "local function cmp(a, b) "                                               \
-    "if #a ~= #b then return #a < #b and -1 or 1 end "                        \
-    "if a == b then return 0 end return a < b and -1 or 1 end "
-
-/* in chunks of 14 digits: sums below 2^53, exact in Lua's doubles */
-#define NGX_HTTP_X402_LUA_ARITH                                               \
-    "local function chunk(s, i) if i >= #s then return 0 end "                \
-    "return tonumber(string.sub(s, math.max(1, #s - i - 13), #s - i)) end "   \
-    "local function trim(r) r = string.match(r, '^0*(%d-)$') "                \
-    "if r == '' then return '0' end return r end "                            \
-    "local function plus(a, b) local r, c, i = '', 0, 0 "                     \
-    "while i < #a or i < #b or c > 0 do "                                     \
-    "local d = chunk(a, i) + chunk(b, i) + c "                                \
-    "if d >= 1e14 then c = 1 d = d - 1e14 else c = 0 end "                    \
-    "r = string.format('%014.0f', d) .. r i = i + 14 end "                    \
-    "return trim(r) end "                                                     \
-    "local function minus(a, b) local r, c, i = '', 0, 0 "                    \
-    "while i < #a do local d = chunk(a, i) - chunk(b, i) - c "                \
-    "if d < 0 then c = 1 d = d + 1e14 else c = 0 end "                        \
-    "r = string.format('%014.0f', d) .. r i = i + 14 end "                    \
-    "return trim(r) end "
-
-
 /*
  * A resume that must find the session first: by its payment (KEYS:
  * x402:sid:<receipt>, ARGV[1] "key", the payment's fingerprint), or by id

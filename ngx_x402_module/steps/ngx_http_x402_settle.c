@@ -72,6 +72,24 @@
 
 
 /*
+ * A transaction of the settler's own making (a batch, a channel's deposit,
+ * claim or sweep) joins the settler's table (KEYS[1]) at its nonce
+ * (ARGV[1]) as "<hash> <key> <o|s> <raw>" (ARGV[2]), unless the nonce's
+ * record is gone or holds another transaction (-1: a reconciler filled
+ * it; it must not be sent).
+ */
+static const char  ngx_http_x402_tx_record_lua[] =
+    "local old = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if not old then return -1 end "
+    "local signed = string.match(old, '^%d+ (%S+)') "
+    "if signed and signed ~= string.match(ARGV[2], '^(%S+)') then "
+    "return -1 end "
+    "redis.call('HSET', KEYS[1], ARGV[1], "
+    "string.match(old, '^%d+') .. ' ' .. ARGV[2]) "
+    "return 1";
+
+
+/*
  * Allocates the settler's next transaction nonce: a nonce released by a
  * failed broadcast first (so no gap stalls later transactions), else the
  * counter, never below the chain's pending count (ARGV[1]).  The
@@ -79,7 +97,6 @@
  * nonce -> "<ms>"), where the signed transaction joins it before it is
  * sent: the reconciler finds there every nonce the chain has not mined.
  */
-
 static const char  ngx_http_x402_nonce_lua[] =
     "local t = redis.call('TIME') "
     "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
@@ -163,8 +180,6 @@ static ngx_http_x402_job_t *ngx_http_x402_job_create(
     uint64_t created);
 static ngx_http_x402_job_t *ngx_http_x402_settle_job(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_settled_pt done);
-static void ngx_http_x402_settle_wait(ngx_http_request_t *r,
-    ngx_http_x402_ctx_t *ctx, ngx_msec_t extra);
 static ngx_int_t ngx_http_x402_job_calldata(ngx_http_x402_job_t *job);
 static u_char *ngx_http_x402_job_body(u_char *stack, size_t size, size_t len,
     size_t *cap);
@@ -371,7 +386,7 @@ ngx_http_x402_settle_job(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
 /* The request now waits for its settlement, held at most "extra" more. */
 
-static void
+void
 ngx_http_x402_settle_wait(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_msec_t extra)
 {
@@ -400,24 +415,71 @@ ngx_http_x402_settle_carrier(ngx_http_x402_main_conf_t *xmcf,
     ngx_http_x402_job_hooks_t *hooks, ngx_http_x402_job_t **members,
     ngx_uint_t n)
 {
+    ngx_http_x402_job_t  *job;
+
+    job = ngx_http_x402_settle_call(xmcf, &members[0]->offer,
+                                    &x402_multicall3_address, hooks, NULL);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    job->payment = members[0]->payment;
+    job->charge = members[0]->charge;
+    job->deadline = members[0]->deadline;
+    job->members = members;
+    job->nmembers = n;
+    job->served = 1;        /* its members are answered each */
+
+    return job;
+}
+
+
+/*
+ * A transaction of the settler's own making to `to` (a batch, a channel's
+ * deposit, claim or sweep), for the offer's chain (NULL: the settler's),
+ * with the hooks' meaning; its calldata and gas limit are the caller's to
+ * set.
+ */
+
+ngx_http_x402_job_t *
+ngx_http_x402_settle_call(ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
+    const x402_address *to, ngx_http_x402_job_hooks_t *hooks,
+    void *hook_data)
+{
     char                   key[X402_REPLAY_KEY_MAX];
-    ngx_http_x402_job_t   *job, *first;
+    x402_u256              zero;
+    x402_offer             own;
+    x402_payment          *payment;
+    ngx_http_x402_job_t   *job;
 
-    first = members[0];
     ngx_memzero(key, sizeof(key));
+    ngx_memzero(&zero, sizeof(zero));
 
-    job = ngx_http_x402_job_create(xmcf, &first->offer, &first->payment,
-                                   &first->charge, 0, key, (u_char *) "", 0,
-                                   (uint64_t) ngx_time());
+    if (offer == NULL) {
+        /* not for a request: the settler's chain */
+        ngx_memzero(&own, sizeof(own));
+        own.scheme = X402_SCHEME_BATCH;
+        own.chain_id = xmcf->chain_id;
+        offer = &own;
+    }
+
+    payment = ngx_calloc(sizeof(x402_payment), ngx_cycle->log);
+    if (payment == NULL) {
+        return NULL;
+    }
+
+    job = ngx_http_x402_job_create(xmcf, offer, payment, &zero, 0, key,
+                                   (u_char *) "", 0, (uint64_t) ngx_time());
+    ngx_free(payment);
+
     if (job == NULL) {
         return NULL;
     }
 
     job->hooks = hooks;
-    job->members = members;
-    job->nmembers = n;
-    job->served = 1;        /* its members are answered each */
-    job->to = &x402_multicall3_address;
+    job->hook_data = hook_data;
+    job->to = to;
+    job->deadline = (uint64_t) -1;
 
     ngx_add_timer(&job->guard, ngx_http_x402_settler_bound(xmcf));
 
@@ -2368,4 +2430,44 @@ ngx_http_x402_job_call(ngx_http_x402_job_t *job, x402_err xerr, u_char *buf,
     {
         ngx_http_x402_job_end(job, outcome, reason);
     }
+}
+
+
+/*
+ * A transaction of the settler's own making, recorded in the settler's
+ * table before it is sent, for the reconciler: "o" (owed: it is sent again
+ * until mined) or "s" (a request waits for it), under key ("-": no
+ * payment's receipt).
+ */
+
+ngx_int_t
+ngx_http_x402_job_record_tx(ngx_http_x402_job_t *job, const char *key,
+    ngx_uint_t owed, ngx_http_x402_redis_done_pt done)
+{
+    u_char     *record, *p;
+    ngx_int_t   rv;
+    u_char      nonce[NGX_INT64_LEN + 1];
+
+    record = ngx_alloc(X402_REPLAY_KEY_MAX + 2 * job->raw_len + 128,
+                       ngx_cycle->log);
+    if (record == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(record, "%s %s %c ", job->tx, key, owed ? 'o' : 's');
+    x402_hex_encode((char *) p, job->raw, job->raw_len);
+    p += 2 * job->raw_len;
+    *p = '\0';
+
+    *ngx_sprintf(nonce, "%uL", job->nonce) = '\0';
+
+    rv = ngx_http_x402_redis_send(&job->xmcf->redis, ngx_cycle->log, done,
+                                  job, "EVAL", ngx_http_x402_tx_record_lua,
+                                  "1", job->xmcf->txs_key, (char *) nonce,
+                                  (char *) record, NULL);
+
+    ngx_explicit_memzero(record, p - record);
+    ngx_free(record);
+
+    return rv;
 }

@@ -33,6 +33,11 @@ typedef struct {
 typedef void (*ngx_http_x402_settled_pt)(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_settle_result_t *result);
 
+/* The request waits for a settlement (or a transaction of the settler's
+ * own for it), held at most extra ms more than the settler's bound. */
+void ngx_http_x402_settle_wait(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_msec_t extra);
+
 /* Settles a reserved payment; with done the request waits for it. */
 ngx_int_t ngx_http_x402_settle_start(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_settled_pt done);

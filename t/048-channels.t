@@ -1,0 +1,277 @@
+# x402_scheme batch-settlement: one deposit, a voucher per request, claims
+# in batches.  The official client (@x402/evm/batch-settlement/client 2.27)
+# pays two nginx nodes sharing one Redis; the devchain runs the
+# batch-settlement contracts at their canonical addresses with the real
+# Permit2.  Checked against the chain itself: the contract's Deposited,
+# Claimed and Settled logs, channels(id), and the token balances.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Math::BigInt;
+use Time::HiRes qw(time sleep);
+use X402Test;
+
+start_services(redis => 1, devchain => 1);
+
+my $C = chain_env();
+my $BS = '0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003';
+my $PRICE = Math::BigInt->new('1000000000000000');     # 0.001 OPG
+my %TOPIC = (
+    deposited => '0x6c2a09353b5e75e70d0b9778b80a413809bb235d46c211811c474b3346791d89',
+    claimed   => '0x36bd546bb573e8921fdbfd934bbed62d872796b01792cd240cce27f79dd3eddd',
+    settled   => '0x7337b4386b690fdb8ba66905b92b9d45d33bc6626ee2620c905fb150ec0cc47d',
+);
+
+sub head_block { hex(rpc_call('eth_blockNumber') // '0x0') }
+
+sub logs_since {
+    my ($block, $what, $t1) = @_;
+    my $logs = rpc_call('eth_getLogs', { address => $BS,
+        fromBlock => sprintf('0x%x', $block + 1), toBlock => 'latest',
+        topics => [$TOPIC{$what}, $t1 ? ($t1) : ()] }) // [];
+    return grep { !$_->{removed} } @$logs;
+}
+
+sub word { Math::BigInt->from_hex('0x' . substr($_[0], 2 + 64 * $_[1], 64)) }
+
+# channels(id): (balance, totalClaimed), from the chain
+sub channel_on_chain {
+    my ($id) = @_;
+    my $r = rpc_call('eth_call', { to => $BS, data => '0x7a7ebd7b' . substr($id, 2) }, 'latest');
+    return (word($r, 0), word($r, 1));
+}
+
+sub wait_for {
+    my ($secs, $cond) = @_;
+    my $until = time + $secs;
+    while (time < $until) {
+        return 1 if $cond->();
+        sleep 0.25;
+    }
+    return $cond->();
+}
+
+sub metric {
+    my ($srv, $name) = @_;
+    my $body = http_request($srv, 'GET /metrics')->{content} // '';
+    return $body =~ /^\Q$name\E (\d+)/m ? $1 : 0;
+}
+
+sub channel_client {
+    my ($urls, %o) = @_;
+    my $cmd = "node t/client/channel.mjs --rpc $C->{X402_RPC_URL}"
+            . ($o{key} ? " --key $o{key}" : '') . ($o{n} ? " --n $o{n}" : '')
+            . ($o{c} ? " --c $o{c}" : '') . ($o{salt} ? " --salt $o{salt}" : '')
+            . ' ' . join(' ', @$urls);
+    my $out = `$cmd`;
+    return eval { decode_json($out) } // { error => "bad output: $out" };
+}
+
+sub statuses { my %s; $s{$_->{status} // 'error'}++ for @{ $_[0]{results} }; \%s }
+
+my $HTTP = settler_http(<<'HTTP');
+x402_settle_timeout 5s;
+x402_rpc_timeout 2s;
+x402_timeout 5s;
+x402_reconcile_interval 1s;
+HTTP
+
+sub channel_location {
+    my ($path, %o) = @_;
+    return paid_location($path, echo => 'result', more => join("\n",
+        'x402_scheme batch-settlement;',
+        'x402_claim_interval ' . ($o{interval} // '8s') . ';',
+        ($o{deposit} ? "x402_channel_deposit $o{deposit};" : ())));
+}
+
+my $CONFIG = channel_location('/ch/', deposit => '0.5')
+           . channel_location('/small/')
+           . status_location();
+
+my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 });
+my $srv2 = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 });
+
+# the 402: batch-settlement terms with the settler as receiverAuthorizer
+my $offer;
+{
+    my $r = http_request($srv, 'GET /ch/x');
+    is($r->{status}, 402, 'unpaid: 402');
+    my $pr = decode_json_b64($r->{headers}{'payment-required'});
+    $offer = $pr->{accepts}[0];
+    is($offer->{scheme}, 'batch-settlement', 'scheme batch-settlement');
+    is(lc $offer->{extra}{receiverAuthorizer}, lc $C->{X402_SETTLER_ADDRESS},
+       'receiverAuthorizer: the settler');
+    is($offer->{extra}{withdrawDelay}, 900, 'withdrawDelay 900 (the contract minimum)');
+    is($offer->{extra}{assetTransferMethod}, 'permit2', 'assetTransferMethod permit2');
+    is($offer->{extra}{minDeposit}, '500000000000000000', 'minDeposit from x402_channel_deposit');
+}
+
+# 100 requests of one client over two nodes: one deposit, one claim and one
+# sweep; the merchant gets exactly 100 prices; the payer keeps the rest
+my ($cid, $deposit);
+{
+    my $b0 = head_block();
+    my $payer0 = asset_balance($C->{X402_PAYER_ADDRESS});
+    my $merchant0 = asset_balance($C->{X402_PAY_TO});
+    my $t0 = time;
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/ch/a",
+                              "http://127.0.0.1:$srv2->{port}/ch/b"], n => 100);
+    my $took = time - $t0;
+    is(statuses($out)->{200}, 100, '100 requests served over two nodes')
+        or diag(explain statuses($out), $out->{results}[0]);
+    my @dep = logs_since($b0, 'deposited');
+    is(scalar @dep, 1, 'one deposit transaction');
+    my $first = $out->{results}[0]{paymentResponse} // {};
+    $cid = $first->{extra}{channelState}{channelId};
+    like($cid // '', qr/^0x[0-9a-f]{64}$/, 'the first response names the channel');
+    like($first->{transaction} // '', qr/^0x[0-9a-f]{64}$/, 'and carries the deposit transaction');
+    $deposit = Math::BigInt->new($first->{amount} // 0);
+    is($deposit, Math::BigInt->new('500000000000000000'), 'the client deposited minDeposit');
+    my $last = $out->{results}[99]{paymentResponse} // {};
+    is($last->{transaction}, '', 'a voucher response has no transaction');
+    is($last->{extra}{chargedAmount}, "$PRICE", 'chargedAmount: the price');
+    is($last->{extra}{channelState}{chargedCumulativeAmount}, '' . (100 * $PRICE),
+       'chargedCumulativeAmount: 100 prices');
+    is(redis_cli('HGET', "x402:ch:8453:" . substr($cid, 2), 'chg'), '' . (100 * $PRICE),
+       'Redis holds the charge exactly');
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $payer0 - $deposit,
+       'the payer paid the deposit only, so far');
+    ok(wait_for(30, sub { scalar(logs_since($b0, 'settled')) >= 1 }),
+       'claimed and swept within the claim interval');
+    sleep 1;
+    my @claims = logs_since($b0, 'claimed', $cid);
+    is(scalar @claims, 1, 'one claim of the channel') or diag("took $took s");
+    is(scalar(logs_since($b0, 'settled')), 1, 'one sweep');
+    my ($bal, $claimed) = channel_on_chain($cid);
+    is($claimed, 100 * $PRICE, 'on chain: totalClaimed = 100 prices');
+    is($bal, $deposit, 'on chain: the balance is the deposit');
+    is(asset_balance($C->{X402_PAY_TO}), $merchant0 + 100 * $PRICE,
+       'the merchant received exactly 100 prices');
+    cmp_ok(metric($srv, 'x402_channel_vouchers_total')
+           + metric($srv2, 'x402_channel_vouchers_total'), '==', 100,
+           'x402_channel_vouchers_total counts them');
+}
+
+# attacks on the channel: a replayed voucher, one over the balance, one
+# signed by someone else; none served, none charged
+{
+    my $chg0 = redis_cli('HGET', "x402:ch:8453:" . substr($cid, 2), 'chg');
+    my $replay = `node t/client/voucher.mjs --accepts '${\ encode_json($offer)}' --max ${\ (100 * $PRICE)}`;
+    chomp $replay;
+    my $r = http_request($srv, 'GET /ch/replay', { 'PAYMENT-SIGNATURE' => $replay });
+    is($r->{status}, 402, 'a replayed voucher: 402');
+    my $pr = decode_json_b64($r->{headers}{'payment-required'});
+    is($pr->{error}, 'invalid_batch_settlement_evm_cumulative_amount_mismatch',
+       'the corrective 402');
+    is($pr->{accepts}[0]{extra}{channelState}{chargedCumulativeAmount}, $chg0,
+       'with the channel state');
+    is($pr->{accepts}[0]{extra}{voucherState}{signedMaxClaimable}, $chg0,
+       'and the last voucher');
+
+    my $other = `node t/client/voucher.mjs --accepts '${\ encode_json($offer)}' --max ${\ (101 * $PRICE)} --signer $C->{X402_PAYER2_KEY}`;
+    chomp $other;
+    $r = http_request($srv, 'GET /ch/other', { 'PAYMENT-SIGNATURE' => $other });
+    is($r->{status}, 402, 'a voucher signed by another key: 402');
+    is(decode_json_b64($r->{headers}{'payment-required'})->{error},
+       'invalid_batch_settlement_evm_voucher_signature', 'invalid_batch_settlement_evm_voucher_signature');
+
+    is(redis_cli('HGET', "x402:ch:8453:" . substr($cid, 2), 'chg'), $chg0, 'nothing charged');
+}
+
+# a channel holding 5 prices (the client's own deposit, no minDeposit): a
+# sixth voucher is over its balance; a client that lost its state gets the
+# corrective 402, resyncs, tops the channel up and is served
+{
+    my $salt = '0x' . ('0' x 63) . '5';
+    my $small = decode_json_b64(http_request($srv, 'GET /small/x')->{headers}{'payment-required'})->{accepts}[0];
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/small/a"], n => 5, salt => $salt);
+    is(statuses($out)->{200}, 5, '5 requests on a channel of 5 prices');
+    my $id = $out->{results}[0]{paymentResponse}{extra}{channelState}{channelId};
+    my $key = "x402:ch:8453:" . substr($id, 2);
+    is($out->{results}[0]{paymentResponse}{amount}, '' . (5 * $PRICE), 'the client deposited 5 prices');
+    my $over = `node t/client/voucher.mjs --accepts '${\ encode_json($small)}' --max ${\ (6 * $PRICE)} --salt $salt`;
+    chomp $over;
+    my $r = http_request($srv, 'GET /small/over', { 'PAYMENT-SIGNATURE' => $over });
+    is($r->{status}, 402, 'a voucher over the balance: 402');
+    is(decode_json_b64($r->{headers}{'payment-required'})->{error},
+       'invalid_batch_settlement_evm_cumulative_exceeds_balance',
+       'invalid_batch_settlement_evm_cumulative_exceeds_balance');
+    is(redis_cli('HGET', $key, 'chg'), '' . (5 * $PRICE), 'nothing charged');
+
+    my $b0 = head_block();
+    $out = channel_client(["http://127.0.0.1:$srv2->{port}/small/b"], n => 1, salt => $salt);
+    my $res = $out->{results}[0];
+    is($res->{status}, 200, 'a client without its state is served') or diag(explain $out);
+    is_deeply($res->{attempts}, [402, 402, 200], 'after one corrective 402 and one retry');
+    is($res->{paymentResponse}{extra}{channelState}{chargedCumulativeAmount}, '' . (6 * $PRICE),
+       'charged 6 prices in all');
+    is(scalar(logs_since($b0, 'deposited', $id)), 1, 'its retry topped the channel up');
+}
+
+# 16 concurrent requests of one client on a fresh channel: each served at
+# most once, the channel charged exactly for those served.  The client signs
+# each voucher on the charge it last saw, so concurrent vouchers of one
+# channel share a base and at most one per round can be right; the others
+# get the corrective 402 (one retry each) and pay nothing.
+{
+    my $salt = '0x' . ('0' x 63) . '7';
+    my $b0 = head_block();
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/ch/c",
+                              "http://127.0.0.1:$srv2->{port}/ch/d"], n => 16, c => 16,
+                             salt => $salt);
+    my $served = statuses($out)->{200} // 0;
+    cmp_ok($served, '>=', 1, "concurrent requests on one channel: $served of 16 served");
+    my @cids = grep { defined } map { $_->{paymentResponse}{extra}{channelState}{channelId} }
+               @{ $out->{results} };
+    my $id = $cids[0] // '';
+    is(redis_cli('HGET', "x402:ch:8453:" . substr($id, 2), 'chg'), '' . ($served * $PRICE),
+       'the channel is charged exactly for the requests served');
+    is(scalar(logs_since($b0, 'deposited', $id)), 1,
+       'one deposit landed: the refused requests moved nothing');
+    ok(wait_for(30, sub { (channel_on_chain($id))[1] == $served * $PRICE }),
+       'and exactly that is claimed on chain');
+}
+
+# a withdrawal mid-run is claimed at once, long before its delay
+{
+    my $salt = '0x' . ('0' x 62) . '11';
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/ch/w"], n => 3,
+                             key => $C->{X402_PAYER2_KEY}, salt => $salt);
+    is(statuses($out)->{200}, 3, 'payer2 served 3 requests');
+    my $id = $out->{results}[0]{paymentResponse}{extra}{channelState}{channelId};
+    my $cfg = encode_json({ payer => $C->{X402_PAYER2_ADDRESS}, payerAuthorizer => $C->{X402_PAYER2_ADDRESS},
+                            receiver => $offer->{payTo}, receiverAuthorizer => $offer->{extra}{receiverAuthorizer},
+                            token => $offer->{asset}, withdrawDelay => 900, salt => $salt });
+    my ($bal, $claimed) = channel_on_chain($id);
+    is($claimed, 0, 'nothing claimed yet (claim interval 8s)');
+    my $t0 = time;
+    my $w = `node scripts/devchain.d/channel.mjs --rpc $C->{X402_RPC_URL} withdraw payer2 '$cfg' ${\ ($bal - $claimed)}`;
+    ok(wait_for(15, sub { (channel_on_chain($id))[1] == 3 * $PRICE }),
+       'the withdrawal is seen and the channel claimed at once') or diag($w);
+    cmp_ok(time - $t0, '<', 15, 'within seconds, not the 900 s delay');
+    cmp_ok(metric($srv, 'x402_channel_withdrawals_total')
+           + metric($srv2, 'x402_channel_withdrawals_total'), '>=', 1,
+           'x402_channel_withdrawals_total');
+}
+
+# the payer takes the rest of the first channel back after the delay
+{
+    my $cfg = encode_json({ payer => $C->{X402_PAYER_ADDRESS}, payerAuthorizer => $C->{X402_PAYER_ADDRESS},
+                            receiver => $offer->{payTo}, receiverAuthorizer => $offer->{extra}{receiverAuthorizer},
+                            token => $offer->{asset}, withdrawDelay => 900, salt => '0x' . ('0' x 64) });
+    my ($bal, $claimed) = channel_on_chain($cid);
+    my $payer0 = asset_balance($C->{X402_PAYER_ADDRESS});
+    `node scripts/devchain.d/channel.mjs --rpc $C->{X402_RPC_URL} withdraw payer '$cfg' ${\ ($bal - $claimed)}`;
+    rpc_call('evm_increaseTime', 901);
+    rpc_call('evm_mine');
+    `node scripts/devchain.d/channel.mjs --rpc $C->{X402_RPC_URL} finalize payer '$cfg'`;
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $payer0 + $bal - $claimed,
+       'the payer withdrew the rest of its deposit after the delay');
+}
+
+server_stop($srv, 'node 1');
+server_stop($srv2, 'node 2');
+
+done_testing();
