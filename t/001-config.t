@@ -186,6 +186,58 @@ location / { x402 on; x402_settle_batch 10; x402_settle_batch off; x402_pay_to 0
 --- must_die
 "x402_settle_batch" directive is duplicate
 
+=== batch-settlement needs the settler (the channels' receiverAuthorizer)
+--- config
+location / { x402 on; x402_scheme batch-settlement; x402_facilitator http://127.0.0.1:1; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_scheme batch-settlement" requires "x402_settler_key_file"
+
+=== batch-settlement: a withdraw delay within the contract's range
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme batch-settlement; x402_channel_withdraw_delay 60s; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_channel_withdraw_delay" 60 s is out of the contract's range (15m to 30d)
+
+=== batch-settlement: claims well before a withdrawal completes
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme batch-settlement; x402_claim_interval 10m; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_claim_interval" 600000 ms must be at least 1s and at most a third of "x402_channel_withdraw_delay" (900 s)
+
+=== batch-settlement: a deposit that is an amount
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme batch-settlement; x402_channel_deposit 0.0000000000000000001; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_channel_deposit" "0.0000000000000000001" is not an amount of the asset
+
+=== batch-settlement: the offer
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_scheme batch-settlement; x402_channel_withdraw_delay 1h; x402_claim_interval 20m; x402_channel_deposit 2.5; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 0.01; }
+--- request
+GET /
+--- error_code: 402
+--- payment_required
+accepts.0.scheme: batch-settlement
+accepts.0.amount: 10000000000000000
+accepts.0.extra.receiverAuthorizer: 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
+accepts.0.extra.withdrawDelay: 3600
+accepts.0.extra.minDeposit: 2500000000000000000
+accepts.0.extra.assetTransferMethod: permit2
+
+=== an unknown scheme names the three
+--- config
+location / { x402 on; x402_scheme deferred; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_scheme "deferred" is invalid (expected "exact", "upto" or "batch-settlement")
+
 === x402_session needs upto
 --- http_config
 x402_settler_key_file $KEYFILE;
