@@ -12,64 +12,11 @@ use JSON::PP;
 use Math::BigInt;
 use Time::HiRes qw(time sleep);
 use X402Test;
+use X402Channel;
 
 start_services(redis => 1, devchain => 1);
 
 my $C = chain_env();
-my $BS = '0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003';
-my $PRICE = Math::BigInt->new('1000000000000000');     # 0.001 OPG
-my %TOPIC = (
-    deposited => '0x6c2a09353b5e75e70d0b9778b80a413809bb235d46c211811c474b3346791d89',
-    claimed   => '0x36bd546bb573e8921fdbfd934bbed62d872796b01792cd240cce27f79dd3eddd',
-    settled   => '0x7337b4386b690fdb8ba66905b92b9d45d33bc6626ee2620c905fb150ec0cc47d',
-);
-
-sub head_block { hex(rpc_call('eth_blockNumber') // '0x0') }
-
-sub logs_since {
-    my ($block, $what, $t1) = @_;
-    my $logs = rpc_call('eth_getLogs', { address => $BS,
-        fromBlock => sprintf('0x%x', $block + 1), toBlock => 'latest',
-        topics => [$TOPIC{$what}, $t1 ? ($t1) : ()] }) // [];
-    return grep { !$_->{removed} } @$logs;
-}
-
-sub word { Math::BigInt->from_hex('0x' . substr($_[0], 2 + 64 * $_[1], 64)) }
-
-# channels(id): (balance, totalClaimed), from the chain
-sub channel_on_chain {
-    my ($id) = @_;
-    my $r = rpc_call('eth_call', { to => $BS, data => '0x7a7ebd7b' . substr($id, 2) }, 'latest');
-    return (word($r, 0), word($r, 1));
-}
-
-sub wait_for {
-    my ($secs, $cond) = @_;
-    my $until = time + $secs;
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.25;
-    }
-    return $cond->();
-}
-
-sub metric {
-    my ($srv, $name) = @_;
-    my $body = http_request($srv, 'GET /metrics')->{content} // '';
-    return $body =~ /^\Q$name\E (\d+)/m ? $1 : 0;
-}
-
-sub channel_client {
-    my ($urls, %o) = @_;
-    my $cmd = "node t/client/channel.mjs --rpc $C->{X402_RPC_URL}"
-            . ($o{key} ? " --key $o{key}" : '') . ($o{n} ? " --n $o{n}" : '')
-            . ($o{c} ? " --c $o{c}" : '') . ($o{salt} ? " --salt $o{salt}" : '')
-            . ' ' . join(' ', @$urls);
-    my $out = `$cmd`;
-    return eval { decode_json($out) } // { error => "bad output: $out" };
-}
-
-sub statuses { my %s; $s{$_->{status} // 'error'}++ for @{ $_[0]{results} }; \%s }
 
 my $HTTP = settler_http(<<'HTTP');
 x402_settle_timeout 5s;
@@ -77,14 +24,6 @@ x402_rpc_timeout 2s;
 x402_timeout 5s;
 x402_reconcile_interval 1s;
 HTTP
-
-sub channel_location {
-    my ($path, %o) = @_;
-    return paid_location($path, echo => 'result', more => join("\n",
-        'x402_scheme batch-settlement;',
-        'x402_claim_interval ' . ($o{interval} // '8s') . ';',
-        ($o{deposit} ? "x402_channel_deposit $o{deposit};" : ())));
-}
 
 my $CONFIG = channel_location('/ch/', deposit => '0.5')
            . channel_location('/small/')
@@ -134,7 +73,7 @@ my ($cid, $deposit);
     is($last->{extra}{chargedAmount}, "$PRICE", 'chargedAmount: the price');
     is($last->{extra}{channelState}{chargedCumulativeAmount}, '' . (100 * $PRICE),
        'chargedCumulativeAmount: 100 prices');
-    is(redis_cli('HGET', "x402:ch:8453:" . substr($cid, 2), 'chg'), '' . (100 * $PRICE),
+    is(redis_cli('HGET', channel_key($cid), 'chg'), '' . (100 * $PRICE),
        'Redis holds the charge exactly');
     is(asset_balance($C->{X402_PAYER_ADDRESS}), $payer0 - $deposit,
        'the payer paid the deposit only, so far');
@@ -157,7 +96,7 @@ my ($cid, $deposit);
 # attacks on the channel: a replayed voucher, one over the balance, one
 # signed by someone else; none served, none charged
 {
-    my $chg0 = redis_cli('HGET', "x402:ch:8453:" . substr($cid, 2), 'chg');
+    my $chg0 = redis_cli('HGET', channel_key($cid), 'chg');
     my $replay = `node t/client/voucher.mjs --accepts '${\ encode_json($offer)}' --max ${\ (100 * $PRICE)}`;
     chomp $replay;
     my $r = http_request($srv, 'GET /ch/replay', { 'PAYMENT-SIGNATURE' => $replay });
@@ -177,7 +116,7 @@ my ($cid, $deposit);
     is(decode_json_b64($r->{headers}{'payment-required'})->{error},
        'invalid_batch_settlement_evm_voucher_signature', 'invalid_batch_settlement_evm_voucher_signature');
 
-    is(redis_cli('HGET', "x402:ch:8453:" . substr($cid, 2), 'chg'), $chg0, 'nothing charged');
+    is(redis_cli('HGET', channel_key($cid), 'chg'), $chg0, 'nothing charged');
 }
 
 # a channel holding 5 prices (the client's own deposit, no minDeposit): a
@@ -189,7 +128,7 @@ my ($cid, $deposit);
     my $out = channel_client(["http://127.0.0.1:$srv->{port}/small/a"], n => 5, salt => $salt);
     is(statuses($out)->{200}, 5, '5 requests on a channel of 5 prices');
     my $id = $out->{results}[0]{paymentResponse}{extra}{channelState}{channelId};
-    my $key = "x402:ch:8453:" . substr($id, 2);
+    my $key = channel_key($id);
     is($out->{results}[0]{paymentResponse}{amount}, '' . (5 * $PRICE), 'the client deposited 5 prices');
     my $over = `node t/client/voucher.mjs --accepts '${\ encode_json($small)}' --max ${\ (6 * $PRICE)} --salt $salt`;
     chomp $over;
@@ -226,7 +165,7 @@ my ($cid, $deposit);
     my @cids = grep { defined } map { $_->{paymentResponse}{extra}{channelState}{channelId} }
                @{ $out->{results} };
     my $id = $cids[0] // '';
-    is(redis_cli('HGET', "x402:ch:8453:" . substr($id, 2), 'chg'), '' . ($served * $PRICE),
+    is(redis_cli('HGET', channel_key($id), 'chg'), '' . ($served * $PRICE),
        'the channel is charged exactly for the requests served');
     is(scalar(logs_since($b0, 'deposited', $id)), 1,
        'one deposit landed: the refused requests moved nothing');

@@ -160,10 +160,11 @@ ngx_http_x402_claim_tick(ngx_event_t *ev)
         return;
     }
 
-    /* leased for as long as the settler may take over a transaction */
+    /* leased for as long as its claim may run (its job's guard) */
     if (ngx_http_x402_channel_due(xmcf, xmcf->chain_id,
                                   NGX_HTTP_X402_CLAIM_ROWS,
-                                  2 * ngx_http_x402_settler_bound(xmcf),
+                                  ngx_http_x402_settler_bound(xmcf)
+                                  + 2 * xmcf->rpc_timeout,
                                   ngx_http_x402_claim_due, xmcf)
         == NGX_OK)
     {
