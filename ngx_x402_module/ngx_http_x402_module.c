@@ -1112,21 +1112,35 @@ static char *
 ngx_http_x402_check_channel(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
     ngx_http_x402_main_conf_t *xmcf)
 {
-    if (conf->facilitator_url.len || !xmcf->has_settler
-        || conf->settle == NGX_HTTP_X402_SETTLE_OFF || conf->session
-        || conf->settle_batch || conf->input_price != NULL
-        || conf->read_body == NGX_HTTP_X402_BODY_METHOD)
+    const char  *why;
+
+    why = NULL;
+
+    if (!xmcf->has_settler || conf->facilitator_url.len) {
+        why = "\"x402_settler_key_file\" and no \"x402_facilitator\" (the "
+              "settler submits deposits and claims vouchers as the channels' "
+              "receiverAuthorizer)";
+
+    } else if (conf->settle == NGX_HTTP_X402_SETTLE_OFF) {
+        why = "settlement on (not \"x402_settle off\")";
+
+    } else if (conf->session) {
+        why = "no \"x402_session\" (an upto feature)";
+
+    } else if (conf->settle_batch) {
+        why = "no \"x402_settle_batch\" (an exact feature)";
+
+    } else if (conf->input_price != NULL
+               || conf->read_body == NGX_HTTP_X402_BODY_METHOD)
     {
+        why = "a fixed price per request (no \"x402_input_price\" or "
+              "\"x402_read_body method\")";
+    }
+
+    if (why != NULL) {
         ngx_http_x402_conf_error(cf, conf,
                                  "\"x402_scheme batch-settlement\" requires "
-                                 "\"x402_settler_key_file\" (the settler "
-                                 "submits deposits and claims vouchers as "
-                                 "the channels' receiverAuthorizer), no "
-                                 "\"x402_facilitator\", \"x402_settle\" on, "
-                                 "and a fixed price per request (no "
-                                 "\"x402_session\", \"x402_settle_batch\", "
-                                 "\"x402_input_price\" or "
-                                 "\"x402_read_body method\")");
+                                 "%s", why);
         return NGX_CONF_ERROR;
     }
 
@@ -1171,6 +1185,18 @@ ngx_http_x402_check_channel(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
         }
 
         conf->offer.has_min_deposit = 1;
+
+        /* the official client ignores a minDeposit below the price */
+        if (conf->price != NULL && conf->price->lengths == NULL
+            && x402_u256_cmp(&conf->offer.min_deposit, &conf->offer.amount)
+               < 0)
+        {
+            ngx_http_x402_conf_error(cf, conf,
+                                     "\"x402_channel_deposit\" \"%V\" is "
+                                     "below the price: clients would ignore "
+                                     "it", &conf->min_deposit);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (xmcf->claim_tick == 0 || conf->claim_interval < xmcf->claim_tick) {

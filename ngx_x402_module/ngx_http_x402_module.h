@@ -79,6 +79,7 @@ typedef struct ngx_http_x402_main_conf_s {
     ngx_event_t                  claim_ev;
     uint64_t                     watch_from;    /* withdrawals: blocks */
     uint64_t                     watch_to;
+    uint64_t                     watch_span;
     unsigned                     claiming:1;
     unsigned                     watching:1;
 

@@ -27,6 +27,8 @@ HTTP
 
 my $CONFIG = channel_location('/ch/', deposit => '0.5')
            . channel_location('/small/')
+           . channel_location('/chfail/', pass => 'http://127.0.0.1:$PORT/boom/')
+           . "location /boom/ {\n    return 500 \"boom\\n\";\n}\n"
            . status_location();
 
 my $srv = server_start({ http_config => $HTTP, config => $CONFIG, workers => 2 });
@@ -91,6 +93,34 @@ my ($cid, $deposit);
     cmp_ok(metric($srv, 'x402_channel_vouchers_total')
            + metric($srv2, 'x402_channel_vouchers_total'), '==', 100,
            'x402_channel_vouchers_total counts them');
+}
+
+# a response that fails is not charged, and says nothing of a charge: the
+# deposit stays in the channel, and the next request starts from nothing
+{
+    my $salt = '0x' . ('0' x 62) . '21';
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/chfail/x"], n => 1, salt => $salt);
+    my $res = $out->{results}[0];
+    is($res->{status}, 500, 'the content failed: 500 passes through');
+    ok(!$res->{paymentResponse}, 'without PAYMENT-RESPONSE');
+    $out = channel_client(["http://127.0.0.1:$srv2->{port}/ch/y"], n => 1, salt => $salt);
+    $res = $out->{results}[0];
+    is($res->{status}, 200, 'the same channel then serves');
+    is($res->{paymentResponse}{extra}{channelState}{chargedCumulativeAmount}, "$PRICE",
+       'charged one price: the failed request cost nothing');
+    is($res->{paymentResponse}{transaction}, '', 'on the deposit already made');
+}
+
+# a deposit below x402_channel_deposit: refused before anything is sent
+{
+    my ($b0, $payer0) = (head_block(), asset_balance($C->{X402_PAYER_ADDRESS}));
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/ch/low"], n => 1,
+                             salt => '0x' . ('0' x 63) . '9', deposit => '' . (2 * $PRICE));
+    is($out->{results}[0]{status}, 402, 'a deposit below minDeposit: 402');
+    is($out->{results}[0]{error}, 'invalid_batch_settlement_evm_deposit_below_min_deposit',
+       'invalid_batch_settlement_evm_deposit_below_min_deposit');
+    is(scalar(logs_since($b0, 'deposited')), 0, 'no deposit sent');
+    is(asset_balance($C->{X402_PAYER_ADDRESS}), $payer0, 'the payer paid nothing');
 }
 
 # attacks on the channel: a replayed voucher, one over the balance, one

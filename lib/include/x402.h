@@ -111,6 +111,7 @@ typedef enum {
     X402_R_BS_CHANNEL_BUSY,             /* channel_busy */
     X402_R_BS_DEPOSIT_SIMULATION_FAILED, /* deposit_simulation_failed */
     X402_R_BS_DEPOSIT_TRANSACTION_FAILED, /* deposit_transaction_failed */
+    X402_R_BS_DEPOSIT_BELOW_MIN,        /* deposit_below_min_deposit */
     X402_R_MAX
 } x402_reason;
 

@@ -707,7 +707,8 @@ test_reasons(void **state)
         "invalid_batch_settlement_evm_channel_not_found",
         "invalid_batch_settlement_evm_channel_busy",
         "invalid_batch_settlement_evm_deposit_simulation_failed",
-        "invalid_batch_settlement_evm_deposit_transaction_failed"
+        "invalid_batch_settlement_evm_deposit_transaction_failed",
+        "invalid_batch_settlement_evm_deposit_below_min_deposit"
     };
     int                       r;
 

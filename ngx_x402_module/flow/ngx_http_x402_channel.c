@@ -46,7 +46,8 @@
 #include "ngx_http_x402_channel_flow.h"
 
 
-#define NGX_HTTP_X402_CH_BUSY_WAIT   25         /* ms between looks */
+#define NGX_HTTP_X402_CH_BUSY_WAIT   10         /* ms: the first look */
+#define NGX_HTTP_X402_CH_BUSY_MAX    200        /* ms: the longest between */
 #define NGX_HTTP_X402_CH_DEPOSIT_GAS 300000
 
 
@@ -116,6 +117,13 @@ ngx_http_x402_channel_start(ngx_http_request_t *r,
 
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
+    if (ctx->channel != NULL
+        && ((ngx_http_x402_channel_t *) ctx->channel)->held)
+    {
+        /* an internal redirect to another channel location */
+        ngx_http_x402_channel_release(r, ctx->channel);
+    }
+
     ch = ngx_pcalloc(r->pool, sizeof(ngx_http_x402_channel_t));
     if (ch == NULL) {
         return NGX_ERROR;
@@ -142,6 +150,16 @@ ngx_http_x402_channel_start(ngx_http_request_t *r,
     reason = x402_channel_verify_local(xmcf->x402, ch->id, &ctx->offer,
                                        &ch->pay, (uint64_t) ngx_time(),
                                        (uint64_t) xlcf->settle_margin);
+    /* the settler pays each deposit's gas: not for less than announced */
+
+    if (reason == X402_R_VALID && ch->pay.type == X402_CHANNEL_DEPOSIT
+        && ctx->offer.has_min_deposit
+        && x402_u256_cmp(&ch->pay.deposit_amount, &ctx->offer.min_deposit)
+           < 0)
+    {
+        reason = X402_R_BS_DEPOSIT_BELOW_MIN;
+    }
+
     if (reason != X402_R_VALID) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "x402: channel payment of %s refused: %s",
@@ -203,8 +221,10 @@ ngx_http_x402_channel_reserved(ngx_http_request_t *r,
         return;
 
     case NGX_HTTP_X402_CH_UNKNOWN:
+    case NGX_HTTP_X402_CH_STALE:
     case NGX_HTTP_X402_CH_EXCEEDS:
-        /* a channel new here, or a deposit Redis has not seen */
+        /* a channel new here, one read long ago (a withdrawal), or a
+           deposit Redis has not seen */
         if (!ch->read) {
             if (ngx_http_x402_channel_read(r, ctx, ch,
                                            ngx_http_x402_channel_again)
@@ -250,14 +270,32 @@ ngx_http_x402_channel_again(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
 
 /*
- * Another request holds the channel: looked at again shortly, within
- * x402_timeout (the request's deadline says when to stop).
+ * Another request holds the channel: looked at again, less and less
+ * often; past half of x402_timeout the request is refused with
+ * invalid_batch_settlement_evm_channel_busy (the client may retry).
  */
 
 static void
 ngx_http_x402_channel_busy(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    ngx_http_x402_ch_wait_t  *w;
+    ngx_http_x402_channel_t    *ch;
+    ngx_http_x402_ch_wait_t    *w;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+    ch = ctx->channel;
+
+    if (ch->busy_since == 0) {
+        ch->busy_since = ngx_current_msec;
+        ch->busy_wait = NGX_HTTP_X402_CH_BUSY_WAIT;
+
+    } else if (ngx_current_msec - ch->busy_since >= xmcf->timeout / 2) {
+        ngx_http_x402_channel_refuse(r, ctx, ch, X402_R_BS_CHANNEL_BUSY);
+        return;
+
+    } else {
+        ch->busy_wait = ngx_min(2 * ch->busy_wait, NGX_HTTP_X402_CH_BUSY_MAX);
+    }
 
     w = ngx_calloc(sizeof(ngx_http_x402_ch_wait_t), r->connection->log);
     if (w == NULL) {
@@ -276,7 +314,7 @@ ngx_http_x402_channel_busy(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     ctx->op = &w->op;
     ctx->state = NGX_HTTP_X402_REDIS;
 
-    ngx_add_timer(&w->ev, NGX_HTTP_X402_CH_BUSY_WAIT);
+    ngx_add_timer(&w->ev, ch->busy_wait);
 }
 
 
@@ -700,9 +738,64 @@ ngx_http_x402_channel_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
 
 /*
- * The request's end (LOG phase): a response that succeeded is charged, any
- * other lets the channel go uncharged.
+ * The response's header is going out: a success (status below 400) is
+ * charged now, whatever happens to its body; a failure lets the channel go
+ * uncharged, and says nothing of a charge (no PAYMENT-RESPONSE).
  */
+
+void
+ngx_http_x402_channel_headers(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_uint_t                i;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h;
+    ngx_http_x402_channel_t  *ch;
+
+    ch = ctx->channel;
+
+    if (ch == NULL || !ch->held) {
+        return;
+    }
+
+    if (ctx->paid && r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
+        ngx_http_x402_channel_commit(r, ch);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: channel 0x%s of %s not charged: the response "
+                  "failed (%ui)", ch->id_hex, ctx->payer,
+                  r->headers_out.status);
+
+    ngx_http_x402_channel_release(r, ch);
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("PAYMENT-RESPONSE") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "PAYMENT-RESPONSE",
+                               h[i].key.len)
+               == 0)
+        {
+            h[i].hash = 0;
+        }
+    }
+}
+
+
+/* The request's end (LOG phase): no response went out, nothing charged. */
 
 void
 ngx_http_x402_channel_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
@@ -715,15 +808,9 @@ ngx_http_x402_channel_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return;
     }
 
-    if (ctx->paid && r->header_sent && r->headers_out.status < 400) {
-        ngx_http_x402_channel_commit(r, ch);
-        return;
-    }
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "x402: channel 0x%s of %s not charged: the response "
-                  "failed (%ui)", ch->id_hex, ctx->payer,
-                  r->headers_out.status);
+                  "x402: channel 0x%s of %s not charged: no response went "
+                  "out", ch->id_hex, ctx->payer);
 
     ngx_http_x402_channel_release(r, ch);
 }

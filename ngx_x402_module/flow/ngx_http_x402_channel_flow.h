@@ -25,7 +25,12 @@ ngx_int_t ngx_http_x402_channel_start(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
     ngx_str_t *header);
 
-/* The request's end: its charge committed, or the channel let go. */
+/* The response's header is going out: charged (status below 400), or the
+ * channel let go. */
+void ngx_http_x402_channel_headers(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+
+/* The request's end with no response: the channel let go. */
 void ngx_http_x402_channel_end(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 

@@ -51,7 +51,8 @@
 #define NGX_HTTP_X402_SWEEP_GAS       150000
 #define NGX_HTTP_X402_WATCH_LEASE     5000      /* ms */
 #define NGX_HTTP_X402_WATCH_BACK      10000     /* blocks, the first time */
-#define NGX_HTTP_X402_WATCH_LOGS      256
+#define NGX_HTTP_X402_WATCH_LOGS      1024
+#define NGX_HTTP_X402_WATCH_SPAN      1000      /* blocks a read, at most */
 
 #define NGX_HTTP_X402_WATCH_KEY       "x402:ch:watch:"
 #define NGX_HTTP_X402_WBLOCK_KEY      "x402:ch:wblock:"
@@ -60,12 +61,17 @@
 /* one claim transaction, its rows */
 typedef struct {
     ngx_http_x402_main_conf_t   *xmcf;
-    ngx_uint_t                   n;
+    ngx_uint_t                   n;         /* rows in the transaction */
+    ngx_uint_t                   ngone;     /* after them: rows written off */
+    ngx_uint_t                   all;
     x402_channel_claim          *rows;
     uint8_t                     *sigs;      /* X402_SIGNATURE_MAX each */
     char                       **ids;       /* 64 hex digits each */
     char                       **totals;    /* decimal */
     char                        *text;      /* what ids and totals point in */
+    char                        *caps;      /* totals cut to the balance */
+    u_char                      *final;     /* claimed all it ever will be */
+    u_char                      *ok;        /* its simulation passed */
 } ngx_http_x402_claim_t;
 
 
@@ -88,6 +94,13 @@ static void ngx_http_x402_claim_simulated(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_claim_each(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_claim_read(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_claim_row(ngx_http_x402_claim_t *cl, ngx_uint_t i,
+    uint8_t *state);
+static void ngx_http_x402_claim_go(ngx_http_x402_job_t *job);
+static void ngx_http_x402_claim_swap(ngx_http_x402_claim_t *cl,
+    ngx_uint_t a, ngx_uint_t b);
 static ngx_int_t ngx_http_x402_claim_record(ngx_http_x402_job_t *job,
     ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_claim_mined(ngx_http_x402_job_t *job,
@@ -181,6 +194,12 @@ ngx_http_x402_claim_due(void *data, redisReply *reply, const char *err)
     ngx_http_x402_job_t    *job;
     ngx_http_x402_claim_t  *cl;
 
+    if (ngx_exiting || ngx_terminate) {
+        /* leased: another worker claims them when the lease runs out */
+        xmcf->claiming = 0;
+        return;
+    }
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -259,12 +278,16 @@ ngx_http_x402_claim_rows(ngx_http_x402_claim_t *cl, redisReply *reply)
     cl->sigs = ngx_alloc(n * X402_SIGNATURE_MAX, ngx_cycle->log);
     cl->ids = ngx_alloc(2 * n * sizeof(char *), ngx_cycle->log);
     cl->text = ngx_alloc(room, ngx_cycle->log);
+    cl->caps = ngx_alloc(n * X402_U256_DEC_MAX, ngx_cycle->log);
+    cl->final = ngx_calloc(2 * n, ngx_cycle->log);
 
     if (cl->rows == NULL || cl->sigs == NULL || cl->ids == NULL
-        || cl->text == NULL)
+        || cl->text == NULL || cl->caps == NULL || cl->final == NULL)
     {
         return NGX_ERROR;
     }
+
+    cl->ok = cl->final + n;
 
     cl->totals = cl->ids + n;
     p = cl->text;
@@ -308,6 +331,7 @@ ngx_http_x402_claim_rows(ngx_http_x402_claim_t *cl, redisReply *reply)
     }
 
     cl->n = n;
+    cl->all = n;
 
     return NGX_OK;
 }
@@ -379,6 +403,7 @@ ngx_http_x402_claim_simulate(ngx_http_x402_job_t *job, ngx_uint_t each)
 
     for (i = 0; i < n; i++) {
         calls[i] = NULL;
+        lens[i] = 0;
     }
 
     rc = NGX_OK;
@@ -484,9 +509,12 @@ ngx_http_x402_claim_each(void *data, ngx_int_t rc, ngx_uint_t status,
 {
     ngx_http_x402_job_t  *job = data;
 
-    u_char                  sel[9];
-    ngx_uint_t              i, n;
+    size_t                  len, idlen, *lens;
+    u_char                  sel[9], *buf;
+    uint8_t                *calls, id[32];
+    ngx_uint_t              i, k, n;
     x402_call_result       *res;
+    const uint8_t         **reads;
     ngx_http_x402_claim_t  *cl;
 
     cl = job->hook_data;
@@ -511,31 +539,239 @@ ngx_http_x402_claim_each(void *data, ngx_int_t rc, ngx_uint_t status,
     }
 
     for (i = 0, n = 0; i < cl->n; i++) {
+        cl->ok[i] = (u_char) res[i].ok;
+
         if (res[i].ok) {
-            cl->rows[n] = cl->rows[i];
-            cl->ids[n] = cl->ids[i];
-            cl->totals[n] = cl->totals[i];
-            n++;
             continue;
         }
 
+        n++;
         sel[0] = '\0';
 
         if (res[i].has_revert) {
             x402_hex_encode((char *) sel, res[i].revert, 4);
         }
 
-        /* left for its lease: a withdrawal may have emptied it */
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "x402: channel 0x%s cannot be claimed to %s (revert "
-                      "0x%s): left out of the claim", cl->ids[i],
+                      "0x%s): its state is read from the chain", cl->ids[i],
                       cl->totals[i], sel[0] ? sel : (u_char *) "none");
     }
 
     ngx_free(res);
-    cl->n = n;
 
-    if (n == 0 || ngx_http_x402_claim_calldata(job, cl) != NGX_OK) {
+    if (n == 0) {
+        ngx_http_x402_claim_go(job);
+        return;
+    }
+
+    /* channels(id) of each that would revert: a withdrawal may have taken
+       part of what it was charged */
+
+    lens = ngx_alloc(n * (sizeof(size_t) + sizeof(uint8_t *) + 36),
+                     ngx_cycle->log);
+    if (lens == NULL) {
+        ngx_http_x402_claim_done(job);
+        return;
+    }
+
+    reads = (const uint8_t **) (lens + n);
+    calls = (uint8_t *) (reads + n);
+
+    for (i = 0, k = 0; i < cl->n; i++) {
+        if (cl->ok[i]) {
+            continue;
+        }
+
+        idlen = sizeof(id);
+
+        if (x402_hex_decode(id, &idlen, cl->ids[i], ngx_strlen(cl->ids[i]))
+            != X402_OK || idlen != 32)
+        {
+            ngx_memzero(id, sizeof(id));
+        }
+
+        x402_abi_channel_state(calls + k * 36, id);
+        reads[k] = calls + k * 36;
+        lens[k] = 36;
+        k++;
+    }
+
+    len = n * 256 + 64;
+    buf = ngx_alloc(len, ngx_cycle->log);
+
+    rc = (buf != NULL
+          && x402_rpc_calls_request((char *) buf, &len, NULL, 0,
+                                    &x402_batch_settlement_address, reads,
+                                    lens, n, 1)
+             == X402_OK)
+         ? ngx_http_x402_job_rpc(job, buf, len, ngx_http_x402_claim_read)
+         : NGX_ERROR;
+
+    if (buf != NULL) {
+        ngx_free(buf);
+    }
+
+    ngx_free(lens);
+
+    if (rc != NGX_OK) {
+        ngx_http_x402_claim_done(job);
+    }
+}
+
+
+/*
+ * The chain's word on the rows that would revert: a row over its balance
+ * (a withdrawal completed before its claim) is claimed as far as the
+ * balance goes, once and for all; one with nothing left to claim is
+ * written off; any other is left for its lease (and logged).
+ */
+
+static void
+ngx_http_x402_claim_read(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    ngx_http_x402_job_t  *job = data;
+
+    uint8_t                *state;
+    ngx_uint_t              i, k, n;
+    x402_call_result       *res;
+    ngx_http_x402_claim_t  *cl;
+
+    cl = job->hook_data;
+
+    for (i = 0, n = 0; i < cl->n; i++) {
+        n += !cl->ok[i];
+    }
+
+    res = ngx_alloc(n * (sizeof(x402_call_result) + 64), ngx_cycle->log);
+    state = (uint8_t *) (res + n);
+
+    if (res == NULL || rc != NGX_OK || status != NGX_HTTP_OK
+        || x402_rpc_calls_parse(res, state, 64, n, (const char *) body->data,
+                                body->len, 1)
+           != X402_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: %s: RPC node failed: %s", job->key,
+                      err ? err : "unexpected reply");
+
+        if (res != NULL) {
+            ngx_free(res);
+        }
+
+        ngx_http_x402_claim_done(job);
+        return;
+    }
+
+    for (i = 0, k = 0; i < cl->n; i++) {
+        if (!cl->ok[i]) {
+            if (res[k].ok) {
+                ngx_http_x402_claim_row(cl, i, state + 64 * k);
+            }
+
+            k++;
+        }
+    }
+
+    ngx_free(res);
+
+    ngx_http_x402_claim_go(job);
+}
+
+
+static void
+ngx_http_x402_claim_row(ngx_http_x402_claim_t *cl, ngx_uint_t i,
+    uint8_t *state)
+{
+    x402_u256            balance, claimed;
+    x402_channel_claim  *row;
+
+    row = &cl->rows[i];
+
+    ngx_memcpy(balance.b, state, 32);
+    ngx_memcpy(claimed.b, state + 32, 32);
+
+    if (x402_u256_cmp(&balance, &row->total_claimed) >= 0) {
+        /* not the balance: left for its lease */
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: channel 0x%s cannot be claimed to %s although "
+                      "its balance covers it: left out of the claim",
+                      cl->ids[i], cl->totals[i]);
+        return;
+    }
+
+    cl->final[i] = 1;
+
+    if (x402_u256_cmp(&balance, &claimed) > 0) {
+        row->total_claimed = balance;
+        cl->ok[i] = 1;
+
+    } else {
+        /* written off: recorded as claimed where the chain is */
+        balance = claimed;
+    }
+
+    x402_u256_format_dec(cl->caps + i * X402_U256_DEC_MAX, &balance);
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "x402: channel 0x%s was charged %s but holds only %s "
+                  "(a withdrawal completed before its claim): claimed to %s, "
+                  "the rest is lost", cl->ids[i], cl->totals[i],
+                  cl->caps + i * X402_U256_DEC_MAX,
+                  cl->caps + i * X402_U256_DEC_MAX);
+
+    cl->totals[i] = cl->caps + i * X402_U256_DEC_MAX;
+}
+
+
+/*
+ * The rows that passed first (the claim), then those written off; the
+ * others are left out.  Sent, or only recorded when nothing is to claim.
+ */
+
+static void
+ngx_http_x402_claim_go(ngx_http_x402_job_t *job)
+{
+    ngx_uint_t              i, n, g, gone;
+    ngx_http_x402_claim_t  *cl;
+
+    cl = job->hook_data;
+
+    /* compact: the rows claimed first, then those written off */
+
+    for (i = 0, n = 0; i < cl->n; i++) {
+        if (cl->ok[i]) {
+            ngx_http_x402_claim_swap(cl, i, n++);
+        }
+    }
+
+    for (i = n, g = n; i < cl->n; i++) {
+        if (cl->final[i]) {
+            ngx_http_x402_claim_swap(cl, i, g++);
+        }
+    }
+
+    gone = g - n;
+    cl->n = n;
+    cl->ngone = gone;
+
+    if (n == 0) {
+        if (gone
+            && ngx_http_x402_channel_claimed(cl->xmcf, cl->xmcf->chain_id,
+                                             cl->xmcf->claim_tick, cl->ids,
+                                             cl->totals, cl->final, gone)
+               != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "x402: %s: not recorded in redis", job->key);
+        }
+
+        ngx_http_x402_claim_done(job);
+        return;
+    }
+
+    if (ngx_http_x402_claim_calldata(job, cl) != NGX_OK) {
         ngx_http_x402_claim_done(job);
         return;
     }
@@ -546,6 +782,34 @@ ngx_http_x402_claim_each(void *data, ngx_int_t rc, ngx_uint_t status,
     if (ngx_http_x402_job_fees(job) != NGX_OK) {
         ngx_http_x402_claim_done(job);
     }
+}
+
+
+static void
+ngx_http_x402_claim_swap(ngx_http_x402_claim_t *cl, ngx_uint_t a,
+    ngx_uint_t b)
+{
+    u_char               f, ok;
+    char                *id, *total;
+    x402_channel_claim   row;
+
+    row = cl->rows[a];
+    id = cl->ids[a];
+    total = cl->totals[a];
+    f = cl->final[a];
+    ok = cl->ok[a];
+
+    cl->rows[a] = cl->rows[b];
+    cl->ids[a] = cl->ids[b];
+    cl->totals[a] = cl->totals[b];
+    cl->final[a] = cl->final[b];
+    cl->ok[a] = cl->ok[b];
+
+    cl->rows[b] = row;
+    cl->ids[b] = id;
+    cl->totals[b] = total;
+    cl->final[b] = f;
+    cl->ok[b] = ok;
 }
 
 
@@ -590,7 +854,8 @@ ngx_http_x402_claim_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
 
     if (ngx_http_x402_channel_claimed(job->xmcf, job->xmcf->chain_id,
                                       job->xmcf->claim_tick, cl->ids,
-                                      cl->totals, cl->n)
+                                      cl->totals, cl->final,
+                                      cl->n + cl->ngone)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -656,6 +921,14 @@ ngx_http_x402_claim_free(ngx_http_x402_claim_t *cl)
         ngx_free(cl->text);
     }
 
+    if (cl->caps != NULL) {
+        ngx_free(cl->caps);
+    }
+
+    if (cl->final != NULL) {
+        ngx_free(cl->final);
+    }
+
     ngx_free(cl);
 }
 
@@ -667,6 +940,11 @@ ngx_http_x402_sweep(ngx_http_x402_claim_t *cl)
 {
     ngx_uint_t            i, k;
     ngx_http_x402_job_t  *job;
+
+    if (ngx_exiting || ngx_terminate) {
+        /* the next claim sweeps it */
+        return;
+    }
 
     for (i = 0; i < cl->n; i++) {
 
@@ -839,11 +1117,17 @@ ngx_http_x402_watch_head(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    xmcf->watch_to = head;
+    /* a bounded range a read (nodes limit it; every payer's withdrawals
+       of the canonical contract are in it): a failed read halves it */
+    if (xmcf->watch_span == 0) {
+        xmcf->watch_span = NGX_HTTP_X402_WATCH_SPAN;
+    }
+
+    xmcf->watch_to = ngx_min(head, xmcf->watch_from + xmcf->watch_span - 1);
     len = sizeof(buf);
 
     if (x402_rpc_withdraw_logs_request((char *) buf, &len, xmcf->watch_from,
-                                       head, 1)
+                                       xmcf->watch_to, 1)
         != X402_OK
         || ngx_http_x402_rpc_post(xmcf, ngx_cycle->log, buf, len,
                                   X402_RPC_REPLY_MAX,
@@ -878,8 +1162,11 @@ ngx_http_x402_watch_logs(void *data, ngx_int_t rc, ngx_uint_t status,
            != X402_OK)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: channel withdrawals could not be read: %s",
+                      "x402: channel withdrawals of blocks %uL to %uL could "
+                      "not be read: %s", xmcf->watch_from, xmcf->watch_to,
                       err ? err : "unexpected reply");
+
+        xmcf->watch_span = ngx_max(1, xmcf->watch_span / 2);
 
         if (w != NULL) {
             ngx_free(w);
@@ -887,6 +1174,9 @@ ngx_http_x402_watch_logs(void *data, ngx_int_t rc, ngx_uint_t status,
 
         return;
     }
+
+    xmcf->watch_span = ngx_min(NGX_HTTP_X402_WATCH_SPAN,
+                               2 * xmcf->watch_span);
 
     for (i = 0; i < n; i++) {
         if (ngx_http_x402_channel_withdrawn(xmcf, xmcf->chain_id, &w[i])

@@ -40,6 +40,7 @@
 #include "ngx_http_x402_response.h"
 #include "ngx_http_x402_handler.h"
 #include "ngx_http_x402_payment.h"
+#include "ngx_http_x402_channel_flow.h"
 #include "ngx_http_x402_hold.h"
 
 
@@ -104,6 +105,9 @@ ngx_http_x402_hold_header_filter(ngx_http_request_t *r)
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
+
+    /* a channel's request is charged as its header goes out */
+    ngx_http_x402_channel_headers(r, ctx);
 
     if (ctx->hold != NGX_HTTP_X402_HOLD_WAIT) {
         /* a paid answer not held (async, upto, before_content) goes out */

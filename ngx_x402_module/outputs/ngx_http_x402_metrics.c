@@ -138,8 +138,8 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       NGX_HTTP_X402_STAT_CH_SWEEPS },
 
     { "x402_channel_withdrawals_total",
-      "Withdrawals payers began on channels this Redis knows (their "
-      "value is claimed at once).",
+      "WithdrawInitiated logs read from the channel contract (a channel "
+      "this Redis knows is claimed at once).",
       NGX_HTTP_X402_STAT_CH_WITHDRAWS },
 
     { "x402_responses_cut_total",

@@ -54,17 +54,20 @@
 /*
  * The voucher, against the channel (KEYS[1]).  ARGV: the request's token,
  * the price, the voucher's amount, how long it may hold the channel (ms),
- * the deposit it brings ("0": none).  {verdict, bal, clm, chg, sgn, sig,
- * wd}; verdict "ok" (held now), "unknown", "busy", "mismatch", "exceeds".
+ * the deposit it brings ("0": none), how old (ms) the chain's word on it
+ * may be ("0": any).  {verdict, bal, clm, chg, sgn, sig, wd}; verdict "ok"
+ * (held now), "unknown", "stale", "busy", "mismatch", "exceeds".
  */
 static const char  ngx_http_x402_channel_reserve_lua[] =
     NGX_HTTP_X402_LUA_NOW
     NGX_HTTP_X402_LUA_CMP
     NGX_HTTP_X402_LUA_ARITH
     "local f = redis.call('HMGET', KEYS[1], 'bal', 'clm', 'chg', 'sgn', "
-    "'sig', 'wd', 'lk', 'lku') "
+    "'sig', 'wd', 'lk', 'lku', 'rd') "
     "if not f[1] then return {'unknown'} end "
     "if f[7] and tonumber(f[8]) > now then return {'busy'} end "
+    "if tonumber(ARGV[6]) > 0 and tonumber(f[9] or '0') + tonumber(ARGV[6]) "
+    "< now then return {'stale'} end "
     "local st = {f[1], f[2], f[3], f[4] or '', f[5] or '', f[6] or '0'} "
     "local v = 'ok' "
     "if cmp(ARGV[3], plus(f[3], ARGV[2])) ~= 0 then v = 'mismatch' "
@@ -79,16 +82,22 @@ static const char  ngx_http_x402_channel_reserve_lua[] =
  * The chain's word on the channel (KEYS[1]): ARGV the balance less a
  * withdrawal in progress, the total claimed, the config (hex), when the
  * withdrawal began (0: none).  What was charged or claimed never goes
- * down (a claim the chain has not seen yet).
+ * down (a claim the chain has not seen yet).  A channel with nothing in
+ * it (one a client made up, or before its deposit) is forgotten in an
+ * hour.
  */
 static const char  ngx_http_x402_channel_read_lua[] =
+    NGX_HTTP_X402_LUA_NOW
     NGX_HTTP_X402_LUA_CMP
     "local f = redis.call('HMGET', KEYS[1], 'chg', 'clm') "
     "local chg, clm = f[1] or ARGV[2], f[2] or ARGV[2] "
     "if cmp(chg, ARGV[2]) < 0 then chg = ARGV[2] end "
     "if cmp(clm, ARGV[2]) < 0 then clm = ARGV[2] end "
     "redis.call('HSET', KEYS[1], 'bal', ARGV[1], 'clm', clm, 'chg', chg, "
-    "'cfg', ARGV[3], 'wd', ARGV[4]) "
+    "'cfg', ARGV[3], 'wd', ARGV[4], 'rd', now) "
+    "if ARGV[1] == '0' and chg == '0' then "
+    "redis.call('PEXPIRE', KEYS[1], 3600000) "
+    "else redis.call('PERSIST', KEYS[1]) end "
     "return 1";
 
 
@@ -130,7 +139,8 @@ static const char  ngx_http_x402_channel_due_lua[] =
     "for _, id in ipairs(ids) do "
     "local f = redis.call('HMGET', ARGV[1] .. id, 'cfg', 'sgn', 'sig', "
     "'chg', 'clm') "
-    "if not f[1] or not f[2] or not f[4] or cmp(f[4], f[5]) <= 0 then "
+    "if not (f[1] and f[2] and f[3] and f[4] and f[5]) "
+    "or cmp(f[4], f[5]) <= 0 then "
     "redis.call('ZREM', KEYS[1], id) else "
     "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id) "
     "for _, v in ipairs({id, f[1], f[2], f[3], f[4]}) do "
@@ -140,18 +150,19 @@ static const char  ngx_http_x402_channel_due_lua[] =
 
 /*
  * Claimed on chain (KEYS[1] the due set): ARGV the prefix, in how many ms
- * a channel charged since is due, then id and total claimed pairs.
+ * a channel charged since is due, then id, total claimed and "1" for a
+ * channel claimed all it ever will be (the rest is over its balance).
  */
 static const char  ngx_http_x402_channel_claimed_lua[] =
     NGX_HTTP_X402_LUA_NOW
     NGX_HTTP_X402_LUA_CMP
-    "for i = 3, #ARGV - 1, 2 do "
+    "for i = 3, #ARGV - 2, 3 do "
     "local k = ARGV[1] .. ARGV[i] "
     "local f = redis.call('HMGET', k, 'clm', 'chg') "
     "if f[1] then local c = f[1] "
     "if cmp(ARGV[i + 1], c) > 0 then c = ARGV[i + 1] end "
     "redis.call('HSET', k, 'clm', c) "
-    "if cmp(f[2], c) > 0 then "
+    "if cmp(f[2], c) > 0 and ARGV[i + 2] ~= '1' then "
     "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i]) "
     "else redis.call('ZREM', KEYS[1], ARGV[i]) end end end "
     "return 1";
@@ -177,6 +188,12 @@ static const char  ngx_http_x402_channel_withdrawn_lua[] =
     "return 1";
 
 
+/* a command nothing waits for: what it was, for the log if it fails */
+typedef struct {
+    char                         what[160];
+} ngx_http_x402_ch_note_t;
+
+
 typedef struct {
     ngx_http_x402_op_t           op;        /* first: freed as an op */
     ngx_http_x402_channel_t     *ch;
@@ -190,6 +207,11 @@ typedef struct {
 static void ngx_http_x402_channel_park(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_op_t *op);
+static ngx_int_t ngx_http_x402_channel_send(
+    ngx_http_x402_redis_conf_t *redis, ngx_log_t *log, const char *what,
+    ...) NGX_HTTP_X402_REDIS_SENTINEL;
+static void ngx_http_x402_channel_sent(void *data, redisReply *reply,
+    const char *err);
 static ngx_http_x402_ch_op_t *ngx_http_x402_channel_op(
     ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_channel_t *ch, ngx_http_x402_step_pt next);
@@ -213,7 +235,9 @@ ngx_http_x402_channel_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     char                        price[X402_U256_DEC_MAX],
                                 max[X402_U256_DEC_MAX],
                                 deposit[X402_U256_DEC_MAX],
-                                hold[NGX_INT64_LEN + 1];
+                                hold[NGX_INT64_LEN + 1],
+                                ttl[NGX_INT64_LEN + 1];
+    ngx_msec_t                  fresh;
     uint8_t                     random[16];
     ngx_http_x402_ch_op_t      *op;
     ngx_http_x402_loc_conf_t   *xlcf;
@@ -233,6 +257,16 @@ ngx_http_x402_channel_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
         x402_hex_encode(ch->token, random, sizeof(random));
     }
+
+    /* the location it was reserved in: its charge goes to its chain */
+    ch->chain_id = xlcf->offer.chain_id;
+    ch->claim_interval = xlcf->claim_interval;
+
+    /* the chain's word on a channel is taken for a third of the withdraw
+       delay, within 30 s to 5 min (the reference's rule) */
+    fresh = ngx_min(300000, ngx_max(30000,
+                    (ngx_msec_t) xlcf->withdraw_delay * 1000 / 3));
+    *ngx_sprintf((u_char *) ttl, "%M", ch->read ? 0 : fresh) = '\0';
 
     x402_u256_format_dec(price, &ch->price);
     x402_u256_format_dec(max, &ch->pay.max_claimable);
@@ -259,7 +293,7 @@ ngx_http_x402_channel_reserve(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
                                  ngx_http_x402_channel_reserve_lua, "1",
                                  ch->key, ch->token, price, max, hold,
                                  ch->pay.type == X402_CHANNEL_DEPOSIT
-                                 ? deposit : "0", NULL)
+                                 ? deposit : "0", ttl, NULL)
         != NGX_OK)
     {
         ngx_free(op);
@@ -286,6 +320,63 @@ ngx_http_x402_channel_park(ngx_http_request_t *r,
     }
 
     (void) ngx_http_x402_park(r, xmcf, ctx, op);
+}
+
+
+/*
+ * A command nothing waits for (a charge, a release, a claim recorded):
+ * sent like any other (connecting if need be), its failure logged with
+ * what it was; a script's 0 too, for a charge ("not counted").
+ */
+
+static ngx_int_t
+ngx_http_x402_channel_send(ngx_http_x402_redis_conf_t *redis, ngx_log_t *log,
+    const char *what, ...)
+{
+    va_list                   args;
+    ngx_int_t                 rc;
+    ngx_http_x402_ch_note_t  *note;
+
+    note = ngx_alloc(sizeof(ngx_http_x402_ch_note_t), log);
+    if (note == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) note->what, (u_char *) what, sizeof(note->what));
+
+    va_start(args, what);
+    rc = ngx_http_x402_redis_vsend(redis, log, ngx_http_x402_channel_sent,
+                                   note, args);
+    va_end(args);
+
+    if (rc != NGX_OK) {
+        ngx_free(note);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_x402_channel_sent(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_ch_note_t *note = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: %s failed: %s", note->what,
+                      reply ? reply->str : err);
+
+    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0
+               && ngx_strncmp(note->what, "the charge", 10) == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: %s not counted: the channel was charged "
+                      "meanwhile (its hold ran out): served uncharged",
+                      note->what);
+    }
+
+    ngx_free(note);
 }
 
 
@@ -337,6 +428,12 @@ ngx_http_x402_channel_reserved(void *data, redisReply *reply, const char *err)
         || reply->elements == 0 || reply->element[0]->type
                                    != REDIS_REPLY_STRING)
     {
+        /* it may have run (a timeout): let the channel go either way */
+        (void) ngx_http_x402_channel_send(redis, ngx_cycle->log,
+                                          "a channel's release", "EVAL",
+                                          ngx_http_x402_channel_release_lua,
+                                          "1", key, token, NULL);
+
         if (r != NULL) {
             ngx_http_x402_channel_fail(r, ctx, "reservation",
                                        reply == NULL ? err
@@ -350,16 +447,20 @@ ngx_http_x402_channel_reserved(void *data, redisReply *reply, const char *err)
     if (r == NULL) {
         /* the client left: the channel is not kept waiting for it */
         if (ngx_strcmp(reply->element[0]->str, "ok") == 0) {
-            (void) ngx_http_x402_redis_send(redis, ngx_cycle->log, NULL, NULL,
-                                            "EVAL",
-                                            ngx_http_x402_channel_release_lua,
-                                            "1", key, token, NULL);
+            (void) ngx_http_x402_channel_send(redis, ngx_cycle->log,
+                                              "a channel's release", "EVAL",
+                                              ngx_http_x402_channel_release_lua,
+                                              "1", key, token, NULL);
         }
 
         return;
     }
 
     if (ngx_http_x402_channel_parse(ch, reply) != NGX_OK) {
+        (void) ngx_http_x402_channel_send(redis, ngx_cycle->log,
+                                          "a channel's release", "EVAL",
+                                          ngx_http_x402_channel_release_lua,
+                                          "1", key, token, NULL);
         ngx_http_x402_channel_fail(r, ctx, "reservation",
                                    "unexpected reply");
         return;
@@ -390,6 +491,11 @@ ngx_http_x402_channel_parse(ngx_http_x402_channel_t *ch, redisReply *reply)
 
     if (ngx_strcmp(v, "busy") == 0) {
         ch->verdict = NGX_HTTP_X402_CH_BUSY;
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(v, "stale") == 0) {
+        ch->verdict = NGX_HTTP_X402_CH_STALE;
         return NGX_OK;
     }
 
@@ -640,15 +746,12 @@ ngx_http_x402_channel_commit(ngx_http_request_t *r,
                                 max[X402_U256_DEC_MAX],
                                 due[NGX_INT64_LEN + 1],
                                 set[sizeof(NGX_HTTP_X402_CH_DUE_PREFIX) + 20],
+                                what[160],
                                 *sig;
     x402_u256                   sum;
-    ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
-    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
-
-    ch->held = 0;
 
     sig = ngx_pnalloc(r->pool, 2 * ch->pay.signature_len + 1);
 
@@ -659,23 +762,26 @@ ngx_http_x402_channel_commit(ngx_http_request_t *r,
         return;
     }
 
+    ch->held = 0;
+
     x402_hex_encode(sig, ch->pay.signature, ch->pay.signature_len);
     x402_u256_format_dec(base, &ch->charged);
     x402_u256_format_dec(total, &sum);
     x402_u256_format_dec(max, &ch->pay.max_claimable);
-    *ngx_sprintf((u_char *) due, "%M", xlcf->claim_interval) = '\0';
-    ngx_http_x402_channel_due_key(set, sizeof(set), xlcf->offer.chain_id);
+    *ngx_sprintf((u_char *) due, "%M", ch->claim_interval) = '\0';
+    ngx_http_x402_channel_due_key(set, sizeof(set), ch->chain_id);
+    ngx_snprintf((u_char *) what, sizeof(what),
+                 "the charge of channel 0x%s to %s%Z", ch->id_hex, total);
 
-    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log, NULL, NULL,
-                                 "EVAL", ngx_http_x402_channel_commit_lua, "2",
-                                 ch->key, set, ch->token, base, total, max,
-                                 sig, ch->id_hex, due, NULL)
+    if (ngx_http_x402_channel_send(&xmcf->redis, r->connection->log, what,
+                                   "EVAL", ngx_http_x402_channel_commit_lua,
+                                   "2", ch->key, set, ch->token, base, total,
+                                   max, sig, ch->id_hex, due, NULL)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "x402: the charge of channel 0x%s to %s could not be "
-                      "recorded (redis unavailable): the request was "
-                      "served uncharged", ch->id_hex, total);
+                      "x402: %s could not be recorded (redis unavailable): "
+                      "the request was served uncharged", what);
     }
 }
 
@@ -691,10 +797,10 @@ ngx_http_x402_channel_release(ngx_http_request_t *r,
     ch->held = 0;
 
     /* when it cannot be sent, the hold runs out on its own */
-    (void) ngx_http_x402_redis_send(&xmcf->redis, r->connection->log, NULL,
-                                    NULL, "EVAL",
-                                    ngx_http_x402_channel_release_lua, "1",
-                                    ch->key, ch->token, NULL);
+    (void) ngx_http_x402_channel_send(&xmcf->redis, r->connection->log,
+                                      "a channel's release", "EVAL",
+                                      ngx_http_x402_channel_release_lua, "1",
+                                      ch->key, ch->token, NULL);
 }
 
 
@@ -745,29 +851,39 @@ ngx_http_x402_channel_due(ngx_http_x402_main_conf_t *xmcf, uint64_t chain,
 ngx_int_t
 ngx_http_x402_channel_claimed(ngx_http_x402_main_conf_t *xmcf,
     uint64_t chain, ngx_msec_t interval, char **ids, char **totals,
-    ngx_uint_t n)
+    const u_char *final, ngx_uint_t n)
 {
     char                 set[sizeof(NGX_HTTP_X402_CH_DUE_PREFIX) + 20],
                          prefix[sizeof(NGX_HTTP_X402_CH_PREFIX) + 22],
                          ms[NGX_INT64_LEN + 1];
+    size_t              *argl;
     ngx_int_t            rc;
     ngx_uint_t           i, k;
     const char         **argv;
-    size_t              *argl;
+    ngx_http_x402_ch_note_t  *note;
 
-    /* EVAL script 1 set prefix ms (id total)... */
-    argv = ngx_alloc((6 + 2 * n) * (sizeof(char *) + sizeof(size_t)),
+    /* EVAL script 1 set prefix ms (id total final)... */
+    argv = ngx_alloc((6 + 3 * n) * (sizeof(char *) + sizeof(size_t)),
                      ngx_cycle->log);
-    if (argv == NULL) {
+    note = ngx_alloc(sizeof(ngx_http_x402_ch_note_t), ngx_cycle->log);
+
+    if (argv == NULL || note == NULL) {
+        if (argv != NULL) {
+            ngx_free(argv);
+        }
+
         return NGX_ERROR;
     }
 
-    argl = (size_t *) (argv + 6 + 2 * n);
+    argl = (size_t *) (argv + 6 + 3 * n);
 
     ngx_http_x402_channel_due_key(set, sizeof(set), chain);
     ngx_snprintf((u_char *) prefix, sizeof(prefix),
                  NGX_HTTP_X402_CH_PREFIX "%uL:%Z", chain);
     *ngx_sprintf((u_char *) ms, "%M", interval) = '\0';
+    ngx_snprintf((u_char *) note->what, sizeof(note->what),
+                 "the record of a claim of %ui channel%s%Z", n,
+                 n == 1 ? "" : "s");
 
     k = 0;
     argv[k++] = "EVAL";
@@ -780,15 +896,21 @@ ngx_http_x402_channel_claimed(ngx_http_x402_main_conf_t *xmcf,
     for (i = 0; i < n; i++) {
         argv[k++] = ids[i];
         argv[k++] = totals[i];
+        argv[k++] = final[i] ? "1" : "0";
     }
 
     for (i = 0; i < k; i++) {
         argl[i] = ngx_strlen(argv[i]);
     }
 
-    rc = ngx_http_x402_redis_argv(&xmcf->redis, ngx_cycle->log, NULL, NULL,
-                                  (int) k, argv, argl);
+    rc = ngx_http_x402_redis_argv(&xmcf->redis, ngx_cycle->log,
+                                  ngx_http_x402_channel_sent, note, (int) k,
+                                  argv, argl);
     ngx_free(argv);
+
+    if (rc != NGX_OK) {
+        ngx_free(note);
+    }
 
     return rc;
 }
@@ -811,8 +933,10 @@ ngx_http_x402_channel_withdrawn(ngx_http_x402_main_conf_t *xmcf,
     *ngx_sprintf((u_char *) at, "%uL", (uint64_t) ngx_time()) = '\0';
     *ngx_sprintf((u_char *) block, "%uL", w->block) = '\0';
 
-    return ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log, NULL, NULL,
-                                    "EVAL", ngx_http_x402_channel_withdrawn_lua,
-                                    "1", set, prefix, id, amount, at, block,
-                                    NULL);
+    return ngx_http_x402_channel_send(&xmcf->redis, ngx_cycle->log,
+                                      "the record of a channel's withdrawal",
+                                      "EVAL",
+                                      ngx_http_x402_channel_withdrawn_lua,
+                                      "1", set, prefix, id, amount, at, block,
+                                      NULL);
 }

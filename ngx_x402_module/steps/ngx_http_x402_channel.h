@@ -23,6 +23,7 @@
 #define NGX_HTTP_X402_CH_BUSY       3       /* another request holds it */
 #define NGX_HTTP_X402_CH_MISMATCH   4       /* not charged + price */
 #define NGX_HTTP_X402_CH_EXCEEDS    5       /* over the balance */
+#define NGX_HTTP_X402_CH_STALE      6       /* read the chain again first */
 
 #define NGX_HTTP_X402_CH_PREFIX     "x402:ch:"
 /* x402:ch:<chain>:<channel id, 64 hex digits> */
@@ -37,6 +38,8 @@ typedef struct {
     char                         key[NGX_HTTP_X402_CH_KEY_MAX];
     char                         token[33];     /* its hold on the channel */
     x402_u256                    price;
+    uint64_t                     chain_id;      /* its location's, when */
+    ngx_msec_t                   claim_interval;    /* reserved */
 
     /* the channel as Redis (or the chain) last told */
     ngx_uint_t                   verdict;       /* NGX_HTTP_X402_CH_* */
@@ -49,6 +52,8 @@ typedef struct {
     uint64_t                     withdraw_at;
 
     u_char                       tx[67];        /* its deposit's, or "" */
+    ngx_msec_t                   busy_since;    /* waiting for another */
+    ngx_msec_t                   busy_wait;
     unsigned                     read:1;        /* the chain was read */
     unsigned                     held:1;        /* reserved, not ended */
 } ngx_http_x402_channel_t;
@@ -100,10 +105,11 @@ ngx_int_t ngx_http_x402_channel_due(ngx_http_x402_main_conf_t *xmcf,
     uint64_t chain, ngx_uint_t limit, ngx_msec_t lease,
     ngx_http_x402_redis_done_pt done, void *data);
 
-/* Claimed on chain: each id's total claimed (ids[i], totals[i]). */
+/* Claimed on chain: each id's total claimed (ids[i], totals[i]); final[i]:
+ * all it ever will be (the rest is over its balance: no longer due). */
 ngx_int_t ngx_http_x402_channel_claimed(ngx_http_x402_main_conf_t *xmcf,
     uint64_t chain, ngx_msec_t interval, char **ids, char **totals,
-    ngx_uint_t n);
+    const u_char *final, ngx_uint_t n);
 
 /* A withdrawal seen on chain: the channel claimed now, its balance less
  * the amount (once per log). */

@@ -75,6 +75,7 @@ sub channel_client {
     my $cmd = "node t/client/channel.mjs --rpc $C->{X402_RPC_URL}"
             . ($o{key} ? " --key $o{key}" : '') . ($o{n} ? " --n $o{n}" : '')
             . ($o{c} ? " --c $o{c}" : '') . ($o{salt} ? " --salt $o{salt}" : '')
+            . ($o{deposit} ? " --deposit $o{deposit}" : '')
             . ' ' . join(' ', @$urls);
     my $out = `$cmd`;
     return eval { decode_json($out) } // { error => "bad output: $out" };
@@ -84,7 +85,8 @@ sub statuses { my %s; $s{$_->{status} // 'error'}++ for @{ $_[0]{results} }; \%s
 
 sub channel_location {
     my ($path, %o) = @_;
-    return paid_location($path, echo => 'result', more => join("\n",
+    return paid_location($path, echo => 'result', ($o{pass} ? (pass => $o{pass}) : ()),
+                         more => join("\n",
         'x402_scheme batch-settlement;',
         'x402_claim_interval ' . ($o{interval} // '8s') . ';',
         ($o{deposit} ? "x402_channel_deposit $o{deposit};" : ())));
