@@ -177,4 +177,26 @@ if (pb && bg && pv) {
     + `**${(gb / bg.single_gas).toFixed(2)}×** (target ≤ 0.7×: ${yes(gb <= 0.7 * bg.single_gas)}).`);
   p();
 }
+// 6. payment channels
+const cv = r.channel_vouchers, cg = r['channel.gas'];
+if (cv && cg && bp) {
+  const cc = r['channel_vouchers.cpu'];
+  const total = cg.deposit_gas + cg.claim_gas + cg.sweep_gas;
+  const perReq = total / cg.requests;
+  p('## 6. Payment channels (`x402_scheme batch-settlement`)');
+  p();
+  p('| what | served req/s | p50 ms | p99 ms | answers | CPU µs / request |');
+  p('|---|---:|---:|---:|---|---:|');
+  p(`| nginx, plain proxy_pass to the same backend | ${rps(bp.rps)} | ${ms(bp.p50_us)} | ${ms(bp.p99_us)} | | ${f1(proxyUs)} |`);
+  p(`| ngx_x402, a voucher per request (${m.conns * 2} channels, each request its channel's next voucher) | ${rps(cv.ok_rps)} | ${ms(cv.p50_us)} | ${ms(cv.p99_us)} | ${codes(cv)} | ${f1(per(cc, cc.ticks, cv.requests))} |`);
+  p(`| ngx_x402, exact, a payment and a settlement per request (\`async\`, section 2) | ${rps(pm.ok_rps)} | ${ms(pm.p50_us)} | ${ms(pm.p99_us)} | | ${f1(asyncUs)} |`);
+  p();
+  p(`Vouchers / plain proxy: **${x(cv.ok_rps, bp.rps)}** (target ≥ 0.5×: ${yes(cv.ok_rps >= 0.5 * bp.rps)}).`);
+  p(`Gas per served request over ${cg.requests} requests of one channel: its deposit ${cg.deposit_gas.toLocaleString('en-US')}, `
+    + `its claim ${cg.claim_gas.toLocaleString('en-US')} (${cg.claim_rows} row${cg.claim_rows === 1 ? '' : 's'}), its sweep `
+    + `${cg.sweep_gas.toLocaleString('en-US')}: ${Math.round(perReq).toLocaleString('en-US')} a request against `
+    + `${cg.single_gas.toLocaleString('en-US')} for an exact payment settled alone: **${(perReq / cg.single_gas).toFixed(3)}×** `
+    + `(target ≤ 1/20 = 0.05: ${yes(perReq <= cg.single_gas / 20)}).`);
+  p();
+}
 process.stdout.write(`${out.join('\n')}\n`);
