@@ -177,6 +177,21 @@ my ($cid, $deposit);
     is($res->{paymentResponse}{extra}{channelState}{chargedCumulativeAmount}, '' . (6 * $PRICE),
        'charged 6 prices in all');
     is(scalar(logs_since($b0, 'deposited', $id)), 1, 'its retry topped the channel up');
+
+    # a client that pipelines: the next two vouchers, the later one first;
+    # it waits for the earlier, and both are served in order
+    my ($v7, $v8) = map {
+        my $h = `node t/client/voucher.mjs --accepts '${\ encode_json($small)}' --max ${\ ($_ * $PRICE)} --salt $salt`;
+        chomp $h;
+        $h;
+    } 7, 8;
+    my $kid = in_child(sub { http_request($srv2, 'GET /small/late', { 'PAYMENT-SIGNATURE' => $v8 })->{status} });
+    sleep 0.3;
+    my $first = http_request($srv, 'GET /small/early', { 'PAYMENT-SIGNATURE' => $v7 })->{status};
+    is($first, 200, 'the earlier voucher, sent second, is served');
+    my ($late) = collect_child($kid);
+    is($late, 200, 'the later one, sent first, waited for it and is served');
+    is(redis_cli('HGET', $key, 'chg'), '' . (8 * $PRICE), 'charged 8 prices: each once');
 }
 
 # 16 concurrent requests of one client on a fresh channel: each served at

@@ -25,9 +25,10 @@ x402_timeout 5s;
 x402_reconcile_interval 1s;
 HTTP
 
-my $srv = server_start({ http_config => $HTTP, workers => 2,
-                         config => channel_location('/ch/', interval => '2s', deposit => '0.1')
-                                 . status_location() });
+my $CONFIG = channel_location('/ch/', interval => '2s', deposit => '0.1')
+           . channel_location('/cap/', interval => '2s')
+           . status_location();
+my $srv = server_start({ http_config => $HTTP, workers => 2, config => $CONFIG });
 my $url = "http://127.0.0.1:$srv->{port}/ch/x";
 
 sub salt { '0x' . ('0' x 62) . sprintf('%02x', $_[0]) }
@@ -91,6 +92,33 @@ sub salt { '0x' . ('0' x 62) . sprintf('%02x', $_[0]) }
     rpc_call('anvil_setBalance', $settler, $gas);
     ok(wait_for(60, sub { (channel_on_chain($id))[1] == 3 * $PRICE }),
        'funded again: claimed');
+}
+
+# a withdrawal completed while no node ran: the channel holds less than it
+# was charged; it is claimed as far as its balance goes, once, and is no
+# longer due
+{
+    my $out = channel_client(["http://127.0.0.1:$srv->{port}/cap/x"], n => 3, salt => salt(4));
+    is(statuses($out)->{200}, 3, '3 requests on a channel of 5 prices (the client\'s own deposit)');
+    my $id = $out->{results}[0]{paymentResponse}{extra}{channelState}{channelId};
+    server_stop($srv, 'node', qr/exited on signal 9/);
+    my $cfg = encode_json({ payer => $C->{X402_PAYER_ADDRESS}, payerAuthorizer => $C->{X402_PAYER_ADDRESS},
+                            receiver => $C->{X402_PAY_TO}, receiverAuthorizer => $C->{X402_SETTLER_ADDRESS},
+                            token => $C->{X402_ASSET}, withdrawDelay => 900, salt => salt(4) });
+    my $b0 = head_block();
+    `node scripts/devchain.d/channel.mjs --rpc $C->{X402_RPC_URL} withdraw payer '$cfg' ${\ (3 * $PRICE)}`;
+    rpc_call('evm_increaseTime', 901);
+    rpc_call('evm_mine');
+    `node scripts/devchain.d/channel.mjs --rpc $C->{X402_RPC_URL} finalize payer '$cfg'`;
+    is(join(' ', channel_on_chain($id)), (2 * $PRICE) . ' 0', 'the payer took 3 prices back: 2 left, none claimed');
+    $srv = server_start({ http_config => $HTTP, workers => 2, config => $CONFIG });
+    ok(wait_for(30, sub { (channel_on_chain($id))[1] == 2 * $PRICE }),
+       'claimed as far as the balance goes: 2 prices');
+    ok(wait_for(15, sub { redis_cli('ZSCORE', 'x402:ch:due:8453', substr($id, 2)) eq '' }),
+       'and no longer due');
+    like(read_file("$srv->{dir}/logs/error.log"), qr/0x\Q${\ substr($id, 2)}\E was charged \d+ but holds only/,
+         'the loss is logged');
+    is(claimed_in(logs_since($b0, 'claimed', $id)), 2 * $PRICE, 'one claim');
 }
 
 server_stop($srv, 'node', qr/exited on signal 9/);

@@ -1572,6 +1572,20 @@ x402_err x402_channel_state_parse(x402_u256 *balance,
 x402_err x402_channel_withdrawal_parse(x402_u256 *amount,
     uint64_t *initiated_at, const char *hex, size_t len);
 
+/*
+ * What a server can count on of a channel: its balance less a withdrawal
+ * in progress (withdrawing: its amount, NULL for none), never below what
+ * is claimed already (that is the receiver's whatever the withdrawal).
+ */
+void x402_channel_usable(x402_u256 *out, const x402_u256 *balance,
+    const x402_u256 *total_claimed, const x402_u256 *withdrawing);
+
+/* The same from the two words a call returned (x402_rpc_calls_parse()). */
+x402_err x402_channel_state_words(x402_u256 *balance,
+    x402_u256 *total_claimed, const uint8_t w[64]);
+x402_err x402_channel_withdrawal_words(x402_u256 *amount,
+    uint64_t *initiated_at, const uint8_t w[64]);
+
 /* topic0 of WithdrawInitiated (a payer starting to take the channel
  * back): x402_channel_withdraw_topic, below with the logs' reader. */
 

@@ -264,10 +264,9 @@ x402_abi_channel_withdrawal(uint8_t out[36], const uint8_t channel_id[32])
 }
 
 
-/* "0x" and exactly two words, the second with `zeros` leading zero bytes
- * (the first is a uint128) */
+/* "0x" and exactly two words */
 static x402_err
-x402_two_words(uint8_t w[64], const char *hex, size_t len, size_t zeros)
+x402_two_words(uint8_t w[64], const char *hex, size_t len)
 {
     size_t  n;
 
@@ -277,11 +276,47 @@ x402_two_words(uint8_t w[64], const char *hex, size_t len, size_t zeros)
 
     x402_hex0x_prefix(w, hex, n);
 
+    return X402_OK;
+}
+
+
+x402_err
+x402_channel_state_words(x402_u256 *balance, x402_u256 *total_claimed,
+    const uint8_t w[64])
+{
+    if (balance == NULL || total_claimed == NULL || w == NULL) {
+        return X402_ERR_ARG;
+    }
+
     if (!x402_zero_bytes(w, X402_UINT128_ZEROS)
-        || !x402_zero_bytes(w + X402_WORD, zeros))
+        || !x402_zero_bytes(w + X402_WORD, X402_UINT128_ZEROS))
     {
         return X402_ERR_VALUE;
     }
+
+    memcpy(balance->b, w, X402_WORD);
+    memcpy(total_claimed->b, w + X402_WORD, X402_WORD);
+
+    return X402_OK;
+}
+
+
+x402_err
+x402_channel_withdrawal_words(x402_u256 *amount, uint64_t *initiated_at,
+    const uint8_t w[64])
+{
+    if (amount == NULL || initiated_at == NULL || w == NULL) {
+        return X402_ERR_ARG;
+    }
+
+    if (!x402_zero_bytes(w, X402_UINT128_ZEROS)
+        || !x402_zero_bytes(w + X402_WORD, X402_UINT40_ZEROS))
+    {
+        return X402_ERR_VALUE;
+    }
+
+    memcpy(amount->b, w, X402_WORD);
+    *initiated_at = x402_word_u64(w + X402_WORD, 5);
 
     return X402_OK;
 }
@@ -298,15 +333,10 @@ x402_channel_state_parse(x402_u256 *balance, x402_u256 *total_claimed,
         return X402_ERR_ARG;
     }
 
-    rc = x402_two_words(w, hex, len, X402_UINT128_ZEROS);
-    if (rc != X402_OK) {
-        return rc;
-    }
+    rc = x402_two_words(w, hex, len);
 
-    memcpy(balance->b, w, X402_WORD);
-    memcpy(total_claimed->b, w + X402_WORD, X402_WORD);
-
-    return X402_OK;
+    return rc == X402_OK ? x402_channel_state_words(balance, total_claimed, w)
+                         : rc;
 }
 
 
@@ -321,13 +351,29 @@ x402_channel_withdrawal_parse(x402_u256 *amount, uint64_t *initiated_at,
         return X402_ERR_ARG;
     }
 
-    rc = x402_two_words(w, hex, len, X402_UINT40_ZEROS);
-    if (rc != X402_OK) {
-        return rc;
+    rc = x402_two_words(w, hex, len);
+
+    return rc == X402_OK
+           ? x402_channel_withdrawal_words(amount, initiated_at, w) : rc;
+}
+
+
+void
+x402_channel_usable(x402_u256 *out, const x402_u256 *balance,
+    const x402_u256 *total_claimed, const x402_u256 *withdrawing)
+{
+    if (withdrawing == NULL
+        || x402_u256_sub(out, balance, withdrawing) != X402_OK)
+    {
+        if (withdrawing == NULL) {
+            *out = *balance;
+
+        } else {
+            memset(out, 0, sizeof(*out));
+        }
     }
 
-    memcpy(amount->b, w, X402_WORD);
-    *initiated_at = x402_word_u64(w + X402_WORD, 5);
-
-    return X402_OK;
+    if (x402_u256_cmp(out, total_claimed) < 0) {
+        *out = *total_claimed;
+    }
 }

@@ -380,37 +380,3 @@ x402_channel_payment_decode_json(x402_channel_payment *out,
 
     return rc;
 }
-
-
-x402_err
-x402_channel_payment_decode_header(x402_channel_payment *out,
-    const char **field, const char *header, size_t len)
-{
-    uint8_t     *buf;
-    size_t       n;
-    const char  *dummy;
-    x402_err     rc;
-
-    if (field == NULL) {
-        field = &dummy;
-    }
-
-    *field = "";
-
-    if (out == NULL || (header == NULL && len != 0)) {
-        return X402_ERR_ARG;
-    }
-
-    memset(out, 0, sizeof(*out));
-
-    rc = x402_payload_unbase64(&buf, &n, header, len);
-    if (rc != X402_OK) {
-        return rc;
-    }
-
-    rc = x402_channel_payment_decode_json(out, field, (const char *) buf,
-                                          n);
-    free(buf);
-
-    return rc;
-}

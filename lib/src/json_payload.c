@@ -500,38 +500,13 @@ done:
 }
 
 
-x402_err
-x402_payload_unbase64(uint8_t **buf, size_t *n, const char *header,
-    size_t len)
-{
-    x402_err  rc;
-
-    *buf = NULL;
-
-    if (len > x402_base64_encoded_len(X402_PAYLOAD_JSON_MAX)) {
-        return X402_ERR_SIZE;
-    }
-
-    *n = x402_base64_decoded_max(len);
-
-    *buf = malloc(*n + 1);
-    if (*buf == NULL) {
-        return X402_ERR_NOMEM;
-    }
-
-    rc = x402_base64_decode(*buf, n, header, len);
-
-    if (rc != X402_OK) {
-        free(*buf);
-        *buf = NULL;
-    }
-
-    return rc;
-}
-
-
-x402_err
-x402_payment_decode_header(x402_payment *out, const char **field,
+/*
+ * A PAYMENT-SIGNATURE value: its base64 (at most the encoding of
+ * X402_PAYLOAD_JSON_MAX bytes, else X402_ERR_SIZE), then the JSON decoder
+ * of its kind (a channel's payment, or a Permit2 one) on the bytes.
+ */
+static x402_err
+x402_payload_header(void *out, size_t size, int channel, const char **field,
     const char *header, size_t len)
 {
     uint8_t     *buf;
@@ -549,16 +524,45 @@ x402_payment_decode_header(x402_payment *out, const char **field,
         return X402_ERR_ARG;
     }
 
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, size);
 
-    rc = x402_payload_unbase64(&buf, &n, header, len);
-    if (rc != X402_OK) {
-        return rc;
+    if (len > x402_base64_encoded_len(X402_PAYLOAD_JSON_MAX)) {
+        return X402_ERR_SIZE;
     }
 
-    rc = x402_payment_decode_json(out, field, (const char *) buf, n);
+    n = x402_base64_decoded_max(len);
+
+    buf = malloc(n + 1);
+    if (buf == NULL) {
+        return X402_ERR_NOMEM;
+    }
+
+    rc = x402_base64_decode(buf, &n, header, len);
+
+    if (rc == X402_OK) {
+        rc = channel
+             ? x402_channel_payment_decode_json(out, field,
+                                                (const char *) buf, n)
+             : x402_payment_decode_json(out, field, (const char *) buf, n);
+    }
 
     free(buf);
 
     return rc;
+}
+
+
+x402_err
+x402_payment_decode_header(x402_payment *out, const char **field,
+    const char *header, size_t len)
+{
+    return x402_payload_header(out, sizeof(*out), 0, field, header, len);
+}
+
+
+x402_err
+x402_channel_payment_decode_header(x402_channel_payment *out,
+    const char **field, const char *header, size_t len)
+{
+    return x402_payload_header(out, sizeof(*out), 1, field, header, len);
 }

@@ -211,12 +211,6 @@ int x402_rpc_revert(uint8_t sel[4], int *has_sel, struct json_t *err);
 x402_err x402_payload_open(struct json_t **root, const char **field,
     const char *json, size_t len);
 
-/* A PAYMENT-SIGNATURE's base64 (at most the encoding of
- * X402_PAYLOAD_JSON_MAX bytes, else X402_ERR_SIZE) into *buf, malloc'd (to
- * free) on success, of *n bytes. */
-x402_err x402_payload_unbase64(uint8_t **buf, size_t *n, const char *header,
-    size_t len);
-
 /* The members of "accepted" every scheme has; obj and extra (NULL when
  * absent or null; else an object) are borrowed from the document. */
 typedef struct {

@@ -1,7 +1,8 @@
 /*
  * What a gateway asks the node about batch-settlement channels: eth_call
  * batches to one contract and their return words, WithdrawInitiated logs;
- * replies as anvil writes them, and malformed ones.
+ * replies as anvil writes them, and malformed ones; what a channel's
+ * state leaves the server to count on.
  */
 
 #include <stdio.h>
@@ -233,6 +234,55 @@ test_withdraw_logs_parse(void **state)
 }
 
 
+static void
+test_usable(void **state)
+{
+    uint8_t     w[64];
+    uint64_t    at;
+    x402_u256   bal, clm, wd, out, a;
+
+    (void) state;
+
+    xt_u256_u64(&bal, 10);
+    xt_u256_u64(&clm, 3);
+
+    x402_channel_usable(&out, &bal, &clm, NULL);
+    xt_u256_u64(&a, 10);
+    assert_memory_equal(out.b, a.b, 32);
+
+    xt_u256_u64(&wd, 4);
+    x402_channel_usable(&out, &bal, &clm, &wd);
+    xt_u256_u64(&a, 6);
+    assert_memory_equal(out.b, a.b, 32);
+
+    /* what is claimed is the receiver's, whatever the withdrawal */
+    xt_u256_u64(&wd, 9);
+    x402_channel_usable(&out, &bal, &clm, &wd);
+    assert_memory_equal(out.b, clm.b, 32);
+    xt_u256_u64(&wd, 20);
+    x402_channel_usable(&out, &bal, &clm, &wd);
+    assert_memory_equal(out.b, clm.b, 32);
+
+    /* the words of channels(id) and pendingWithdrawals(id) */
+    memset(w, 0, sizeof(w));
+    w[31] = 10;
+    w[63] = 3;
+    assert_int_equal(x402_channel_state_words(&out, &a, w), X402_OK);
+    assert_memory_equal(out.b, bal.b, 32);
+    assert_memory_equal(a.b, clm.b, 32);
+    w[59] = 1;
+    assert_int_equal(x402_channel_withdrawal_words(&out, &at, w), X402_OK);
+    assert_true(at == 0x100000003ULL);
+    w[50] = 1;      /* past uint40, still within uint128 */
+    assert_int_equal(x402_channel_withdrawal_words(&out, &at, w),
+                     X402_ERR_VALUE);
+    assert_int_equal(x402_channel_state_words(&out, &a, w), X402_OK);
+    w[15] = 1;      /* past uint128 */
+    assert_int_equal(x402_channel_state_words(&out, &a, w), X402_ERR_VALUE);
+    assert_int_equal(x402_channel_state_words(NULL, &a, w), X402_ERR_ARG);
+}
+
+
 int
 main(void)
 {
@@ -242,6 +292,7 @@ main(void)
         cmocka_unit_test(test_calls_parse),
         cmocka_unit_test(test_withdraw_logs_request),
         cmocka_unit_test(test_withdraw_logs_parse),
+        cmocka_unit_test(test_usable),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,8 +74,6 @@ static void ngx_http_x402_channel_deposit(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_channel_t *ch);
 static void ngx_http_x402_channel_simulated(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
-static ngx_int_t ngx_http_x402_deposit_record(ngx_http_x402_job_t *job,
-    ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_deposit_mined(ngx_http_x402_job_t *job,
     ngx_str_t *body);
 static void ngx_http_x402_deposit_end(ngx_http_x402_job_t *job,
@@ -92,7 +90,7 @@ static void ngx_http_x402_channel_refuse(ngx_http_request_t *r,
 
 
 static ngx_http_x402_job_hooks_t  ngx_http_x402_deposit_hooks = {
-    ngx_http_x402_deposit_record,
+    ngx_http_x402_job_record_owed,  /* it lands even if its request left */
     ngx_http_x402_deposit_mined,
     ngx_http_x402_deposit_end
 };
@@ -150,6 +148,7 @@ ngx_http_x402_channel_start(ngx_http_request_t *r,
     reason = x402_channel_verify_local(xmcf->x402, ch->id, &ctx->offer,
                                        &ch->pay, (uint64_t) ngx_time(),
                                        (uint64_t) xlcf->settle_margin);
+
     /* the settler pays each deposit's gas: not for less than announced */
 
     if (reason == X402_R_VALID && ch->pay.type == X402_CHANNEL_DEPOSIT
@@ -213,6 +212,9 @@ ngx_http_x402_channel_reserved(ngx_http_request_t *r,
         return;
 
     case NGX_HTTP_X402_CH_BUSY:
+    case NGX_HTTP_X402_CH_AHEAD:
+        /* another request holds the channel, or an earlier voucher of it
+           (a client that pipelines) has not arrived yet: waited for */
         ngx_http_x402_channel_busy(r, ctx);
         return;
 
@@ -270,9 +272,11 @@ ngx_http_x402_channel_again(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
 
 /*
- * Another request holds the channel: looked at again, less and less
- * often; past half of x402_timeout the request is refused with
- * invalid_batch_settlement_evm_channel_busy (the client may retry).
+ * Another request holds the channel, or the voucher is ahead of the
+ * charge: looked at again, less and less often.  Past half of
+ * x402_timeout the request is refused: a busy channel with
+ * invalid_batch_settlement_evm_channel_busy (the client may retry), a
+ * voucher still ahead with the corrective 402 (the client's base is off).
  */
 
 static void
@@ -290,7 +294,13 @@ ngx_http_x402_channel_busy(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         ch->busy_wait = NGX_HTTP_X402_CH_BUSY_WAIT;
 
     } else if (ngx_current_msec - ch->busy_since >= xmcf->timeout / 2) {
-        ngx_http_x402_channel_refuse(r, ctx, ch, X402_R_BS_CHANNEL_BUSY);
+        if (ch->verdict == NGX_HTTP_X402_CH_AHEAD) {
+            ngx_http_x402_channel_corrective(r, ctx, ch);
+
+        } else {
+            ngx_http_x402_channel_refuse(r, ctx, ch, X402_R_BS_CHANNEL_BUSY);
+        }
+
         return;
 
     } else {
@@ -523,40 +533,14 @@ ngx_http_x402_channel_simulated(void *data, ngx_int_t rc, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_http_x402_deposit_record(ngx_http_x402_job_t *job,
-    ngx_http_x402_redis_done_pt done)
-{
-    /* the payer signed it: it lands even if its request is gone */
-    return ngx_http_x402_job_record_tx(job, "-", 1, done);
-}
-
-
 static void
 ngx_http_x402_deposit_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
 {
-    int        found, ok;
-    uint64_t   block;
-
-    found = 0;
-    ok = 0;
-    block = 0;
-
-    (void) x402_rpc_receipt_parse(&found, &ok, &block,
-                                  (const char *) body->data, body->len, 1);
-
-    if (!ok) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: %s reverted in %s (block %uL)", job->key,
-                      job->tx, block);
+    if (!ngx_http_x402_job_mined_ok(job, body)) {
         ngx_http_x402_deposit_done(job, X402_R_BS_DEPOSIT_TRANSACTION_FAILED,
                                    NULL);
         return;
     }
-
-    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  "x402: %s mined in %s (block %uL)", job->key, job->tx,
-                  block);
 
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_CH_DEPOSITS);
     ngx_http_x402_deposit_done(job, X402_R_VALID, NULL);

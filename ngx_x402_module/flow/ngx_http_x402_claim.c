@@ -101,12 +101,14 @@ static void ngx_http_x402_claim_row(ngx_http_x402_claim_t *cl, ngx_uint_t i,
 static void ngx_http_x402_claim_go(ngx_http_x402_job_t *job);
 static void ngx_http_x402_claim_swap(ngx_http_x402_claim_t *cl,
     ngx_uint_t a, ngx_uint_t b);
-static ngx_int_t ngx_http_x402_claim_record(ngx_http_x402_job_t *job,
-    ngx_http_x402_redis_done_pt done);
 static void ngx_http_x402_claim_mined(ngx_http_x402_job_t *job,
     ngx_str_t *body);
 static void ngx_http_x402_claim_end(ngx_http_x402_job_t *job,
     ngx_http_x402_outcome_e outcome, const char *reason);
+static void ngx_http_x402_claim_send(ngx_http_x402_job_t *job);
+static x402_call_result *ngx_http_x402_claim_results(
+    ngx_http_x402_job_t *job, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err, ngx_uint_t n, size_t ret_size);
 static void ngx_http_x402_claim_done(ngx_http_x402_job_t *job);
 static void ngx_http_x402_claim_free(ngx_http_x402_claim_t *cl);
 static void ngx_http_x402_sweep(ngx_http_x402_claim_t *cl);
@@ -124,13 +126,13 @@ static void ngx_http_x402_watch_logs(void *data, ngx_int_t rc,
 
 
 static ngx_http_x402_job_hooks_t  ngx_http_x402_claim_hooks = {
-    ngx_http_x402_claim_record,
+    ngx_http_x402_job_record_owed,  /* a claim is idempotent */
     ngx_http_x402_claim_mined,
     ngx_http_x402_claim_end
 };
 
 static ngx_http_x402_job_hooks_t  ngx_http_x402_sweep_hooks = {
-    ngx_http_x402_claim_record,
+    ngx_http_x402_job_record_owed,
     ngx_http_x402_sweep_mined,
     ngx_http_x402_sweep_end
 };
@@ -471,21 +473,18 @@ ngx_http_x402_claim_simulated(void *data, ngx_int_t rc, ngx_uint_t status,
 {
     ngx_http_x402_job_t  *job = data;
 
-    x402_call_result  res;
+    ngx_uint_t         ok;
+    x402_call_result  *res;
 
-    if (rc != NGX_OK || status != NGX_HTTP_OK
-        || x402_rpc_calls_parse(&res, NULL, 0, 1, (const char *) body->data,
-                                body->len, 1)
-           != X402_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: %s: RPC node failed: %s", job->key,
-                      err ? err : "unexpected reply");
-        ngx_http_x402_claim_done(job);
+    res = ngx_http_x402_claim_results(job, rc, status, body, err, 1, 0);
+    if (res == NULL) {
         return;
     }
 
-    if (!res.ok) {
+    ok = res->ok;
+    ngx_free(res);
+
+    if (!ok) {
         /* which rows: each alone */
         if (ngx_http_x402_claim_simulate(job, 1) != NGX_OK) {
             ngx_http_x402_claim_done(job);
@@ -494,12 +493,7 @@ ngx_http_x402_claim_simulated(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0, "x402: sending %s",
-                  job->key);
-
-    if (ngx_http_x402_job_fees(job) != NGX_OK) {
-        ngx_http_x402_claim_done(job);
-    }
+    ngx_http_x402_claim_send(job);
 }
 
 
@@ -519,22 +513,8 @@ ngx_http_x402_claim_each(void *data, ngx_int_t rc, ngx_uint_t status,
 
     cl = job->hook_data;
 
-    res = ngx_alloc(cl->n * sizeof(x402_call_result), ngx_cycle->log);
-
-    if (res == NULL || rc != NGX_OK || status != NGX_HTTP_OK
-        || x402_rpc_calls_parse(res, NULL, 0, cl->n,
-                                (const char *) body->data, body->len, 1)
-           != X402_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: %s: RPC node failed: %s", job->key,
-                      err ? err : "unexpected reply");
-
-        if (res != NULL) {
-            ngx_free(res);
-        }
-
-        ngx_http_x402_claim_done(job);
+    res = ngx_http_x402_claim_results(job, rc, status, body, err, cl->n, 0);
+    if (res == NULL) {
         return;
     }
 
@@ -644,25 +624,12 @@ ngx_http_x402_claim_read(void *data, ngx_int_t rc, ngx_uint_t status,
         n += !cl->ok[i];
     }
 
-    res = ngx_alloc(n * (sizeof(x402_call_result) + 64), ngx_cycle->log);
-    state = (uint8_t *) (res + n);
-
-    if (res == NULL || rc != NGX_OK || status != NGX_HTTP_OK
-        || x402_rpc_calls_parse(res, state, 64, n, (const char *) body->data,
-                                body->len, 1)
-           != X402_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: %s: RPC node failed: %s", job->key,
-                      err ? err : "unexpected reply");
-
-        if (res != NULL) {
-            ngx_free(res);
-        }
-
-        ngx_http_x402_claim_done(job);
+    res = ngx_http_x402_claim_results(job, rc, status, body, err, n, 64);
+    if (res == NULL) {
         return;
     }
+
+    state = (uint8_t *) (res + n);
 
     for (i = 0, k = 0; i < cl->n; i++) {
         if (!cl->ok[i]) {
@@ -689,10 +656,9 @@ ngx_http_x402_claim_row(ngx_http_x402_claim_t *cl, ngx_uint_t i,
 
     row = &cl->rows[i];
 
-    ngx_memcpy(balance.b, state, 32);
-    ngx_memcpy(claimed.b, state + 32, 32);
-
-    if (x402_u256_cmp(&balance, &row->total_claimed) >= 0) {
+    if (x402_channel_state_words(&balance, &claimed, state) != X402_OK
+        || x402_u256_cmp(&balance, &row->total_claimed) >= 0)
+    {
         /* not the balance: left for its lease */
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: channel 0x%s cannot be claimed to %s although "
@@ -776,12 +742,7 @@ ngx_http_x402_claim_go(ngx_http_x402_job_t *job)
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0, "x402: sending %s",
-                  job->key);
-
-    if (ngx_http_x402_job_fees(job) != NGX_OK) {
-        ngx_http_x402_claim_done(job);
-    }
+    ngx_http_x402_claim_send(job);
 }
 
 
@@ -813,41 +774,18 @@ ngx_http_x402_claim_swap(ngx_http_x402_claim_t *cl, ngx_uint_t a,
 }
 
 
-static ngx_int_t
-ngx_http_x402_claim_record(ngx_http_x402_job_t *job,
-    ngx_http_x402_redis_done_pt done)
-{
-    /* sent again by the reconciler until mined: a claim is idempotent */
-    return ngx_http_x402_job_record_tx(job, "-", 1, done);
-}
-
-
 static void
 ngx_http_x402_claim_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
 {
-    int                     found, ok;
-    uint64_t                block;
     ngx_http_x402_claim_t  *cl;
 
     cl = job->hook_data;
-    found = 0;
-    ok = 0;
-    block = 0;
 
-    (void) x402_rpc_receipt_parse(&found, &ok, &block,
-                                  (const char *) body->data, body->len, 1);
-
-    if (!ok) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: %s reverted in %s (block %uL): taken again "
-                      "when its lease runs out", job->key, job->tx, block);
+    if (!ngx_http_x402_job_mined_ok(job, body)) {
+        /* taken again when its lease runs out */
         ngx_http_x402_claim_done(job);
         return;
     }
-
-    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  "x402: %s mined in %s (block %uL)", job->key, job->tx,
-                  block);
 
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_CH_CLAIMS);
     ngx_http_x402_stat_add(NGX_HTTP_X402_STAT_CH_CLAIMED, cl->n);
@@ -879,6 +817,55 @@ ngx_http_x402_claim_end(ngx_http_x402_job_t *job,
                   job->tx[0] ? (char *) job->tx : "");
 
     ngx_http_x402_claim_done(job);
+}
+
+
+static void
+ngx_http_x402_claim_send(ngx_http_x402_job_t *job)
+{
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0, "x402: sending %s",
+                  job->key);
+
+    if (ngx_http_x402_job_fees(job) != NGX_OK) {
+        ngx_http_x402_claim_done(job);
+    }
+}
+
+
+/*
+ * The results of n simulated calls (and ret_size bytes each returned,
+ * after them), or NULL when the node failed: the claim ends, logged.
+ */
+
+static x402_call_result *
+ngx_http_x402_claim_results(ngx_http_x402_job_t *job, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err, ngx_uint_t n,
+    size_t ret_size)
+{
+    x402_call_result  *res;
+
+    res = ngx_alloc(n * (sizeof(x402_call_result) + ret_size),
+                    ngx_cycle->log);
+
+    if (res == NULL || rc != NGX_OK || status != NGX_HTTP_OK
+        || x402_rpc_calls_parse(res, ret_size ? (uint8_t *) (res + n) : NULL,
+                                ret_size, n, (const char *) body->data,
+                                body->len, 1)
+           != X402_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: %s: RPC node failed: %s", job->key,
+                      err ? err : "unexpected reply");
+
+        if (res != NULL) {
+            ngx_free(res);
+        }
+
+        ngx_http_x402_claim_done(job);
+        return NULL;
+    }
+
+    return res;
 }
 
 
@@ -987,26 +974,8 @@ ngx_http_x402_sweep(ngx_http_x402_claim_t *cl)
 static void
 ngx_http_x402_sweep_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
 {
-    int        found, ok;
-    uint64_t   block;
-
-    found = 0;
-    ok = 0;
-    block = 0;
-
-    (void) x402_rpc_receipt_parse(&found, &ok, &block,
-                                  (const char *) body->data, body->len, 1);
-
-    if (ok) {
+    if (ngx_http_x402_job_mined_ok(job, body)) {
         ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_CH_SWEEPS);
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "x402: %s mined in %s (block %uL)", job->key, job->tx,
-                      block);
-
-    } else {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "x402: %s reverted in %s (block %uL)", job->key,
-                      job->tx, block);
     }
 
     ngx_http_x402_job_free(job);

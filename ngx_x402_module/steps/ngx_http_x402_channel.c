@@ -56,7 +56,9 @@
  * the price, the voucher's amount, how long it may hold the channel (ms),
  * the deposit it brings ("0": none), how old (ms) the chain's word on it
  * may be ("0": any).  {verdict, bal, clm, chg, sgn, sig, wd}; verdict "ok"
- * (held now), "unknown", "stale", "busy", "mismatch", "exceeds".
+ * (held now), "unknown", "stale", "busy", "mismatch" (below the charge
+ * plus the price), "ahead" (above it: an earlier voucher of the channel
+ * may still be on its way), "exceeds".
  */
 static const char  ngx_http_x402_channel_reserve_lua[] =
     NGX_HTTP_X402_LUA_NOW
@@ -70,7 +72,8 @@ static const char  ngx_http_x402_channel_reserve_lua[] =
     "< now then return {'stale'} end "
     "local st = {f[1], f[2], f[3], f[4] or '', f[5] or '', f[6] or '0'} "
     "local v = 'ok' "
-    "if cmp(ARGV[3], plus(f[3], ARGV[2])) ~= 0 then v = 'mismatch' "
+    "local c = cmp(ARGV[3], plus(f[3], ARGV[2])) "
+    "if c > 0 then v = 'ahead' elseif c < 0 then v = 'mismatch' "
     "elseif cmp(ARGV[3], plus(f[1], ARGV[5])) > 0 then v = 'exceeds' "
     "else redis.call('HSET', KEYS[1], 'lk', ARGV[1], "
     "'lku', now + tonumber(ARGV[4])) end "
@@ -513,6 +516,7 @@ ngx_http_x402_channel_parse(ngx_http_x402_channel_t *ch, redisReply *reply)
 
     ch->verdict = ngx_strcmp(v, "ok") == 0 ? NGX_HTTP_X402_CH_OK
                   : ngx_strcmp(v, "mismatch") == 0 ? NGX_HTTP_X402_CH_MISMATCH
+                  : ngx_strcmp(v, "ahead") == 0 ? NGX_HTTP_X402_CH_AHEAD
                   : ngx_strcmp(v, "exceeds") == 0 ? NGX_HTTP_X402_CH_EXCEEDS
                   : NGX_HTTP_X402_CH_FAILED;
 
@@ -624,7 +628,6 @@ ngx_http_x402_channel_chain(void *data, ngx_int_t rc, ngx_uint_t status,
     uint8_t                     ret[2][64], words[224];
     uint64_t                    at;
     x402_u256                   amount, balance;
-    ngx_uint_t                  i;
     x402_call_result            res[2];
     ngx_http_request_t         *r;
     ngx_http_x402_ctx_t        *ctx;
@@ -645,7 +648,10 @@ ngx_http_x402_channel_chain(void *data, ngx_int_t rc, ngx_uint_t status,
         || x402_rpc_calls_parse(res, &ret[0][0], 64, 2,
                                 (const char *) body->data, body->len, 1)
            != X402_OK
-        || !res[0].ok || !res[1].ok)
+        || !res[0].ok || !res[1].ok
+        || x402_channel_state_words(&balance, &ch->claimed, ret[0])
+           != X402_OK
+        || x402_channel_withdrawal_words(&amount, &at, ret[1]) != X402_OK)
     {
         (void) ngx_http_x402_op_finish(&op->op, &ctx);
         ngx_http_x402_channel_fail(r, ctx, "read on chain",
@@ -653,33 +659,13 @@ ngx_http_x402_channel_chain(void *data, ngx_int_t rc, ngx_uint_t status,
         return;
     }
 
-    /* (uint128 balance, uint128 totalClaimed), (uint128 amount, uint40 at) */
-
-    ngx_memcpy(balance.b, ret[0], 32);
-    ngx_memcpy(ch->claimed.b, ret[0] + 32, 32);
-    ngx_memcpy(amount.b, ret[1], 32);
-
-    for (at = 0, i = 59; i < 64; i++) {
-        at = (at << 8) | ret[1][i];
-    }
-
     /* the server counts only on what a withdrawal in progress leaves */
-
-    if (at != 0
-        && x402_u256_sub(&balance, &balance, &amount) != X402_OK)
-    {
-        ngx_memzero(&balance, sizeof(balance));
-    }
-
-    if (x402_u256_cmp(&balance, &ch->claimed) < 0) {
-        balance = ch->claimed;
-    }
-
-    ch->balance = balance;
+    x402_channel_usable(&ch->balance, &balance, &ch->claimed,
+                        at ? &amount : NULL);
     ch->withdraw_at = at;
     ch->read = 1;
 
-    x402_u256_format_dec(bal, &balance);
+    x402_u256_format_dec(bal, &ch->balance);
     x402_u256_format_dec(clm, &ch->claimed);
     *ngx_sprintf((u_char *) wd, "%uL", at) = '\0';
     x402_channel_config_encode(words, &ch->pay.config);

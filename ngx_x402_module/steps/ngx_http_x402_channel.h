@@ -24,6 +24,7 @@
 #define NGX_HTTP_X402_CH_MISMATCH   4       /* not charged + price */
 #define NGX_HTTP_X402_CH_EXCEEDS    5       /* over the balance */
 #define NGX_HTTP_X402_CH_STALE      6       /* read the chain again first */
+#define NGX_HTTP_X402_CH_AHEAD      7       /* above charged + price */
 
 #define NGX_HTTP_X402_CH_PREFIX     "x402:ch:"
 /* x402:ch:<chain>:<channel id, 64 hex digits> */

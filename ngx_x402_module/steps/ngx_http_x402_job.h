@@ -147,6 +147,12 @@ ngx_int_t ngx_http_x402_job_rpc(ngx_http_x402_job_t *job, u_char *buf,
  * payment's receipt; owed: sent again by the reconciler until mined. */
 ngx_int_t ngx_http_x402_job_record_tx(ngx_http_x402_job_t *job,
     const char *key, ngx_uint_t owed, ngx_http_x402_redis_done_pt done);
+/* A record hook: ngx_http_x402_job_record_tx(job, "-", 1, done). */
+ngx_int_t ngx_http_x402_job_record_owed(ngx_http_x402_job_t *job,
+    ngx_http_x402_redis_done_pt done);
+/* A mined hook's first step: did the transaction succeed?  Logged. */
+ngx_uint_t ngx_http_x402_job_mined_ok(ngx_http_x402_job_t *job,
+    ngx_str_t *body);
 /* Writes the job's receipt (done may be NULL: queued quietly ahead of a
  * command that is waited for). */
 ngx_int_t ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,

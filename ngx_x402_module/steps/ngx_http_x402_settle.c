@@ -2471,3 +2471,47 @@ ngx_http_x402_job_record_tx(ngx_http_x402_job_t *job, const char *key,
 
     return rv;
 }
+
+
+/* The record hook of a transaction owed to nobody's request (a channel's
+ * deposit, claim or sweep): sent again by the reconciler until mined. */
+
+ngx_int_t
+ngx_http_x402_job_record_owed(ngx_http_x402_job_t *job,
+    ngx_http_x402_redis_done_pt done)
+{
+    return ngx_http_x402_job_record_tx(job, "-", 1, done);
+}
+
+
+/*
+ * A mined transaction of the settler's own making: 1 when it succeeded,
+ * 0 when it reverted; logged either way (with its block).
+ */
+
+ngx_uint_t
+ngx_http_x402_job_mined_ok(ngx_http_x402_job_t *job, ngx_str_t *body)
+{
+    int        found, ok;
+    uint64_t   block;
+
+    found = 0;
+    ok = 0;
+    block = 0;
+
+    (void) x402_rpc_receipt_parse(&found, &ok, &block,
+                                  (const char *) body->data, body->len, 1);
+
+    if (ok) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "x402: %s mined in %s (block %uL)", job->key, job->tx,
+                      block);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: %s reverted in %s (block %uL)", job->key,
+                      job->tx, block);
+    }
+
+    return ok ? 1 : 0;
+}
