@@ -230,8 +230,9 @@ x402_err x402_accepted_decode(x402_accepted *out, const char **field,
     struct json_t *root);
 
 /* Required members: a JSON integer, or a real of integral value within
- * 2^53 (2 and 2.0 alike, as JavaScript reads them); a uint256 string (decimal or 0x hex,
- * X402_ERR_VALUE when neither); an address string, required or not
+ * 2^53 (2 and 2.0 alike, as JavaScript reads them); a uint256 string
+ * (decimal or 0x hex, X402_ERR_VALUE when neither); an address string,
+ * required or not
  * (*present, when present is not NULL, tells whether it was there). */
 x402_err x402_json_get_int(int64_t *out, struct json_t *obj,
     const char *key);

@@ -36,7 +36,8 @@ ngx_http_x402_end_init(ngx_conf_t *cf)
 
 /*
  * A held response never answered releases its reservation; an upto
- * response's usage is settled; a channel's request is charged (or not); a payment-identifier still claimed had no
+ * response's usage is settled; a channel's request that answered nothing
+ * lets the channel go; a payment-identifier still claimed had no
  * answer, and is let go (a retry is processed again).
  */
 

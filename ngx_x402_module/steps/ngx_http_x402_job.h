@@ -128,8 +128,9 @@ ngx_http_x402_job_t *ngx_http_x402_settle_carrier(
     ngx_http_x402_job_t **members, ngx_uint_t n);
 
 /* A transaction of the settler's own making to `to`, on the offer's chain
- * (NULL: the settler's), with the hooks' meaning (hook_data theirs); calldata (data, data_len: heap, the job's)
- * and gas_limit are the caller's to set before ngx_http_x402_job_fees(). */
+ * (NULL: the settler's), with the hooks' meaning (hook_data theirs);
+ * calldata (data, data_len: heap, the job's) and gas_limit are the
+ * caller's to set before ngx_http_x402_job_fees(). */
 ngx_http_x402_job_t *ngx_http_x402_settle_call(
     ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
     const x402_address *to, ngx_http_x402_job_hooks_t *hooks,
