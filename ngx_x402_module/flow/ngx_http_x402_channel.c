@@ -55,6 +55,8 @@
 typedef struct {
     ngx_http_x402_op_t           op;        /* first: freed as an op */
     ngx_event_t                  ev;        /* busy: the next look */
+    ngx_queue_t                  queue;     /* busy: in the waiting */
+    unsigned                     queued:1;
     ngx_http_x402_job_t         *job;       /* deposit */
     char                         key[NGX_HTTP_X402_CH_KEY_MAX];
     char                         token[33];
@@ -63,6 +65,8 @@ typedef struct {
 
 static void ngx_http_x402_channel_reserved(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_channel_let_go(ngx_http_request_t *r,
+    ngx_http_x402_channel_t *ch, ngx_uint_t charge);
 static void ngx_http_x402_channel_again(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_channel_busy(ngx_http_request_t *r,
@@ -87,6 +91,13 @@ static void ngx_http_x402_channel_paid(ngx_http_request_t *r,
 static void ngx_http_x402_channel_refuse(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_channel_t *ch,
     x402_reason reason);
+
+
+/*
+ * Per worker: the requests waiting for a channel; one this worker lets go
+ * wakes its waiters at once (others are looked at again on their timer).
+ */
+static ngx_queue_t  ngx_http_x402_channel_waiting;
 
 
 static ngx_http_x402_job_hooks_t  ngx_http_x402_deposit_hooks = {
@@ -119,7 +130,7 @@ ngx_http_x402_channel_start(ngx_http_request_t *r,
         && ((ngx_http_x402_channel_t *) ctx->channel)->held)
     {
         /* an internal redirect to another channel location */
-        ngx_http_x402_channel_release(r, ctx->channel);
+        ngx_http_x402_channel_let_go(r, ctx->channel, 0);
     }
 
     ch = ngx_pcalloc(r->pool, sizeof(ngx_http_x402_channel_t));
@@ -319,6 +330,14 @@ ngx_http_x402_channel_busy(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     w->ev.data = w;
     w->ev.log = ngx_cycle->log;
     w->ev.cancelable = 1;
+    ngx_memcpy(w->key, ch->key, sizeof(w->key));
+
+    if (ngx_http_x402_channel_waiting.next == NULL) {
+        ngx_queue_init(&ngx_http_x402_channel_waiting);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_x402_channel_waiting, &w->queue);
+    w->queued = 1;
 
     /* still parked: its deadline runs on */
     ctx->op = &w->op;
@@ -336,10 +355,52 @@ ngx_http_x402_channel_look(ngx_event_t *ev)
     ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
 
+    if (w->queued) {
+        ngx_queue_remove(&w->queue);
+    }
+
     r = ngx_http_x402_op_finish(&w->op, &ctx);
 
     if (r != NULL) {
         ngx_http_x402_channel_again(r, ctx);
+    }
+}
+
+
+/*
+ * The channel is charged or let go: this worker's requests waiting for it
+ * look again now (their reservation goes to Redis after this command, on
+ * the same connection).
+ */
+
+static void
+ngx_http_x402_channel_let_go(ngx_http_request_t *r,
+    ngx_http_x402_channel_t *ch, ngx_uint_t charge)
+{
+    ngx_queue_t              *q;
+    ngx_http_x402_ch_wait_t  *w;
+
+    if (charge) {
+        ngx_http_x402_channel_commit(r, ch);
+
+    } else {
+        ngx_http_x402_channel_release(r, ch);
+    }
+
+    if (ngx_http_x402_channel_waiting.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_x402_channel_waiting);
+         q != ngx_queue_sentinel(&ngx_http_x402_channel_waiting);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_x402_ch_wait_t, queue);
+
+        if (ngx_strcmp(w->key, ch->key) == 0 && w->ev.timer_set) {
+            ngx_del_timer(&w->ev);
+            ngx_add_timer(&w->ev, 1);
+        }
     }
 }
 
@@ -484,7 +545,7 @@ ngx_http_x402_channel_deposit(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
 failed:
 
-    ngx_http_x402_channel_release(r, ch);
+    ngx_http_x402_channel_let_go(r, ch, 0);
     ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
 }
 
@@ -600,7 +661,7 @@ ngx_http_x402_deposit_done(ngx_http_x402_job_t *job, x402_reason reason,
     ch = ctx->channel;
 
     if (reason != X402_R_VALID) {
-        ngx_http_x402_channel_release(r, ch);
+        ngx_http_x402_channel_let_go(r, ch, 0);
 
         if (error != NULL) {
             ngx_http_x402_fail(r, ctx, error);
@@ -617,7 +678,7 @@ ngx_http_x402_deposit_done(ngx_http_x402_job_t *job, x402_reason reason,
                                    ngx_http_x402_channel_deposited)
         != NGX_AGAIN)
     {
-        ngx_http_x402_channel_release(r, ch);
+        ngx_http_x402_channel_let_go(r, ch, 0);
         ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
     }
 }
@@ -632,13 +693,13 @@ ngx_http_x402_channel_deposited(ngx_http_request_t *r,
     ch = ctx->channel;
 
     if (ctx->status) {
-        ngx_http_x402_channel_release(r, ch);
+        ngx_http_x402_channel_let_go(r, ch, 0);
         ngx_http_x402_finish(r, ctx, X402_R_PAYMENT_REQUIRED);
         return;
     }
 
     if (x402_u256_cmp(&ch->pay.max_claimable, &ch->balance) > 0) {
-        ngx_http_x402_channel_release(r, ch);
+        ngx_http_x402_channel_let_go(r, ch, 0);
         ngx_http_x402_channel_refuse(r, ctx, ch,
                                      X402_R_BS_CUMULATIVE_EXCEEDS_BALANCE);
         return;
@@ -704,7 +765,7 @@ ngx_http_x402_channel_paid(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
 failed:
 
-    ngx_http_x402_channel_release(r, ch);
+    ngx_http_x402_channel_let_go(r, ch, 0);
     ngx_http_x402_fail(r, ctx, "payment reservation unavailable");
 }
 
@@ -742,7 +803,7 @@ ngx_http_x402_channel_headers(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     if (ctx->paid && r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
-        ngx_http_x402_channel_commit(r, ch);
+        ngx_http_x402_channel_let_go(r, ch, 1);
         return;
     }
 
@@ -751,7 +812,7 @@ ngx_http_x402_channel_headers(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
                   "failed (%ui)", ch->id_hex, ctx->payer,
                   r->headers_out.status);
 
-    ngx_http_x402_channel_release(r, ch);
+    ngx_http_x402_channel_let_go(r, ch, 0);
 
     part = &r->headers_out.headers.part;
     h = part->elts;
@@ -796,5 +857,5 @@ ngx_http_x402_channel_end(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
                   "x402: channel 0x%s of %s not charged: no response went "
                   "out", ch->id_hex, ctx->payer);
 
-    ngx_http_x402_channel_release(r, ch);
+    ngx_http_x402_channel_let_go(r, ch, 0);
 }

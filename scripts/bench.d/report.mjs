@@ -188,7 +188,8 @@ if (cv && cg && bp) {
   p('| what | served req/s | p50 ms | p99 ms | answers | CPU µs / request |');
   p('|---|---:|---:|---:|---|---:|');
   p(`| nginx, plain proxy_pass to the same backend | ${rps(bp.rps)} | ${ms(bp.p50_us)} | ${ms(bp.p99_us)} | | ${f1(proxyUs)} |`);
-  p(`| ngx_x402, a voucher per request (${m.conns * 2} channels, each request its channel's next voucher) | ${rps(cv.ok_rps)} | ${ms(cv.p50_us)} | ${ms(cv.p99_us)} | ${codes(cv)} | ${f1(per(cc, cc.ticks, cv.requests))} |`);
+  const chs = (r['channel.setup'] || {}).channels;
+  p(`| ngx_x402, a voucher per request (${chs} channels, each request its channel's next voucher) | ${rps(cv.ok_rps)} | ${ms(cv.p50_us)} | ${ms(cv.p99_us)} | ${codes(cv)} | ${f1(per(cc, cc.ticks, cv.requests))} |`);
   p(`| ngx_x402, exact, a payment and a settlement per request (\`async\`, section 2) | ${rps(pm.ok_rps)} | ${ms(pm.p50_us)} | ${ms(pm.p99_us)} | | ${f1(asyncUs)} |`);
   p();
   p(`Vouchers / plain proxy: **${x(cv.ok_rps, bp.rps)}** (target ≥ 0.5×: ${yes(cv.ok_rps >= 0.5 * bp.rps)}).`);
