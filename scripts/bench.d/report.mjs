@@ -192,7 +192,11 @@ if (cv && cg && bp) {
   p(`| ngx_x402, a voucher per request (${chs} channels, each request its channel's next voucher) | ${rps(cv.ok_rps)} | ${ms(cv.p50_us)} | ${ms(cv.p99_us)} | ${codes(cv)} | ${f1(per(cc, cc.ticks, cv.requests))} |`);
   p(`| ngx_x402, exact, a payment and a settlement per request (\`async\`, section 2) | ${rps(pm.ok_rps)} | ${ms(pm.p50_us)} | ${ms(pm.p99_us)} | | ${f1(asyncUs)} |`);
   p();
-  p(`Vouchers / plain proxy: **${x(cv.ok_rps, bp.rps)}** (target ≥ 0.5×: ${yes(cv.ok_rps >= 0.5 * bp.rps)}).`);
+  p(`Vouchers / plain proxy: **${x(cv.ok_rps, bp.rps)}** (target ≥ 0.5×: ${yes(cv.ok_rps >= 0.5 * bp.rps)})`
+    + `${cv.threads_exhausted ? ' — the voucher pool ran out before the end of the run: a lower bound' : ''}; `
+    + `vouchers / exact verify-only (section 2): ${x(cv.ok_rps, pv.ok_rps)}; CPU per voucher request `
+    + `${f1(per(cc, cc.ticks, cv.requests))} µs against ${f1(proxyUs)} µs for the plain proxy and `
+    + `${f1(verifyUs)} µs for an exact payment verified on chain.`);
   p(`Gas per served request over ${cg.requests} requests of one channel: its deposit ${cg.deposit_gas.toLocaleString('en-US')}, `
     + `its claim ${cg.claim_gas.toLocaleString('en-US')} (${cg.claim_rows} row${cg.claim_rows === 1 ? '' : 's'}), its sweep `
     + `${cg.sweep_gas.toLocaleString('en-US')}: ${Math.round(perReq).toLocaleString('en-US')} a request against `
