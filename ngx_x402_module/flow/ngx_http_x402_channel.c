@@ -13,17 +13,20 @@
  *   reserved   Redis holds the channel for this request if the voucher is
  *              what was charged so far plus the price, within the balance
  *              (steps/ngx_http_x402_channel.c); a channel Redis does not
- *              know, or whose balance looks short, is read from the chain
- *              first; one held by another request is waited for; a stale
- *              voucher is answered with the corrective 402 (the channel's
- *              state and the last voucher, for the client to resync);
+ *              know, read long ago, or whose balance looks short, is read
+ *              from the chain first; one held by another request, or a
+ *              voucher ahead of the charge (an earlier one on its way), is
+ *              waited for; a voucher behind it is answered with the
+ *              corrective 402 (the channel's state and the last voucher,
+ *              for the client to resync);
  *   deposit    a deposit is simulated, then sent by the settler and waited
  *              for (a transaction of its own, settle.c), the channel read
  *              again from the chain;
  *   paid       served, PAYMENT-RESPONSE carrying the charge and the
  *              channel's state;
- *   end        the charge committed when the response succeeded (status
- *              below 400), else the channel let go uncharged.
+ *   headers    the charge committed as the response's header goes out
+ *              with a status below 400; else (or with no response at all,
+ *              the LOG phase) the channel let go uncharged.
  *
  * The vouchers are claimed later, many channels in one transaction
  * (flow/ngx_http_x402_claim.c).
@@ -51,15 +54,13 @@
 #define NGX_HTTP_X402_CH_DEPOSIT_GAS 300000
 
 
-/* a busy channel waited for; a deposit's transaction */
+/* a request waiting: for a busy channel, or for its deposit's transaction */
 typedef struct {
     ngx_http_x402_op_t           op;        /* first: freed as an op */
     ngx_event_t                  ev;        /* busy: the next look */
     ngx_queue_t                  queue;     /* busy: in the waiting */
     unsigned                     queued:1;
-    ngx_http_x402_job_t         *job;       /* deposit */
     char                         key[NGX_HTTP_X402_CH_KEY_MAX];
-    char                         token[33];
 } ngx_http_x402_ch_wait_t;
 
 
@@ -479,9 +480,6 @@ ngx_http_x402_channel_deposit(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         goto failed;
     }
 
-    ngx_memcpy(w->key, ch->key, sizeof(w->key));
-    ngx_memcpy(w->token, ch->token, sizeof(w->token));
-
     job = ngx_http_x402_settle_call(xmcf, &ctx->offer,
                                     &x402_batch_settlement_address,
                                     &ngx_http_x402_deposit_hooks, w);
@@ -490,7 +488,6 @@ ngx_http_x402_channel_deposit(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         goto failed;
     }
 
-    w->job = job;
     ngx_snprintf((u_char *) job->key, sizeof(job->key),
                  "the deposit of %s into channel 0x%s%Z", ctx->payer,
                  ch->id_hex);

@@ -16,16 +16,18 @@
  *                          signature, hex), cfg (the channel's config, its
  *                          7 ABI words in hex, for the claim), wd (when a
  *                          withdrawal began, unix s), wdb (the block of the
- *                          last one counted), lk and lku (the request that
- *                          holds the channel, until when: Redis ms);
+ *                          last one counted), rd (when the chain was last
+ *                          read, ms), lk and lku (the request that holds
+ *                          the channel, until when: Redis ms);
  *   x402:ch:due:<chain>    sorted set: channels with value not claimed, by
  *                          when they are claimed at the latest (ms).
  *
  * Requests of one channel are served one at a time: a voucher must be
  * what was charged so far plus the price (the client signs cumulative
  * amounts), so two at once could not both be right.  The charge is added
- * when the response succeeded (the request's end); a worker that dies
- * meanwhile lets go of the channel when its hold runs out, uncharged.
+ * as the response's header goes out with a status below 400; a worker
+ * that dies before lets go of the channel when its hold runs out,
+ * uncharged.
  * Amounts are decimal strings, added and compared exactly in Lua.
  */
 
