@@ -349,15 +349,7 @@ x402_channel_payment_decode_json(x402_channel_payment *out,
         field = &dummy;
     }
 
-    *field = "";
-
-    if (out == NULL || (json == NULL && len != 0)) {
-        return X402_ERR_ARG;
-    }
-
-    memset(out, 0, sizeof(*out));
-
-    rc = x402_payload_open(&root, field, json, len);
+    rc = x402_payload_open(&root, field, out, sizeof(*out), json, len);
     if (rc != X402_OK) {
         return rc;
     }

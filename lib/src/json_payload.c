@@ -409,13 +409,20 @@ x402_decode_payment_id(x402_payment *out, json_t *extensions)
 }
 
 x402_err
-x402_payload_open(json_t **root, const char **field, const char *json,
-    size_t len)
+x402_payload_open(json_t **root, const char **field, void *out, size_t size,
+    const char *json, size_t len)
 {
     int64_t     version;
     x402_err    rc;
 
     *root = NULL;
+    *field = "";
+
+    if (out == NULL || (json == NULL && len != 0)) {
+        return X402_ERR_ARG;
+    }
+
+    memset(out, 0, size);
 
     if (len > X402_PAYLOAD_JSON_MAX) {
         return X402_ERR_SIZE;
@@ -455,15 +462,7 @@ x402_payment_decode_json(x402_payment *out, const char **field,
         field = &dummy;
     }
 
-    *field = "";
-
-    if (out == NULL || (json == NULL && len != 0)) {
-        return X402_ERR_ARG;
-    }
-
-    memset(out, 0, sizeof(*out));
-
-    rc = x402_payload_open(&root, field, json, len);
+    rc = x402_payload_open(&root, field, out, sizeof(*out), json, len);
     if (rc != X402_OK) {
         return rc;
     }

@@ -204,12 +204,14 @@ int x402_rpc_revert(uint8_t sel[4], int *has_sel, struct json_t *err);
  * batch-settlement decoder (channel_json.c).  The readers set *field, a
  * static dotted path, on error. */
 
-/* The document: at most X402_PAYLOAD_JSON_MAX bytes (else X402_ERR_SIZE),
+/* *field "" and out (size bytes) zeroed first (X402_ERR_ARG for out NULL,
+ * or json NULL with a length); then the document: at most
+ * X402_PAYLOAD_JSON_MAX bytes (else X402_ERR_SIZE),
  * one object without duplicate keys (X402_ERR_JSON), x402Version 2
  * (X402_ERR_VERSION, or as x402_json_get_int(); *field "x402Version").
  * *root to json_decref on success, NULL otherwise. */
 x402_err x402_payload_open(struct json_t **root, const char **field,
-    const char *json, size_t len);
+    void *out, size_t size, const char *json, size_t len);
 
 /* The members of "accepted" every scheme has; obj and extra (NULL when
  * absent or null; else an object) are borrowed from the document. */
