@@ -87,7 +87,8 @@
 #define NGX_HTTP_X402_AMOUNT_SETTLED         0
 #define NGX_HTTP_X402_AMOUNT_UNPAID          1
 #define NGX_HTTP_X402_AMOUNT_SESSION         2   /* settled sessions */
-#define NGX_HTTP_X402_AMOUNT_N               3
+#define NGX_HTTP_X402_AMOUNT_CHANNEL         3   /* claimed on channels */
+#define NGX_HTTP_X402_AMOUNT_N               4
 
 
 /* latency histograms, of the io layer's calls */

@@ -70,6 +70,7 @@ typedef struct {
     char                       **totals;    /* decimal */
     char                        *text;      /* what ids and totals point in */
     char                        *caps;      /* totals cut to the balance */
+    x402_u256                   *before;    /* claimed, as Redis knew it */
     u_char                      *final;     /* claimed all it ever will be */
     u_char                      *ok;        /* its simulation passed */
 } ngx_http_x402_claim_t;
@@ -109,6 +110,8 @@ static void ngx_http_x402_claim_send(ngx_http_x402_job_t *job);
 static x402_call_result *ngx_http_x402_claim_results(
     ngx_http_x402_job_t *job, ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *body, const char *err, ngx_uint_t n, size_t ret_size);
+static void ngx_http_x402_claim_amounts(ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_claim_t *cl);
 static void ngx_http_x402_claim_done(ngx_http_x402_job_t *job);
 static void ngx_http_x402_claim_free(ngx_http_x402_claim_t *cl);
 static void ngx_http_x402_sweep(ngx_http_x402_claim_t *cl);
@@ -261,11 +264,11 @@ ngx_http_x402_claim_rows(ngx_http_x402_claim_t *cl, redisReply *reply)
     uint8_t       cfg[224];
     redisReply  **e;
 
-    if (reply->elements % 5) {
+    if (reply->elements % 6) {
         return NGX_ERROR;
     }
 
-    n = reply->elements / 5;
+    n = reply->elements / 6;
     room = 0;
 
     for (i = 0; i < reply->elements; i++) {
@@ -282,9 +285,11 @@ ngx_http_x402_claim_rows(ngx_http_x402_claim_t *cl, redisReply *reply)
     cl->text = ngx_alloc(room, ngx_cycle->log);
     cl->caps = ngx_alloc(n * X402_U256_DEC_MAX, ngx_cycle->log);
     cl->final = ngx_calloc(2 * n, ngx_cycle->log);
+    cl->before = ngx_alloc(n * sizeof(x402_u256), ngx_cycle->log);
 
     if (cl->rows == NULL || cl->sigs == NULL || cl->ids == NULL
-        || cl->text == NULL || cl->caps == NULL || cl->final == NULL)
+        || cl->text == NULL || cl->caps == NULL || cl->final == NULL
+        || cl->before == NULL)
     {
         return NGX_ERROR;
     }
@@ -295,7 +300,7 @@ ngx_http_x402_claim_rows(ngx_http_x402_claim_t *cl, redisReply *reply)
     p = cl->text;
 
     for (i = 0; i < n; i++) {
-        e = &reply->element[5 * i];
+        e = &reply->element[6 * i];
 
         cl->ids[i] = p;
         p = (char *) ngx_cpymem(p, e[0]->str, e[0]->len);
@@ -314,6 +319,8 @@ ngx_http_x402_claim_rows(ngx_http_x402_claim_t *cl, redisReply *reply)
                != X402_OK
             || x402_u256_parse_dec(&cl->rows[i].total_claimed, e[4]->str,
                                    e[4]->len)
+               != X402_OK
+            || x402_u256_parse_dec(&cl->before[i], e[5]->str, e[5]->len)
                != X402_OK)
         {
             return NGX_ERROR;
@@ -752,7 +759,12 @@ ngx_http_x402_claim_swap(ngx_http_x402_claim_t *cl, ngx_uint_t a,
 {
     u_char               f, ok;
     char                *id, *total;
+    x402_u256            before;
     x402_channel_claim   row;
+
+    before = cl->before[a];
+    cl->before[a] = cl->before[b];
+    cl->before[b] = before;
 
     row = cl->rows[a];
     id = cl->ids[a];
@@ -789,6 +801,7 @@ ngx_http_x402_claim_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
 
     ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_CH_CLAIMS);
     ngx_http_x402_stat_add(NGX_HTTP_X402_STAT_CH_CLAIMED, cl->n);
+    ngx_http_x402_claim_amounts(job->xmcf, cl);
 
     if (ngx_http_x402_channel_claimed(job->xmcf, job->xmcf->chain_id,
                                       job->xmcf->claim_tick, cl->ids,
@@ -869,6 +882,28 @@ ngx_http_x402_claim_results(ngx_http_x402_job_t *job, ngx_int_t rc,
 }
 
 
+/* What the claim claimed, channel by channel (as Redis knew them before). */
+
+static void
+ngx_http_x402_claim_amounts(ngx_http_x402_main_conf_t *xmcf,
+    ngx_http_x402_claim_t *cl)
+{
+    x402_u256   delta;
+    ngx_uint_t  i;
+
+    for (i = 0; i < cl->n; i++) {
+        if (x402_u256_sub(&delta, &cl->rows[i].total_claimed,
+                          &cl->before[i])
+            == X402_OK)
+        {
+            ngx_http_x402_stat_amount(NGX_HTTP_X402_AMOUNT_CHANNEL,
+                                      xmcf->chain_id,
+                                      &cl->rows[i].config.token, &delta);
+        }
+    }
+}
+
+
 static void
 ngx_http_x402_claim_done(ngx_http_x402_job_t *job)
 {
@@ -914,6 +949,10 @@ ngx_http_x402_claim_free(ngx_http_x402_claim_t *cl)
 
     if (cl->final != NULL) {
         ngx_free(cl->final);
+    }
+
+    if (cl->before != NULL) {
+        ngx_free(cl->before);
     }
 
     ngx_free(cl);

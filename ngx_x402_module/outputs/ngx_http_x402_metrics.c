@@ -404,6 +404,10 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
                                      "Amount of upto sessions settled by "
                                      "the settler (also in x402_settled)",
                                      amounts[NGX_HTTP_X402_AMOUNT_SESSION]);
+    p = ngx_http_x402_status_amounts(p, last, xmcf, "x402_channel_claimed",
+                                     "Amount claimed on batch-settlement "
+                                     "channels by the settler's claims",
+                                     amounts[NGX_HTTP_X402_AMOUNT_CHANNEL]);
 
     /* receipts lookups */
 

@@ -133,7 +133,7 @@ static const char  ngx_http_x402_channel_release_lua[] =
 /*
  * Channels due (KEYS[1]): ARGV the channels' key prefix, how many, the
  * lease (ms) each is taken for.  A channel with nothing to claim leaves
- * the set.  Flat: id, cfg, sgn, sig, chg per channel.
+ * the set.  Flat: id, cfg, sgn, sig, chg, clm per channel.
  */
 static const char  ngx_http_x402_channel_due_lua[] =
     NGX_HTTP_X402_LUA_NOW
@@ -148,7 +148,7 @@ static const char  ngx_http_x402_channel_due_lua[] =
     "or cmp(f[4], f[5]) <= 0 then "
     "redis.call('ZREM', KEYS[1], id) else "
     "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id) "
-    "for _, v in ipairs({id, f[1], f[2], f[3], f[4]}) do "
+    "for _, v in ipairs({id, f[1], f[2], f[3], f[4], f[5]}) do "
     "out[#out + 1] = v end end end "
     "return out";
 

@@ -100,7 +100,8 @@ void ngx_http_x402_channel_due_key(char *out, size_t size, uint64_t chain);
 
 /*
  * Up to limit channels due, each leased for lease ms: a flat array of
- * id, config (hex), signed max, signature (hex), charged, per channel.
+ * id, config (hex), signed max, signature (hex), charged, claimed, per
+ * channel.
  */
 ngx_int_t ngx_http_x402_channel_due(ngx_http_x402_main_conf_t *xmcf,
     uint64_t chain, ngx_uint_t limit, ngx_msec_t lease,
