@@ -91,6 +91,8 @@ static char *ngx_http_x402_set_settle_batch(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_x402_check_batch(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf);
+static char *ngx_http_x402_set_models(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_x402_check_channel(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf);
 static char *ngx_http_x402_set_settle(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -426,6 +428,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, session_idle),
+      NULL },
+
+    { ngx_string("x402_models"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_x402_set_models,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, models),
       NULL },
 
     { ngx_string("x402_claim_interval"),
@@ -766,6 +775,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->withdraw_delay, prev->withdraw_delay,
                              X402_CHANNEL_WITHDRAW_DELAY_MIN);
     ngx_conf_merge_str_value(conf->min_deposit, prev->min_deposit, "");
+    ngx_conf_merge_str_value(conf->models, prev->models, "");
 
     ngx_conf_merge_str_value(conf->network, prev->network,
                              NGX_HTTP_X402_DEFAULT_NETWORK);
@@ -1097,6 +1107,69 @@ ngx_http_x402_check_session(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
     *p = '\0';
 
     conf->session_bind.len = p - conf->session_bind.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * x402_models name ...: the models a location prices, named to a client
+ * that asks for another (a map's keys cannot be read back); kept as the
+ * text "a, b, c".  Names are JSON-safe: no quote, backslash or control.
+ */
+
+static char *
+ngx_http_x402_set_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char      *q;
+    size_t       len;
+    ngx_str_t   *value, *models;
+    ngx_uint_t   i, k;
+
+    models = (ngx_str_t *) (p + cmd->offset);
+
+    if (models->data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    len = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        for (k = 0; k < value[i].len; k++) {
+            if (value[i].data[k] < 0x20 || value[i].data[k] == '"'
+                || value[i].data[k] == '\\' || value[i].data[k] == 0x7f)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V \"%V\" is invalid (a model name "
+                                   "has no quote, backslash or control "
+                                   "character)", &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        len += value[i].len + 2;
+    }
+
+    models->data = ngx_pnalloc(cf->pool, len);
+    if (models->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    q = models->data;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (i > 1) {
+            *q++ = ',';
+            *q++ = ' ';
+        }
+
+        q = ngx_cpymem(q, value[i].data, value[i].len);
+    }
+
+    models->len = q - models->data;
 
     return NGX_CONF_OK;
 }

@@ -112,6 +112,7 @@ typedef struct {
     ngx_msec_t                   claim_interval;    /* batch-settlement */
     time_t                       withdraw_delay;
     ngx_str_t                    min_deposit;   /* x402_channel_deposit */
+    ngx_str_t                    models;        /* x402_models, "a, b" */
     ngx_uint_t                   content;   /* NGX_HTTP_X402_CONTENT_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;

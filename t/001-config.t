@@ -238,6 +238,18 @@ location / { x402 on; x402_scheme deferred; x402_pay_to 0x209693Bc6afc0C5328bA36
 --- must_die
 x402_scheme "deferred" is invalid (expected "exact", "upto" or "batch-settlement")
 
+=== x402_models: names a client can be shown
+--- config
+location / { x402 on; x402_models "gpt\"4"; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_models "gpt"4" is invalid (a model name has no quote, backslash or control character)
+
+=== x402_models twice
+--- config
+location / { x402 on; x402_models a; x402_models b; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_models" directive is duplicate
+
 === x402_session needs upto
 --- http_config
 x402_settler_key_file $KEYFILE;

@@ -35,6 +35,7 @@ location /v1/ {
     x402_scheme upto;
     x402_receipt_uri full;      # the tests tell receipts apart by query
     x402_read_model on;
+    x402_models demo big;       # named to a client asking for another
     client_body_buffer_size 64k;    # a 2000-word prompt stays in memory
     x402_pay_to $X402_PAY_TO;
     x402_price $cap;
@@ -172,7 +173,8 @@ my $chat = { model => 'demo', messages => [{ role => 'user', content => 'one two
 
     # in OpenAI's error shape (x402_read_model: an OpenAI-compatible location)
     my $e = (eval { decode_json($res->{content}) } // {})->{error} // {};
-    is($e->{message}, "unknown model 'nope'", 'OpenAI shape: the message names the model');
+    is($e->{message}, "unknown model 'nope' (priced: demo, big)",
+       'OpenAI shape: the message names the model, and those priced (x402_models)');
     is($e->{type}, 'invalid_request_error', 'OpenAI shape: its type');
     is($e->{code}, 'model_not_found', 'OpenAI shape: its code');
 

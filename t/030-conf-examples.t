@@ -96,6 +96,7 @@ for my $case (
     my $res = http_request($srv, 'POST /v1/chat/completions', { 'Content-Type' => 'application/json' },
         encode_json({ model => 'gpt-unknown', messages => [] }));
     is($res->{status}, 400, 'gateway: an unknown model is a 400');
+    like($res->{content}, qr/priced: demo, demo-large/, 'gateway: naming the models it prices');
     server_stop($srv, 'gateway free routes');
 }
 

@@ -565,8 +565,9 @@ ngx_http_x402_price_one(ngx_http_request_t *r,
 static const char *
 ngx_http_x402_unpriced(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    u_char             *p;
-    x402_jsonrpc_call  *call;
+    u_char                    *p;
+    x402_jsonrpc_call         *call;
+    ngx_http_x402_loc_conf_t  *xlcf;
 
     if (ctx != NULL && ctx->rpc_pricing) {
         call = &ctx->rpc_calls[ctx->rpc_pricing - 1];
@@ -582,8 +583,27 @@ ngx_http_x402_unpriced(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return (const char *) p;
     }
 
-    return ctx && ctx->model.len ? "unknown model"
-                                 : "no price for this request";
+    if (ctx == NULL || ctx->model.len == 0) {
+        return "no price for this request";
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+
+    if (xlcf->models.len == 0) {
+        return "unknown model";
+    }
+
+    /* the models this location prices (x402_models) */
+
+    p = ngx_pnalloc(r->pool, sizeof("unknown model (priced: )")
+                             + xlcf->models.len);
+    if (p == NULL) {
+        return "unknown model";
+    }
+
+    ngx_sprintf(p, "unknown model (priced: %V)%Z", &xlcf->models);
+
+    return (const char *) p;
 }
 
 

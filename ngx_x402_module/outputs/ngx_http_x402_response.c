@@ -376,8 +376,9 @@ ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_uint_t status, const char *message, u_char *json, size_t json_len,
     u_char *out, size_t *out_len)
 {
-    u_char      *p;
-    const char  *type, *code;
+    u_char                    *p;
+    const char                *type, *code;
+    ngx_http_x402_loc_conf_t  *xlcf;
 
     /* a code is one snake_case word: the module's reasons mostly are */
     code = ngx_strchr(message, ' ') == NULL ? message : NULL;
@@ -398,15 +399,24 @@ ngx_http_x402_openai_body(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
         if (ctx != NULL && ctx->model.len) {
             code = "model_not_found";
+            xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
 
             p = ngx_pnalloc(r->pool,
-                            ctx->model.len + sizeof("unknown model ''"));
+                            ctx->model.len + xlcf->models.len
+                            + sizeof("unknown model '' (priced: )"));
             if (p == NULL) {
                 return X402_ERR_NOMEM;
             }
 
-            /* escaped as JSON when it is written */
-            ngx_sprintf(p, "unknown model '%V'%Z", &ctx->model);
+            /* escaped as JSON when it is written; x402_models too */
+            if (xlcf->models.len) {
+                ngx_sprintf(p, "unknown model '%V' (priced: %V)%Z",
+                            &ctx->model, &xlcf->models);
+
+            } else {
+                ngx_sprintf(p, "unknown model '%V'%Z", &ctx->model);
+            }
+
             message = (const char *) p;
 
         } else if (code == NULL) {
