@@ -417,13 +417,12 @@ ngx_http_x402_claim_simulate(ngx_http_x402_job_t *job, ngx_uint_t each)
 
     rc = NGX_OK;
 
-    for (i = 0; i < n; i++) {
-        if (!each) {
-            calls[0] = job->data;
-            lens[0] = job->data_len;
-            break;
-        }
+    if (!each) {
+        calls[0] = job->data;
+        lens[0] = job->data_len;
+    }
 
+    for (i = 0; each && i < n; i++) {
         lens[i] = x402_abi_channel_claim_len(&cl->rows[i], 1);
         calls[i] = ngx_alloc(lens[i], ngx_cycle->log);
 
