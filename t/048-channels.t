@@ -93,12 +93,13 @@ my ($cid, $deposit);
     cmp_ok(metric($srv, 'x402_channel_vouchers_total')
            + metric($srv2, 'x402_channel_vouchers_total'), '==', 100,
            'x402_channel_vouchers_total counts them');
-    my $claimed = Math::BigInt->new(0);
+    my $claimed_amount = Math::BigInt->new(0);
     for my $s ($srv, $srv2) {
         my $body = http_request($s, 'GET /metrics')->{content} // '';
-        $claimed += Math::BigInt->new($1) if $body =~ /^x402_channel_claimed_amount_total\{[^}]*\} (\d+)/m;
+        $claimed_amount += Math::BigInt->new($1) if $body =~ /^x402_channel_claimed_amount_total\{[^}]*\} (\d+)/m;
     }
-    is($claimed, 100 * $PRICE, 'x402_channel_claimed_amount_total: the 100 prices claimed');
+    is($claimed_amount, 100 * $PRICE,
+       'x402_channel_claimed_amount_total: the 100 prices claimed');
 }
 
 # a response that fails is not charged, and says nothing of a charge: the

@@ -121,6 +121,17 @@ sub salt { '0x' . ('0' x 62) . sprintf('%02x', $_[0]) }
     is(claimed_in(logs_since($b0, 'claimed', $id)), 2 * $PRICE, 'one claim');
 }
 
+# after every fault: each settler nonce allocated was mined, none left
+# unused or waiting in the node
+{
+    my $settler = $C->{X402_SETTLER_ADDRESS};
+    ok(wait_for(60, sub { redis_cli('HLEN', "x402:settler:$settler:txs") eq '0' }),
+       'every settler nonce allocated is mined');
+    is(hex(rpc_call('eth_getTransactionCount', $settler, 'pending')),
+       hex(rpc_call('eth_getTransactionCount', $settler, 'latest')),
+       'nothing of the settler\'s waits in the node');
+}
+
 server_stop($srv, 'node', qr/exited on signal 9/);
 
 done_testing();
