@@ -112,6 +112,9 @@ typedef enum {
     X402_R_BS_DEPOSIT_SIMULATION_FAILED, /* deposit_simulation_failed */
     X402_R_BS_DEPOSIT_TRANSACTION_FAILED, /* deposit_transaction_failed */
     X402_R_BS_DEPOSIT_BELOW_MIN,        /* deposit_below_min_deposit */
+    /* ERC-6492 wallets not deployed yet (the reference's strings) */
+    X402_R_EIP6492_FACTORY_NOT_ALLOWED, /* eip6492_factory_not_allowed */
+    X402_R_SMART_WALLET_DEPLOYMENT_FAILED, /* smart_wallet_deployment_failed */
     X402_R_MAX
 } x402_reason;
 
@@ -381,6 +384,15 @@ x402_err x402_payment_required_header(char *out, size_t *out_len,
  */
 #define X402_SIGNATURE_ECDSA  65
 #define X402_SIGNATURE_MAX    1024
+/*
+ * An ERC-6492 signature (a wallet that may not be deployed yet):
+ * abi.encode(address factory, bytes factoryCalldata, bytes signature)
+ * followed by the 32-byte magic 0x6492…6492; its calldata is at most
+ * X402_FACTORY_DATA_MAX bytes, its inner signature X402_SIGNATURE_MAX.
+ */
+#define X402_FACTORY_DATA_MAX 1024
+#define X402_ERC6492_MAX      (6 * 32 + X402_FACTORY_DATA_MAX \
+                               + X402_SIGNATURE_MAX)
 #define X402_PAYLOAD_JSON_MAX 16384   /* longest decoded PaymentPayload */
 #define X402_PAYMENT_ID_MIN   16      /* payment-identifier id lengths */
 #define X402_PAYMENT_ID_MAX   128
@@ -431,6 +443,21 @@ typedef struct {
      */
     uint8_t       signature[X402_SIGNATURE_MAX];
     size_t        signature_len;
+
+    /*
+     * An ERC-6492 "payload.signature" (x402_erc6492_unwrap()) is unwrapped
+     * as it is decoded: `signature` holds the inner signature (what the
+     * wallet's isValidSignature and Permit2 get, what a receipt keeps),
+     * and has_deployment says the wallet may first have to be deployed by
+     * calling `factory` with factory_data.  A factory of 0 is no
+     * deployment (the reference's rule).  A wrapper that does not decode,
+     * or whose parts are too long, is a malformed signature
+     * (signature_len 0).
+     */
+    int           has_deployment;
+    x402_address  factory;
+    uint8_t       factory_data[X402_FACTORY_DATA_MAX];
+    size_t        factory_data_len;
 
     /*
      * "extensions"."payment-identifier".info.id (@x402/extensions 2.27):
@@ -796,6 +823,95 @@ x402_err x402_rpc_simulate_parse(int *ok, const char *json, size_t len,
  * X402_R_INVALID_SIGNATURE; others → X402_R_SIMULATION_FAILED.
  */
 x402_reason x402_revert_reason(const uint8_t selector[4]);
+
+
+/* ------------------------------------------- ERC-6492 counterfactual wallets */
+
+/*
+ * A smart wallet signs before it is deployed by wrapping its signature
+ * (ERC-6492): abi.encode(factory, factoryCalldata, innerSignature) ‖
+ * 0x6492649264926492649264926492649264926492649264926492649264926492.
+ * The gateway handles it as the reference facilitator does: the wrapper
+ * is taken off (the wallet's isValidSignature and Permit2 get the inner
+ * signature); a payer without code whose factory is on the operator's
+ * allow-list (eip6492AllowedFactories there, x402_eip6492_factories
+ * here; none by default) is deployed by the settler before its payment
+ * settles, others are refused with eip6492_factory_not_allowed, and a
+ * deployment that does not give the payer code is
+ * smart_wallet_deployment_failed.
+ */
+typedef struct {
+    int             wrapped;        /* ends with the magic */
+    x402_address    factory;
+    const uint8_t  *data;           /* factoryCalldata, inside sig */
+    size_t          data_len;
+    const uint8_t  *inner;          /* the wallet's signature, inside sig */
+    size_t          inner_len;
+} x402_erc6492;
+
+/*
+ * Take a signature apart: not ending with the magic is X402_OK with
+ * wrapped 0; ending with it, X402_OK with the parts (pointers into sig)
+ * when the ABI encoding before the magic holds an address word (12 zero
+ * bytes first) and two in-bounds byte strings, else X402_ERR_VALUE.
+ * Offsets need not be canonical (as viem's decoder), but every part must
+ * lie inside the encoding.
+ */
+x402_err x402_erc6492_unwrap(x402_erc6492 *out, const uint8_t *sig,
+    size_t len);
+
+/*
+ * What a counterfactual payer would meet once deployed, asked in one
+ * eth_call without a "to" (lib/sol/Erc6492Probe.sol runs as a
+ * constructor and returns; nothing is deployed): the factory called with
+ * its calldata, then from.isValidSignature(digest, signature),
+ * asset.balanceOf(from) and asset.allowance(from, Permit2).  `digest` is
+ * the payment's Permit2 digest; p must have a deployment (X402_ERR_ARG
+ * otherwise).  One JSON-RPC request (not a batch) with id `id`;
+ * *out_len in: capacity (X402_ERC6492_PROBE_REQUEST_MAX suffices), out:
+ * length.
+ */
+#define X402_ERC6492_PROBE_CODE_MAX     2048
+#define X402_ERC6492_PROBE_REQUEST_MAX  \
+    (512 + 2 * (X402_ERC6492_PROBE_CODE_MAX + 10 * 32 \
+                + X402_FACTORY_DATA_MAX + X402_SIGNATURE_MAX))
+x402_err x402_rpc_erc6492_probe_request(char *out, size_t *out_len,
+    const x402_offer *offer, const x402_payment *p, const uint8_t digest[32],
+    uint64_t id);
+
+typedef struct {
+    int         deployed;       /* the payer has code after the factory */
+    uint64_t    factory_gas;    /* what the factory call used */
+    int         erc1271_ok;     /* isValidSignature gave the magic */
+    x402_u256   balance;
+    x402_u256   allowance;      /* to Permit2 */
+} x402_erc6492_probe;
+
+/*
+ * The probe's reply: exactly five words.  A JSON-RPC error (the probe
+ * never reverts: a node fault or a gas cap) or anything else is
+ * X402_ERR_VALUE; not JSON X402_ERR_JSON.
+ */
+x402_err x402_rpc_erc6492_probe_parse(x402_erc6492_probe *out,
+    const char *json, size_t len, uint64_t id);
+
+/*
+ * The verdict on a counterfactual payer: not deployed by its factory →
+ * X402_R_SMART_WALLET_DEPLOYMENT_FAILED; then x402_onchain_verdict() of
+ * the checks (oc: the asset, the nonce) with the wallet's code, signature,
+ * balance and allowance as the probe saw them after the deployment (the
+ * settlement is simulated once the wallet exists).
+ */
+x402_reason x402_erc6492_verdict(const x402_onchain *oc,
+    const x402_erc6492_probe *pr, const x402_payment *p);
+
+/*
+ * The gas limit of the deployment transaction: what the factory used in
+ * the probe, half again for the difference of a real transaction, the
+ * intrinsic cost and its calldata.
+ */
+uint64_t x402_erc6492_deploy_gas(const x402_erc6492_probe *pr,
+    const x402_payment *p);
 
 
 /* ------------------------------------------------------------ receipts */

@@ -132,9 +132,48 @@ x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
 int
 x402_signature_from_hex(x402_payment *out, const char *s, size_t len)
 {
-    out->signature_len = x402_signature_hex(out->signature, s, len);
+    uint8_t       raw[X402_ERC6492_MAX];
+    size_t        n;
+    x402_erc6492  w;
 
-    return out->signature_len != 0;
+    out->signature_len = 0;
+    out->has_deployment = 0;
+    out->factory_data_len = 0;
+    memset(out->factory.b, 0, sizeof(out->factory.b));
+
+    n = sizeof(raw);
+
+    if (len < 4 || s[0] != '0' || s[1] != 'x'
+        || x402_hex_decode(raw, &n, s + 2, len - 2) != X402_OK
+        || x402_erc6492_unwrap(&w, raw, n) != X402_OK)
+    {
+        return 0;
+    }
+
+    if (!w.wrapped) {
+        w.inner = raw;
+        w.inner_len = n;
+    }
+
+    if (w.inner_len == 0 || w.inner_len > X402_SIGNATURE_MAX
+        || w.data_len > X402_FACTORY_DATA_MAX)
+    {
+        return 0;
+    }
+
+    memcpy(out->signature, w.inner, w.inner_len);
+    out->signature_len = w.inner_len;
+
+    /* a factory of 0 deploys nothing (the reference's rule) */
+
+    if (w.wrapped && !x402_zero_bytes(w.factory.b, sizeof(w.factory.b))) {
+        out->has_deployment = 1;
+        out->factory = w.factory;
+        memcpy(out->factory_data, w.data, w.data_len);
+        out->factory_data_len = w.data_len;
+    }
+
+    return 1;
 }
 
 

@@ -107,7 +107,9 @@ static const char *const  x402_reason_texts[X402_R_MAX] = {
     "invalid_batch_settlement_evm_channel_busy",
     "invalid_batch_settlement_evm_deposit_simulation_failed",
     "invalid_batch_settlement_evm_deposit_transaction_failed",
-    "invalid_batch_settlement_evm_deposit_below_min_deposit"
+    "invalid_batch_settlement_evm_deposit_below_min_deposit",
+    "eip6492_factory_not_allowed",
+    "smart_wallet_deployment_failed"
 };
 
 

@@ -238,14 +238,22 @@ x402_rpc_word(x402_u256 *out, json_t *res, int empty_ok)
 }
 
 
+int
+x402_erc1271_magic(const uint8_t w[32])
+{
+    static const uint8_t  magic[4] = { 0x16, 0x26, 0xba, 0x7e };
+
+    return memcmp(w, magic, 4) == 0 && x402_zero_bytes(w + 4, 28);
+}
+
+
 /* isValidSignature: a bytes4 return is one left-aligned, clean word. */
 static x402_err
 x402_rpc_erc1271(int *ok, json_t *res)
 {
-    static const uint8_t  magic[4] = { 0x16, 0x26, 0xba, 0x7e };
-    const char           *s;
-    uint8_t               w[32];
-    size_t                n, i;
+    const char  *s;
+    uint8_t      w[32];
+    size_t       n;
 
     *ok = 0;
 
@@ -258,18 +266,7 @@ x402_rpc_erc1271(int *ok, json_t *res)
     }
 
     x402_hex0x_prefix(w, s, sizeof(w));
-
-    if (memcmp(w, magic, 4) != 0) {
-        return X402_OK;
-    }
-
-    for (i = 4; i < sizeof(w); i++) {
-        if (w[i] != 0) {
-            return X402_OK;
-        }
-    }
-
-    *ok = 1;
+    *ok = x402_erc1271_magic(w);
 
     return X402_OK;
 }

@@ -118,9 +118,13 @@ x402_put_eth_call(x402_buf *b, const char *open, uint64_t id,
         x402_puts(b, "\",");
     }
 
-    x402_puts(b, "\"to\":\"");
-    x402_put_hex(b, to->b, sizeof(to->b));
-    x402_puts(b, "\",\"data\":\"");
+    if (to != NULL) {
+        x402_puts(b, "\"to\":\"");
+        x402_put_hex(b, to->b, sizeof(to->b));
+        x402_puts(b, "\",");
+    }
+
+    x402_puts(b, "\"data\":\"");
     x402_put_hex(b, data, len);
 
     if (block == UINT64_MAX) {

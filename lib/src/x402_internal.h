@@ -67,8 +67,10 @@ struct json_t *x402_offer_json(const x402_offer *o);
 x402_err x402_json_get(struct json_t **val, struct json_t *obj,
     const char *key, int type, int required);
 
-/* "0x" + hex of 1 to X402_SIGNATURE_MAX bytes into p->signature: 1, or 0
- * with signature_len 0 for anything else (json_payload.c). */
+/* "0x" + hex of 1 to X402_SIGNATURE_MAX bytes into p->signature, or an
+ * ERC-6492 wrapper of such a signature (taken apart into p's signature
+ * and deployment): 1, or 0 with signature_len 0 for anything else
+ * (json_payload.c). */
 int x402_signature_from_hex(x402_payment *p, const char *s, size_t len);
 
 /* Parses len bytes of JSON of any type (duplicate keys refused):
@@ -129,8 +131,9 @@ void x402_put_hex(x402_buf *b, const uint8_t *in, size_t len);
 void x402_put_u64(x402_buf *b, uint64_t v);
 /* A JSON-RPC quantity: "0x" and hex digits without leading zeros. */
 void x402_put_quantity(x402_buf *b, uint64_t v);
-/* `open`, then eth_call [{"from"?, "gas"?, "to", "data"}, block]: from
- * NULL and gas 0 are left out, block UINT64_MAX is "latest". */
+/* `open`, then eth_call [{"from"?, "gas"?, "to"?, "data"}, block]: from
+ * NULL, gas 0 and to NULL (a creation: the code runs as a constructor)
+ * are left out, block UINT64_MAX is "latest". */
 void x402_put_eth_call(x402_buf *b, const char *open, uint64_t id,
     const x402_address *from, uint64_t gas, const x402_address *to,
     const uint8_t *data, size_t len, uint64_t block);
@@ -194,6 +197,9 @@ x402_err x402_rpc_bytes(uint8_t *out, size_t n, struct json_t *res);
 x402_err x402_rpc_quantity_u64(uint64_t *out, struct json_t *res);
 x402_err x402_rpc_quantity(x402_u256 *out, struct json_t *res);
 
+/* Is w a clean EIP-1271 answer: the magic 0x1626ba7e, then 28 zeros? */
+int x402_erc1271_magic(const uint8_t w[32]);
+
 /* Is this error a revert (code 3, a message containing "revert", or hex
  * data in error.data or error.data.data)?  Keeps the revert selector when
  * the data has one. */
@@ -247,6 +253,11 @@ x402_err x402_json_get_address(x402_address *out, struct json_t *obj,
  * for anything else. */
 size_t x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
     size_t len);
+
+/* The creation code of lib/sol/Erc6492Probe.sol (erc6492_probe.c, made by
+ * scripts/gen-probe.mjs, which checks this length). */
+#define X402_ERC6492_PROBE_CODE_LEN 1073
+extern const uint8_t x402_erc6492_probe_code[X402_ERC6492_PROBE_CODE_LEN];
 
 /* EIP-712 (eip712.c): keccak(0x1901 ‖ domain ‖ struct_hash). */
 void x402_eip712_hash(uint8_t out[32], const uint8_t domain[32],

@@ -708,7 +708,9 @@ test_reasons(void **state)
         "invalid_batch_settlement_evm_channel_busy",
         "invalid_batch_settlement_evm_deposit_simulation_failed",
         "invalid_batch_settlement_evm_deposit_transaction_failed",
-        "invalid_batch_settlement_evm_deposit_below_min_deposit"
+        "invalid_batch_settlement_evm_deposit_below_min_deposit",
+        "eip6492_factory_not_allowed",
+        "smart_wallet_deployment_failed"
     };
     int                       r;
 

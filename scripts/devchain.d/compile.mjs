@@ -12,8 +12,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(HERE, '..', '..');
 const require = createRequire(join(ROOT, 'package.json'));
 
-const SOLC_VERSION = '0.8.37';
-const SETTINGS = {
+export const SOLC_VERSION = '0.8.37';
+export const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: 'cancun',
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.methodIdentifiers'] } },
@@ -26,6 +26,7 @@ export const CONTRACTS = {
   multicall3: ['Multicall3.sol', 'Multicall3'],
   batch: ['X402BatchSettlement.sol', 'x402BatchSettlement'],
   permit2Collector: ['Permit2DepositCollector.sol', 'Permit2DepositCollector'],
+  walletFactory: ['TestWalletFactory.sol', 'TestWalletFactory'],
 };
 
 export function cacheDir() {
