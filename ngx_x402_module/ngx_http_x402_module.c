@@ -91,6 +91,10 @@ static char *ngx_http_x402_set_settle_batch(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_x402_check_batch(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf, ngx_http_x402_main_conf_t *xmcf);
+static char *ngx_http_x402_set_factories(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_x402_checksum_ok(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value);
 static char *ngx_http_x402_set_models(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_check_channel(ngx_conf_t *cf,
@@ -437,6 +441,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, models),
       NULL },
 
+    { ngx_string("x402_eip6492_factories"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_x402_set_factories,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, factories),
+      NULL },
+
     { ngx_string("x402_claim_interval"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -686,6 +697,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->max_timeout = NGX_CONF_UNSET;
     conf->price = NGX_CONF_UNSET_PTR;
     conf->bypass = NGX_CONF_UNSET_PTR;
+    conf->factories = NGX_CONF_UNSET_PTR;
     conf->payment_id = NGX_CONF_UNSET_UINT;
     conf->cors = NGX_CONF_UNSET_PTR;
     conf->settle_margin = NGX_CONF_UNSET;
@@ -811,6 +823,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->price, prev->price, NULL);
     ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
+    ngx_conf_merge_ptr_value(conf->factories, prev->factories, NULL);
     ngx_conf_merge_uint_value(conf->payment_id, prev->payment_id,
                               NGX_HTTP_X402_PID_OFF);
 
@@ -954,6 +967,22 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                  "\"x402_facilitator\"; set one, or "
                                  "\"x402_settle off\" to verify and reserve "
                                  "payments without collecting them");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the settler deploys the wallets: nobody else would here */
+
+    if (conf->factories != NULL
+        && (conf->facilitator_url.len || !xmcf->has_settler
+            || conf->scheme == X402_SCHEME_BATCH))
+    {
+        ngx_http_x402_conf_error(cf, conf,
+                                 "\"x402_eip6492_factories\" needs the "
+                                 "settler (\"x402_settler_key_file\"), which "
+                                 "deploys the wallets, and an exact or upto "
+                                 "location that it settles (not "
+                                 "\"x402_facilitator\", which decides for "
+                                 "itself)");
         return NGX_CONF_ERROR;
     }
 
@@ -1107,6 +1136,66 @@ ngx_http_x402_check_session(ngx_conf_t *cf, ngx_http_x402_loc_conf_t *conf,
     *p = '\0';
 
     conf->session_bind.len = p - conf->session_bind.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * x402_eip6492_factories address ...: the factories whose wallets the
+ * settler deploys for a payer that signed before its wallet existed
+ * (ERC-6492), the reference facilitator's eip6492AllowedFactories.
+ */
+
+static char *
+ngx_http_x402_set_factories(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t      *value;
+    ngx_uint_t      i, k;
+    ngx_array_t   **list;
+    x402_address   *a, *all;
+
+    list = (ngx_array_t **) (p + cmd->offset);
+
+    if (*list != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    *list = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                             sizeof(x402_address));
+    if (*list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        a = ngx_array_push(*list);
+        if (a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_x402_parse_address(cf, (const char *) cmd->name.data,
+                                        &value[i], a)
+            != NGX_CONF_OK
+            || ngx_http_x402_checksum_ok(cf, &cmd->name, &value[i]) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        all = (*list)->elts;
+
+        for (k = 0; k + 1 < (*list)->nelts; k++) {
+            if (x402_address_eq(&all[k], a)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V \"%V\" is listed twice",
+                                   &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -1515,7 +1604,6 @@ ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t      *field, *value;
     x402_address    addr;
-    x402_checksum   cs;
 
     field = (ngx_str_t *) (p + cmd->offset);
 
@@ -1534,18 +1622,37 @@ ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* a one-letter typo is another address: money sent there is lost */
+    if (ngx_http_x402_checksum_ok(cf, &cmd->name, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
-    (void) x402_address_checksum(&cs, (const char *) value[1].data,
-                                 value[1].len);
+    *field = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A one-letter typo is another address, and money sent there is lost:
+ * a mixed-case address must pass EIP-55; one of a single case is only
+ * warned about.
+ */
+
+static ngx_int_t
+ngx_http_x402_checksum_ok(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
+{
+    x402_checksum  cs;
+
+    (void) x402_address_checksum(&cs, (const char *) value->data,
+                                 value->len);
 
     if (cs == X402_CHECKSUM_WRONG) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V \"%V\" fails its EIP-55 checksum (the case "
                            "of its letters): a character of it is wrong; "
                            "copy the address again from its source",
-                           &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
+                           name, value);
+        return NGX_ERROR;
     }
 
     if (cs == X402_CHECKSUM_NONE) {
@@ -1553,12 +1660,10 @@ ngx_http_x402_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "%V \"%V\" is all one case: its EIP-55 checksum "
                            "could not be checked (write it checksummed, "
                            "as a wallet or block explorer shows it)",
-                           &cmd->name, &value[1]);
+                           name, value);
     }
 
-    *field = value[1];
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

@@ -113,6 +113,8 @@ typedef struct {
     time_t                       withdraw_delay;
     ngx_str_t                    min_deposit;   /* x402_channel_deposit */
     ngx_str_t                    models;        /* x402_models, "a, b" */
+    ngx_array_t                 *factories;     /* x402_eip6492_factories:
+                                                   x402_address */
     ngx_uint_t                   content;   /* NGX_HTTP_X402_CONTENT_* */
     ngx_int_t                    decimals;
     time_t                       max_timeout;

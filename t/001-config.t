@@ -250,6 +250,28 @@ location / { x402 on; x402_models a; x402_models b; x402_pay_to 0x209693Bc6afc0C
 --- must_die
 "x402_models" directive is duplicate
 
+=== x402_eip6492_factories: each one checksummed
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_eip6492_factories 0x6492FAC70A7E5E5e5E5E5e5e5e5E5e5e5E5E6493; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_eip6492_factories "0x6492FAC70A7E5E5e5E5E5e5e5e5E5e5e5E5E6493" fails its EIP-55 checksum
+
+=== x402_eip6492_factories: one listed twice
+--- http_config
+x402_settler_key_file $KEYFILE;
+--- config
+location / { x402 on; x402_eip6492_factories 0x209693Bc6afc0C5328bA36FaF03C514EF312287C 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_eip6492_factories "0x209693Bc6afc0C5328bA36FaF03C514EF312287C" is listed twice
+
+=== x402_eip6492_factories: the settler deploys, not a facilitator
+--- config
+location / { x402 on; x402_eip6492_factories 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_facilitator http://127.0.0.1:1; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+"x402_eip6492_factories" needs the settler ("x402_settler_key_file"), which deploys the wallets
+
 === x402_session needs upto
 --- http_config
 x402_settler_key_file $KEYFILE;

@@ -88,6 +88,7 @@ struct ngx_http_x402_ctx_s {
     ngx_uint_t                   rpc_n;
     ngx_uint_t                   rpc_pricing;   /* 1 + the call priced */
     unsigned                     rpc_batch:1;
+    unsigned                     deployed:1;    /* its wallet, by us (6492) */
     ngx_buf_t                   *rpc_reply;     /* upto: the reply, kept */
     uint64_t                     prompt_tokens; /* upto: from the body */
     x402_u256                    charge;        /* upto: what is settled */
@@ -110,6 +111,12 @@ struct ngx_http_x402_ctx_s {
     ngx_str_t                    payload_json;  /* for the facilitator */
     ngx_http_x402_step_pt        next;      /* the running step's */
     ngx_http_x402_step_pt        used;      /* on chain: the nonce is spent */
+    ngx_http_x402_step_pt        deploy;    /* on chain: a wallet to deploy
+                                               (ERC-6492), deploy_gas its
+                                               gas limit */
+    uint64_t                     deploy_gas;
+    void                        *checks;    /* x402_onchain, r->pool: the
+                                               batch a probe goes on from */
     ngx_uint_t                   pid_state;     /* payment-identifier */
     ngx_uint_t                   pid_status;    /* its stored answer's */
     unsigned                     pid_owned:1;   /* claimed by this request */

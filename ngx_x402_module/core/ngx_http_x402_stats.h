@@ -74,7 +74,8 @@
 #define NGX_HTTP_X402_STAT_CH_CLAIMED        44  /* channel rows claimed */
 #define NGX_HTTP_X402_STAT_CH_SWEEPS         45  /* settle(receiver, token) */
 #define NGX_HTTP_X402_STAT_CH_WITHDRAWS      46  /* withdrawals seen */
-#define NGX_HTTP_X402_STAT_N                 47
+#define NGX_HTTP_X402_STAT_WALLETS_DEPLOYED  47  /* ERC-6492 deployments */
+#define NGX_HTTP_X402_STAT_N                 48
 
 
 /* gauges: one slot per worker, summed over live workers */

@@ -14,6 +14,8 @@
  *             the request parked meanwhile;
  *   used      the chain has spent its nonce: refused with the stored
  *             receipt, if any;
+ *   deploy    a smart wallet that signed before it existed (ERC-6492):
+ *             deployed by the settler, then checked again;
  *   checked   every check passed: how it will be settled, and its
  *             reservation in Redis (steps/ngx_http_x402_reserve.c);
  *   reserved  served at once (async: its settlement starts in the
@@ -44,6 +46,7 @@
 #include "ngx_http_x402_batch.h"
 #include "ngx_http_x402_session.h"
 #include "ngx_http_x402_usage.h"
+#include "ngx_http_x402_deploy.h"
 
 
 static void ngx_http_x402_payment_claimed(ngx_http_request_t *r,
@@ -55,6 +58,10 @@ static void ngx_http_x402_payment_checked(ngx_http_request_t *r,
 static void ngx_http_x402_payment_used(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static void ngx_http_x402_payment_replayed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_payment_deploy(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+static void ngx_http_x402_payment_deployed(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static ngx_uint_t ngx_http_x402_payment_mode(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
@@ -152,7 +159,8 @@ ngx_http_x402_payment_check(ngx_http_request_t *r,
 
     return ngx_http_x402_onchain_check(r, xmcf, ctx,
                                        ngx_http_x402_payment_checked,
-                                       ngx_http_x402_payment_used);
+                                       ngx_http_x402_payment_used,
+                                       ngx_http_x402_payment_deploy);
 }
 
 
@@ -176,6 +184,32 @@ ngx_http_x402_payment_replayed(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx)
 {
     ngx_http_x402_finish(r, ctx, X402_R_INVALID_NONCE);
+}
+
+
+/*
+ * A wallet that signed before it existed (ERC-6492), its deployment
+ * probed: deployed first (flow/ngx_http_x402_deploy.c), then checked again
+ * as any wallet with code.
+ */
+
+static void
+ngx_http_x402_payment_deploy(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    ngx_http_x402_deploy_wallet(r, ctx, ngx_http_x402_payment_deployed);
+}
+
+
+static void
+ngx_http_x402_payment_deployed(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx)
+{
+    if (ngx_http_x402_payment_check(r,
+            ngx_http_get_module_main_conf(r, ngx_http_x402_module), ctx)
+        != NGX_AGAIN)
+    {
+        ngx_http_x402_fail(r, ctx, "payment verification unavailable");
+    }
 }
 
 

@@ -142,6 +142,11 @@ static ngx_http_x402_status_metric_t  ngx_http_x402_status_payments[] = {
       "this Redis knows is claimed at once).",
       NGX_HTTP_X402_STAT_CH_WITHDRAWS },
 
+    { "x402_wallets_deployed_total",
+      "Smart wallets the settler deployed for a payer that signed before "
+      "its wallet existed (ERC-6492, a factory of x402_eip6492_factories).",
+      NGX_HTTP_X402_STAT_WALLETS_DEPLOYED },
+
     { "x402_responses_cut_total",
       "upto responses ended at the permit's deadline less "
       "x402_settle_margin, so that their settlement lands in time.",

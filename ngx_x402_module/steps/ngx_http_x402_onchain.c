@@ -9,9 +9,12 @@
  * JSON-RPC batch, or, once a batch has shown the node on the offer's chain
  * and the asset deployed (and a separate eth_getCode the settlement
  * proxy), the settlement simulation alone, which passes only when every
- * check would (a revert falls back to the batch for its reason).  A valid
- * payment goes on to ctx->next; any other ends the request's wait with a
- * verdict (core/ngx_http_x402_park.c).
+ * check would (a revert falls back to the batch for its reason).  A payer
+ * without code whose signature carries its wallet's deployment (ERC-6492)
+ * is probed in one more call: what the payment would meet once the
+ * wallet is deployed.  A valid payment goes on to ctx->next (or
+ * ctx->deploy); any other ends the request's wait with a verdict
+ * (core/ngx_http_x402_park.c).
  */
 
 
@@ -47,12 +50,19 @@ static void ngx_http_x402_proxy_checked(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
 static void ngx_http_x402_rpc_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_counterfactual(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, x402_onchain *oc);
+static void ngx_http_x402_probe_done(void *data, ngx_int_t rc,
+    ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_onchain_refused(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, x402_reason reason);
 
 
 ngx_int_t
 ngx_http_x402_onchain_check(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
-    ngx_http_x402_step_pt next, ngx_http_x402_step_pt used)
+    ngx_http_x402_step_pt next, ngx_http_x402_step_pt used,
+    ngx_http_x402_step_pt deploy)
 {
     ngx_uint_t                 full;
     ngx_http_x402_loc_conf_t  *xlcf;
@@ -60,6 +70,7 @@ ngx_http_x402_onchain_check(ngx_http_request_t *r,
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
     ctx->next = next;
     ctx->used = used;
+    ctx->deploy = deploy;
 
     /* a signature that did not recover locally may be a contract wallet's */
     full = !ctx->local_sig_ok || xlcf->chain_ok_until <= ngx_time();
@@ -265,25 +276,174 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
             ctx->offer.scheme);
     }
 
+    if (!oc.from_has_code && ctx->payment.has_deployment
+        && oc.asset_has_code)
+    {
+        ngx_http_x402_counterfactual(r, ctx, &oc);
+        return;
+    }
+
     reason = x402_onchain_verdict(&oc, &ctx->payment, ctx->local_sig_ok);
 
     if (reason != X402_R_VALID) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "x402: payment rejected on chain, payer %s: %s",
-                      ctx->payer, x402_reason_string(reason));
-
-        if (reason == X402_R_INVALID_NONCE) {
-            /* used already: settled here, or elsewhere */
-            ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
-            ctx->used(r, ctx);
-            return;
-        }
-
-        ngx_http_x402_finish(r, ctx, reason);
+        ngx_http_x402_onchain_refused(r, ctx, reason);
         return;
     }
 
     ctx->next(r, ctx);
+}
+
+
+static void
+ngx_http_x402_onchain_refused(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, x402_reason reason)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: payment rejected on chain, payer %s: %s",
+                  ctx->payer, x402_reason_string(reason));
+
+    if (reason == X402_R_INVALID_NONCE) {
+        /* used already: settled here, or elsewhere */
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_REPLAYS);
+        ctx->used(r, ctx);
+        return;
+    }
+
+    ngx_http_x402_finish(r, ctx, reason);
+}
+
+
+/*
+ * ERC-6492: a payer without code that signed with its wallet's deployment.
+ * Only an allowed factory's (the reference facilitator's rule), and only
+ * once the probe shows the deployed wallet would accept the signature and
+ * could pay: the settler spends gas on the deployment.
+ */
+
+static void
+ngx_http_x402_counterfactual(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    x402_onchain *oc)
+{
+    u_char                      factory[X402_ADDRESS_STR_LEN];
+    size_t                      len;
+    uint8_t                     digest[32];
+    ngx_str_t                   body;
+    ngx_uint_t                  i;
+    x402_address               *allowed;
+    ngx_http_x402_op_t         *op;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    if (ctx->deployed) {
+        /* deployed by us, and still without code */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: wallet %s has no code after its factory's "
+                      "transaction was mined", ctx->payer);
+        ngx_http_x402_finish(r, ctx, X402_R_SMART_WALLET_DEPLOYMENT_FAILED);
+        return;
+    }
+
+    x402_address_format((char *) factory, &ctx->payment.factory);
+
+    allowed = xlcf->factories ? xlcf->factories->elts : NULL;
+
+    for (i = 0; allowed && i < xlcf->factories->nelts; i++) {
+        if (x402_address_eq(&allowed[i], &ctx->payment.factory)) {
+            break;
+        }
+    }
+
+    if (allowed == NULL || i == xlcf->factories->nelts) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: payment of %s refused: its wallet is not "
+                      "deployed and its factory %s is not in "
+                      "x402_eip6492_factories", ctx->payer, factory);
+        ngx_http_x402_finish(r, ctx, X402_R_EIP6492_FACTORY_NOT_ALLOWED);
+        return;
+    }
+
+    ctx->checks = ngx_palloc(r->pool, sizeof(x402_onchain));
+    body.data = ngx_pnalloc(r->pool, X402_ERC6492_PROBE_REQUEST_MAX);
+    len = X402_ERC6492_PROBE_REQUEST_MAX;
+
+    if (ctx->checks == NULL || body.data == NULL
+        || x402_permit2_digest(digest, ctx->offer.scheme, ctx->offer.chain_id,
+                               &ctx->payment)
+           != X402_OK
+        || x402_rpc_erc6492_probe_request((char *) body.data, &len,
+                                          &ctx->offer, &ctx->payment, digest,
+                                          1)
+           != X402_OK)
+    {
+        ngx_http_x402_fail(r, ctx, "internal error");
+        return;
+    }
+
+    ngx_memcpy(ctx->checks, oc, sizeof(x402_onchain));
+    body.len = len;
+
+    op = ngx_http_x402_op_create(r, ctx);
+
+    if (op == NULL
+        || ngx_http_x402_rpc_post(xmcf, r->connection->log, body.data,
+                                  body.len, X402_RPC_REPLY_MAX,
+                                  ngx_http_x402_probe_done, op)
+           != NGX_OK)
+    {
+        if (op != NULL) {
+            ngx_free(op);
+        }
+
+        ngx_http_x402_fail(r, ctx, "payment verification unavailable");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "x402: wallet %s is not deployed: probing its deployment "
+                  "by factory %s", ctx->payer, factory);
+
+    ctx->op = op;
+}
+
+
+static void
+ngx_http_x402_probe_done(void *data, ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *body, const char *err)
+{
+    x402_err              xerr;
+    x402_reason           reason;
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+    x402_erc6492_probe    pr;
+
+    r = ngx_http_x402_op_finish(data, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (ngx_http_x402_rpc_failed(r, ctx, rc, status, body, err)) {
+        return;
+    }
+
+    xerr = x402_rpc_erc6492_probe_parse(&pr, (const char *) body->data,
+                                        body->len, 1);
+    if (xerr != X402_OK) {
+        ngx_http_x402_rpc_malformed(r, ctx, xerr);
+        return;
+    }
+
+    reason = x402_erc6492_verdict(ctx->checks, &pr, &ctx->payment);
+
+    if (reason != X402_R_VALID) {
+        ngx_http_x402_onchain_refused(r, ctx, reason);
+        return;
+    }
+
+    ctx->deploy_gas = x402_erc6492_deploy_gas(&pr, &ctx->payment);
+    ctx->deploy(r, ctx);
 }
 
 

@@ -4,6 +4,12 @@
 // PAYMENT-REQUIRED of the first 402, the decoded PAYMENT-RESPONSE, the body.
 //
 //   node t/client/pay.mjs URL [--key 0x..] [--method POST] [--body JSON]
+//                            [--from WALLET --erc6492 FACTORY:0xCALLDATA]
+//
+// --from/--erc6492: a smart wallet that is not deployed yet, as smart-wallet
+// SDKs sign for one: the payer is WALLET, each signature the key's wrapped
+// by viem's serializeErc6492Signature with the wallet's deployment.  The
+// report then also has the PAYMENT-SIGNATURE of the paid attempt.
 //
 // OPG is not one of the client's default assets, so spend controls are off.
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
@@ -11,17 +17,20 @@ import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
 import { toClientEvmSigner } from '@x402/evm';
 import { privateKeyToAccount } from 'viem/accounts';
+import { getAddress, serializeErc6492Signature } from 'viem';
 
 // anvil/hardhat account #0: a public test key, never fund it for real
 const DEFAULT_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 
 function args(argv) {
-  const out = { url: null, key: DEFAULT_KEY, method: 'GET', body: undefined };
+  const out = { url: null, key: DEFAULT_KEY, method: 'GET', body: undefined, from: null, erc6492: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--key') out.key = argv[++i];
     else if (a === '--method') out.method = argv[++i];
     else if (a === '--body') out.body = argv[++i];
+    else if (a === '--from') out.from = argv[++i];
+    else if (a === '--erc6492') out.erc6492 = argv[++i].split(':');
     else out.url = a;
   }
   if (!out.url) {
@@ -36,24 +45,38 @@ function decodeB64Json(v) {
 }
 
 const opt = args(process.argv.slice(2));
-const signer = toClientEvmSigner(privateKeyToAccount(opt.key));
+const account = privateKeyToAccount(opt.key);
+const signer = opt.from
+  ? {
+      address: getAddress(opt.from),
+      async signTypedData(td) {
+        const signature = await account.signTypedData(td);
+        if (!opt.erc6492) return signature;
+        const [address, data] = opt.erc6492;
+        return serializeErc6492Signature({ address: getAddress(address), data, signature });
+      },
+    }
+  : toClientEvmSigner(account);
 const client = new x402Client()
   .register('eip155:*', new ExactEvmScheme(signer))
   .register('eip155:*', new UptoEvmScheme(signer))
   .setSpendControls(false);
 
 const attempts = [];
+const out = { attempts };
 let paymentRequired = null;
 const recordingFetch = async (input, init) => {
   const res = await fetch(input, init);
   attempts.push(res.status);
+  // the client sends a Request whose headers carry the payment
+  const sent = input instanceof Request ? input.headers.get('payment-signature') : null;
+  if (sent) out.paymentSignature = sent;
   if ((res.status === 402 || res.status === 412) && !paymentRequired) {
     paymentRequired = decodeB64Json(res.headers.get('payment-required'));
   }
   return res;
 };
 
-const out = { attempts };
 try {
   const pay = wrapFetchWithPayment(recordingFetch, client);
   const init = { method: opt.method };
