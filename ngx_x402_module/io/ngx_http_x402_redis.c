@@ -75,12 +75,21 @@ typedef struct {
     const char                   *script;
     int                           argc;
     unsigned                      resent:1;
+
+    /* x402_redis_wait: WAIT follows the command; its reply, held until
+       WAIT answers; refs: the hiredis callbacks still to come */
+    unsigned                      wait:1;
+    ngx_uint_t                    refs;
+    ngx_uint_t                    replicas;
+    redisReply                   *held;
+
     size_t                        lens[NGX_HTTP_X402_REDIS_ARGS_MAX];
 } ngx_http_x402_redis_op_t;
 
 
 struct ngx_http_x402_redis_srv_s {
     ngx_queue_t                   queue;    /* in the worker's servers */
+    ngx_http_x402_redis_conf_t   *rcf;      /* the first to use it */
 
     ngx_sockaddr_t                sockaddr;
     socklen_t                     socklen;
@@ -143,6 +152,13 @@ static void ngx_http_x402_redis_detach(ngx_http_x402_redis_srv_t *srv,
 static void ngx_http_x402_redis_lost(ngx_http_x402_redis_srv_t *srv,
     const redisAsyncContext *ac, ngx_uint_t pending);
 
+static ngx_uint_t ngx_http_x402_redis_writes(const char *cmd, size_t len);
+static ngx_int_t ngx_http_x402_redis_wait(ngx_http_x402_redis_conf_t *rcf,
+    ngx_http_x402_redis_srv_t *srv, ngx_http_x402_redis_op_t *op);
+static void ngx_http_x402_redis_waited(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_x402_redis_unref(ngx_http_x402_redis_op_t *op);
+static redisReply *ngx_http_x402_redis_copy(const redisReply *r);
 static void ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_x402_redis_connected(const redisAsyncContext *ac,
@@ -253,6 +269,18 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
         return NGX_ERROR;
     }
 
+    if (rcf->addr == NULL && rcf->sentinel != NULL) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "x402: redis: the sentinels have named no primary "
+                      "yet");
+
+        if (rcf->lost != NULL) {
+            rcf->lost(rcf, NULL, 0, 0);
+        }
+
+        return NGX_ERROR;
+    }
+
     srv = ngx_http_x402_redis_server(rcf, log);
     if (srv == NULL) {
         return NGX_ERROR;
@@ -292,6 +320,11 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     op->data = data;
     op->srv = srv;
     op->start = ngx_current_msec;
+    op->refs = 1;
+
+    /* with WAIT after it, a script goes whole: no NOSCRIPT to resend */
+    op->wait = (rcf->wait && ngx_http_x402_redis_writes(argv[0], argvlen[0]));
+    eval = eval && !op->wait;
 
     if (srv->ac == NULL) {
 
@@ -343,6 +376,15 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
 
     op->state = NGX_HTTP_X402_REDIS_OP_SENT;
 
+    if (op->wait && ngx_http_x402_redis_wait(rcf, srv, op) != NGX_OK) {
+        /* out of memory in hiredis: the command is queued, and completes
+           without WAIT */
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "x402: redis %V: cannot queue WAIT after a command",
+                      &srv->name);
+        op->wait = 0;
+    }
+
     if (rcf->timeout) {
         op->timer.handler = ngx_http_x402_redis_timeout_handler;
         op->timer.data = ngx_http_x402_io_dummy();
@@ -353,6 +395,190 @@ ngx_http_x402_redis_command(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log,
     }
 
     return NGX_OK;
+}
+
+
+/* Does the command write?  (Reads need no replica to have them.) */
+
+static ngx_uint_t
+ngx_http_x402_redis_writes(const char *cmd, size_t len)
+{
+    ngx_uint_t  i;
+
+    static const char  *reads[] = {
+        "GET", "MGET", "HGET", "HMGET", "HGETALL", "HLEN", "EXISTS", "TTL",
+        "PTTL", "ZSCORE", "ZRANGE", "ZRANGEBYSCORE", "ZCARD", "SCAN", "TIME",
+        "PING", "INFO", "ROLE", "SENTINEL", "TYPE", "STRLEN", NULL
+    };
+
+    for (i = 0; reads[i] != NULL; i++) {
+        if (ngx_strlen(reads[i]) == len
+            && ngx_strncasecmp((u_char *) cmd, (u_char *) reads[i], len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * x402_redis_wait: WAIT numreplicas timeout right after the command, on
+ * its connection: it answers once that many replicas have every write the
+ * connection made, or with fewer at its timeout.
+ */
+
+static ngx_int_t
+ngx_http_x402_redis_wait(ngx_http_x402_redis_conf_t *rcf,
+    ngx_http_x402_redis_srv_t *srv, ngx_http_x402_redis_op_t *op)
+{
+    u_char       n[NGX_INT_T_LEN + 1], ms[NGX_INT_T_LEN + 1];
+    size_t       lens[3];
+    const char  *argv[3];
+
+    argv[0] = "WAIT";
+    argv[1] = (const char *) n;
+    argv[2] = (const char *) ms;
+    lens[0] = 4;
+    lens[1] = ngx_sprintf(n, "%ui", rcf->wait) - n;
+    lens[2] = ngx_sprintf(ms, "%M", rcf->wait_timeout) - ms;
+
+    if (redisAsyncCommandArgv(srv->ac, ngx_http_x402_redis_waited, op, 3,
+                              argv, lens)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    op->refs = 2;
+    op->replicas = rcf->wait;
+
+    return NGX_OK;
+}
+
+
+/* hiredis frees a reply when its callback returns: one held is a copy */
+
+static redisReply *
+ngx_http_x402_redis_copy(const redisReply *r)
+{
+    size_t       i;
+    redisReply  *c;
+
+    c = calloc(1, sizeof(redisReply));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->type = r->type;
+    c->integer = r->integer;
+
+    if (r->str != NULL) {
+        c->str = malloc(r->len + 1);
+        if (c->str == NULL) {
+            freeReplyObject(c);
+            return NULL;
+        }
+
+        ngx_memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+
+    if (r->element != NULL && r->elements) {
+        c->element = calloc(r->elements, sizeof(redisReply *));
+        if (c->element == NULL) {
+            freeReplyObject(c);
+            return NULL;
+        }
+
+        c->elements = r->elements;
+
+        for (i = 0; i < r->elements; i++) {
+            if (r->element[i] == NULL) {
+                continue;
+            }
+
+            c->element[i] = ngx_http_x402_redis_copy(r->element[i]);
+            if (c->element[i] == NULL) {
+                freeReplyObject(c);
+                return NULL;
+            }
+        }
+    }
+
+    return c;
+}
+
+
+static void
+ngx_http_x402_redis_unref(ngx_http_x402_redis_op_t *op)
+{
+    if (--op->refs == 0) {
+        if (op->held != NULL) {
+            freeReplyObject(op->held);
+        }
+
+        ngx_free(op);
+    }
+}
+
+
+/* WAIT answered: the held reply goes to done if enough replicas have it */
+
+static void
+ngx_http_x402_redis_waited(redisAsyncContext *ac, void *r, void *privdata)
+{
+    void                         *data;
+    redisReply                   *reply, *held;
+    ngx_http_x402_redis_op_t     *op;
+    ngx_http_x402_redis_srv_t    *srv;
+    ngx_http_x402_redis_done_pt   done;
+
+    op = privdata;
+    reply = r;
+
+    if (op->state == NGX_HTTP_X402_REDIS_OP_FINISHED) {
+        ngx_http_x402_redis_unref(op);
+        return;
+    }
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    op->state = NGX_HTTP_X402_REDIS_OP_FINISHED;
+
+    srv = op->srv;
+    done = op->done;
+    data = op->data;
+    held = op->held;
+
+    ngx_http_x402_io_timed(NGX_HTTP_X402_IO_REDIS, op->start, held == NULL);
+
+    if (held == NULL) {
+        /* the command's own reply was lost (or not copied) */
+        done(data, NULL, reply ? "out of memory" : srv->why);
+
+    } else if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+               || reply->integer < (long long) op->replicas)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "x402: redis %V: a write reached %L of the %ui "
+                      "replicas x402_redis_wait asks for in time",
+                      &srv->name,
+                      reply && reply->type == REDIS_REPLY_INTEGER
+                      ? (long long) reply->integer : 0LL,
+                      op->replicas);
+
+        done(data, NULL, "not acknowledged by enough replicas");
+
+    } else {
+        done(data, held, NULL);
+    }
+
+    ngx_http_x402_redis_unref(op);
 }
 
 
@@ -584,6 +810,7 @@ ngx_http_x402_redis_server(ngx_http_x402_redis_conf_t *rcf, ngx_log_t *log)
 
     ngx_memcpy(&srv->sockaddr, rcf->addr->sockaddr, rcf->addr->socklen);
     srv->socklen = rcf->addr->socklen;
+    srv->rcf = rcf;
 
     srv->name.len = rcf->name.len;
     srv->name.data = (u_char *) srv + sizeof(ngx_http_x402_redis_srv_t);
@@ -814,6 +1041,11 @@ ngx_http_x402_redis_failed(ngx_http_x402_redis_srv_t *srv)
     srv->failing = 1;
     srv->next = ngx_current_msec + srv->backoff;
 
+    if (srv->rcf != NULL && srv->rcf->lost != NULL) {
+        /* the primary may have moved: the sentinels are asked at once */
+        srv->rcf->lost(srv->rcf, &srv->sockaddr.sockaddr, srv->socklen, 0);
+    }
+
     srv->backoff *= 2;
 
     if (srv->backoff > NGX_HTTP_X402_REDIS_BACKOFF_MAX) {
@@ -900,7 +1132,7 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (op->state == NGX_HTTP_X402_REDIS_OP_FINISHED) {
         /* timed out: done has run */
-        ngx_free(op);
+        ngx_http_x402_redis_unref(op);
         return;
     }
 
@@ -910,6 +1142,28 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         && ngx_http_x402_redis_resend(ac, op) == NGX_OK)
     {
         return;
+    }
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8 && ngx_strncmp(reply->str, "READONLY", 8) == 0
+        && op->srv->rcf != NULL && op->srv->rcf->lost != NULL)
+    {
+        /* a replica: never written to; the sentinels are asked again */
+        op->srv->rcf->lost(op->srv->rcf, &op->srv->sockaddr.sockaddr,
+                           op->srv->socklen, 1);
+    }
+
+    if (op->wait && reply != NULL) {
+        /* done runs when WAIT answers */
+        op->held = ngx_http_x402_redis_copy(reply);
+        op->refs--;
+        return;
+    }
+
+    if (op->wait) {
+        /* torn down: WAIT's NULL reply follows, and frees the op */
+        op->state = NGX_HTTP_X402_REDIS_OP_FINISHED;
+        op->refs--;
     }
 
     if (op->timer.timer_set) {
@@ -924,7 +1178,9 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
                            reply == NULL
                            || reply->type == REDIS_REPLY_ERROR);
 
-    ngx_free(op);
+    if (!op->wait) {
+        ngx_free(op);
+    }
 
     if (reply == NULL) {
         ngx_http_x402_redis_lost(srv, ac, 1);

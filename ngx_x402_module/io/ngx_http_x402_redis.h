@@ -23,14 +23,33 @@ struct redisReply;
  * hiredis 0.14 has no timeouts, so every command and the connect carry an
  * nginx timer; a command that times out marks the connection unhealthy
  * and it is dropped (its other commands fail at once) and reopened later.
+ * With x402_redis_wait, a command that writes is followed by WAIT on its
+ * connection and completes once enough replicas have it (else with a
+ * NULL reply: the write may have been made on the primary alone).  With
+ * sentinels (io/ngx_http_x402_sentinel.c) the address is the primary
+ * they name, followed in each worker.
  */
 
 
-typedef struct {
-    ngx_addr_t                  *addr;      /* the server, numeric */
+typedef struct ngx_http_x402_redis_conf_s  ngx_http_x402_redis_conf_t;
+
+/* a server of rcf failed at sa (readonly: it answered READONLY, so it is
+   a replica now) */
+typedef void (*ngx_http_x402_redis_lost_pt)(ngx_http_x402_redis_conf_t *rcf,
+    struct sockaddr *sa, socklen_t socklen, ngx_uint_t readonly);
+
+struct ngx_http_x402_redis_conf_s {
+    ngx_addr_t                  *addr;      /* the server, numeric; with
+                                               sentinels the primary they
+                                               named last in this worker
+                                               (NULL: none yet) */
     ngx_str_t                    name;      /* "127.0.0.1:6379" for logs */
     ngx_msec_t                   timeout;   /* connect and per command */
-} ngx_http_x402_redis_conf_t;
+    void                        *sentinel;  /* x402_redis sentinel:NAME */
+    ngx_http_x402_redis_lost_pt  lost;      /* set by the sentinel watch */
+    ngx_uint_t                   wait;      /* x402_redis_wait replicas */
+    ngx_msec_t                   wait_timeout;
+};
 
 
 #define NGX_HTTP_X402_REDIS_ARGS_MAX  16
