@@ -12,6 +12,7 @@
 #include "ngx_http_x402_io.h"
 #include "ngx_http_x402_curl.h"
 #include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_sentinel.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_admitted.h"
 #include "ngx_http_x402_phase.h"
@@ -72,6 +73,8 @@ static char *ngx_http_x402_set_max_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_set_redis_wait(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_set_cors(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -330,8 +333,15 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NULL },
 
     { ngx_string("x402_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_x402_set_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("x402_redis_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_x402_set_redis_wait,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -659,6 +669,23 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* WAIT answers within the command's own deadline */
+
+    if (xmcf->redis.wait && xmcf->redis.wait_timeout == 0) {
+        xmcf->redis.wait_timeout = xmcf->redis.timeout / 2;
+    }
+
+    if (xmcf->redis.wait
+        && xmcf->redis.wait_timeout >= xmcf->redis.timeout)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_redis_wait's timeout %M ms must be below "
+                           "x402_redis_timeout %M ms, every command's "
+                           "deadline, WAIT included",
+                           xmcf->redis.wait_timeout, xmcf->redis.timeout);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -740,7 +767,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->content == NGX_HTTP_X402_CONTENT_RECEIPTS
-        && xmcf->redis.addr == NULL)
+        && xmcf->redis.addr == NULL && xmcf->redis.sentinel == NULL)
     {
         ngx_http_x402_conf_error(cf, conf,
                                  "\"x402_receipts\" requires \"x402_redis\" "
@@ -902,7 +929,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if ((xmcf->rpc.len == 0 && conf->facilitator_url.len == 0)
-        || xmcf->redis.addr == NULL)
+        || (xmcf->redis.addr == NULL && xmcf->redis.sentinel == NULL))
     {
         ngx_http_x402_conf_error(cf, conf,
                                  "\"x402_rpc\" (or \"x402_facilitator\") and "
@@ -1847,6 +1874,7 @@ ngx_http_x402_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_x402_status_init_process();
+    ngx_http_x402_sentinel_start(&xmcf->redis);
     ngx_http_x402_claim_init(cycle, xmcf);
 
     return ngx_http_x402_reconcile_init(cycle, xmcf,
@@ -1993,6 +2021,56 @@ ngx_http_x402_set_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * x402_redis_wait N [timeout]: every write acknowledged by N replicas
+ * (WAIT) within timeout (default: half of x402_redis_timeout, and less
+ * than it), else it fails as Redis being unavailable.
+ */
+
+static char *
+ngx_http_x402_set_redis_wait(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_main_conf_t *xmcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_msec_t   ms;
+
+    if (xmcf->redis.wait) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 1 || n > 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_redis_wait \"%V\" is invalid (expected "
+                           "the number of replicas, 1 to 16)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ms = 0;
+
+    if (cf->args->nelts == 3) {
+        ms = ngx_parse_time(&value[2], 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "x402_redis_wait timeout \"%V\" is invalid",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    xmcf->redis.wait = (ngx_uint_t) n;
+    xmcf->redis.wait_timeout = ms;
+
+    return NGX_CONF_OK;
+}
+
+
 /* x402_redis IP[:PORT]: numeric only, as hiredis would resolve names
  * with a blocking lookup */
 
@@ -2005,11 +2083,26 @@ ngx_http_x402_set_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t   *value;
     ngx_addr_t  *addr;
 
-    if (xmcf->redis.addr != NULL) {
+    if (xmcf->redis.addr != NULL || xmcf->redis.sentinel != NULL) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+
+    if (value[1].len >= sizeof("sentinel:") - 1
+        && ngx_strncmp(value[1].data, "sentinel:", sizeof("sentinel:") - 1)
+           == 0)
+    {
+        return ngx_http_x402_sentinel_conf(cf, &xmcf->redis, &value[1],
+                                           cf->args->nelts - 1);
+    }
+
+    if (cf->args->nelts > 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_redis takes one address, or "
+                           "\"sentinel:NAME\" and the sentinels' addresses");
+        return NGX_CONF_ERROR;
+    }
 
     addr = ngx_pcalloc(cf->pool, sizeof(ngx_addr_t));
     if (addr == NULL) {

@@ -272,6 +272,51 @@ location / { x402 on; x402_eip6492_factories 0x209693Bc6afc0C5328bA36FaF03C514EF
 --- must_die
 "x402_eip6492_factories" needs the settler ("x402_settler_key_file"), which deploys the wallets
 
+=== x402_redis sentinel: a name and at least one sentinel
+--- http_config
+x402_rpc $RPC;
+x402_redis sentinel:mymaster;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_redis "sentinel:mymaster" is invalid (expected "sentinel:NAME" followed by the sentinels' addresses
+
+=== x402_redis: one address, unless sentinels
+--- http_config
+x402_rpc $RPC;
+x402_redis 127.0.0.1:6379 127.0.0.1:6380;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_redis takes one address, or "sentinel:NAME" and the sentinels' addresses
+
+=== x402_redis sentinel: an unpaid request needs no Redis
+--- http_config
+x402_rpc $RPC;
+x402_redis sentinel:mymaster 127.0.0.1:1 127.0.0.1;
+x402_redis_wait 1;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- request
+GET /
+--- error_code: 402
+
+=== x402_redis_wait: a number of replicas
+--- http_config
+x402_redis_wait 0;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_redis_wait "0" is invalid (expected the number of replicas, 1 to 16)
+
+=== x402_redis_wait: within x402_redis_timeout
+--- http_config
+x402_redis_wait 1 2s;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+x402_redis_wait's timeout 2000 ms must be below x402_redis_timeout 1000 ms
+
 === x402_session needs upto
 --- http_config
 x402_settler_key_file $KEYFILE;
