@@ -204,4 +204,20 @@ if (cv && cg && bp) {
     + `(target ≤ 1/20 = 0.05: ${yes(perReq <= cg.single_gas / 20)}).`);
   p();
 }
+// 7. x402_redis_wait
+const rn = r.replica_verify, rw = r.replica_verify_wait;
+if (rn && rw) {
+  p('## 7. Redis with a replica: `x402_redis_wait 1` against without');
+  p();
+  p('| verify + reserve only, a replica attached | req/s | p50 ms | p99 ms | answers | CPU µs / request |');
+  p('|---|---:|---:|---:|---|---:|');
+  for (const [name, w, c] of [['without `x402_redis_wait`', rn, r['replica_verify.cpu']],
+    ['`x402_redis_wait 1` (each write acknowledged by the replica)', rw, r['replica_verify_wait.cpu']]]) {
+    p(`| ${name} | ${rps(w.ok_rps)} | ${ms(w.p50_us)} | ${ms(w.p99_us)} | ${codes(w)} | ${f1(per(c, c.ticks, w.requests))} |`);
+  }
+  p();
+  p(`Paid goodput with \`x402_redis_wait 1\` / without: **${x(rw.ok_rps, rn.ok_rps)}**; p50 `
+    + `${ms(rw.p50_us)} ms against ${ms(rn.p50_us)} ms.`);
+  p();
+}
 process.stdout.write(`${out.join('\n')}\n`);
