@@ -676,12 +676,13 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (xmcf->redis.wait
-        && xmcf->redis.wait_timeout >= xmcf->redis.timeout)
+        && (xmcf->redis.wait_timeout >= xmcf->redis.timeout
+            || xmcf->redis.wait_timeout == 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "x402_redis_wait's timeout %M ms must be below "
-                           "x402_redis_timeout %M ms, every command's "
-                           "deadline, WAIT included",
+                           "x402_redis_wait's timeout %M ms must be above "
+                           "0 and below x402_redis_timeout %M ms, every "
+                           "command's deadline, WAIT included",
                            xmcf->redis.wait_timeout, xmcf->redis.timeout);
         return NGX_CONF_ERROR;
     }

@@ -315,7 +315,7 @@ x402_redis_wait 1 2s;
 --- config
 location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
 --- must_die
-x402_redis_wait's timeout 2000 ms must be below x402_redis_timeout 1000 ms
+x402_redis_wait's timeout 2000 ms must be above 0 and below x402_redis_timeout 1000 ms
 
 === x402_session needs upto
 --- http_config

@@ -158,6 +158,8 @@ static ngx_int_t ngx_http_x402_redis_wait(ngx_http_x402_redis_conf_t *rcf,
 static void ngx_http_x402_redis_waited(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_x402_redis_unref(ngx_http_x402_redis_op_t *op);
+static void ngx_http_x402_redis_answered(ngx_http_x402_redis_srv_t *srv,
+    const redisAsyncContext *ac);
 static redisReply *ngx_http_x402_redis_copy(const redisReply *r);
 static void ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
@@ -512,6 +514,29 @@ ngx_http_x402_redis_copy(const redisReply *r)
 }
 
 
+/* The server answered on its current connection: it is up. */
+
+static void
+ngx_http_x402_redis_answered(ngx_http_x402_redis_srv_t *srv,
+    const redisAsyncContext *ac)
+{
+    if (srv->replied || srv->ac != ac) {
+        return;
+    }
+
+    srv->replied = 1;
+    srv->backoff = NGX_HTTP_X402_REDIS_BACKOFF_MIN;
+
+    if (srv->failing || !srv->up) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "x402: redis %V connected", &srv->name);
+    }
+
+    srv->failing = 0;
+    srv->up = 1;
+}
+
+
 static void
 ngx_http_x402_redis_unref(ngx_http_x402_redis_op_t *op)
 {
@@ -555,26 +580,36 @@ ngx_http_x402_redis_waited(redisAsyncContext *ac, void *r, void *privdata)
     data = op->data;
     held = op->held;
 
-    ngx_http_x402_io_timed(NGX_HTTP_X402_IO_REDIS, op->start, held == NULL);
+    ngx_http_x402_io_timed(NGX_HTTP_X402_IO_REDIS, op->start,
+                           held == NULL || reply == NULL
+                           || reply->type != REDIS_REPLY_INTEGER
+                           || reply->integer < (long long) op->replicas);
 
-    if (held == NULL) {
-        /* the command's own reply was lost (or not copied) */
-        done(data, NULL, reply ? "out of memory" : srv->why);
+    if (reply == NULL) {
+        /* torn down while WAIT blocked: detached before done runs */
+        ngx_http_x402_redis_lost(srv, ac, 1);
+        done(data, NULL, srv->why);
 
-    } else if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+    } else if (held == NULL) {
+        /* the command's own reply could not be kept */
+        done(data, NULL, "out of memory");
+
+    } else if (reply->type != REDIS_REPLY_INTEGER
                || reply->integer < (long long) op->replicas)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "x402: redis %V: a write reached %L of the %ui "
                       "replicas x402_redis_wait asks for in time",
                       &srv->name,
-                      reply && reply->type == REDIS_REPLY_INTEGER
+                      reply->type == REDIS_REPLY_INTEGER
                       ? (long long) reply->integer : 0LL,
                       op->replicas);
 
+        ngx_http_x402_redis_answered(srv, ac);
         done(data, NULL, "not acknowledged by enough replicas");
 
     } else {
+        ngx_http_x402_redis_answered(srv, ac);
         done(data, held, NULL);
     }
 
@@ -1193,18 +1228,7 @@ ngx_http_x402_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (!srv->replied && srv->ac == ac) {
-        srv->replied = 1;
-        srv->backoff = NGX_HTTP_X402_REDIS_BACKOFF_MIN;
-
-        if (srv->failing || !srv->up) {
-            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                          "x402: redis %V connected", &srv->name);
-        }
-
-        srv->failing = 0;
-        srv->up = 1;
-    }
+    ngx_http_x402_redis_answered(srv, ac);
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "x402: redis %V reply type %d", &srv->name, reply->type);

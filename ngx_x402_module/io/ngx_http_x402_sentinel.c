@@ -220,7 +220,9 @@ ngx_http_x402_sentinel_ask(ngx_http_x402_sentinel_t *st)
 {
     ngx_http_x402_redis_conf_t  *srv;
 
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
+    /* asked while a worker drains its settlements too; not once it exits */
+
+    if (ngx_terminate) {
         return;
     }
 
@@ -290,12 +292,18 @@ ngx_http_x402_sentinel_primary(ngx_http_x402_sentinel_t *st,
         || reply->element[0]->type != REDIS_REPLY_STRING
         || reply->element[1]->type != REDIS_REPLY_STRING
         || reply->element[0]->len + reply->element[1]->len + 4
-           > sizeof(text))
+           > sizeof(text) - 2)
     {
         return NGX_ERROR;
     }
 
-    len = ngx_snprintf(text, sizeof(text), "%*s:%*s",
+    /* an IPv6 address in brackets, as ngx_parse_addr_port reads it */
+
+    len = ngx_snprintf(text, sizeof(text),
+                       ngx_strlchr((u_char *) reply->element[0]->str,
+                                   (u_char *) reply->element[0]->str
+                                   + reply->element[0]->len, ':')
+                       ? "[%*s]:%*s" : "%*s:%*s",
                        reply->element[0]->len, reply->element[0]->str,
                        reply->element[1]->len, reply->element[1]->str)
           - text;
@@ -349,7 +357,9 @@ ngx_http_x402_sentinel_primary(ngx_http_x402_sentinel_t *st,
 static void
 ngx_http_x402_sentinel_later(ngx_http_x402_sentinel_t *st, ngx_msec_t ms)
 {
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
+    /* cancelable: a worker that shuts down does not wait for it */
+
+    if (ngx_terminate) {
         return;
     }
 
