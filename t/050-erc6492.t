@@ -187,12 +187,53 @@ my $paid_header;
     is(settler_tx_count(), $n0 + 2, 'upto: two transactions, the deployment and the settlement');
 }
 
+my $srv2 = server_start({ http_config => settler_http(), workers => 2,
+                          config => paid_location('/paid/', more => "x402_eip6492_factories $FACTORY;") });
+
 my $log = server_stop($srv, 'erc6492 node');
 like($log, qr/its factory \S+ is not in x402_eip6492_factories/,
      'log: the refused factory named');
 like($log, qr/the deployment of wallet \Q$W1\E \(ERC-6492\) mined/i,
      'log: the deployment mined');
 unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'log: nothing alarming');
+
+# ---- the same payment twice at once: one deployment, one payment ----------
+{
+    my $w5 = wallet_setup(1005);
+    my $n0 = settler_tx_count();
+    my @kids = map {
+        in_child(sub {
+            my $r = wallet_pays($srv2, "/paid/twice$_", factory => $FACTORY,
+                                data => $w5->{factoryData}, wallet => $w5->{wallet});
+            return $r->{paymentSignature} // '';
+        })
+    } 1 .. 2;
+    my @hdrs = map { collect_child($_) } @kids;
+    isnt(code_of($w5->{wallet}), '0x', 'two wallets\' first payments at once: deployed');
+    # the client retries a 503 with a new payment; count what landed
+    my $spent = settler_tx_count() - $n0;
+    cmp_ok($spent, '<=', 3, "one deployment and the settlements ($spent transactions)");
+    my $logs = read_file("$srv2->{dir}/logs/error.log");
+    my @deploys = $logs =~ /deployment of wallet \Q$w5->{wallet}\E \(ERC-6492\): sent/gi;
+    is(scalar @deploys, 1, 'the settler sent one deployment');
+}
+
+# ---- a deployment over x402_settle_gas_max: refused, nothing sent ----------
+{
+    my $w6 = wallet_setup(1006);
+    my $cap = server_start({ http_config => settler_http("x402_settle_gas_max 100000;\n"),
+                             config => paid_location('/paid/', more => "x402_eip6492_factories $FACTORY;") });
+    my $n0 = settler_tx_count();
+    my $r = wallet_pays($cap, '/paid/cap', factory => $FACTORY, data => $w6->{factoryData},
+                        wallet => $w6->{wallet});
+    is($r->{status}, 402, 'a deployment over x402_settle_gas_max: 402');
+    is($r->{finalPaymentRequired}{error}, 'smart_wallet_deployment_failed',
+       '... smart_wallet_deployment_failed');
+    is(settler_tx_count(), $n0, '... nothing sent');
+    is(code_of($w6->{wallet}), '0x', '... nothing deployed');
+    like(server_stop($cap, 'gas-capped node'), qr/its wallet's deployment needs \d+ gas, above x402_settle_gas_max 100000/,
+         '... the log says why');
+}
 
 # ---- fault: every worker killed with the deployment sent and not mined, and
 # the node forgetting it: the reconciler sends it again; no settler nonce is
@@ -247,5 +288,6 @@ unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'log: nothing alarming');
     server_stop($node, 'erc6492 fault node', qr/exited on signal 9/);
 }
 
+server_stop($srv2, 'erc6492 second node');
 diag(sprintf 'took %.1f s', time - $T0);
 done_testing();

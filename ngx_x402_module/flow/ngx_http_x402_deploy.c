@@ -11,7 +11,9 @@
  * transaction of its own (recorded in the settler's table first, so the
  * reconciler sends it again if this worker dies), and the request waits
  * for it to be mined; the payment is then checked again, the wallet
- * having code.
+ * having code (or not: refused then).  One deployment of a wallet at a
+ * time in all nodes (a lock in Redis): the same payment sent many times
+ * at once costs one transaction, the others are answered 503.
  */
 
 
@@ -24,17 +26,34 @@
 #include "ngx_http_x402_park.h"
 #include "ngx_http_x402_stats.h"
 #include "ngx_http_x402_job.h"
+#include "ngx_http_x402_redis.h"
+#include "ngx_http_x402_settler.h"
 #include "ngx_http_x402_deploy.h"
+
+#include <hiredis/hiredis.h>
+
+
+#define NGX_HTTP_X402_DEPLOY_KEY_MAX  (sizeof("x402:deploy::") \
+                                       + NGX_INT64_LEN + X402_ADDRESS_STR_LEN)
 
 
 /* the request waiting, and what its job's `to` points at */
 typedef struct {
     ngx_http_x402_op_t           op;        /* first: freed as an op */
     ngx_http_x402_step_pt        done;
+    ngx_http_x402_main_conf_t   *xmcf;
     x402_address                 factory;
+    char                         lock[NGX_HTTP_X402_DEPLOY_KEY_MAX];
 } ngx_http_x402_deploy_t;
 
 
+static void ngx_http_x402_deploy_locked(void *data, redisReply *reply,
+    const char *err);
+static void ngx_http_x402_deploy_send(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_http_x402_deploy_t *d);
+static void ngx_http_x402_deploy_unlock(ngx_http_x402_deploy_t *d);
+static void ngx_http_x402_deploy_unlocked(void *data, redisReply *reply,
+    const char *err);
 static void ngx_http_x402_deploy_mined(ngx_http_x402_job_t *job,
     ngx_str_t *body);
 static void ngx_http_x402_deploy_end(ngx_http_x402_job_t *job,
@@ -54,8 +73,7 @@ void
 ngx_http_x402_deploy_wallet(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_http_x402_step_pt done)
 {
-    size_t                      len;
-    ngx_http_x402_job_t        *job;
+    u_char                      ms[NGX_INT_T_LEN + 1];
     ngx_http_x402_deploy_t     *d;
     ngx_http_x402_main_conf_t  *xmcf;
 
@@ -63,16 +81,93 @@ ngx_http_x402_deploy_wallet(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     d = ngx_calloc(sizeof(ngx_http_x402_deploy_t), r->connection->log);
     if (d == NULL) {
-        goto failed;
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+        return;
     }
 
     d->done = done;
+    d->xmcf = xmcf;
     d->factory = ctx->payment.factory;
+    d->op.request = r;
+    d->op.ctx = ctx;
 
-    job = ngx_http_x402_settle_call(xmcf, &ctx->offer, &d->factory,
+    ngx_snprintf((u_char *) d->lock, sizeof(d->lock),
+                 "x402:deploy:%uL:%s%Z", ctx->offer.chain_id, ctx->payer);
+    *ngx_sprintf(ms, "%M", ngx_http_x402_settler_bound(xmcf)) = '\0';
+
+    /* held for as long as the settler may take over it */
+
+    if (ngx_http_x402_redis_send(&xmcf->redis, r->connection->log,
+                                 ngx_http_x402_deploy_locked, d, "SET",
+                                 d->lock, "1", "NX", "PX", (char *) ms, NULL)
+        != NGX_OK)
+    {
+        ngx_free(d);
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+        return;
+    }
+
+    ctx->op = &d->op;
+}
+
+
+static void
+ngx_http_x402_deploy_locked(void *data, redisReply *reply, const char *err)
+{
+    ngx_http_x402_deploy_t *d = data;
+
+    ngx_http_request_t   *r;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = d->op.request;
+    ctx = d->op.ctx;
+
+    if (r == NULL) {
+        /* the client left before anything was sent */
+        if (reply != NULL && reply->type == REDIS_REPLY_STATUS) {
+            ngx_http_x402_deploy_unlock(d);
+        }
+
+        ngx_free(d);
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "x402: redis: no lock for the deployment of %s: %s",
+                      ctx->payer, reply ? reply->str : err);
+        ctx->op = NULL;
+        ngx_free(d);
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STATUS) {
+        /* another request deploys this wallet now */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: the deployment of wallet %s is under way for "
+                      "another request: try again", ctx->payer);
+        ctx->op = NULL;
+        ngx_free(d);
+        ngx_http_x402_fail(r, ctx, "payment settlement unavailable: the "
+                                   "payer's wallet is being deployed");
+        return;
+    }
+
+    ngx_http_x402_deploy_send(r, ctx, d);
+}
+
+
+static void
+ngx_http_x402_deploy_send(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    ngx_http_x402_deploy_t *d)
+{
+    size_t                      len;
+    ngx_http_x402_job_t        *job;
+
+    job = ngx_http_x402_settle_call(d->xmcf, &ctx->offer, &d->factory,
                                     &ngx_http_x402_deploy_hooks, d);
     if (job == NULL) {
-        ngx_free(d);
         goto failed;
     }
 
@@ -85,7 +180,6 @@ ngx_http_x402_deploy_wallet(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     if (job->data == NULL) {
         job->data = job->calldata;
         ngx_http_x402_job_free(job);
-        ngx_free(d);
         goto failed;
     }
 
@@ -95,33 +189,49 @@ ngx_http_x402_deploy_wallet(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 
     if (ngx_http_x402_job_fees(job) != NGX_OK) {
         ngx_http_x402_job_free(job);
-        ngx_free(d);
         goto failed;
     }
 
-    d->op.request = r;
-    d->op.ctx = ctx;
-    ctx->op = &d->op;
     ngx_http_x402_settle_wait(r, ctx, 0);
 
     return;
 
 failed:
 
+    ngx_http_x402_deploy_unlock(d);
+    ctx->op = NULL;
+    ngx_free(d);
     ngx_http_x402_fail(r, ctx, "payment settlement unavailable");
+}
+
+
+/* Best effort: the lock expires on its own. */
+
+static void
+ngx_http_x402_deploy_unlock(ngx_http_x402_deploy_t *d)
+{
+    (void) ngx_http_x402_redis_send(&d->xmcf->redis, ngx_cycle->log,
+                                    ngx_http_x402_deploy_unlocked, NULL,
+                                    "DEL", d->lock, NULL);
+}
+
+
+static void
+ngx_http_x402_deploy_unlocked(void *data, redisReply *reply, const char *err)
+{
 }
 
 
 static void
 ngx_http_x402_deploy_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
 {
-    if (!ngx_http_x402_job_mined_ok(job, body)) {
-        ngx_http_x402_deploy_done(job, X402_R_SMART_WALLET_DEPLOYMENT_FAILED,
-                                  NULL);
-        return;
+    if (ngx_http_x402_job_mined_ok(job, body)) {
+        ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_WALLETS_DEPLOYED);
     }
 
-    ngx_http_x402_stat_inc(NGX_HTTP_X402_STAT_WALLETS_DEPLOYED);
+    /* reverted: deployed meanwhile (some factories revert then), or not;
+       the check again says which */
+
     ngx_http_x402_deploy_done(job, X402_R_VALID, NULL);
 }
 
@@ -137,8 +247,8 @@ ngx_http_x402_deploy_end(ngx_http_x402_job_t *job,
                   job->tx[0] ? (char *) job->tx : "");
 
     if (outcome == NGX_HTTP_X402_FAILED) {
-        ngx_http_x402_deploy_done(job, X402_R_SMART_WALLET_DEPLOYMENT_FAILED,
-                                  NULL);
+        /* refused by the node: the check again says whether it exists */
+        ngx_http_x402_deploy_done(job, X402_R_VALID, NULL);
         return;
     }
 
@@ -163,6 +273,7 @@ ngx_http_x402_deploy_done(ngx_http_x402_job_t *job, x402_reason reason,
 
     done = d->done;
     ngx_http_x402_job_free(job);
+    ngx_http_x402_deploy_unlock(d);
 
     r = ngx_http_x402_op_finish(&d->op, &ctx);
 

@@ -277,7 +277,7 @@ ngx_http_x402_rpc_done(void *data, ngx_int_t rc, ngx_uint_t status,
     }
 
     if (!oc.from_has_code && ctx->payment.has_deployment
-        && oc.asset_has_code)
+        && oc.asset_has_code && !ctx->local_sig_ok)
     {
         ngx_http_x402_counterfactual(r, ctx, &oc);
         return;
@@ -413,11 +413,12 @@ static void
 ngx_http_x402_probe_done(void *data, ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *body, const char *err)
 {
-    x402_err              xerr;
-    x402_reason           reason;
-    ngx_http_request_t   *r;
-    ngx_http_x402_ctx_t  *ctx;
-    x402_erc6492_probe    pr;
+    x402_err                    xerr;
+    x402_reason                 reason;
+    ngx_http_request_t         *r;
+    ngx_http_x402_ctx_t        *ctx;
+    x402_erc6492_probe          pr;
+    ngx_http_x402_main_conf_t  *xmcf;
 
     r = ngx_http_x402_op_finish(data, &ctx);
     if (r == NULL) {
@@ -443,6 +444,19 @@ ngx_http_x402_probe_done(void *data, ngx_int_t rc, ngx_uint_t status,
     }
 
     ctx->deploy_gas = x402_erc6492_deploy_gas(&pr, &ctx->payment);
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    if (ctx->deploy_gas > xmcf->gas_limit_max) {
+        /* the payer writes the factory's calldata: the settler's gas is
+           bounded as for any settlement */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "x402: payment of %s refused: its wallet's deployment "
+                      "needs %uL gas, above x402_settle_gas_max %ui",
+                      ctx->payer, ctx->deploy_gas, xmcf->gas_limit_max);
+        ngx_http_x402_finish(r, ctx, X402_R_SMART_WALLET_DEPLOYMENT_FAILED);
+        return;
+    }
+
     ctx->deploy(r, ctx);
 }
 
