@@ -923,7 +923,7 @@ uint64_t x402_erc6492_deploy_gas(const x402_erc6492_probe *pr,
  * {"status","network","scheme","payer","payTo","asset","amount","nonce",
  *  "deadline","resource","created","updated","transaction"?,"error"?,
  *  "charged"?,"validAfter"?,"signature"?,"facilitator"?,"txNonce"?,
- *  "mode"?,"batch"?:{"size","gasPerItem"?}}
+ *  "settler"?,"mode"?,"batch"?:{"size","gasPerItem"?}}
  * with addresses EIP-55, amounts and nonce in decimal, times in unix
  * seconds.
  */
@@ -948,6 +948,8 @@ typedef struct {
     int           has_facilitator;
     uint64_t      tx_nonce;    /* the settler's nonce of "transaction" */
     int           has_tx_nonce;
+    x402_address  settler;     /* the account that sent "transaction" */
+    int           has_settler;
     const char   *mode;        /* "sync": settled before it is served;
                                   "async", "upto": after (optional) */
     uint64_t      batch_size;  /* settled in a batch of so many (0: not) */
@@ -1024,7 +1026,9 @@ x402_err x402_receipt_update(char *out, size_t *out_len, const char *json,
  * (from, token, amount, the spender of the scheme, nonce, deadline,
  * witness to / facilitator / validAfter, signature), the receipt's
  * "charged" (upto) when it has one, its creation time, the settler's nonce
- * of its transaction (UINT64_MAX: none), the size of its batch (0: settled
+ * of its transaction (UINT64_MAX: none) and the account that sent it
+ * (has_settler 0: not said, a receipt of one account), the size of its
+ * batch (0: settled
  * alone), whether it is served before its
  * settlement (every mode but "sync"; absent: yes) and its resource, copied
  * NUL-terminated into resource (resource_cap >= len always suffices).
@@ -1040,6 +1044,8 @@ typedef struct {
     int           has_charged;
     uint64_t      created;
     uint64_t      tx_nonce;
+    x402_address  settler;
+    int           has_settler;
     uint64_t      batch_size;  /* its transaction a batch of so many, or 0 */
     int           served;
 } x402_receipt_settlement;

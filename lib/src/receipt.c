@@ -81,6 +81,8 @@ x402_receipt_encode(char *out, size_t *out_len, const x402_receipt *rc)
         || (rc->has_tx_nonce
             && x402_json_set(root, "txNonce",
                              json_integer((json_int_t) rc->tx_nonce)))
+        || (rc->has_settler
+            && x402_json_set_address(root, "settler", &rc->settler))
         || (rc->mode != NULL && x402_json_set_str(root, "mode", rc->mode))
         || (rc->batch_size && x402_receipt_batch(root, rc)))
     {
@@ -361,6 +363,15 @@ x402_receipt_fields(x402_receipt_settlement *out, char *resource,
            != X402_OK)
     {
         return rc;
+    }
+
+    if (json_object_get(root, "settler") != NULL) {
+        rc = x402_receipt_address(&out->settler, root, "settler");
+        if (rc != X402_OK) {
+            return rc;
+        }
+
+        out->has_settler = 1;
     }
 
     if (offer->scheme == X402_SCHEME_UPTO) {

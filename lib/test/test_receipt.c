@@ -355,6 +355,8 @@ test_settlement(void **state)
     assert_false(st.has_charged);
     assert_int_equal(st.created, rc.created);
     assert_true(st.tx_nonce == UINT64_MAX);
+    assert_false(st.has_settler);
+    assert_null(strstr(out, "\"settler\""));
     assert_true(st.served);
     assert_string_equal(res, rc.resource);
 
@@ -396,6 +398,9 @@ test_settlement(void **state)
     rc.has_charged = 1;
     rc.tx_nonce = 77;
     rc.has_tx_nonce = 1;
+    rc.settler = rc.pay_to;
+    rc.settler.b[19] ^= 0x11;
+    rc.has_settler = 1;
     p.spender = x402_upto_proxy_address;
     p.witness_facilitator = rc.facilitator;
     p.has_witness_facilitator = 1;
@@ -410,6 +415,8 @@ test_settlement(void **state)
     x402_u256_from_u64(&want, 12345);
     assert_int_equal(x402_u256_cmp(&st.charged, &want), 0);
     assert_int_equal(st.tx_nonce, 77);
+    assert_true(st.has_settler);
+    assert_true(x402_address_eq(&st.settler, &rc.settler));
 
     la = lb = sizeof(a);
     assert_int_equal(x402_abi_settle(a, &la, X402_SCHEME_UPTO, &p, &want),
