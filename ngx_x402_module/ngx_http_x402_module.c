@@ -82,7 +82,7 @@ static char *ngx_http_x402_set_cors(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_x402_set_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_load_settler(ngx_conf_t *cf,
-    ngx_http_x402_main_conf_t *xmcf);
+    ngx_http_x402_main_conf_t *xmcf, ngx_str_t *path);
 static char *ngx_http_x402_facilitator_urls(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
 static ngx_int_t ngx_http_x402_check_url(ngx_str_t *url);
@@ -119,7 +119,7 @@ static char *ngx_http_x402_check_session(ngx_conf_t *cf,
     ngx_http_core_loc_conf_t *clcf);
 static char *ngx_http_x402_check_timing(ngx_conf_t *cf,
     ngx_http_x402_loc_conf_t *conf);
-static void ngx_http_x402_forget_key(void *data);
+static void ngx_http_x402_forget_keys(void *data);
 
 
 static ngx_conf_enum_t  ngx_http_x402_usage_missing[] = {
@@ -364,7 +364,7 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_x402_set_settler_key,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_x402_main_conf_t, settler_key_file),
+      0,
       NULL },
 
     { ngx_string("x402_payment_identifier"),
@@ -599,6 +599,7 @@ ngx_http_x402_postconfiguration(ngx_conf_t *cf)
 static void *
 ngx_http_x402_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_uint_t                  i;
     ngx_http_x402_main_conf_t  *xmcf;
 
     xmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_x402_main_conf_t));
@@ -607,7 +608,11 @@ ngx_http_x402_create_main_conf(ngx_conf_t *cf)
     }
 
     ngx_queue_init(&xmcf->jobs);
-    ngx_queue_init(&xmcf->mined_waiting);
+
+    for (i = 0; i < NGX_HTTP_X402_ACCOUNTS_MAX; i++) {
+        ngx_queue_init(&xmcf->accounts[i].mined_waiting);
+    }
+
     ngx_queue_init(&xmcf->batch_queue[0]);
     ngx_queue_init(&xmcf->batch_queue[1]);
 
@@ -652,11 +657,6 @@ ngx_http_x402_init_main_conf(ngx_conf_t *cf, void *conf)
         (void) x402_amount_parse(&xmcf->max_fee,
                                  NGX_HTTP_X402_DEFAULT_MAX_FEE,
                                  sizeof(NGX_HTTP_X402_DEFAULT_MAX_FEE) - 1, 9);
-    }
-
-    if (xmcf->txs_key == NULL) {
-        /* no settler of ours: a facilitator's receipts still use it */
-        xmcf->txs_key = "x402:settler:none:txs";
     }
 
     if (xmcf->timeout == 0 || xmcf->rpc_timeout == 0
@@ -1895,7 +1895,7 @@ ngx_http_x402_exit_process(ngx_cycle_t *cycle)
     ngx_http_x402_redis_exit(cycle);
 
     if (xmcf != NULL) {
-        ngx_explicit_memzero(xmcf->settler_key, sizeof(xmcf->settler_key));
+        ngx_http_x402_forget_keys(xmcf);
     }
 
     if (xmcf == NULL || xmcf->x402 == NULL) {
@@ -2272,15 +2272,23 @@ static char *
 ngx_http_x402_set_settler_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    char  *rv;
+    ngx_http_x402_main_conf_t *xmcf = conf;
 
-    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    ngx_str_t  *value, path;
 
-    if (rv != NGX_CONF_OK) {
-        return rv;
+    value = cf->args->elts;
+    path = value[1];
+
+    /* one account a file: each its own nonce sequence */
+
+    if (xmcf->naccounts == NGX_HTTP_X402_ACCOUNTS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_settler_key_file: at most %d accounts",
+                           NGX_HTTP_X402_ACCOUNTS_MAX);
+        return NGX_CONF_ERROR;
     }
 
-    return ngx_http_x402_load_settler(cf, conf);
+    return ngx_http_x402_load_settler(cf, xmcf, &path);
 }
 
 
@@ -2472,14 +2480,19 @@ ngx_http_x402_set_max_fee(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* The settler's key leaves no copy in a configuration pool that is freed. */
+/* The settler's keys leave no copy in a configuration pool that is freed. */
 
 static void
-ngx_http_x402_forget_key(void *data)
+ngx_http_x402_forget_keys(void *data)
 {
     ngx_http_x402_main_conf_t *xmcf = data;
 
-    ngx_explicit_memzero(xmcf->settler_key, sizeof(xmcf->settler_key));
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_X402_ACCOUNTS_MAX; i++) {
+        ngx_explicit_memzero(xmcf->accounts[i].key,
+                             sizeof(xmcf->accounts[i].key));
+    }
 }
 
 
@@ -2490,36 +2503,39 @@ ngx_http_x402_forget_key(void *data)
  */
 
 static char *
-ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
+ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf,
+    ngx_str_t *path)
 {
-    u_char              *p, *last, buf[256];
-    size_t               len;
-    ssize_t              n;
-    ngx_fd_t             fd;
-    ngx_str_t           *path;
-    x402_context        *x402;
-    ngx_file_info_t      fi;
-    ngx_pool_cleanup_t  *cln;
-    char                 addr[X402_ADDRESS_STR_LEN];
-
-    path = &xmcf->settler_key_file;
+    u_char                    *p, *last, buf[256];
+    size_t                     len;
+    ssize_t                    n;
+    ngx_fd_t                   fd;
+    ngx_uint_t                 i;
+    x402_context              *x402;
+    ngx_file_info_t            fi;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_x402_account_t   *acct;
 
     if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    acct = &xmcf->accounts[xmcf->naccounts];
 
     /*
      * zeroed when this configuration's pool goes: after a reload, or a
      * reload that failed (the master keeps no copy of an old key)
      */
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    if (xmcf->naccounts == 0) {
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
 
-    cln->handler = ngx_http_x402_forget_key;
-    cln->data = xmcf;
+        cln->handler = ngx_http_x402_forget_keys;
+        cln->data = xmcf;
+    }
 
     fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
@@ -2570,21 +2586,19 @@ ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
         p += 2;
     }
 
-    len = sizeof(xmcf->settler_key);
+    len = sizeof(acct->key);
 
     x402 = x402_context_create(NULL);
 
     if (x402 == NULL
-        || x402_hex_decode(xmcf->settler_key, &len, (const char *) p,
-                           last - p)
+        || x402_hex_decode(acct->key, &len, (const char *) p, last - p)
            != X402_OK
-        || len != sizeof(xmcf->settler_key)
-        || x402_address_from_privkey(x402, &xmcf->settler,
-                                     xmcf->settler_key)
+        || len != sizeof(acct->key)
+        || x402_address_from_privkey(x402, &acct->address, acct->key)
            != X402_OK)
     {
         ngx_explicit_memzero(buf, sizeof(buf));
-        ngx_explicit_memzero(xmcf->settler_key, sizeof(xmcf->settler_key));
+        ngx_explicit_memzero(acct->key, sizeof(acct->key));
 
         if (x402) {
             x402_context_destroy(x402);
@@ -2599,34 +2613,56 @@ ngx_http_x402_load_settler(ngx_conf_t *cf, ngx_http_x402_main_conf_t *xmcf)
     ngx_explicit_memzero(buf, sizeof(buf));
     x402_context_destroy(x402);
 
-    xmcf->has_settler = 1;
+    for (i = 0; i < xmcf->naccounts; i++) {
+        if (x402_address_eq(&xmcf->accounts[i].address, &acct->address)) {
+            ngx_explicit_memzero(acct->key, sizeof(acct->key));
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "x402_settler_key_file \"%V\" holds the "
+                               "key of an account given before (%s): two "
+                               "files of one account would send two "
+                               "transactions of one nonce", path,
+                               xmcf->accounts[i].text);
+            return NGX_CONF_ERROR;
+        }
+    }
 
-    /* the settler's transaction nonces, shared through Redis */
+    acct->xmcf = xmcf;
+    acct->index = xmcf->naccounts;
+    x402_address_format(acct->text, &acct->address);
 
-    x402_address_format(addr, &xmcf->settler);
+    /* the account's transaction nonces, shared through Redis */
 
-    xmcf->nonce_key = ngx_pnalloc(cf->pool, sizeof("x402:settler::nonce")
+    acct->nonce_key = ngx_pnalloc(cf->pool, sizeof("x402:settler::nonce")
                                             + X402_ADDRESS_STR_LEN);
-    xmcf->released_key = ngx_pnalloc(cf->pool,
+    acct->released_key = ngx_pnalloc(cf->pool,
                                      sizeof("x402:settler::released")
                                      + X402_ADDRESS_STR_LEN);
-    xmcf->txs_key = ngx_pnalloc(cf->pool, sizeof("x402:settler::txs")
+    acct->txs_key = ngx_pnalloc(cf->pool, sizeof("x402:settler::txs")
                                           + X402_ADDRESS_STR_LEN);
-    if (xmcf->nonce_key == NULL || xmcf->released_key == NULL
-        || xmcf->txs_key == NULL)
+    if (acct->nonce_key == NULL || acct->released_key == NULL
+        || acct->txs_key == NULL)
     {
         return NGX_CONF_ERROR;
     }
 
-    *ngx_sprintf((u_char *) xmcf->nonce_key, "x402:settler:%s:nonce", addr)
-        = '\0';
-    *ngx_sprintf((u_char *) xmcf->released_key, "x402:settler:%s:released",
-                 addr) = '\0';
-    *ngx_sprintf((u_char *) xmcf->txs_key, "x402:settler:%s:txs", addr)
-        = '\0';
+    *ngx_sprintf((u_char *) acct->nonce_key, "x402:settler:%s:nonce",
+                 acct->text) = '\0';
+    *ngx_sprintf((u_char *) acct->released_key, "x402:settler:%s:released",
+                 acct->text) = '\0';
+    *ngx_sprintf((u_char *) acct->txs_key, "x402:settler:%s:txs",
+                 acct->text) = '\0';
+
+    xmcf->naccounts++;
+
+    if (acct->index == 0) {
+        /* the address offers name (upto, channels): the first */
+        xmcf->has_settler = 1;
+        xmcf->settler = acct->address;
+    }
 
     ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
-                       "x402: settling from %s", addr);
+                       "x402: settling from %s%s", acct->text,
+                       acct->index ? " too" : "");
 
     return NGX_CONF_OK;
 }

@@ -17,7 +17,43 @@
 #include "ngx_http_x402_redis.h"
 
 
-typedef struct ngx_http_x402_main_conf_s {
+#define NGX_HTTP_X402_ACCOUNTS_MAX  16
+
+/* the transactions table of a settlement without an account of ours */
+#define NGX_HTTP_X402_NO_SETTLER_TXS  "x402:settler:none:txs"
+
+
+typedef struct ngx_http_x402_main_conf_s  ngx_http_x402_main_conf_t;
+
+/* a settler account: one x402_settler_key_file */
+typedef struct {
+    ngx_http_x402_main_conf_t   *xmcf;
+    ngx_uint_t                   index;
+    x402_address                 address;
+    char                         text[X402_ADDRESS_STR_LEN];  /* EIP-55 */
+    u_char                       key[32];
+    char                        *nonce_key;     /* redis keys */
+    char                        *released_key;
+    char                        *txs_key;       /* nonce -> transaction */
+
+    /* per worker: how many of its transactions are mined (settler.c) */
+    ngx_queue_t                  mined_waiting;  /* jobs with a tx out */
+    uint64_t                     mined;
+    ngx_msec_t                   mined_read;     /* when last asked */
+    ngx_msec_t                   mined_at;       /* when last answered */
+    ngx_msec_t                   mined_advanced; /* when it last grew */
+    unsigned                     mined_known:1;
+    unsigned                     mined_asking:1;
+
+    /* per worker: its oldest settlement recorded pending, until mined */
+    uint64_t                     stale_nonce;
+    time_t                       stale_created;
+    ngx_event_t                  stale_ev;   /* reads the count meanwhile */
+    unsigned                     stale_known:1;
+} ngx_http_x402_account_t;
+
+
+struct ngx_http_x402_main_conf_s {
     x402_context                *x402;      /* per worker process */
     ngx_flag_t                   enabled;   /* "x402 on" somewhere */
 
@@ -27,14 +63,14 @@ typedef struct ngx_http_x402_main_conf_s {
     ngx_msec_t                   timeout;   /* x402_timeout: a parked wait */
     time_t                       receipt_ttl;
 
-    /* the built-in settler (x402_settler_key_file) */
-    ngx_str_t                    settler_key_file;
-    char                        *nonce_key;     /* redis keys */
-    char                        *released_key;
-    char                        *txs_key;       /* nonce -> transaction */
+    /* the built-in settler (x402_settler_key_file): its accounts, each
+       with a nonce sequence; exact settlements spread over them, the
+       rest (upto, channels) are the first's, the address offers name */
+    ngx_http_x402_account_t      accounts[NGX_HTTP_X402_ACCOUNTS_MAX];
+    ngx_uint_t                   naccounts;
+    ngx_uint_t                   next_account;  /* per worker */
     ngx_flag_t                   has_settler;
-    u_char                       settler_key[32];
-    x402_address                 settler;
+    x402_address                 settler;       /* the first's */
     ngx_msec_t                   settle_timeout;
     ngx_msec_t                   reconcile_interval;
     ngx_uint_t                   gas_limit_max;
@@ -45,21 +81,6 @@ typedef struct ngx_http_x402_main_conf_s {
     /* per worker: the settlements in progress, oldest first (settle.c) */
     ngx_queue_t                  jobs;
     ngx_uint_t                   jobs_freed;    /* since the heap was trimmed */
-
-    /* per worker: how many settler transactions are mined (settler.c) */
-    ngx_queue_t                  mined_waiting;  /* jobs with a tx out */
-    uint64_t                     mined;
-    ngx_msec_t                   mined_read;     /* when last asked */
-    ngx_msec_t                   mined_at;       /* when last answered */
-    ngx_msec_t                   mined_advanced; /* when it last grew */
-    unsigned                     mined_known:1;
-    unsigned                     mined_asking:1;
-
-    /* per worker: the oldest settlement recorded pending, until mined */
-    uint64_t                     stale_nonce;
-    time_t                       stale_created;
-    ngx_event_t                  stale_ev;   /* reads the count meanwhile */
-    unsigned                     stale_known:1;
 
     /* per worker: payments waiting for their batch (flow/batch.c), those
        served already [0] and those whose request waits [1] */
@@ -87,7 +108,7 @@ typedef struct ngx_http_x402_main_conf_s {
     ngx_shm_zone_t              *admitted_zone; /* "x402_admitted" */
     ngx_flag_t                   status_used;   /* x402_status somewhere */
     ngx_array_t                 *assets;    /* ngx_http_x402_asset_t */
-} ngx_http_x402_main_conf_t;
+};
 
 
 /* an asset some location offers, with its decimals (metrics in tokens) */

@@ -13,12 +13,18 @@ my $TEST_KEY = "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a
 write_file("$keydir/settler.key", $TEST_KEY, 0600);
 
 write_file("$keydir/open.key", $TEST_KEY, 0644);
+write_file("$keydir/same.key", "0x$TEST_KEY", 0600);
+# anvil's public test account #6, a second settler account
+write_file("$keydir/second.key",
+           "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e\n", 0600);
 
 filters { http_config => [qw(keyfile)] };
 sub keyfile {
     my $t = shift;
     $t =~ s/\$KEYFILE_OPEN\b/$keydir\/open.key/g;
     $t =~ s/\$KEYFILE\b/$keydir\/settler.key/g;
+    $t =~ s/\$KEYFILE_SAME\b/$keydir\/same.key/g;
+    $t =~ s/\$KEYFILE_2\b/$keydir\/second.key/g;
     $t
 }
 
@@ -316,6 +322,27 @@ x402_redis_wait 1 2s;
 location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
 --- must_die
 x402_redis_wait's timeout 2000 ms must be above 0 and below x402_redis_timeout 1000 ms
+
+=== x402_settler_key_file: one account once
+--- http_config
+x402_settler_key_file $KEYFILE;
+x402_settler_key_file $KEYFILE_SAME;
+--- config
+location / { x402 on; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- must_die
+holds the key of an account given before (0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65): two files of one account would send two transactions of one nonce
+
+=== x402_settler_key_file twice: two accounts, upto names the first
+--- http_config
+x402_settler_key_file $KEYFILE;
+x402_settler_key_file $KEYFILE_2;
+--- config
+location / { x402 on; x402_scheme upto; x402_pay_to 0x209693Bc6afc0C5328bA36FaF03C514EF312287C; x402_price 1; }
+--- request
+GET /
+--- error_code: 402
+--- payment_required
+accepts.0.extra.facilitatorAddress: 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
 
 === x402_session needs upto
 --- http_config

@@ -94,20 +94,38 @@ ngx_http_x402_settler_max_fees(ngx_http_x402_main_conf_t *xmcf, x402_tx *tx,
 }
 
 
-/* A fresh count of the settler's mined transactions (also the reconciler's). */
+/* A fresh count of an account's mined transactions (the reconciler's too). */
 
 void
-ngx_http_x402_settler_mined(ngx_http_x402_main_conf_t *xmcf, uint64_t count)
+ngx_http_x402_settler_mined(ngx_http_x402_account_t *acct, uint64_t count)
 {
-    if (!xmcf->mined_known || count > xmcf->mined) {
-        xmcf->mined_advanced = ngx_current_msec;
+    if (!acct->mined_known || count > acct->mined) {
+        acct->mined_advanced = ngx_current_msec;
     }
 
-    xmcf->mined = count;
-    xmcf->mined_known = 1;
-    xmcf->mined_at = ngx_current_msec;
+    acct->mined = count;
+    acct->mined_known = 1;
+    acct->mined_at = ngx_current_msec;
 
-    if (xmcf->stale_known && xmcf->stale_nonce < count) {
-        xmcf->stale_known = 0;
+    if (acct->stale_known && acct->stale_nonce < count) {
+        acct->stale_known = 0;
     }
+}
+
+
+/* The account of an address (a receipt's "settler"), or NULL. */
+
+ngx_http_x402_account_t *
+ngx_http_x402_settler_find(ngx_http_x402_main_conf_t *xmcf,
+    const x402_address *a)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < xmcf->naccounts; i++) {
+        if (x402_address_eq(&xmcf->accounts[i].address, a)) {
+            return &xmcf->accounts[i];
+        }
+    }
+
+    return NULL;
 }

@@ -31,9 +31,13 @@ uint64_t ngx_http_x402_settler_lease(ngx_http_x402_main_conf_t *xmcf,
 void ngx_http_x402_settler_max_fees(ngx_http_x402_main_conf_t *xmcf,
     x402_tx *tx, x402_fees *fees);
 
-/* the settler's mined transaction count, as just read from the node */
-void ngx_http_x402_settler_mined(ngx_http_x402_main_conf_t *xmcf,
+/* an account's mined transaction count, as just read from the node */
+void ngx_http_x402_settler_mined(ngx_http_x402_account_t *acct,
     uint64_t count);
+
+/* the account of an address, or NULL */
+ngx_http_x402_account_t *ngx_http_x402_settler_find(
+    ngx_http_x402_main_conf_t *xmcf, const x402_address *a);
 
 
 #endif /* _NGX_HTTP_X402_SETTLER_H_INCLUDED_ */

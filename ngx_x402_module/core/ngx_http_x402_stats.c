@@ -176,6 +176,21 @@ ngx_http_x402_stat_add(ngx_uint_t counter, ngx_atomic_int_t n)
 }
 
 
+void
+ngx_http_x402_stat_account(ngx_uint_t i)
+{
+    ngx_http_x402_status_shm_t  *st;
+
+    st = ngx_http_x402_status_get(NULL);
+
+    if (st == NULL || i >= NGX_HTTP_X402_STATUS_ACCOUNTS) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&st->accounts[i], 1);
+}
+
+
 /* A 402 or 412 answer with its reason string. */
 
 void

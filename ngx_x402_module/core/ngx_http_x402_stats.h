@@ -108,6 +108,9 @@ void ngx_http_x402_stat_latency(ngx_uint_t which, ngx_msec_t start,
 void ngx_http_x402_stat_amount(ngx_uint_t kind, uint64_t chain_id,
     const x402_address *asset, const x402_u256 *amount);
 void ngx_http_x402_stat_gauge(ngx_uint_t gauge, ngx_atomic_int_t n);
+
+/* a transaction sent from settler account i (x402_settler_key_file's) */
+void ngx_http_x402_stat_account(ngx_uint_t i);
 void ngx_http_x402_status_init_process(void);
 
 /* the zone "x402_status" (configuration) */
@@ -121,7 +124,7 @@ ngx_int_t ngx_http_x402_status_zone(ngx_conf_t *cf,
 
 #define NGX_HTTP_X402_STATUS_ZONE_SIZE   (128 * 1024)
 #define NGX_HTTP_X402_STATUS_MAGIC       0x78343032
-#define NGX_HTTP_X402_STATUS_VERSION     4
+#define NGX_HTTP_X402_STATUS_VERSION     5
 #define NGX_HTTP_X402_STATUS_REASONS     64
 #define NGX_HTTP_X402_STATUS_REASON_LEN  64
 #define NGX_HTTP_X402_STATUS_ASSETS      32
@@ -129,6 +132,7 @@ ngx_int_t ngx_http_x402_status_zone(ngx_conf_t *cf,
 #define NGX_HTTP_X402_STATUS_LOCATIONS   256
 #define NGX_HTTP_X402_STATUS_BUCKETS     12
 #define NGX_HTTP_X402_STATUS_SLOTS       64     /* workers, old and new */
+#define NGX_HTTP_X402_STATUS_ACCOUNTS    16     /* settler accounts */
 
 
 typedef struct {
@@ -179,6 +183,7 @@ typedef struct {
     ngx_http_x402_status_amount_t  amounts[NGX_HTTP_X402_AMOUNT_N]
                                           [NGX_HTTP_X402_STATUS_ASSETS];
     ngx_http_x402_status_slot_t  slots[NGX_HTTP_X402_STATUS_SLOTS];
+    ngx_atomic_t                 accounts[NGX_HTTP_X402_STATUS_ACCOUNTS];
     ngx_atomic_t                 overflow;
 } ngx_http_x402_status_shm_t;
 

@@ -317,7 +317,7 @@ ngx_http_x402_batch_simulate(ngx_http_x402_job_t *carrier)
 
     rc = (buf != NULL
           && x402_rpc_aggregate3_request((char *) buf, &len,
-                                         &carrier->xmcf->settler,
+                                         &carrier->acct->address,
                                          carrier->gas_limit, carrier->data,
                                          carrier->data_len, 1)
              == X402_OK)

@@ -414,6 +414,25 @@ ngx_http_x402_status_handler(ngx_http_request_t *r)
                                      "channels by the settler's claims",
                                      amounts[NGX_HTTP_X402_AMOUNT_CHANNEL]);
 
+    /* each settler account's transactions: shares, a stalled one */
+
+    if (xmcf->naccounts) {
+        p = ngx_slprintf(p, last,
+                         "# HELP x402_settler_transactions_total "
+                         "Transactions each settler account signed and "
+                         "sent (settlements, batches, deployments, channel "
+                         "transactions; not the reconciler's fills).\n"
+                         "# TYPE x402_settler_transactions_total counter\n");
+
+        for (i = 0; i < xmcf->naccounts; i++) {
+            n = (i < NGX_HTTP_X402_STATUS_ACCOUNTS) ? st->accounts[i] : 0;
+            p = ngx_slprintf(p, last,
+                             "x402_settler_transactions_total"
+                             "{account=\"%s\"} %ui\n",
+                             xmcf->accounts[i].text, n);
+        }
+    }
+
     /* receipts lookups */
 
     p = ngx_http_x402_status_results(p, last, st,

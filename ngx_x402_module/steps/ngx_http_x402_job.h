@@ -45,6 +45,7 @@ struct ngx_http_x402_job_s {
     ngx_http_x402_op_t          *op;        /* sync: the waiting request */
     ngx_http_x402_settled_pt     done;      /* and what it does then */
     ngx_http_x402_main_conf_t   *xmcf;
+    ngx_http_x402_account_t     *acct;      /* whose nonce and key */
 
     ngx_event_t                  guard;     /* non-cancelable */
     ngx_event_t                  poll;

@@ -9,7 +9,7 @@
  * x402_reconcile_interval, makes sure nothing served stays unpaid and
  * nothing the settler sent stays stuck.  A round:
  *
- *   1. the settler's mined transaction count, from the chain;
+ *   1. each settler account's mined transaction count, from the chain;
  *   2. in flight: receipts whose settlement was sent but not seen mined
  *      ("broadcast" after a crash, "pending" after x402_settle_timeout, in
  *      the set x402:inflight): the chain's receipt of the transaction says
@@ -20,8 +20,8 @@
  *      reasons ("retry": node, Redis, gas, fees): taken over, with a lease
  *      no other node's reconciler takes, and settled from the receipt
  *      alone, until shortly before the permit expires;
- *   4. the settler's nonces: every nonce allocated and not mined (the
- *      settler's transaction table) is sent again, so a transaction a node
+ *   4. each account's nonces: every nonce allocated and not mined (its
+ *      transaction table) is sent again, so a transaction a node
  *      lost never holds back the ones after it, and one allocated by a
  *      worker that died before signing it is filled with an empty
  *      transaction, so no gap stalls the settler;
@@ -194,7 +194,13 @@ typedef struct {
     ngx_http_x402_takeover_pt    takeover;   /* settles a served payment */
     ngx_event_t                  timer;
 
-    uint64_t                     mined;     /* the settler's, this round */
+    /* each account's mined count, this round (step 1), and the account
+       of steps 1 and 4 with its count */
+    uint64_t                     mined_of[NGX_HTTP_X402_ACCOUNTS_MAX];
+    u_char                       known_of[NGX_HTTP_X402_ACCOUNTS_MAX];
+    ngx_uint_t                   acct;
+    ngx_http_x402_account_t     *account;
+    uint64_t                     mined;
     unsigned                     mined_known:1;
     uint64_t                     redis_now; /* ms, when step 4 listed */
 
@@ -226,6 +232,8 @@ typedef struct {
 static void ngx_http_x402_reconcile_tick(ngx_event_t *ev);
 static void ngx_http_x402_reconcile_mined(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
+static void ngx_http_x402_reconcile_ask(ngx_http_x402_reconcile_t *rc);
+static void ngx_http_x402_gaps_account(ngx_http_x402_reconcile_t *rc);
 static void ngx_http_x402_inflight_start(ngx_http_x402_reconcile_t *rc);
 static void ngx_http_x402_inflight_keys(void *data, redisReply *reply,
     const char *err);
@@ -357,13 +365,11 @@ ngx_http_x402_reconcile_exit(ngx_cycle_t *cycle)
 }
 
 
-/* 1. The settler's mined count, for steps 2 and 4. */
+/* 1. Each account's mined count, for steps 2 and 4. */
 
 static void
 ngx_http_x402_reconcile_tick(ngx_event_t *ev)
 {
-    size_t                      len;
-    u_char                      buf[512];
     ngx_http_x402_reconcile_t  *rc;
 
     rc = (ngx_http_x402_reconcile_t *)
@@ -379,18 +385,40 @@ ngx_http_x402_reconcile_tick(ngx_event_t *ev)
     }
 
     rc->busy = 1;
-    rc->mined_known = 0;
+    rc->acct = 0;
+    ngx_memzero(rc->known_of, sizeof(rc->known_of));
 
-    len = sizeof(buf);
+    ngx_http_x402_reconcile_ask(rc);
+}
 
-    if (x402_rpc_mined_count_request((char *) buf, &len, &rc->xmcf->settler,
-                                     1)
-        != X402_OK
-        || ngx_http_x402_reconcile_rpc(rc, buf, len,
-                                       ngx_http_x402_reconcile_mined)
-           != NGX_OK)
-    {
-        ngx_http_x402_inflight_start(rc);
+
+static void
+ngx_http_x402_reconcile_ask(ngx_http_x402_reconcile_t *rc)
+{
+    size_t                     len;
+    u_char                     buf[512];
+    ngx_http_x402_account_t   *acct;
+
+    for ( ;; ) {
+        if (rc->acct >= rc->xmcf->naccounts) {
+            ngx_http_x402_inflight_start(rc);
+            return;
+        }
+
+        acct = &rc->xmcf->accounts[rc->acct];
+        len = sizeof(buf);
+
+        if (x402_rpc_mined_count_request((char *) buf, &len, &acct->address,
+                                         1)
+            == X402_OK
+            && ngx_http_x402_reconcile_rpc(rc, buf, len,
+                                           ngx_http_x402_reconcile_mined)
+               == NGX_OK)
+        {
+            return;
+        }
+
+        rc->acct++;
     }
 }
 
@@ -406,18 +434,20 @@ ngx_http_x402_reconcile_mined(void *data, ngx_int_t rc_, ngx_uint_t status,
         return;
     }
 
-    rc->mined_known = rc_ == NGX_OK && status == NGX_HTTP_OK && body != NULL
-                      && x402_rpc_mined_count_parse(&rc->mined,
-                                                    (const char *) body->data,
-                                                    body->len, 1)
-                         == X402_OK;
+    rc->known_of[rc->acct] =
+        rc_ == NGX_OK && status == NGX_HTTP_OK && body != NULL
+        && x402_rpc_mined_count_parse(&rc->mined_of[rc->acct],
+                                      (const char *) body->data, body->len, 1)
+           == X402_OK;
 
-    if (rc->mined_known) {
+    if (rc->known_of[rc->acct]) {
         /* this worker's settler sees it too (a stall ends with it) */
-        ngx_http_x402_settler_mined(rc->xmcf, rc->mined);
+        ngx_http_x402_settler_mined(&rc->xmcf->accounts[rc->acct],
+                                    rc->mined_of[rc->acct]);
     }
 
-    ngx_http_x402_inflight_start(rc);
+    rc->acct++;
+    ngx_http_x402_reconcile_ask(rc);
 }
 
 
@@ -796,12 +826,24 @@ ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc)
 {
     uint64_t                  deadline;
     x402_receipt_settlement   st;
+    ngx_http_x402_account_t  *acct;
 
-    if (!rc->mined_known
-        || x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
-                                          rc->json, rc->json_len)
-           != X402_OK
-        || st.tx_nonce == UINT64_MAX || st.tx_nonce >= rc->mined)
+    /* the count of the account whose nonce it is (the first's if not said) */
+
+    acct = NULL;
+
+    if (x402_receipt_settlement_decode(&st, rc->scratch, rc->json_cap,
+                                       rc->json, rc->json_len)
+        == X402_OK)
+    {
+        acct = st.has_settler
+               ? ngx_http_x402_settler_find(rc->xmcf, &st.settler)
+               : &rc->xmcf->accounts[0];
+    }
+
+    if (acct == NULL || !rc->known_of[acct->index]
+        || st.tx_nonce == UINT64_MAX
+        || st.tx_nonce >= rc->mined_of[acct->index])
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "x402: reconcile %s: %s not mined yet",
@@ -1086,25 +1128,45 @@ ngx_http_x402_unsettled_recorded(void *data, redisReply *reply,
 }
 
 
-/* 4. The settler's nonces the chain has not mined. */
+/* 4. Each account's nonces the chain has not mined. */
 
 static void
 ngx_http_x402_gaps_start(ngx_http_x402_reconcile_t *rc)
 {
+    rc->acct = 0;
+
+    ngx_http_x402_gaps_account(rc);
+}
+
+
+/* The nonces of account rc->acct (its count known), then of the next. */
+
+static void
+ngx_http_x402_gaps_account(ngx_http_x402_reconcile_t *rc)
+{
     char  mined[NGX_INT64_LEN + 1], max[NGX_INT64_LEN + 1];
 
-    if (!rc->mined_known) {
+    while (rc->acct < rc->xmcf->naccounts && !rc->known_of[rc->acct]) {
+        rc->acct++;
+    }
+
+    if (rc->acct >= rc->xmcf->naccounts) {
         ngx_http_x402_durability(rc);
         return;
     }
+
+    rc->account = &rc->xmcf->accounts[rc->acct];
+    rc->mined = rc->mined_of[rc->acct];
+    rc->mined_known = 1;
 
     *ngx_sprintf((u_char *) mined, "%uL", rc->mined) = '\0';
     *ngx_sprintf((u_char *) max, "%d", NGX_HTTP_X402_RECONCILE_BATCH) = '\0';
 
     ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_listed, "EVAL",
                                   ngx_http_x402_gaps_lua, "2",
-                                  rc->xmcf->txs_key, rc->xmcf->released_key,
-                                  mined, max, NULL);
+                                  rc->account->txs_key,
+                                  rc->account->released_key, mined, max,
+                                  NULL);
 }
 
 
@@ -1245,7 +1307,8 @@ ngx_http_x402_gaps_next(ngx_http_x402_reconcile_t *rc)
 
     if (rc->next >= rc->n) {
         ngx_http_x402_gaps_clear(rc);
-        ngx_http_x402_durability(rc);
+        rc->acct++;
+        ngx_http_x402_gaps_account(rc);
         return;
     }
 
@@ -1444,15 +1507,13 @@ ngx_http_x402_gaps_sync(void *data, redisReply *reply, const char *err)
 static void
 ngx_http_x402_gaps_fill(ngx_http_x402_reconcile_t *rc)
 {
-    size_t                      len;
-    u_char                      buf[NGX_HTTP_X402_RPC_BODY_MAX];
-    ngx_http_x402_main_conf_t  *xmcf;
+    size_t   len;
+    u_char   buf[NGX_HTTP_X402_RPC_BODY_MAX];
 
-    xmcf = rc->xmcf;
     len = sizeof(buf);
 
-    if (x402_rpc_fees_request((char *) buf, &len, &xmcf->settler,
-                              &xmcf->settler, NULL, 0, 1)
+    if (x402_rpc_fees_request((char *) buf, &len, &rc->account->address,
+                              &rc->account->address, NULL, 0, 1)
            != X402_OK
         || ngx_http_x402_reconcile_rpc(rc, buf, len,
                                        ngx_http_x402_gaps_fees)
@@ -1546,7 +1607,7 @@ ngx_http_x402_gaps_fees(void *data, ngx_int_t rc_, ngx_uint_t status,
     tx.chain_id = xmcf->chain_id;
     tx.nonce = rc->nonces[rc->next];
     tx.gas_limit = NGX_HTTP_X402_FILL_GAS;
-    tx.to = xmcf->settler;
+    tx.to = rc->account->address;
 
     ngx_http_x402_settler_max_fees(xmcf, &tx, &rc->fees);
 
@@ -1554,7 +1615,7 @@ ngx_http_x402_gaps_fees(void *data, ngx_int_t rc_, ngx_uint_t status,
 
     if (tx.chain_id == 0
         || x402_tx_sign(xmcf->x402, raw, &raw_len, hash, &tx,
-                        xmcf->settler_key)
+                        rc->account->key)
            != X402_OK)
     {
         rc->next++;
@@ -1577,8 +1638,9 @@ ngx_http_x402_gaps_fees(void *data, ngx_int_t rc_, ngx_uint_t status,
     ngx_explicit_memzero(raw, sizeof(raw));
 
     ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_claimed, "EVAL",
-                                  ngx_http_x402_fill_lua, "2", xmcf->txs_key,
-                                  xmcf->released_key,
+                                  ngx_http_x402_fill_lua, "2",
+                                  rc->account->txs_key,
+                                  rc->account->released_key,
                                   nonce, rc->records[rc->next],
                                   (char *) rc->fill, NULL);
 }

@@ -220,8 +220,12 @@ static void ngx_http_x402_job_unwait(ngx_http_x402_job_t *job);
 static ngx_int_t ngx_http_x402_job_expired(ngx_http_x402_job_t *job);
 static void ngx_http_x402_job_poll(ngx_event_t *ev);
 static void ngx_http_x402_job_receipt(ngx_http_x402_job_t *job);
-static void ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf);
-static void ngx_http_x402_stale_watch(ngx_http_x402_main_conf_t *xmcf);
+static void ngx_http_x402_mined_ask(ngx_http_x402_account_t *acct);
+static void ngx_http_x402_stale_watch(ngx_http_x402_account_t *acct);
+static ngx_uint_t ngx_http_x402_account_stalled(
+    ngx_http_x402_account_t *acct);
+static ngx_http_x402_account_t *ngx_http_x402_job_account(
+    ngx_http_x402_main_conf_t *xmcf, x402_scheme scheme);
 static void ngx_http_x402_stale_tick(ngx_event_t *ev);
 static void ngx_http_x402_mined_done(void *data, ngx_int_t rc,
     ngx_uint_t status, ngx_str_t *body, const char *err);
@@ -607,6 +611,7 @@ ngx_http_x402_job_create(ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
     job->resource[resource_len] = '\0';
 
     job->xmcf = xmcf;
+    job->acct = ngx_http_x402_job_account(xmcf, offer->scheme);
     ngx_queue_insert_tail(&xmcf->jobs, &job->all);
     job->to = x402_scheme_spender(offer->scheme);
     job->data = job->calldata;
@@ -696,8 +701,10 @@ ngx_http_x402_job_run(ngx_http_x402_job_t *job, ngx_str_t *facilitator_url,
 time_t
 ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
 {
-    time_t                oldest;
-    ngx_http_x402_job_t  *job;
+    time_t                    oldest;
+    ngx_uint_t                i;
+    ngx_http_x402_job_t      *job;
+    ngx_http_x402_account_t  *acct;
 
     oldest = ngx_time();
 
@@ -707,8 +714,12 @@ ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
         oldest = (time_t) job->created;
     }
 
-    if (xmcf->stale_known && xmcf->stale_created < oldest) {
-        oldest = xmcf->stale_created;
+    for (i = 0; i < xmcf->naccounts; i++) {
+        acct = &xmcf->accounts[i];
+
+        if (acct->stale_known && acct->stale_created < oldest) {
+            oldest = acct->stale_created;
+        }
     }
 
     return ngx_time() - oldest;
@@ -727,22 +738,71 @@ ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
 ngx_uint_t
 ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf)
 {
-    if (!xmcf->has_settler
-        || (ngx_queue_empty(&xmcf->mined_waiting) && !xmcf->stale_known))
-    {
+    ngx_uint_t  i;
+
+    /* stalled when every account is: a new payment takes another */
+
+    for (i = 0; i < xmcf->naccounts; i++) {
+        if (!ngx_http_x402_account_stalled(&xmcf->accounts[i])) {
+            return 0;
+        }
+    }
+
+    return xmcf->has_settler;
+}
+
+
+static ngx_uint_t
+ngx_http_x402_account_stalled(ngx_http_x402_account_t *acct)
+{
+    if (ngx_queue_empty(&acct->mined_waiting) && !acct->stale_known) {
         return 0;
     }
 
-    ngx_http_x402_mined_ask(xmcf);
+    ngx_http_x402_mined_ask(acct);
 
     /*
      * the last count answered, kept fresh while settlements wait; signed:
      * a wait that began after the last answer is no stall
      */
 
-    return xmcf->mined_known
-           && (ngx_msec_int_t) (xmcf->mined_at - xmcf->mined_advanced)
-              > (ngx_msec_int_t) xmcf->settle_timeout;
+    return acct->mined_known
+           && (ngx_msec_int_t) (acct->mined_at - acct->mined_advanced)
+              > (ngx_msec_int_t) acct->xmcf->settle_timeout;
+}
+
+
+/*
+ * The account a new settlement goes from: exact payments (and their
+ * batches) take turns over the accounts that do not stall, so that their
+ * nonce sequences advance side by side; anything else is the first's,
+ * the address offers name (upto's witness facilitator, a channel's
+ * receiverAuthorizer).  NULL: no account of ours (a facilitator's).
+ */
+
+static ngx_http_x402_account_t *
+ngx_http_x402_job_account(ngx_http_x402_main_conf_t *xmcf, x402_scheme scheme)
+{
+    ngx_uint_t                i;
+    ngx_http_x402_account_t  *acct;
+
+    if (!xmcf->has_settler) {
+        return NULL;
+    }
+
+    if (scheme != X402_SCHEME_EXACT || xmcf->naccounts == 1) {
+        return &xmcf->accounts[0];
+    }
+
+    for (i = 0; i < xmcf->naccounts; i++) {
+        acct = &xmcf->accounts[xmcf->next_account++ % xmcf->naccounts];
+
+        if (!ngx_http_x402_account_stalled(acct)) {
+            return acct;
+        }
+    }
+
+    return &xmcf->accounts[xmcf->next_account++ % xmcf->naccounts];
 }
 
 
@@ -753,11 +813,11 @@ ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf)
  */
 
 static void
-ngx_http_x402_stale_watch(ngx_http_x402_main_conf_t *xmcf)
+ngx_http_x402_stale_watch(ngx_http_x402_account_t *acct)
 {
     ngx_event_t  *ev;
 
-    ev = &xmcf->stale_ev;
+    ev = &acct->stale_ev;
 
     if (ev->timer_set) {
         return;
@@ -775,14 +835,14 @@ ngx_http_x402_stale_watch(ngx_http_x402_main_conf_t *xmcf)
 static void
 ngx_http_x402_stale_tick(ngx_event_t *ev)
 {
-    ngx_http_x402_main_conf_t  *xmcf;
+    ngx_http_x402_account_t  *acct;
 
-    xmcf = (ngx_http_x402_main_conf_t *)
-           ((u_char *) ev - offsetof(ngx_http_x402_main_conf_t, stale_ev));
+    acct = (ngx_http_x402_account_t *)
+           ((u_char *) ev - offsetof(ngx_http_x402_account_t, stale_ev));
 
-    if (xmcf->stale_known) {
-        ngx_http_x402_mined_ask(xmcf);
-        ngx_http_x402_stale_watch(xmcf);
+    if (acct->stale_known) {
+        ngx_http_x402_mined_ask(acct);
+        ngx_http_x402_stale_watch(acct);
     }
 }
 
@@ -811,7 +871,7 @@ ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
          * it would run the whole batch over and over; an empty call is
          * estimated instead
          */
-        to = &xmcf->settler;
+        to = &job->acct->address;
         data = NULL;
         data_len = 0;
     }
@@ -824,13 +884,14 @@ ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
     if (xmcf->fees_known
         && ngx_current_msec - xmcf->fees_read < NGX_HTTP_X402_FEES_FRESH)
     {
-        err = x402_rpc_gas_request((char *) buf, &len, &xmcf->settler,
+        err = x402_rpc_gas_request((char *) buf, &len, &job->acct->address,
                                    to, data, data_len, 1);
         done = ngx_http_x402_job_gas_done;
 
     } else {
-        err = x402_rpc_fees_request((char *) buf, &len, &xmcf->settler,
-                                    to, data, data_len, 1);
+        err = x402_rpc_fees_request((char *) buf, &len,
+                                    &job->acct->address, to, data, data_len,
+                                    1);
         done = ngx_http_x402_job_fees_done;
     }
 
@@ -964,8 +1025,9 @@ ngx_http_x402_job_gas_ready(ngx_http_x402_job_t *job)
     if (ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
                                  ngx_http_x402_job_nonce_done, job, "EVAL",
                                  ngx_http_x402_nonce_lua, "3",
-                                 xmcf->nonce_key, xmcf->released_key,
-                                 xmcf->txs_key, nonce_arg, NULL)
+                                 job->acct->nonce_key,
+                                 job->acct->released_key,
+                                 job->acct->txs_key, nonce_arg, NULL)
         != NGX_OK)
     {
         ngx_http_x402_job_end(job, NGX_HTTP_X402_RETRY,
@@ -1006,7 +1068,7 @@ ngx_http_x402_job_diagnose(ngx_http_x402_job_t *job)
     if (xerr == X402_OK) {
         xerr = x402_rpc_checks_request((char *) buf, &len, &job->offer,
                                        &job->payment, digest,
-                                       &job->xmcf->settler, 1);
+                                       &job->acct->address, 1);
     }
 
     ngx_http_x402_job_call(job, xerr, buf, len, ngx_http_x402_job_diagnosed,
@@ -1368,7 +1430,7 @@ ngx_http_x402_job_nonce_done(void *data, redisReply *reply, const char *err)
 
     if (job->raw == NULL
         || x402_tx_sign(xmcf->x402, job->raw, &job->raw_len, job->hash, &tx,
-                        xmcf->settler_key)
+                        job->acct->key)
            != X402_OK)
     {
         job->raw_len = 0;
@@ -1565,6 +1627,8 @@ ngx_http_x402_job_send_done(void *data, ngx_int_t rc, ngx_uint_t status,
 static void
 ngx_http_x402_job_sent(ngx_http_x402_job_t *job)
 {
+    ngx_http_x402_stat_account(job->acct->index);
+
     job->wait_until = ngx_current_msec + job->xmcf->settle_timeout;
     job->resend_gap = NGX_HTTP_X402_STALL;
     job->resend_at = ngx_current_msec + job->resend_gap;
@@ -1583,20 +1647,20 @@ ngx_http_x402_job_wait(ngx_http_x402_job_t *job)
 {
     if (!job->in_queue) {
 
-        if (ngx_queue_empty(&job->xmcf->mined_waiting)
-            && !job->xmcf->stale_known)
+        if (ngx_queue_empty(&job->acct->mined_waiting)
+            && !job->acct->stale_known)
         {
             /* nobody waited: a stall is counted from now, not the last block */
-            job->xmcf->mined_advanced = ngx_current_msec;
+            job->acct->mined_advanced = ngx_current_msec;
         }
 
-        ngx_queue_insert_tail(&job->xmcf->mined_waiting, &job->waiting);
+        ngx_queue_insert_tail(&job->acct->mined_waiting, &job->waiting);
         job->in_queue = 1;
     }
 
     ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
 
-    ngx_http_x402_mined_ask(job->xmcf);
+    ngx_http_x402_mined_ask(job->acct);
 }
 
 
@@ -1639,14 +1703,14 @@ ngx_http_x402_job_expired(ngx_http_x402_job_t *job)
 static void
 ngx_http_x402_job_poll(ngx_event_t *ev)
 {
-    ngx_http_x402_job_t        *job;
-    ngx_http_x402_main_conf_t  *xmcf;
+    ngx_http_x402_job_t      *job;
+    ngx_http_x402_account_t  *acct;
 
     job = (ngx_http_x402_job_t *)
           ((u_char *) ev - offsetof(ngx_http_x402_job_t, poll));
-    xmcf = job->xmcf;
+    acct = job->acct;
 
-    if (xmcf->mined_known && job->nonce < xmcf->mined) {
+    if (acct->mined_known && job->nonce < acct->mined) {
         ngx_http_x402_job_unwait(job);
         ngx_http_x402_job_receipt(job);
         return;
@@ -1663,8 +1727,8 @@ ngx_http_x402_job_poll(ngx_event_t *ev)
      */
 
     if ((ngx_msec_int_t) (ngx_current_msec - job->resend_at) >= 0
-        && (job->unconfirmed || !xmcf->mined_known
-            || ngx_current_msec - xmcf->mined_advanced
+        && (job->unconfirmed || !acct->mined_known
+            || ngx_current_msec - acct->mined_advanced
                >= NGX_HTTP_X402_STALL))
     {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
@@ -1682,7 +1746,7 @@ ngx_http_x402_job_poll(ngx_event_t *ev)
 
     ngx_add_timer(&job->poll, NGX_HTTP_X402_POLL_INTERVAL);
 
-    ngx_http_x402_mined_ask(xmcf);
+    ngx_http_x402_mined_ask(acct);
 }
 
 
@@ -1760,34 +1824,34 @@ ngx_http_x402_job_receipt_done(void *data, ngx_int_t rc, ngx_uint_t status,
  */
 
 static void
-ngx_http_x402_mined_ask(ngx_http_x402_main_conf_t *xmcf)
+ngx_http_x402_mined_ask(ngx_http_x402_account_t *acct)
 {
     size_t     len;
     u_char     buf[NGX_HTTP_X402_RPC_BODY_MAX];
 
-    if (xmcf->mined_asking
-        || ngx_current_msec - xmcf->mined_read < NGX_HTTP_X402_MINED_FRESH)
+    if (acct->mined_asking
+        || ngx_current_msec - acct->mined_read < NGX_HTTP_X402_MINED_FRESH)
     {
         return;
     }
 
     len = sizeof(buf);
 
-    if (x402_rpc_mined_count_request((char *) buf, &len, &xmcf->settler, 1)
+    if (x402_rpc_mined_count_request((char *) buf, &len, &acct->address, 1)
         != X402_OK)
     {
         return;
     }
 
     /* a failed read is not retried before the next tick either */
-    xmcf->mined_read = ngx_current_msec;
+    acct->mined_read = ngx_current_msec;
 
-    if (ngx_http_x402_rpc_post(xmcf, ngx_cycle->log, buf, len,
+    if (ngx_http_x402_rpc_post(acct->xmcf, ngx_cycle->log, buf, len,
                                NGX_HTTP_X402_JOB_REPLY_MAX,
-                               ngx_http_x402_mined_done, xmcf)
+                               ngx_http_x402_mined_done, acct)
         == NGX_OK)
     {
-        xmcf->mined_asking = 1;
+        acct->mined_asking = 1;
     }
 }
 
@@ -1796,15 +1860,15 @@ static void
 ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *body, const char *err)
 {
-    ngx_http_x402_main_conf_t  *xmcf = data;
+    ngx_http_x402_account_t  *acct = data;
 
     uint64_t              count;
     x402_err              xerr;
     ngx_queue_t          *q;
     ngx_http_x402_job_t  *job;
 
-    xmcf->mined_asking = 0;
-    xmcf->mined_read = ngx_current_msec;
+    acct->mined_asking = 0;
+    acct->mined_read = ngx_current_msec;
 
     xerr = X402_ERR_ARG;
 
@@ -1816,16 +1880,17 @@ ngx_http_x402_mined_done(void *data, ngx_int_t rc, ngx_uint_t status,
     if (xerr != X402_OK) {
         /* the waiting jobs keep their own deadlines */
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "x402: cannot read the settler's mined transaction "
-                      "count: %s", err ? err : x402_strerror(xerr));
+                      "x402: cannot read the mined transaction count of "
+                      "settler %s: %s", acct->text,
+                      err ? err : x402_strerror(xerr));
         return;
     }
 
-    ngx_http_x402_settler_mined(xmcf, count);
+    ngx_http_x402_settler_mined(acct, count);
 
-    q = ngx_queue_head(&xmcf->mined_waiting);
+    q = ngx_queue_head(&acct->mined_waiting);
 
-    while (q != ngx_queue_sentinel(&xmcf->mined_waiting)) {
+    while (q != ngx_queue_sentinel(&acct->mined_waiting)) {
         job = ngx_queue_data(q, ngx_http_x402_job_t, waiting);
         q = ngx_queue_next(q);
 
@@ -1862,8 +1927,8 @@ ngx_http_x402_job_release_nonce(ngx_http_x402_job_t *job)
     (void) ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log,
                                     ngx_http_x402_job_ignored, NULL, "EVAL",
                                     ngx_http_x402_release_lua, "2",
-                                    xmcf->released_key, xmcf->txs_key, score,
-                                    NULL);
+                                    job->acct->released_key,
+                                    job->acct->txs_key, score, NULL);
 }
 
 
@@ -1943,6 +2008,12 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     rc.error = job->error_reason;
     rc.tx_nonce = job->nonce;
     rc.has_tx_nonce = job->has_nonce && job->tx[0];
+
+    if (rc.has_tx_nonce && job->acct != NULL) {
+        /* whose nonce it is: the reconciler reads that account's count */
+        rc.settler = job->acct->address;
+        rc.has_settler = 1;
+    }
     rc.mode = job->served ? (job->upto ? "upto" : "async") : "sync";
     rc.batch_size = job->batch_size;
     rc.batch_gas = job->batch_gas;
@@ -1992,7 +2063,9 @@ ngx_http_x402_job_write_receipt(ngx_http_x402_job_t *job,
     rv = ngx_http_x402_redis_send(&xmcf->redis, ngx_cycle->log, done, job,
                                   "EVAL", ngx_http_x402_receipt_lua, "4",
                                   job->key, NGX_HTTP_X402_INFLIGHT_KEY,
-                                  NGX_HTTP_X402_UNSETTLED_KEY, xmcf->txs_key,
+                                  NGX_HTTP_X402_UNSETTLED_KEY,
+                                  job->acct ? job->acct->txs_key
+                                            : NGX_HTTP_X402_NO_SETTLER_TXS,
                                   (char *) json, rc.status, (char *) ttl,
                                   (char *) at, (char *) nonce,
                                   (char *) record, NULL);
@@ -2107,15 +2180,15 @@ ngx_http_x402_job_end(ngx_http_x402_job_t *job,
 
     if (job->has_nonce && job->tx[0] != '\0'
         && outcome == NGX_HTTP_X402_PENDING
-        && (!job->xmcf->stale_known
-            || (time_t) job->created < job->xmcf->stale_created))
+        && (!job->acct->stale_known
+            || (time_t) job->created < job->acct->stale_created))
     {
         /* still counts in the backlog until its nonce is mined */
-        job->xmcf->stale_nonce = job->nonce;
-        job->xmcf->stale_created = (time_t) job->created;
-        job->xmcf->stale_known = 1;
+        job->acct->stale_nonce = job->nonce;
+        job->acct->stale_created = (time_t) job->created;
+        job->acct->stale_known = 1;
 
-        ngx_http_x402_stale_watch(job->xmcf);
+        ngx_http_x402_stale_watch(job->acct);
     }
 
     if (!job->served && outcome == NGX_HTTP_X402_RETRY) {
@@ -2463,7 +2536,7 @@ ngx_http_x402_job_record_tx(ngx_http_x402_job_t *job, const char *key,
 
     rv = ngx_http_x402_redis_send(&job->xmcf->redis, ngx_cycle->log, done,
                                   job, "EVAL", ngx_http_x402_tx_record_lua,
-                                  "1", job->xmcf->txs_key, (char *) nonce,
+                                  "1", job->acct->txs_key, (char *) nonce,
                                   (char *) record, NULL);
 
     ngx_explicit_memzero(record, p - record);
