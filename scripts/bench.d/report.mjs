@@ -204,6 +204,21 @@ if (cv && cg && bp) {
     + `(target ≤ 1/20 = 0.05: ${yes(perReq <= cg.single_gas / 20)}).`);
   p();
 }
+// 8. several settler accounts
+const p4 = r.paid_module4, st4 = r['paid_module4.settle'] || {}, acc = r['paid_module4.accounts'];
+if (p4 && st.last_ms > 0 && st4.last_ms > 0) {
+  const rate1 = st.total / (st.last_ms / 1000), rate4 = st4.total / (st4.last_ms / 1000);
+  p('## 8. Settler accounts: one against four (`x402_settler_key_file` four times)');
+  p();
+  p('| `x402_settle async`, the paid run of section 2 | served req/s | settled on chain | settled / s (to the last one) |');
+  p('|---|---:|---:|---:|');
+  p(`| one settler account (section 2) | ${rps(pm.ok_rps)} | ${st.total} | ${rate1.toFixed(0)} |`);
+  p(`| four settler accounts | ${rps(p4.ok_rps)} | ${st4.total} | ${rate4.toFixed(0)} |`);
+  p();
+  p(`Settled payments per second, four accounts / one: **${x(rate4, rate1)}**`
+    + `${acc ? `; the four accounts' transactions: ${acc.join(', ')}` : ''}.`);
+  p();
+}
 // 7. x402_redis_wait
 const rn = r.replica_verify, rw = r.replica_verify_wait;
 if (rn && rw) {
