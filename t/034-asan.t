@@ -24,7 +24,7 @@ my @SUITES = $ENV{ASAN_SUITES}
          t/005-onchain.t t/007-eip1271.t t/008-slow-rpc.t t/009-settle.t
          t/010-settle-reload.t t/011-reconcile.t t/021-mockllm.t
          t/023-facilitator-mode.t t/024-upto.t t/030-conf-examples.t
-         t/048-channels.t t/050-erc6492.t);
+         t/048-channels.t t/050-erc6492.t t/052-settlers.t);
 
 my $asan  = `gcc -print-file-name=libasan.so`;
 my $ubsan = `gcc -print-file-name=libubsan.so`;

@@ -197,24 +197,37 @@ like($log, qr/the deployment of wallet \Q$W1\E \(ERC-6492\) mined/i,
      'log: the deployment mined');
 unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'log: nothing alarming');
 
-# ---- the same payment twice at once: one deployment, one payment ----------
+# ---- a second payment while the wallet's deployment is under way: 503, and
+# one deployment only ----------------------------------------------------------
 {
     my $w5 = wallet_setup(1005);
     my $n0 = settler_tx_count();
-    my @kids = map {
-        in_child(sub {
-            my $r = wallet_pays($srv2, "/paid/twice$_", factory => $FACTORY,
-                                data => $w5->{factoryData}, wallet => $w5->{wallet});
-            return $r->{paymentSignature} // '';
-        })
-    } 1 .. 2;
-    my @hdrs = map { collect_child($_) } @kids;
-    isnt(code_of($w5->{wallet}), '0x', 'two wallets\' first payments at once: deployed');
-    # the client retries a 503 with a new payment; count what landed
-    my $spent = settler_tx_count() - $n0;
-    cmp_ok($spent, '<=', 3, "one deployment and the settlements ($spent transactions)");
-    my $logs = read_file("$srv2->{dir}/logs/error.log");
-    my @deploys = $logs =~ /deployment of wallet \Q$w5->{wallet}\E \(ERC-6492\): sent/gi;
+    mining_stop();
+    my $first = in_child(sub {
+        my $r = wallet_pays($srv2, '/paid/first5', factory => $FACTORY,
+                            data => $w5->{factoryData}, wallet => $w5->{wallet});
+        return $r->{status} // 'none';
+    });
+    my $sent = 0;
+    for (1 .. 150) {
+        last if $sent = read_file("$srv2->{dir}/logs/error.log")
+                        =~ /deployment of wallet \Q$w5->{wallet}\E \(ERC-6492\)[^\n]*sent 0x/i;
+        sleep 0.1;
+    }
+    ok($sent, 'the first payment\'s deployment is sent, not mined');
+    my $r = wallet_pays($srv2, '/paid/second5', factory => $FACTORY,
+                        data => $w5->{factoryData}, wallet => $w5->{wallet});
+    is($r->{status}, 503, 'a second payment of the wallet meanwhile: 503');
+    like($r->{body} // '', qr/being deployed/, '... saying the wallet is being deployed');
+    mining_start();
+    my ($st) = collect_child($first);
+    is($st, 200, 'the first payment is served once its wallet is deployed');
+    $r = wallet_pays($srv2, '/paid/third5', factory => $FACTORY,
+                     data => $w5->{factoryData}, wallet => $w5->{wallet});
+    is($r->{status}, 200, 'the next one is served, the wallet deployed');
+    is(settler_tx_count() - $n0, 3, 'one deployment and two settlements');
+    my @deploys = read_file("$srv2->{dir}/logs/error.log")
+                  =~ /deployment of wallet \Q$w5->{wallet}\E \(ERC-6492\): sent/gi;
     is(scalar @deploys, 1, 'the settler sent one deployment');
 }
 
