@@ -46,6 +46,7 @@ my $HTTP = "x402_rpc \$RPC;\nx402_redis \$REDIS;\n"
          . join('', map { "x402_settler_key_file $_;\n" } @FILES)
          . "x402_reconcile_interval 1s;\n";
 my $CONFIG = paid_location('/paid/', more => 'x402_settle async;')
+           . paid_location('/vb/', more => "x402_settle async;\nx402_settle_batch 10 1s;")
            . paid_location('/upto/', more => 'x402_scheme upto;')
            . status_location();
 my $srv = server_start({ http_config => $HTTP, workers => 2, config => $CONFIG });
@@ -136,6 +137,48 @@ for my $i (0 .. 3) {
     my $rc = receipt_for('/paid/k0-0');
     ok($rc && grep({ lc($_) eq lc($rc->{settler} // '') } @ADDRS),
        'the receipt names the account of its transaction');
+}
+
+# ---- batches: each batch's transaction from an account in turn, and its
+# payments' receipts name that account ---------------------------------------
+{
+    my @b0 = map { txcount($_) } @ADDRS;
+    my @kids;
+    for my $k (0 .. 5) {
+        push @kids, in_child(sub {
+            my @out;
+            for my $i (0 .. 4) {
+                my $nonce = 3_000_000 + 100 * $k + $i;
+                my $r = get($srv, "/vb/b$k-$i", header($nonce));
+                push @out, "$r->{status} $nonce $k-$i";
+            }
+            return @out;
+        });
+    }
+    my @b = map { [split ' '] } map { collect_child($_) } @kids;
+    is(scalar(grep { $_->[0] == 200 } @b), 30, '30 payments served for batched settlement')
+        or diag(join ' ', map { $_->[0] } @b);
+    ok(drained(60), 'every account drained after the batches');
+    my $ok = 0;
+    for (1 .. 150) {
+        last if $ok = !grep { !nonce_used($PAYER, $_->[1]) } @b;
+        sleep 0.2;
+    }
+    ok($ok, 'every batched payment settled on chain');
+    my @d = map { txcount($ADDRS[$_]) - $b0[$_] } 0 .. 3;
+    my $batches = 0;
+    $batches += $_ for @d;
+    diag("batch transactions per account: @d");
+    cmp_ok($batches, '<', 30, "fewer transactions than payments ($batches)");
+    cmp_ok(scalar(grep { $_ > 0 } @d), '>=', 2, 'batches went from several accounts');
+    my $named = 0;
+    for my $row (@b) {
+        my $rc = receipt_for("/vb/b$row->[2]");
+        next unless $rc && $rc->{transaction};
+        my $tx = rpc_call('eth_getTransactionByHash', $rc->{transaction});
+        $named++ if $tx && lc($tx->{from}) eq lc($rc->{settler} // '');
+    }
+    is($named, 30, 'each receipt names the account that sent its batch');
 }
 
 # ---- every worker killed with settlements of several accounts sent and not

@@ -515,7 +515,9 @@ ngx_http_x402_batch_record(ngx_http_x402_job_t *carrier,
     for (i = 0; i < carrier->nmembers; i++) {
         job = carrier->members[i];
 
+        /* the carrier's nonce is its account's */
         ngx_memcpy(job->tx, carrier->tx, sizeof(job->tx));
+        job->acct = carrier->acct;
         job->nonce = carrier->nonce;
         job->has_nonce = 1;
         job->batch_size = carrier->nmembers;
@@ -738,6 +740,7 @@ ngx_http_x402_batch_end(ngx_http_x402_job_t *carrier,
         }
 
         ngx_memcpy(job->tx, carrier->tx, sizeof(job->tx));
+        job->acct = carrier->acct;
         job->has_nonce = carrier->has_nonce && carrier->tx[0];
         job->nonce = carrier->nonce;
         job->batch_size = job->tx[0] ? carrier->nmembers : 0;

@@ -514,7 +514,7 @@ ngx_http_x402_channel_deposit(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     data[0] = job->data;
 
     rc = (buf != NULL
-          && x402_rpc_calls_request((char *) buf, &len, &xmcf->settler,
+          && x402_rpc_calls_request((char *) buf, &len, &job->acct->address,
                                     job->gas_limit,
                                     &x402_batch_settlement_address, data,
                                     &job->data_len, 1, 1)

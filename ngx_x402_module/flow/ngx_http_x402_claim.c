@@ -444,7 +444,7 @@ ngx_http_x402_claim_simulate(ngx_http_x402_job_t *job, ngx_uint_t each)
 
     rc = (buf != NULL
           && x402_rpc_calls_request((char *) buf, &len,
-                                    &job->xmcf->settler,
+                                    &job->acct->address,
                                     each ? NGX_HTTP_X402_CLAIM_GAS_BASE
                                            + NGX_HTTP_X402_CLAIM_GAS_ROW
                                          : job->gas_limit,

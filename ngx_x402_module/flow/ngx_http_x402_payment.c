@@ -305,7 +305,7 @@ ngx_http_x402_payment_mode(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
     if (xlcf->facilitator_url.len == 0) {
 
-        if (ngx_http_x402_settle_stalled(xmcf)) {
+        if (ngx_http_x402_settle_stalled(xmcf, ctx->offer.scheme)) {
             return NGX_HTTP_X402_MODE_STALLED;
         }
     }

@@ -201,7 +201,6 @@ typedef struct {
     ngx_uint_t                   acct;
     ngx_http_x402_account_t     *account;
     uint64_t                     mined;
-    unsigned                     mined_known:1;
     uint64_t                     redis_now; /* ms, when step 4 listed */
 
     ngx_uint_t                   n;         /* keys of this step */
@@ -225,6 +224,7 @@ typedef struct {
 
     unsigned                     busy:1;
     unsigned                     exiting:1;
+    unsigned                     unknown_logged:1;  /* this round */
     unsigned                     durability:1;  /* step 5 done */
 } ngx_http_x402_reconcile_t;
 
@@ -386,6 +386,7 @@ ngx_http_x402_reconcile_tick(ngx_event_t *ev)
 
     rc->busy = 1;
     rc->acct = 0;
+    rc->unknown_logged = 0;
     ngx_memzero(rc->known_of, sizeof(rc->known_of));
 
     ngx_http_x402_reconcile_ask(rc);
@@ -839,6 +840,16 @@ ngx_http_x402_inflight_dead(ngx_http_x402_reconcile_t *rc)
         acct = st.has_settler
                ? ngx_http_x402_settler_find(rc->xmcf, &st.settler)
                : &rc->xmcf->accounts[0];
+
+        if (acct == NULL && !rc->unknown_logged) {
+            /* a key file removed (or a node with other keys): left to a
+               node that has that account, logged once a round */
+            rc->unknown_logged = 1;
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "x402: reconcile %s: its transaction is of a "
+                          "settler account this node does not have: left "
+                          "to a node that has it", rc->keys[rc->next]);
+        }
     }
 
     if (acct == NULL || !rc->known_of[acct->index]
@@ -1157,7 +1168,6 @@ ngx_http_x402_gaps_account(ngx_http_x402_reconcile_t *rc)
 
     rc->account = &rc->xmcf->accounts[rc->acct];
     rc->mined = rc->mined_of[rc->acct];
-    rc->mined_known = 1;
 
     *ngx_sprintf((u_char *) mined, "%uL", rc->mined) = '\0';
     *ngx_sprintf((u_char *) max, "%d", NGX_HTTP_X402_RECONCILE_BATCH) = '\0';

@@ -427,6 +427,9 @@ ngx_http_x402_settle_carrier(ngx_http_x402_main_conf_t *xmcf,
         return NULL;
     }
 
+    /* its account now: the batch is simulated from it before its fees */
+    job->acct = ngx_http_x402_job_account(xmcf, X402_SCHEME_EXACT);
+
     job->payment = members[0]->payment;
     job->charge = members[0]->charge;
     job->deadline = members[0]->deadline;
@@ -611,7 +614,14 @@ ngx_http_x402_job_create(ngx_http_x402_main_conf_t *xmcf, x402_offer *offer,
     job->resource[resource_len] = '\0';
 
     job->xmcf = xmcf;
-    job->acct = ngx_http_x402_job_account(xmcf, offer->scheme);
+
+    /* an exact payment's account is taken when it is sent: one waiting in
+       a batch queue sends nothing, its batch has an account of its own */
+
+    if (offer->scheme != X402_SCHEME_EXACT || xmcf->naccounts < 2) {
+        job->acct = ngx_http_x402_job_account(xmcf, offer->scheme);
+    }
+
     ngx_queue_insert_tail(&xmcf->jobs, &job->all);
     job->to = x402_scheme_spender(offer->scheme);
     job->data = job->calldata;
@@ -736,11 +746,22 @@ ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf)
  */
 
 ngx_uint_t
-ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf)
+ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf,
+    x402_scheme scheme)
 {
     ngx_uint_t  i;
 
-    /* stalled when every account is: a new payment takes another */
+    if (!xmcf->has_settler) {
+        return 0;
+    }
+
+    /* upto and channels settle from the first account only */
+
+    if (scheme != X402_SCHEME_EXACT) {
+        return ngx_http_x402_account_stalled(&xmcf->accounts[0]);
+    }
+
+    /* exact: stalled when every account is, a new payment takes another */
 
     for (i = 0; i < xmcf->naccounts; i++) {
         if (!ngx_http_x402_account_stalled(&xmcf->accounts[i])) {
@@ -860,6 +881,14 @@ ngx_http_x402_job_fees(ngx_http_x402_job_t *job)
     ngx_http_x402_curl_done_pt    done;
 
     xmcf = job->xmcf;
+
+    if (job->acct == NULL) {
+        job->acct = ngx_http_x402_job_account(xmcf, job->offer.scheme);
+
+        if (job->acct == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     to = job->to;
     data = job->data;

@@ -48,9 +48,11 @@ ngx_int_t ngx_http_x402_settle_receipt(ngx_http_x402_main_conf_t *xmcf,
     const char *key, const char *json, size_t len, const x402_u256 *charge);
 
 /* How far this worker's settlements lag (s), and whether the settler's
- * transactions stall (none mined for x402_settle_timeout). */
+ * transactions stall (none mined for x402_settle_timeout): for exact,
+ * every account's; else the first's, which settles the rest. */
 time_t ngx_http_x402_settle_backlog(ngx_http_x402_main_conf_t *xmcf);
-ngx_uint_t ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf);
+ngx_uint_t ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf,
+    x402_scheme scheme);
 
 
 #endif /* _NGX_HTTP_X402_SETTLE_H_INCLUDED_ */
