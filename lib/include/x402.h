@@ -825,7 +825,7 @@ x402_err x402_rpc_simulate_parse(int *ok, const char *json, size_t len,
 x402_reason x402_revert_reason(const uint8_t selector[4]);
 
 
-/* ------------------------------------------- ERC-6492 counterfactual wallets */
+/* --------------------------------- ERC-6492: wallets not deployed yet */
 
 /*
  * A smart wallet signs before it is deployed by wrapping its signature

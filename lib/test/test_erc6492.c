@@ -318,7 +318,8 @@ test_probe_parse(void **state)
     memset(max.b, 0xff, 32);
     assert_memory_equal(pr.allowance.b, max.b, 32);
     assert_int_equal(pr.balance.b[31], 0x00);
-    assert_int_equal(pr.balance.b[23], 0x36);     /* 10^21 = 0x3635c9adc5dea00000 */
+    /* 10^21 = 0x3635c9adc5dea00000 */
+    assert_int_equal(pr.balance.b[23], 0x36);
 
     xt_decode(&p);
     assert_int_equal(x402_erc6492_deploy_gas(&pr, &p),
@@ -342,7 +343,7 @@ test_probe_parse(void **state)
     assert_int_equal(x402_rpc_erc6492_probe_parse(&pr, reply, strlen(reply), 3),
                      X402_ERR_VALUE);
     assert_false(pr.deployed);
-    assert_int_equal(x402_rpc_erc6492_probe_parse(&pr, "nope", strlen("nope"), 3),
+    assert_int_equal(x402_rpc_erc6492_probe_parse(&pr, "nope", 4, 3),
                      X402_ERR_JSON);
 
     /* a dirty isValidSignature word is not the magic */
