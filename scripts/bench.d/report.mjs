@@ -205,18 +205,21 @@ if (cv && cg && bp) {
   p();
 }
 // 8. several settler accounts
-const p4 = r.paid_module4, st4 = r['paid_module4.settle'] || {}, acc = r['paid_module4.accounts'];
-if (p4 && st.last_ms > 0 && st4.last_ms > 0) {
-  const rate1 = st.total / (st.last_ms / 1000), rate4 = st4.total / (st4.last_ms / 1000);
+const a1 = r.accounts_settle, a4 = r.accounts_settle4;
+const sa1 = r['accounts_settle.settle'] || {}, sa4 = r['accounts_settle4.settle'] || {};
+if (a1 && a4 && sa1.last_ms > 0 && sa4.last_ms > 0) {
+  const rate1 = sa1.total / (sa1.last_ms / 1000), rate4 = sa4.total / (sa4.last_ms / 1000);
+  const acc = r['accounts_settle4.accounts'];
+  const cpu = (n) => anvilPct(r[`${n}.cpu`]);
   p('## 8. Settler accounts: one against four (`x402_settler_key_file` four times)');
   p();
-  p('| `x402_settle async`, the paid run of section 2 | served req/s | settled on chain | settled / s (to the last one) |');
-  p('|---|---:|---:|---:|');
-  p(`| one settler account (section 2) | ${rps(pm.ok_rps)} | ${st.total} | ${rate1.toFixed(0)} |`);
-  p(`| four settler accounts | ${rps(p4.ok_rps)} | ${st4.total} | ${rate4.toFixed(0)} |`);
+  p('| `x402_settle async`, run after run on one chain | served req/s | settled on chain | settled / s (to the last one) | devchain CPU |');
+  p('|---|---:|---:|---:|---:|');
+  p(`| one settler account | ${rps(a1.ok_rps)} | ${sa1.total} | ${rate1.toFixed(0)} | ${cpu('accounts_settle')} |`);
+  p(`| four settler accounts | ${rps(a4.ok_rps)} | ${sa4.total} | ${rate4.toFixed(0)} | ${cpu('accounts_settle4')} |`);
   p();
   p(`Settled payments per second, four accounts / one: **${x(rate4, rate1)}**`
-    + `${acc ? `; the four accounts' transactions: ${acc.join(', ')}` : ''}.`);
+    + `${acc && acc.length ? `; the four accounts' transactions: ${acc.join(', ')}` : ''}.`);
   p();
 }
 // 7. x402_redis_wait
