@@ -65,6 +65,36 @@ x402_abi_bytes(uint8_t *out, const uint8_t *b, size_t len)
 }
 
 
+int
+x402_abi_word_small(size_t *v, const uint8_t *w)
+{
+    if (!x402_zero_bytes(w, X402_WORD - 4)) {
+        return 0;
+    }
+
+    *v = ((size_t) w[28] << 24) | ((size_t) w[29] << 16)
+         | ((size_t) w[30] << 8) | w[31];
+
+    return 1;
+}
+
+
+uint64_t
+x402_abi_word_low(const uint8_t *w, size_t n)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = X402_WORD - n; i < X402_WORD; i++) {
+        v = (v << 8) | w[i];
+    }
+
+    return v;
+}
+
+
 void
 x402_abi_balance_of(uint8_t out[36], const x402_address *owner)
 {

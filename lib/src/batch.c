@@ -25,25 +25,6 @@ const x402_address  x402_multicall3_address = { {
 } };
 
 
-/* A word that must hold a small integer (an offset, a length): else 0. */
-static int
-x402_word_small(size_t *v, const uint8_t *w)
-{
-    size_t  i;
-
-    for (i = 0; i < X402_WORD - 4; i++) {
-        if (w[i] != 0) {
-            return 0;
-        }
-    }
-
-    *v = ((size_t) w[28] << 24) | ((size_t) w[29] << 16)
-         | ((size_t) w[30] << 8) | w[31];
-
-    return 1;
-}
-
-
 size_t
 x402_aggregate3_len(const size_t *lens, size_t n)
 {
@@ -149,8 +130,8 @@ x402_aggregate3_results(x402_call_result *res, size_t n, const uint8_t *r,
 {
     size_t  arr, m, i, off, tuple, boff, blen, base;
 
-    if (len < 2 * X402_WORD || !x402_word_small(&arr, r)
-        || arr > len - X402_WORD || !x402_word_small(&m, r + arr)
+    if (len < 2 * X402_WORD || !x402_abi_word_small(&arr, r)
+        || arr > len - X402_WORD || !x402_abi_word_small(&m, r + arr)
         || m != n)
     {
         return X402_ERR_VALUE;
@@ -163,7 +144,7 @@ x402_aggregate3_results(x402_call_result *res, size_t n, const uint8_t *r,
     }
 
     for (i = 0; i < n; i++) {
-        if (!x402_word_small(&off, r + base + i * X402_WORD)
+        if (!x402_abi_word_small(&off, r + base + i * X402_WORD)
             || off > len - base || len - base - off < 2 * X402_WORD)
         {
             return X402_ERR_VALUE;
@@ -171,15 +152,15 @@ x402_aggregate3_results(x402_call_result *res, size_t n, const uint8_t *r,
 
         tuple = base + off;
 
-        if (!x402_word_small(&boff, r + tuple) || boff > 1) {
+        if (!x402_abi_word_small(&boff, r + tuple) || boff > 1) {
             return X402_ERR_VALUE;          /* a bool is 0 or 1 */
         }
 
         res[i].ok = (int) boff;
 
-        if (!x402_word_small(&boff, r + tuple + X402_WORD)
+        if (!x402_abi_word_small(&boff, r + tuple + X402_WORD)
             || boff > len - tuple || len - tuple - boff < X402_WORD
-            || !x402_word_small(&blen, r + tuple + boff)
+            || !x402_abi_word_small(&blen, r + tuple + boff)
             || X402_ABI_PADDED(blen) > len - tuple - boff - X402_WORD)
         {
             return X402_ERR_VALUE;

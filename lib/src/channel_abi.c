@@ -33,23 +33,6 @@ x402_abi_u64(uint8_t *out, uint64_t v)
 }
 
 
-/* the big-endian value of the last n (<= 8) bytes of a word */
-static uint64_t
-x402_word_u64(const uint8_t *w, size_t n)
-{
-    size_t    i;
-    uint64_t  v;
-
-    v = 0;
-
-    for (i = X402_WORD - n; i < X402_WORD; i++) {
-        v = (v << 8) | w[i];
-    }
-
-    return v;
-}
-
-
 void
 x402_channel_config_encode(uint8_t out[224], const x402_channel_config *c)
 {
@@ -101,7 +84,7 @@ x402_channel_config_decode(x402_channel_config *c, const uint8_t *in,
         return X402_ERR_VALUE;
     }
 
-    c->withdraw_delay = x402_word_u64(w, 5);
+    c->withdraw_delay = x402_abi_word_low(w, 5);
     memcpy(c->salt, in + 6 * X402_WORD, X402_WORD);
 
     return X402_OK;
@@ -316,7 +299,7 @@ x402_channel_withdrawal_words(x402_u256 *amount, uint64_t *initiated_at,
     }
 
     memcpy(amount->b, w, X402_WORD);
-    *initiated_at = x402_word_u64(w + X402_WORD, 5);
+    *initiated_at = x402_abi_word_low(w + X402_WORD, 5);
 
     return X402_OK;
 }

@@ -125,7 +125,7 @@ x402_json_get_signature(uint8_t sig[X402_SIGNATURE_MAX], size_t *len,
         return rc;
     }
 
-    *len = x402_signature_hex(sig, json_string_value(v),
+    *len = x402_signature_hex(sig, X402_SIGNATURE_MAX, json_string_value(v),
                               json_string_length(v));
 
     return X402_OK;

@@ -34,21 +34,6 @@ typedef char x402_probe_code_fits[
     X402_ERC6492_PROBE_CODE_LEN <= X402_ERC6492_PROBE_CODE_MAX ? 1 : -1];
 
 
-/* A word that holds a size below 2^32 (the bytes above zero). */
-static int
-x402_word_size(size_t *out, const uint8_t *w)
-{
-    if (!x402_zero_bytes(w, X402_WORD - 4)) {
-        return 0;
-    }
-
-    *out = ((size_t) w[28] << 24) | ((size_t) w[29] << 16)
-           | ((size_t) w[30] << 8) | (size_t) w[31];
-
-    return 1;
-}
-
-
 /* The byte string whose offset word is at `head` in the encoding. */
 static int
 x402_abi_dyn(const uint8_t **p, size_t *n, const uint8_t *enc, size_t len,
@@ -56,9 +41,9 @@ x402_abi_dyn(const uint8_t **p, size_t *n, const uint8_t *enc, size_t len,
 {
     size_t  off, size;
 
-    if (!x402_word_size(&off, enc + head)
+    if (!x402_abi_word_small(&off, enc + head)
         || off > len || len - off < X402_WORD
-        || !x402_word_size(&size, enc + off)
+        || !x402_abi_word_small(&size, enc + off)
         || size > len - off - X402_WORD)
     {
         return 0;
@@ -170,17 +155,11 @@ x402_rpc_erc6492_probe_request(char *out, size_t *out_len,
 static int
 x402_word_u64(uint64_t *out, const uint8_t *w)
 {
-    size_t  i;
-
     if (!x402_zero_bytes(w, X402_WORD - 8)) {
         return 0;
     }
 
-    *out = 0;
-
-    for (i = X402_WORD - 8; i < X402_WORD; i++) {
-        *out = (*out << 8) | w[i];
-    }
+    *out = x402_abi_word_low(w, 8);
 
     return 1;
 }

@@ -109,8 +109,7 @@ x402_json_get_u256(x402_u256 *out, json_t *obj, const char *key)
 
 
 size_t
-x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
-    size_t len)
+x402_signature_hex(uint8_t *sig, size_t cap, const char *s, size_t len)
 {
     size_t  n;
 
@@ -118,8 +117,8 @@ x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
         return 0;
     }
 
-    /* longer than X402_SIGNATURE_MAX bytes: X402_ERR_BUFFER */
-    n = X402_SIGNATURE_MAX;
+    /* longer than cap bytes: X402_ERR_BUFFER */
+    n = cap;
 
     if (x402_hex_decode(sig, &n, s + 2, len - 2) != X402_OK) {
         return 0;
@@ -141,12 +140,9 @@ x402_signature_from_hex(x402_payment *out, const char *s, size_t len)
     out->factory_data_len = 0;
     memset(out->factory.b, 0, sizeof(out->factory.b));
 
-    n = sizeof(raw);
+    n = x402_signature_hex(raw, sizeof(raw), s, len);
 
-    if (len < 4 || s[0] != '0' || s[1] != 'x'
-        || x402_hex_decode(raw, &n, s + 2, len - 2) != X402_OK
-        || x402_erc6492_unwrap(&w, raw, n) != X402_OK)
-    {
+    if (n == 0 || x402_erc6492_unwrap(&w, raw, n) != X402_OK) {
         return 0;
     }
 

@@ -23,6 +23,12 @@ void x402_abi_address(uint8_t *out, const x402_address *a);
 void x402_abi_size(uint8_t *out, size_t v);
 size_t x402_abi_bytes(uint8_t *out, const uint8_t *b, size_t len);
 
+/* Reading words back (abi.c): a word that holds a small integer (an
+ * offset, a length: the 28 bytes above zero), else 0; the big-endian value
+ * of a word's last n (<= 8) bytes, the rest not looked at. */
+int x402_abi_word_small(size_t *v, const uint8_t *w);
+uint64_t x402_abi_word_low(const uint8_t *w, size_t n);
+
 /* Are the n bytes at p all zero? */
 int x402_zero_bytes(const uint8_t *p, size_t n);
 
@@ -249,9 +255,9 @@ x402_err x402_json_get_u256(x402_u256 *out, struct json_t *obj,
 x402_err x402_json_get_address(x402_address *out, struct json_t *obj,
     const char *key, int required, int *present);
 
-/* "0x" + hex of 1 to X402_SIGNATURE_MAX bytes into sig: its length, or 0
- * for anything else. */
-size_t x402_signature_hex(uint8_t sig[X402_SIGNATURE_MAX], const char *s,
+/* "0x" + hex of 1 to cap bytes into sig: its length, or 0 for anything
+ * else. */
+size_t x402_signature_hex(uint8_t *sig, size_t cap, const char *s,
     size_t len);
 
 /* The creation code of lib/sol/Erc6492Probe.sol (erc6492_probe.c, made by
