@@ -52,14 +52,12 @@ static void ngx_http_x402_deploy_locked(void *data, redisReply *reply,
 static void ngx_http_x402_deploy_send(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_deploy_t *d);
 static void ngx_http_x402_deploy_unlock(ngx_http_x402_deploy_t *d);
-static void ngx_http_x402_deploy_unlocked(void *data, redisReply *reply,
-    const char *err);
 static void ngx_http_x402_deploy_mined(ngx_http_x402_job_t *job,
     ngx_str_t *body);
 static void ngx_http_x402_deploy_end(ngx_http_x402_job_t *job,
     ngx_http_x402_outcome_e outcome, const char *reason);
 static void ngx_http_x402_deploy_done(ngx_http_x402_job_t *job,
-    x402_reason reason, const char *error);
+    const char *error);
 
 
 static ngx_http_x402_job_hooks_t  ngx_http_x402_deploy_hooks = {
@@ -205,20 +203,13 @@ failed:
 }
 
 
-/* Best effort: the lock expires on its own. */
+/* Best effort, on a connection that is up: the lock expires on its own. */
 
 static void
 ngx_http_x402_deploy_unlock(ngx_http_x402_deploy_t *d)
 {
-    (void) ngx_http_x402_redis_send(&d->xmcf->redis, ngx_cycle->log,
-                                    ngx_http_x402_deploy_unlocked, NULL,
-                                    "DEL", d->lock, NULL);
-}
-
-
-static void
-ngx_http_x402_deploy_unlocked(void *data, redisReply *reply, const char *err)
-{
+    (void) ngx_http_x402_redis_send(&d->xmcf->redis, ngx_cycle->log, NULL,
+                                    NULL, "DEL", d->lock, NULL);
 }
 
 
@@ -232,7 +223,7 @@ ngx_http_x402_deploy_mined(ngx_http_x402_job_t *job, ngx_str_t *body)
     /* reverted: deployed meanwhile (some factories revert then), or not;
        the check again says which */
 
-    ngx_http_x402_deploy_done(job, X402_R_VALID, NULL);
+    ngx_http_x402_deploy_done(job, NULL);
 }
 
 
@@ -248,22 +239,25 @@ ngx_http_x402_deploy_end(ngx_http_x402_job_t *job,
 
     if (outcome == NGX_HTTP_X402_FAILED) {
         /* refused by the node: the check again says whether it exists */
-        ngx_http_x402_deploy_done(job, X402_R_VALID, NULL);
+        ngx_http_x402_deploy_done(job, NULL);
         return;
     }
 
     /* not seen mined in time (it may still be), or never sent */
-    ngx_http_x402_deploy_done(job, X402_R_PAYMENT_REQUIRED,
-                              job->tx[0] ? "payment settlement pending"
-                                         : "payment settlement unavailable");
+    ngx_http_x402_deploy_done(job, job->tx[0]
+                                   ? "payment settlement pending"
+                                   : "payment settlement unavailable");
 }
 
 
-/* The deployment's end for its request; the job is freed. */
+/*
+ * The deployment's end for its request: error NULL, checked again (the
+ * wallet has code or the check refuses it); else unavailable.  The job is
+ * freed.
+ */
 
 static void
-ngx_http_x402_deploy_done(ngx_http_x402_job_t *job, x402_reason reason,
-    const char *error)
+ngx_http_x402_deploy_done(ngx_http_x402_job_t *job, const char *error)
 {
     ngx_http_x402_deploy_t *d = job->hook_data;
 
@@ -284,11 +278,6 @@ ngx_http_x402_deploy_done(ngx_http_x402_job_t *job, x402_reason reason,
 
     if (error != NULL) {
         ngx_http_x402_fail(r, ctx, error);
-        return;
-    }
-
-    if (reason != X402_R_VALID) {
-        ngx_http_x402_finish(r, ctx, reason);
         return;
     }
 

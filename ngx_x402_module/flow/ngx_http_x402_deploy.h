@@ -17,9 +17,10 @@
 
 /*
  * ERC-6492: the settler sends the payer's factory call (its gas limit
- * ctx->deploy_gas) and the request waits for it: mined with success →
- * ctx->deployed and done; else the request ends refused
- * (smart_wallet_deployment_failed) or unavailable (503).
+ * ctx->deploy_gas) and the request waits for it: mined (or reverted, or
+ * refused by the node: the wallet may exist all the same) → ctx->deployed
+ * and done, which checks the payment again; not sent, not mined in time,
+ * or another deployment of the wallet under way → unavailable (503).
  */
 void ngx_http_x402_deploy_wallet(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_http_x402_step_pt done);

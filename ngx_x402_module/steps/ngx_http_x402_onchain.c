@@ -37,6 +37,9 @@
 static ngx_int_t ngx_http_x402_onchain_send(ngx_http_request_t *r,
     ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
     ngx_uint_t full);
+static ngx_int_t ngx_http_x402_onchain_post(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
+    ngx_str_t *body, ngx_http_x402_curl_done_pt done);
 static ngx_int_t ngx_http_x402_rpc_failed(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *body, const char *err);
@@ -95,7 +98,6 @@ ngx_http_x402_onchain_send(ngx_http_request_t *r,
     x402_err                      err;
     ngx_str_t                     body;
     x402_address                 *sim_from;
-    ngx_http_x402_op_t           *op;
     ngx_http_x402_curl_done_pt    done;
 
     /*
@@ -141,13 +143,26 @@ ngx_http_x402_onchain_send(ngx_http_request_t *r,
 
     body.len = len;
 
+    return ngx_http_x402_onchain_post(r, xmcf, ctx, &body, done);
+}
+
+
+/* One JSON-RPC request of the checks, its answer to done; sets ctx->op. */
+
+static ngx_int_t
+ngx_http_x402_onchain_post(ngx_http_request_t *r,
+    ngx_http_x402_main_conf_t *xmcf, ngx_http_x402_ctx_t *ctx,
+    ngx_str_t *body, ngx_http_x402_curl_done_pt done)
+{
+    ngx_http_x402_op_t  *op;
+
     op = ngx_http_x402_op_create(r, ctx);
     if (op == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_x402_rpc_post(xmcf, r->connection->log, body.data,
-                               body.len, X402_RPC_REPLY_MAX, done, op)
+    if (ngx_http_x402_rpc_post(xmcf, r->connection->log, body->data,
+                               body->len, X402_RPC_REPLY_MAX, done, op)
         != NGX_OK)
     {
         ngx_free(op);
@@ -330,7 +345,6 @@ ngx_http_x402_counterfactual(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_str_t                   body;
     ngx_uint_t                  i;
     x402_address               *allowed;
-    ngx_http_x402_op_t         *op;
     ngx_http_x402_loc_conf_t   *xlcf;
     ngx_http_x402_main_conf_t  *xmcf;
 
@@ -385,18 +399,10 @@ ngx_http_x402_counterfactual(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_memcpy(ctx->checks, oc, sizeof(x402_onchain));
     body.len = len;
 
-    op = ngx_http_x402_op_create(r, ctx);
-
-    if (op == NULL
-        || ngx_http_x402_rpc_post(xmcf, r->connection->log, body.data,
-                                  body.len, X402_RPC_REPLY_MAX,
-                                  ngx_http_x402_probe_done, op)
-           != NGX_OK)
+    if (ngx_http_x402_onchain_post(r, xmcf, ctx, &body,
+                                   ngx_http_x402_probe_done)
+        != NGX_OK)
     {
-        if (op != NULL) {
-            ngx_free(op);
-        }
-
         ngx_http_x402_fail(r, ctx, "payment verification unavailable");
         return;
     }
@@ -404,8 +410,6 @@ ngx_http_x402_counterfactual(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "x402: wallet %s is not deployed: probing its deployment "
                   "by factory %s", ctx->payer, factory);
-
-    ctx->op = op;
 }
 
 

@@ -200,7 +200,6 @@ typedef struct {
     u_char                       known_of[NGX_HTTP_X402_ACCOUNTS_MAX];
     ngx_uint_t                   acct;
     ngx_http_x402_account_t     *account;
-    uint64_t                     mined;
     uint64_t                     redis_now; /* ms, when step 4 listed */
 
     ngx_uint_t                   n;         /* keys of this step */
@@ -1167,9 +1166,7 @@ ngx_http_x402_gaps_account(ngx_http_x402_reconcile_t *rc)
     }
 
     rc->account = &rc->xmcf->accounts[rc->acct];
-    rc->mined = rc->mined_of[rc->acct];
-
-    *ngx_sprintf((u_char *) mined, "%uL", rc->mined) = '\0';
+    *ngx_sprintf((u_char *) mined, "%uL", rc->mined_of[rc->acct]) = '\0';
     *ngx_sprintf((u_char *) max, "%d", NGX_HTTP_X402_RECONCILE_BATCH) = '\0';
 
     ngx_http_x402_reconcile_redis(rc, ngx_http_x402_gaps_listed, "EVAL",
@@ -1237,7 +1234,7 @@ ngx_http_x402_gaps_listed(void *data, redisReply *reply, const char *err)
     if (rc->n) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "x402: reconcile: %ui settler nonces from %uL not "
-                       "mined", rc->n, rc->mined);
+                       "mined", rc->n, rc->mined_of[rc->acct]);
     }
 
     ngx_http_x402_gaps_next(rc);

@@ -769,7 +769,7 @@ ngx_http_x402_settle_stalled(ngx_http_x402_main_conf_t *xmcf,
         }
     }
 
-    return xmcf->has_settler;
+    return 1;
 }
 
 
