@@ -49,6 +49,17 @@ sub wallet_pays {
     return eval { decode_json($out) } // { error => "bad output: $out" };
 }
 
+# within 15 s, $node's log says the deployment of $wallet was sent
+sub deployment_sent {
+    my ($node, $wallet) = @_;
+    for (1 .. 150) {
+        return 1 if read_file("$node->{dir}/logs/error.log")
+                    =~ /deployment of wallet \Q$wallet\E \(ERC-6492\)[^\n]*sent 0x/i;
+        sleep 0.1;
+    }
+    return 0;
+}
+
 sub metric {
     my ($srv, $name) = @_;
     my $body = http_request($srv, 'GET /metrics')->{content} // '';
@@ -208,13 +219,8 @@ unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'log: nothing alarming');
                             data => $w5->{factoryData}, wallet => $w5->{wallet});
         return $r->{status} // 'none';
     });
-    my $sent = 0;
-    for (1 .. 150) {
-        last if $sent = read_file("$srv2->{dir}/logs/error.log")
-                        =~ /deployment of wallet \Q$w5->{wallet}\E \(ERC-6492\)[^\n]*sent 0x/i;
-        sleep 0.1;
-    }
-    ok($sent, 'the first payment\'s deployment is sent, not mined');
+    ok(deployment_sent($srv2, $w5->{wallet}),
+       'the first payment\'s deployment is sent, not mined');
     my $r = wallet_pays($srv2, '/paid/second5', factory => $FACTORY,
                         data => $w5->{factoryData}, wallet => $w5->{wallet});
     is($r->{status}, 503, 'a second payment of the wallet meanwhile: 503');
@@ -263,13 +269,7 @@ unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'log: nothing alarming');
                             data => $w3->{factoryData}, wallet => $w3->{wallet});
         return $r->{status} // 'none';
     });
-    my $sent = 0;
-    for (1 .. 150) {
-        last if $sent = read_file("$node->{dir}/logs/error.log")
-                        =~ /deployment of wallet \Q$w3->{wallet}\E \(ERC-6492\)[^\n]*sent 0x/i;
-        sleep 0.1;
-    }
-    ok($sent, 'the deployment is sent; not mined');
+    ok(deployment_sent($node, $w3->{wallet}), 'the deployment is sent; not mined');
     rpc_call('anvil_dropAllTransactions');
     my @w = split ' ', `pgrep -P $node->{pid}` // '';
     is(kill('KILL', @w), scalar @w, 'the node forgot it, and every worker is killed -9');

@@ -87,21 +87,26 @@ sub drained {
     return $ok;
 }
 
+# $kids payers at once, each paying $each requests of "$uri$k-$i" in turn
+# with the nonce $base + $stride * $k + $i; rows of [status, nonce, "$k-$i"]
+sub pay_at_once {
+    my ($uri, $kids, $each, $base, $stride) = @_;
+    my @kids = map {
+        my $k = $_;
+        in_child(sub {
+            map {
+                my $nonce = $base + $stride * $k + $_;
+                my $r = get($srv, "$uri$k-$_", header($nonce));
+                "$r->{status} $nonce $k-$_";
+            } 0 .. $each - 1;
+        });
+    } 0 .. $kids - 1;
+    return map { [split ' '] } map { collect_child($_) } @kids;
+}
+
 # ---- 96 payments, 8 at a time ----------------------------------------------
 my @before = map { txcount($_) } @ADDRS;
-my @kids;
-for my $k (0 .. 7) {
-    push @kids, in_child(sub {
-        my @out;
-        for my $i (0 .. 11) {
-            my $nonce = 100_000 * ($k + 1) + $i;
-            my $r = get($srv, "/paid/k$k-$i", header($nonce));
-            push @out, "$r->{status} $nonce";
-        }
-        return @out;
-    });
-}
-my @rows = map { [split ' '] } map { collect_child($_) } @kids;
+my @rows = pay_at_once('/paid/k', 8, 12, 100_000, 100_000);
 is(scalar(grep { $_->[0] == 200 } @rows), 96, '96 paid requests served');
 
 ok(drained(60), 'every account drained: pending = latest, its transactions table empty');
@@ -143,19 +148,7 @@ for my $i (0 .. 3) {
 # payments' receipts name that account ---------------------------------------
 {
     my @b0 = map { txcount($_) } @ADDRS;
-    my @kids;
-    for my $k (0 .. 5) {
-        push @kids, in_child(sub {
-            my @out;
-            for my $i (0 .. 4) {
-                my $nonce = 3_000_000 + 100 * $k + $i;
-                my $r = get($srv, "/vb/b$k-$i", header($nonce));
-                push @out, "$r->{status} $nonce $k-$i";
-            }
-            return @out;
-        });
-    }
-    my @b = map { [split ' '] } map { collect_child($_) } @kids;
+    my @b = pay_at_once('/vb/b', 6, 5, 3_000_000, 100);
     is(scalar(grep { $_->[0] == 200 } @b), 30, '30 payments served for batched settlement')
         or diag(join ' ', map { $_->[0] } @b);
     ok(drained(60), 'every account drained after the batches');
@@ -186,19 +179,7 @@ for my $i (0 .. 3) {
 {
     mining_stop();
     my @n0 = map { txcount($_, 'pending') } @ADDRS;
-    my @k2;
-    for my $k (0 .. 3) {
-        push @k2, in_child(sub {
-            my @out;
-            for my $i (0 .. 1) {
-                my $nonce = 900_000 + 10 * $k + $i;
-                my $r = get($srv, "/paid/f$k-$i", header($nonce));
-                push @out, "$r->{status} $nonce";
-            }
-            return @out;
-        });
-    }
-    my @f = map { [split ' '] } map { collect_child($_) } @k2;
+    my @f = pay_at_once('/paid/f', 4, 2, 900_000, 10);
     is(scalar(grep { $_->[0] == 200 } @f), 8, '8 more served (async), not mined');
     my $out = 0;
     for (1 .. 100) {
